@@ -1,0 +1,479 @@
+"""LLaMA-Factory-compatible configuration.
+
+A YAML file with LLaMA-Factory's flat keys, then ``key=value`` overrides, become small frozen
+dataclasses, one per stage. Everything is validated once, here, and every problem is reported at
+once: the key, the bad value, what is allowed, and for a misspelt key the closest known one.
+Computed values (the effective lora_alpha, the DeepSpeed file found) are returned by functions,
+never written back into the user's config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+from kit.errors import KitError
+
+DEEPSPEED_DIR = Path(__file__).parent / "deepspeed"
+
+
+class ConfigError(KitError, ValueError):
+    """One or more problems with a configuration; ``problems`` lists each one."""
+
+    def __init__(self, problems: Sequence[str], source: str | None = None):
+        self.problems = list(problems)
+        self.source = source
+        where = f" in {source}" if source else ""
+        lines = [f"{len(self.problems)} problem(s) with the configuration{where}:"]
+        lines += [f"  - {p}" for p in self.problems]
+        super().__init__("\n".join(lines))
+
+
+def _meta(help: str, choices: Sequence[Any] | None = None) -> dict[str, Any]:
+    return {"help": help, "choices": tuple(choices) if choices else None}
+
+
+@dataclass(frozen=True)
+class ModelArgs:
+    model_name_or_path: str | None = field(default=None, metadata=_meta("Local directory, hub id, or kit/tiny-qwen for the embedded model."))
+    adapter_name_or_path: str | None = field(default=None, metadata=_meta("LoRA adapter directory(ies), comma separated, applied in order."))
+    trust_remote_code: bool = field(default=False, metadata=_meta("Allow model code from the model directory or hub."))
+    cache_dir: str | None = field(default=None, metadata=_meta("Where downloaded models are cached."))
+    model_revision: str = field(default="main", metadata=_meta("Hub revision (branch, tag or commit)."))
+    device: str = field(default="auto", metadata=_meta("Device to run on (kit only).", ["auto", "npu", "cuda", "cpu"]))
+
+
+@dataclass(frozen=True)
+class DataArgs:
+    dataset: str | None = field(default=None, metadata=_meta("Dataset names from dataset_info.json, comma separated."))
+    dataset_dir: str | None = field(default=None, metadata=_meta("Folder holding dataset_info.json; default: the kit's own demo data."))
+    template: str | None = field(default=None, metadata=_meta("Prompt template used for training and inference (e.g. qwen)."))
+    cutoff_len: int = field(default=2048, metadata=_meta("Maximum tokens of one encoded example."))
+    max_samples: int | None = field(default=None, metadata=_meta("Use at most this many examples of each dataset."))
+    overwrite_cache: bool = field(default=False, metadata=_meta("Re-encode datasets instead of using a cache (the kit always re-encodes)."))
+    preprocessing_num_workers: int | None = field(default=None, metadata=_meta("Worker processes for encoding (the kit encodes in-process; accepted for compatibility)."))
+    val_size: float = field(default=0.0, metadata=_meta("Fraction (<1) or count (>=1) of examples held out for evaluation."))
+    train_on_prompt: bool = field(default=False, metadata=_meta("Also compute the loss on prompt tokens."))
+    mask_history: bool = field(default=False, metadata=_meta("Train on the last turn only of multi-turn examples."))
+    default_system: str | None = field(default=None, metadata=_meta("Override the template's default system prompt."))
+    identity_name: str | None = field(default=None, metadata=_meta("Fills {{name}} in identity data (kit only)."))
+    identity_author: str | None = field(default=None, metadata=_meta("Fills {{author}} in identity data (kit only)."))
+
+
+@dataclass(frozen=True)
+class FinetuneArgs:
+    stage: str = field(default="sft", metadata=_meta("Training stage.", ["sft"]))
+    finetuning_type: str = field(default="lora", metadata=_meta("Fine-tuning method.", ["lora"]))
+    lora_target: str = field(default="all", metadata=_meta("Modules to adapt: comma list (q_proj,v_proj) or all."))
+    lora_rank: int = field(default=8, metadata=_meta("LoRA rank r."))
+    lora_alpha: int | None = field(default=None, metadata=_meta("LoRA alpha; default 2 x lora_rank."))
+    lora_dropout: float = field(default=0.0, metadata=_meta("Dropout on the LoRA path."))
+    plot_loss: bool = field(default=False, metadata=_meta("Save training_loss.png (and training_eval_loss.png)."))
+
+
+@dataclass(frozen=True)
+class TrainArgs:
+    do_train: bool = field(default=False, metadata=_meta("Run training."))
+    output_dir: str | None = field(default=None, metadata=_meta("Where the adapter, logs and plots are written."))
+    overwrite_output_dir: bool = field(default=False, metadata=_meta("Allow writing into a non-empty output_dir."))
+    deepspeed: str | None = field(default=None, metadata=_meta("DeepSpeed JSON: a path, or ds_z0_config.json / ds_z2_config.json / ds_z3_config.json."))
+    ddp_timeout: int = field(default=1800, metadata=_meta("Timeout in seconds for distributed collectives."))
+    logging_steps: float = field(default=500, metadata=_meta("Log every N optimizer steps."))
+    save_steps: float = field(default=500, metadata=_meta("Save a checkpoint every N optimizer steps."))
+    per_device_train_batch_size: int = field(default=8, metadata=_meta("Examples per device per forward pass."))
+    per_device_eval_batch_size: int = field(default=8, metadata=_meta("Examples per device in evaluation."))
+    gradient_accumulation_steps: int = field(default=1, metadata=_meta("Forward passes per optimizer step."))
+    learning_rate: float = field(default=5e-5, metadata=_meta("Peak learning rate."))
+    num_train_epochs: float = field(default=3.0, metadata=_meta("Epochs over the training data."))
+    max_steps: int = field(default=-1, metadata=_meta("Stop after this many optimizer steps (overrides epochs when > 0)."))
+    lr_scheduler_type: str = field(default="linear", metadata=_meta("Learning-rate schedule.", ["linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt"]))
+    warmup_ratio: float = field(default=0.0, metadata=_meta("Fraction of steps spent warming up."))
+    warmup_steps: int = field(default=0, metadata=_meta("Warm-up steps (overrides warmup_ratio when > 0)."))
+    weight_decay: float = field(default=0.0, metadata=_meta("AdamW weight decay."))
+    max_grad_norm: float = field(default=1.0, metadata=_meta("Gradient clipping norm."))
+    fp16: bool = field(default=False, metadata=_meta("fp16 mixed precision (falls back to fp32 where unsupported)."))
+    bf16: bool = field(default=False, metadata=_meta("bf16 mixed precision (falls back to fp32 where unsupported)."))
+    eval_strategy: str = field(default="no", metadata=_meta("When to evaluate.", ["no", "steps", "epoch"]))
+    eval_steps: float | None = field(default=None, metadata=_meta("Evaluate every N steps (default: logging_steps)."))
+    save_strategy: str = field(default="steps", metadata=_meta("When to save checkpoints.", ["no", "steps", "epoch"]))
+    save_total_limit: int | None = field(default=None, metadata=_meta("Keep at most this many checkpoints."))
+    seed: int = field(default=42, metadata=_meta("Random seed for initialisation, shuffling and the split."))
+    resume_from_checkpoint: str | None = field(default=None, metadata=_meta("Checkpoint directory to resume from, or true for the latest in output_dir."))
+    report_to: str = field(default="none", metadata=_meta("Experiment trackers (none, tensorboard, wandb, ...)."))
+    disable_gradient_checkpointing: bool = field(default=False, metadata=_meta("Turn off gradient checkpointing (on by default, as in LLaMA-Factory)."))
+    dataloader_num_workers: int = field(default=0, metadata=_meta("Worker processes of the data loader."))
+
+
+@dataclass(frozen=True)
+class InferArgs:
+    infer_backend: str = field(default="huggingface", metadata=_meta("Inference engine.", ["huggingface", "vllm"]))
+    do_sample: bool = field(default=True, metadata=_meta("Sample instead of greedy decoding."))
+    temperature: float = field(default=0.95, metadata=_meta("Sampling temperature."))
+    top_p: float = field(default=0.7, metadata=_meta("Nucleus sampling threshold."))
+    top_k: int = field(default=50, metadata=_meta("Top-k sampling."))
+    max_new_tokens: int = field(default=1024, metadata=_meta("Maximum new tokens per reply."))
+    repetition_penalty: float = field(default=1.0, metadata=_meta("Penalty for repeated tokens."))
+    merge_adapter: bool = field(default=True, metadata=_meta("Merge LoRA weights into the model at load (kit only)."))
+    vllm_maxlen: int = field(default=4096, metadata=_meta("vLLM maximum sequence length."))
+    vllm_gpu_util: float = field(default=0.7, metadata=_meta("vLLM fraction of device memory."))
+    vllm_enforce_eager: bool = field(default=False, metadata=_meta("vLLM: disable graph capture."))
+    vllm_max_lora_rank: int = field(default=32, metadata=_meta("vLLM: largest LoRA rank it accepts."))
+    export_dir: str | None = field(default=None, metadata=_meta("Where kit export writes the merged model."))
+    export_size: int = field(default=5, metadata=_meta("Shard size of the exported model, in GB."))
+
+
+SECTIONS: dict[str, type] = {"model": ModelArgs, "data": DataArgs, "finetune": FinetuneArgs, "train": TrainArgs, "infer": InferArgs}
+
+# Keys LLaMA-Factory has that the kit recognises but does not implement: a clear "not supported yet".
+UNSUPPORTED = {
+    "quantization_bit": "QLoRA quantisation", "quantization_method": "QLoRA quantisation",
+    "flash_attn": "choosing the attention kernel", "use_unsloth": "unsloth", "packing": "sequence packing",
+    "neat_packing": "sequence packing", "streaming": "streaming datasets", "tokenized_path": "cached tokenized datasets",
+    "mix_strategy": "dataset interleaving", "interleave_probs": "dataset interleaving", "eval_dataset": "a separate eval dataset",
+    "use_dora": "DoRA", "use_rslora": "rsLoRA", "pissa_init": "PiSSA", "loraplus_lr_ratio": "LoRA+",
+    "additional_target": "extra trainable modules", "freeze_trainable_layers": "freeze tuning",
+    "pref_beta": "preference training", "predict_with_generate": "generation during evaluation", "do_predict": "prediction",
+    "rope_scaling": "RoPE scaling", "shift_attn": "shift short attention", "upcast_layernorm": "upcast layernorm",
+    "optim": "choosing the optimizer", "template_file": "templates from a file",
+}
+# LLaMA-Factory keys that only carry meaning for its own web UI or logging; accepted and ignored.
+IGNORED = {"run_name", "logging_dir", "save_only_model", "include_num_input_tokens_seen", "disable_tqdm", "log_level",
+           "ddp_find_unused_parameters", "do_eval", "save_safetensors", "pure_bf16", "print_param_status"}
+
+
+def _all_keys() -> dict[str, tuple[str, dataclasses.Field]]:
+    out: dict[str, tuple[str, dataclasses.Field]] = {}
+    for section, cls in SECTIONS.items():
+        for f in fields(cls):
+            out[f.name] = (section, f)
+    return out
+
+
+KEYS = _all_keys()
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelArgs = field(default_factory=ModelArgs)
+    data: DataArgs = field(default_factory=DataArgs)
+    finetune: FinetuneArgs = field(default_factory=FinetuneArgs)
+    train: TrainArgs = field(default_factory=TrainArgs)
+    infer: InferArgs = field(default_factory=InferArgs)
+    source: str | None = None  # the YAML file it came from, for relative paths and messages
+
+    @property
+    def config_dir(self) -> Path | None:
+        return Path(self.source).resolve().parent if self.source else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat LLaMA-Factory-style keys, only those that differ from the defaults plus the core ones."""
+        out: dict[str, Any] = {}
+        for section in SECTIONS:
+            obj = getattr(self, section)
+            for f in fields(obj):
+                out[f.name] = getattr(obj, f.name)
+        return out
+
+    def to_yaml(self, only_set: bool = False) -> str:
+        data = self.to_dict()
+        if only_set:
+            defaults = Config().to_dict()
+            data = {k: v for k, v in data.items() if v != defaults[k]}
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+    def replace(self, **changes: Any) -> "Config":
+        """A new Config with flat keys changed, validated again."""
+        merged = {k: v for k, v in self.to_dict().items()}
+        merged.update(changes)
+        return from_dict(merged, source=self.source)
+
+    @property
+    def lora_alpha(self) -> int:
+        return self.finetune.lora_alpha if self.finetune.lora_alpha is not None else 2 * self.finetune.lora_rank
+
+    @property
+    def dataset_names(self) -> list[str]:
+        return [d.strip() for d in (self.data.dataset or "").split(",") if d.strip()]
+
+    @property
+    def adapter_paths(self) -> list[str]:
+        return [a.strip() for a in (self.model.adapter_name_or_path or "").split(",") if a.strip()]
+
+
+# ---------------------------------------------------------------- parsing values
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def _base_type(tp: Any) -> tuple[type, bool]:
+    """(underlying type, optional?) for annotations like ``int | None``."""
+    if isinstance(tp, str):
+        tp = eval(tp, vars(typing), {})  # annotations are strings under `from __future__ import annotations`
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0], True
+    return tp, False
+
+
+def _coerce(key: str, value: Any, f: dataclasses.Field) -> tuple[Any, str | None]:
+    tp, optional = _base_type(f.type)
+    if value is None or (isinstance(value, str) and value.strip().lower() in {"null", "none", "~"} and tp is not str):
+        if optional:
+            return None, None
+        return None, f"{key}: null is not allowed; expected {tp.__name__} (default {f.default!r})"
+    if tp is bool:
+        if isinstance(value, bool):
+            return value, None
+        if isinstance(value, (int, str)) and str(value).strip().lower() in _TRUE | _FALSE:
+            return str(value).strip().lower() in _TRUE, None
+        return None, f"{key}: {value!r} is not a boolean; use true or false"
+    if tp is int:
+        if isinstance(value, bool):
+            return None, f"{key}: {value!r} is not an integer"
+        if isinstance(value, int):
+            return value, None
+        if isinstance(value, float) and value.is_integer():
+            return int(value), None
+        try:
+            return int(str(value).strip()), None
+        except ValueError:
+            try:
+                as_float = float(str(value).strip())
+                if as_float.is_integer():
+                    return int(as_float), None
+            except ValueError:
+                pass
+            return None, f"{key}: {value!r} is not an integer (for example {f.default if f.default is not None else 1})"
+    if tp is float:
+        if isinstance(value, bool):
+            return None, f"{key}: {value!r} is not a number"
+        if isinstance(value, (int, float)):
+            return float(value), None
+        try:
+            return float(str(value).strip()), None
+        except ValueError:
+            return None, f"{key}: {value!r} is not a number (for example {f.default if f.default is not None else 1.0})"
+    if tp is str:
+        if isinstance(value, (dict, list)):
+            if key in {"dataset", "lora_target", "adapter_name_or_path"} and isinstance(value, list):
+                return ",".join(str(v) for v in value), None
+            return None, f"{key}: expected a string, got {type(value).__name__}"
+        if isinstance(value, bool) and key == "resume_from_checkpoint":
+            return ("true" if value else None), None
+        return str(value), None
+    return value, None
+
+
+def _parse_override(item: str) -> tuple[str, Any]:
+    key, sep, raw = item.partition("=")
+    key = key.strip().lstrip("-")
+    if not sep or not key:
+        raise ConfigError([f"override {item!r} is not of the form key=value (for example learning_rate=1e-4)"])
+    # YAML parsing gives numbers, booleans and null their natural types, as in the file.
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    if isinstance(value, (dict, list)) and key not in {"dataset", "lora_target"}:
+        value = raw
+    return key, value
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError([f"config file {str(p)!r} does not exist; give the path of a LLaMA-Factory-style YAML file"])
+    if p.is_dir():
+        raise ConfigError([f"config file {str(p)!r} is a directory; give the path of a YAML file"])
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError([f"config file {str(p)!r} is not UTF-8 text"]) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError([f"config file {str(p)!r} is not valid YAML{where}: {getattr(exc, 'problem', exc)}"]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"config file {str(p)!r} must hold a mapping of key: value lines, not a {type(data).__name__}"])
+    return data
+
+
+def from_dict(raw: Mapping[str, Any], source: str | None = None) -> Config:
+    """Validate a flat mapping of LLaMA-Factory keys; raise ConfigError listing every problem."""
+    problems: list[str] = []
+    per_section: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
+    for key, value in raw.items():
+        key = str(key)
+        if key in KEYS:
+            section, f = KEYS[key]
+            coerced, problem = _coerce(key, value, f)
+            if problem:
+                problems.append(problem)
+                continue
+            choices = f.metadata.get("choices")
+            if choices and coerced is not None and coerced not in choices:
+                problem = f"{key}: {coerced!r} is not allowed; choose one of {', '.join(map(str, choices))}"
+                if key == "stage" or key == "finetuning_type":
+                    problem += " (the kit supports LoRA supervised fine-tuning; other methods are not supported yet)"
+                problems.append(problem)
+                continue
+            per_section[section][key] = coerced
+        elif key in UNSUPPORTED:
+            problems.append(f"{key}: recognised LLaMA-Factory key, but {UNSUPPORTED[key]} is not supported by the kit yet; remove it")
+        elif key in IGNORED:
+            continue
+        else:
+            close = difflib.get_close_matches(key, list(KEYS) + list(UNSUPPORTED), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            problems.append(f"{key}: unknown key{hint}")
+
+    sections = {s: SECTIONS[s](**per_section[s]) for s in SECTIONS}
+    cfg = Config(**sections, source=str(source) if source else None)
+    problems += _check_values(cfg)
+    if problems:
+        raise ConfigError(problems, source=str(source) if source else None)
+    return cfg
+
+
+def _check_values(cfg: Config) -> list[str]:
+    p: list[str] = []
+    d, t, f, i = cfg.data, cfg.train, cfg.finetune, cfg.infer
+    if d.cutoff_len <= 0:
+        p.append(f"cutoff_len: {d.cutoff_len} must be a positive number of tokens (e.g. 1024)")
+    if d.max_samples is not None and d.max_samples <= 0:
+        p.append(f"max_samples: {d.max_samples} must be positive, or left out to use every example")
+    if d.val_size < 0:
+        p.append(f"val_size: {d.val_size} must be >= 0 (a fraction below 1, or a count)")
+    elif d.val_size == 1 or (d.val_size > 1 and not float(d.val_size).is_integer()):
+        p.append(f"val_size: {d.val_size} must be a fraction below 1 (e.g. 0.1), or a whole count of examples above 1 (e.g. 100)")
+    if f.lora_rank <= 0:
+        p.append(f"lora_rank: {f.lora_rank} must be a positive integer (e.g. 8)")
+    if f.lora_alpha is not None and f.lora_alpha <= 0:
+        p.append(f"lora_alpha: {f.lora_alpha} must be positive")
+    if not 0 <= f.lora_dropout < 1:
+        p.append(f"lora_dropout: {f.lora_dropout} must be in [0, 1)")
+    if not f.lora_target.strip() or any(not part.strip() for part in f.lora_target.split(",")):
+        p.append(f"lora_target: {f.lora_target!r} must be a comma list of module names (q_proj,v_proj) or all")
+    for key in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+        if getattr(t, key) <= 0:
+            p.append(f"{key}: {getattr(t, key)} must be a positive integer")
+    if t.learning_rate <= 0:
+        p.append(f"learning_rate: {t.learning_rate} must be positive (e.g. 1.0e-4)")
+    if t.num_train_epochs <= 0 and t.max_steps <= 0:
+        p.append(f"num_train_epochs: {t.num_train_epochs} must be positive (or set max_steps)")
+    if not 0 <= t.warmup_ratio < 1:
+        p.append(f"warmup_ratio: {t.warmup_ratio} must be in [0, 1)")
+    for key in ("logging_steps", "save_steps"):
+        if getattr(t, key) <= 0:
+            p.append(f"{key}: {getattr(t, key)} must be positive")
+    if t.eval_steps is not None and t.eval_steps <= 0:
+        p.append(f"eval_steps: {t.eval_steps} must be positive")
+    if t.fp16 and t.bf16:
+        p.append("fp16 and bf16: both are true; choose one")
+    if t.eval_strategy != "no" and d.val_size == 0:
+        p.append(f"eval_strategy: {t.eval_strategy!r} needs held-out data; set val_size (e.g. 0.1) or eval_strategy: no")
+    if i.temperature < 0:
+        p.append(f"temperature: {i.temperature} must be >= 0")
+    if not 0 < i.top_p <= 1:
+        p.append(f"top_p: {i.top_p} must be in (0, 1]")
+    if i.max_new_tokens <= 0:
+        p.append(f"max_new_tokens: {i.max_new_tokens} must be positive")
+    if cfg.model.adapter_name_or_path and f.finetuning_type != "lora":
+        p.append(f"adapter_name_or_path: adapters need finetuning_type: lora, not {f.finetuning_type}")
+    return p
+
+
+def load(path: str | Path | None = None, overrides: Sequence[str] = (), extra: Mapping[str, Any] | None = None) -> Config:
+    """Read a YAML file (optional), apply ``extra`` then ``key=value`` overrides, validate."""
+    raw: dict[str, Any] = read_yaml(path) if path is not None else {}
+    if extra:
+        raw.update(extra)
+    problems: list[str] = []
+    for item in overrides:
+        try:
+            key, value = _parse_override(item)
+        except ConfigError as exc:
+            problems += exc.problems
+            continue
+        raw[key] = value
+    if problems:
+        raise ConfigError(problems, source=str(path) if path else None)
+    return from_dict(raw, source=str(path) if path else None)
+
+
+# ---------------------------------------------------------------- requirements per command
+
+def require(cfg: Config, purpose: str) -> None:
+    """Check the keys a command needs are there (train needs a model, datasets, a template ...)."""
+    p: list[str] = []
+    if not cfg.model.model_name_or_path:
+        p.append("model_name_or_path: missing; give a local model directory, a hub id, or kit/tiny-qwen")
+    if purpose in ("train", "preprocess"):
+        if not cfg.data.dataset:
+            p.append("dataset: missing; give dataset names from dataset_info.json, e.g. identity,alpaca_en_demo")
+        if not cfg.data.template:
+            p.append("template: missing; use the model's template, e.g. qwen for Qwen models")
+    if purpose == "train":
+        if not cfg.train.output_dir:
+            p.append("output_dir: missing; say where the adapter should be written, e.g. saves/qwen/lora/sft")
+    if purpose == "export" and not cfg.infer.export_dir:
+        p.append("export_dir: missing; say where the merged model should be written")
+    if p:
+        raise ConfigError(p, source=cfg.source)
+
+
+def find_deepspeed_config(value: str, config_dir: Path | None = None, cwd: Path | None = None) -> Path:
+    """Locate a DeepSpeed JSON: as given, relative to the YAML file, to the working directory, then the kit's own.
+
+    The quick start writes ``deepspeed: examples/deepspeed/ds_z0_config.json`` (a path inside a
+    LLaMA-Factory checkout); the kit ships ZeRO-0/2/3 configs under the same file names.
+    """
+    candidates: list[Path] = []
+    given = Path(value).expanduser()
+    candidates.append(given)
+    if not given.is_absolute():
+        if config_dir is not None:
+            candidates.append(config_dir / given)
+        candidates.append((cwd or Path.cwd()) / given)
+    candidates.append(DEEPSPEED_DIR / given.name)
+    for c in candidates:
+        if c.is_file():
+            return c.resolve()
+    shipped = ", ".join(sorted(p.name for p in DEEPSPEED_DIR.glob("*.json")))
+    raise ConfigError([f"deepspeed: {value!r} not found (looked as given, next to the YAML file, in the working directory, "
+                       f"and among the kit's configs: {shipped})"])
+
+
+def read_deepspeed_config(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"deepspeed: {str(path)!r} is not valid JSON: {exc}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([f"deepspeed: {str(path)!r} must hold a JSON object"])
+    stage = data.get("zero_optimization", {}).get("stage", 0)
+    if stage not in (0, 1, 2, 3):
+        raise ConfigError([f"deepspeed: zero_optimization.stage in {str(path)!r} is {stage!r}; use 0, 1, 2 or 3"])
+    return data
+
+
+def key_reference() -> list[dict[str, Any]]:
+    """Every key: section, type, default, meaning, allowed values. For docs and `kit keys`."""
+    rows = []
+    for key, (section, f) in KEYS.items():
+        tp, optional = _base_type(f.type)
+        rows.append({"key": key, "section": section, "type": tp.__name__ + (" | null" if optional else ""),
+                     "default": f.default, "choices": list(f.metadata.get("choices") or []), "help": f.metadata.get("help", "")})
+    return rows

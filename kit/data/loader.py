@@ -1,0 +1,268 @@
+"""Datasets named in a ``dataset_info.json`` registry, read into role-tagged conversations.
+
+The registry format, the alpaca and sharegpt column mappings and the rules for what counts as a
+malformed example are LLaMA-Factory 0.9.5's, so ``dataset_dir`` can point at a LLaMA-Factory
+checkout's ``data/`` folder. Without ``dataset_dir`` the kit's own demo data is used.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kit.errors import KitError
+
+logger = logging.getLogger("kit.data")
+
+DEMO_DIR = Path(__file__).parent / "demo"
+FILE_SUFFIXES = (".json", ".jsonl")
+
+
+class DataError(KitError, ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class DatasetAttr:
+    name: str
+    file_name: str
+    formatting: str = "alpaca"
+    # alpaca columns
+    prompt: str | None = "instruction"
+    query: str | None = "input"
+    response: str | None = "output"
+    history: str | None = None
+    # shared / sharegpt columns
+    messages: str | None = "conversations"
+    system: str | None = None
+    tools: str | None = None
+    # sharegpt tags
+    role_tag: str = "from"
+    content_tag: str = "value"
+    user_tag: str = "human"
+    assistant_tag: str = "gpt"
+    observation_tag: str = "observation"
+    function_tag: str = "function_call"
+    system_tag: str = "system"
+
+    def mapped_columns(self) -> list[str]:
+        if self.formatting == "alpaca":
+            cols = [self.prompt, self.query, self.response, self.history, self.system]
+        else:
+            cols = [self.messages, self.system, self.tools]
+        return [c for c in cols if c]
+
+
+@dataclass
+class Example:
+    """One conversation: ``prompt`` ends with a user turn, ``response`` holds the assistant's answer."""
+
+    dataset: str
+    index: int  # position in its dataset file
+    prompt: list[dict[str, str]]
+    response: list[dict[str, str]]
+    system: str | None = None
+    problem: str | None = None  # why it is malformed, None when fine
+
+
+@dataclass
+class LoadReport:
+    per_dataset: dict[str, dict[str, int]] = field(default_factory=dict)
+    dropped: list[str] = field(default_factory=list)
+
+
+def resolve_dataset_dir(dataset_dir: str | None, config_dir: Path | None = None) -> Path:
+    if dataset_dir is None:
+        return DEMO_DIR
+    p = Path(dataset_dir).expanduser()
+    if not p.is_absolute() and not p.exists() and config_dir is not None and (config_dir / p).exists():
+        p = config_dir / p
+    if not p.is_dir():
+        raise DataError(f"dataset_dir: {dataset_dir!r} is not a directory; point it at a folder holding dataset_info.json "
+                        "(e.g. LLaMA-Factory's data/), or leave it out to use the kit's demo data")
+    return p
+
+
+def read_registry(dataset_dir: Path) -> dict[str, Any]:
+    info = dataset_dir / "dataset_info.json"
+    if not info.is_file():
+        raise DataError(f"dataset_dir: {str(dataset_dir)!r} has no dataset_info.json")
+    try:
+        data = json.loads(info.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{info}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{info}: must hold a JSON object mapping dataset names to their description")
+    return data
+
+
+def dataset_attr(name: str, registry: dict[str, Any], dataset_dir: Path) -> DatasetAttr:
+    if name not in registry:
+        close = difflib.get_close_matches(name, list(registry), n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise DataError(f"dataset: {name!r} is not in {dataset_dir / 'dataset_info.json'}{hint} "
+                        f"(it has: {', '.join(sorted(registry)[:20])}{' ...' if len(registry) > 20 else ''})")
+    entry = registry[name]
+    if not isinstance(entry, dict):
+        raise DataError(f"dataset_info.json: entry {name!r} must be an object")
+    if "file_name" not in entry:
+        hub = entry.get("hf_hub_url") or entry.get("ms_hub_url") or entry.get("script_url")
+        raise DataError(f"dataset: {name!r} is a hub dataset ({hub}); the kit reads local files only. "
+                        "Download it, save it as JSON or JSONL, and register it with file_name")
+    if entry.get("ranking") or (entry.get("columns") or {}).get("kto_tag"):
+        raise DataError(f"dataset: {name!r} is a preference dataset; the kit trains supervised fine-tuning (sft) only")
+    formatting = entry.get("formatting", "alpaca")
+    if formatting not in ("alpaca", "sharegpt"):
+        raise DataError(f"dataset_info.json: {name!r} has formatting {formatting!r}; use alpaca or sharegpt")
+    kwargs: dict[str, Any] = {"name": name, "file_name": entry["file_name"], "formatting": formatting}
+    columns = entry.get("columns") or {}
+    tags = entry.get("tags") or {}
+    allowed_cols = {"prompt", "query", "response", "history", "messages", "system", "tools", "images", "videos", "audios"}
+    for key, value in columns.items():
+        if key not in allowed_cols:
+            raise DataError(f"dataset_info.json: {name!r} maps unknown column role {key!r} (known: {', '.join(sorted(allowed_cols))})")
+        if key in ("images", "videos", "audios"):
+            raise DataError(f"dataset: {name!r} has {key}; multimodal data is not supported by the kit")
+        kwargs[key] = value
+    for key, value in tags.items():
+        if key not in DatasetAttr.__dataclass_fields__ or not key.endswith("_tag"):
+            raise DataError(f"dataset_info.json: {name!r} has unknown tag {key!r}")
+        kwargs[key] = value
+    return DatasetAttr(**kwargs)
+
+
+def _read_records(path: Path, name: str) -> list[dict[str, Any]]:
+    files = sorted(p for p in path.iterdir() if p.suffix in FILE_SUFFIXES) if path.is_dir() else [path]
+    if not files:
+        raise DataError(f"dataset {name!r}: folder {path} has no .json or .jsonl files")
+    records: list[dict[str, Any]] = []
+    for f in files:
+        if f.suffix not in FILE_SUFFIXES:
+            raise DataError(f"dataset {name!r}: {f} is not a .json or .jsonl file (the kit reads JSON and JSONL)")
+        try:
+            text = f.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise DataError(f"dataset {name!r}: {f} is not UTF-8 text") from None
+        if f.suffix == ".jsonl":
+            for lineno, line in enumerate(text.splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"dataset {name!r}: {f} line {lineno} is not valid JSON ({exc.msg})") from None
+        else:
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                # LLaMA-Factory (through `datasets`) also accepts JSON Lines in a .json file.
+                try:
+                    data = [json.loads(line) for line in text.splitlines() if line.strip()]
+                except json.JSONDecodeError:
+                    raise DataError(f"dataset {name!r}: {f} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+            if isinstance(data, dict):
+                data = [data]
+            if not isinstance(data, list):
+                raise DataError(f"dataset {name!r}: {f} must hold a list of examples")
+            records.extend(data)
+    for i, r in enumerate(records):
+        if not isinstance(r, dict):
+            raise DataError(f"dataset {name!r}: example {i} is a {type(r).__name__}, not an object with columns")
+    return records
+
+
+def _fill(text: Any, fills: dict[str, str]) -> Any:
+    if isinstance(text, str):
+        for key, value in fills.items():
+            text = text.replace("{{" + key + "}}", value)
+        return text
+    if isinstance(text, list):
+        return [_fill(t, fills) for t in text]
+    if isinstance(text, dict):
+        return {k: _fill(v, fills) for k, v in text.items()}
+    return text
+
+
+def _convert_alpaca(attr: DatasetAttr, record: dict[str, Any]) -> tuple[list, list, str | None, str | None]:
+    prompt: list[dict[str, str]] = []
+    history = record.get(attr.history) if attr.history else None
+    if isinstance(history, list):
+        for turn in history:
+            if not (isinstance(turn, (list, tuple)) and len(turn) == 2):
+                return [], [], None, f"history entry {turn!r} is not a [prompt, response] pair"
+            prompt.append({"role": "user", "content": str(turn[0])})
+            prompt.append({"role": "assistant", "content": str(turn[1])})
+    query = []
+    if attr.prompt and record.get(attr.prompt):
+        query.append(str(record[attr.prompt]))
+    if attr.query and record.get(attr.query):
+        query.append(str(record[attr.query]))
+    prompt.append({"role": "user", "content": "\n".join(query)})
+    response_text = record.get(attr.response) if attr.response else None
+    response = [{"role": "assistant", "content": response_text}] if isinstance(response_text, str) else []
+    system = record.get(attr.system) if attr.system else None
+    problem = None if response else f"no {attr.response!r} text to train on"
+    return prompt, response, system, problem
+
+
+def _convert_sharegpt(attr: DatasetAttr, record: dict[str, Any]) -> tuple[list, list, str | None, str | None]:
+    tag_roles = {attr.user_tag: "user", attr.assistant_tag: "assistant", attr.observation_tag: "observation",
+                 attr.function_tag: "function", attr.system_tag: "system"}
+    odd, even = (attr.user_tag, attr.observation_tag), (attr.assistant_tag, attr.function_tag)
+    messages = record.get(attr.messages)
+    if not isinstance(messages, list):
+        return [], [], None, f"column {attr.messages!r} is not a list of messages"
+    if messages and isinstance(messages[0], dict) and messages[0].get(attr.role_tag) == attr.system_tag:
+        system = messages[0].get(attr.content_tag)
+        messages = messages[1:]
+    else:
+        system = record.get(attr.system) if attr.system else None
+    aligned: list[dict[str, str]] = []
+    for turn, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get(attr.role_tag) not in (odd, even)[turn % 2]:
+            role = message.get(attr.role_tag) if isinstance(message, dict) else message
+            return [], [], None, f"message {turn} has role {role!r} where {' or '.join((odd, even)[turn % 2])} was expected"
+        if tag_roles[message[attr.role_tag]] == "function":
+            return [], [], None, "function calls are not supported by the kit"
+        aligned.append({"role": tag_roles[message[attr.role_tag]], "content": str(message.get(attr.content_tag, ""))})
+    if len(aligned) % 2 != 0 or not aligned:
+        return [], [], None, f"{len(aligned)} messages: a conversation needs user/assistant pairs ending with the assistant"
+    return aligned[:-1], aligned[-1:], system, None
+
+
+def load_examples(names: list[str], dataset_dir: Path, max_samples: int | None = None,
+                  fills: dict[str, str] | None = None) -> tuple[list[Example], LoadReport]:
+    """Read every named dataset in order; malformed examples come back with ``problem`` set."""
+    registry = read_registry(dataset_dir)
+    attrs = [dataset_attr(n, registry, dataset_dir) for n in names]  # fail fast on any unknown name
+    examples: list[Example] = []
+    report = LoadReport()
+    for attr in attrs:
+        path = dataset_dir / attr.file_name
+        if not path.exists():
+            raise DataError(f"dataset {attr.name!r}: file {path} does not exist (file_name in {dataset_dir / 'dataset_info.json'})")
+        records = _read_records(path, attr.name)
+        if max_samples is not None:
+            records = records[:max_samples]  # LLaMA-Factory truncates each dataset before conversion
+        seen_columns = set().union(*(r.keys() for r in records)) if records else set()
+        mapped = attr.mapped_columns()
+        if records and not seen_columns & set(mapped):
+            raise DataError(f"dataset {attr.name!r}: {path} has columns {sorted(seen_columns)} but none of the mapped "
+                            f"{attr.formatting} columns {mapped}; fix 'columns' in dataset_info.json")
+        convert = _convert_alpaca if attr.formatting == "alpaca" else _convert_sharegpt
+        do_fill = bool(fills) and "identity" in attr.name
+        bad = 0
+        for i, record in enumerate(records):
+            if do_fill:
+                record = _fill(record, fills)
+            prompt, response, system, problem = convert(attr, record)
+            if problem:
+                bad += 1
+                report.dropped.append(f"{attr.name}[{i}]: {problem}")
+            examples.append(Example(attr.name, i, prompt, response, system, problem))
+        report.per_dataset[attr.name] = {"read": len(records), "malformed": bad}
+    return examples, report

@@ -1,0 +1,152 @@
+"""Supervised fine-tuning examples: conversations -> input_ids and labels, as LLaMA-Factory 0.9.5 makes them."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kit.data.loader import DataError, Example, LoadReport, load_examples, resolve_dataset_dir
+from kit.data.template import Template
+
+logger = logging.getLogger("kit.data")
+
+IGNORE_INDEX = -100
+
+
+def infer_seqlen(source_len: int, target_len: int, cutoff_len: int) -> tuple[int, int]:
+    """How many prompt and response tokens to keep within ``cutoff_len`` (LLaMA-Factory's rule).
+
+    A short response is kept whole and the prompt truncated; a short prompt is kept whole and the
+    response truncated; otherwise both shrink in proportion to their lengths.
+    """
+    if target_len * 2 < cutoff_len:
+        max_target_len = cutoff_len
+    elif source_len * 2 < cutoff_len:
+        max_target_len = cutoff_len - source_len
+    else:
+        max_target_len = int(cutoff_len * (target_len / (source_len + target_len)))
+    new_target_len = min(max_target_len, target_len)
+    max_source_len = max(cutoff_len - new_target_len, 0)
+    new_source_len = min(max_source_len, source_len)
+    return new_source_len, new_target_len
+
+
+def encode_supervised(template: Template, tokenizer: Any, example: Example, cutoff_len: int,
+                      train_on_prompt: bool = False, mask_history: bool = False) -> tuple[list[int], list[int]]:
+    pairs = template.encode_multiturn(tokenizer, example.prompt + example.response, example.system)
+    input_ids: list[int] = []
+    labels: list[int] = []
+    total_length = 1 if template.efficient_eos else 0
+    if mask_history:
+        pairs = pairs[::-1]  # the last turn gets the budget first
+    for turn, (source_ids, target_ids) in enumerate(pairs):
+        if total_length >= cutoff_len:
+            break
+        source_len, target_len = infer_seqlen(len(source_ids), len(target_ids), cutoff_len - total_length)
+        source_ids, target_ids = source_ids[:source_len], target_ids[:target_len]
+        total_length += source_len + target_len
+        if train_on_prompt:
+            source_label = source_ids
+        elif template.efficient_eos and turn != 0:
+            source_label = [tokenizer.eos_token_id] + [IGNORE_INDEX] * (source_len - 1)
+        else:
+            source_label = [IGNORE_INDEX] * source_len
+        target_label = [IGNORE_INDEX] * target_len if (mask_history and turn != 0) else target_ids
+        if mask_history:
+            input_ids = source_ids + target_ids + input_ids
+            labels = source_label + target_label + labels
+        else:
+            input_ids += source_ids + target_ids
+            labels += source_label + target_label
+    if template.efficient_eos:
+        input_ids += [tokenizer.eos_token_id]
+        labels += [tokenizer.eos_token_id]
+    return input_ids, labels
+
+
+def split_indices(n: int, val_size: float, seed: int) -> tuple[list[int], list[int]]:
+    """Train and eval indices, the same split as ``datasets.Dataset.train_test_split`` gives LLaMA-Factory."""
+    n_test = int(val_size) if val_size > 1 else math.ceil(val_size * n)
+    n_train = n - n_test
+    if n_test <= 0:
+        raise DataError(f"val_size: {val_size} of {n} examples holds out nothing; raise it or set val_size: 0 and eval_strategy: no")
+    if n_train <= 0:
+        raise DataError(f"val_size: {val_size} of {n} examples leaves no training data; lower it (e.g. 0.1)")
+    permutation = np.random.default_rng(seed).permutation(n)
+    return permutation[n_test:].tolist(), permutation[:n_test].tolist()
+
+
+@dataclass
+class SFTData:
+    """Encoded examples in dataset order (``all``), and the train / eval split of them."""
+
+    all: list[dict[str, list[int]]]
+    train: list[dict[str, list[int]]]
+    eval: list[dict[str, list[int]]]
+    sources: list[Example] = field(repr=False)  # the example each encoded row came from
+    report: LoadReport = field(repr=False)
+
+    def stats(self) -> dict[str, Any]:
+        lengths = [len(r["input_ids"]) for r in self.all]
+        trained = [sum(1 for x in r["labels"] if x != IGNORE_INDEX) for r in self.all]
+        return {"examples": len(self.all), "train": len(self.train), "eval": len(self.eval),
+                "dropped": len(self.report.dropped), "per_dataset": self.report.per_dataset,
+                "tokens": int(sum(lengths)), "trained_tokens": int(sum(trained)),
+                "max_len": max(lengths, default=0), "mean_len": float(np.mean(lengths)) if lengths else 0.0}
+
+
+def build_sft(cfg: Any, tokenizer: Any, template: Template, split: bool = True) -> SFTData:
+    """Read the config's datasets, encode every valid example, split off val_size."""
+    d = cfg.data
+    fills = {k: v for k, v in (("name", d.identity_name), ("author", d.identity_author)) if v is not None}
+    dataset_dir = resolve_dataset_dir(d.dataset_dir, cfg.config_dir)
+    examples, report = load_examples(cfg.dataset_names, dataset_dir, d.max_samples, fills)
+    rows: list[dict[str, list[int]]] = []
+    sources: list[Example] = []
+    for ex in examples:
+        # LLaMA-Factory's supervised processor keeps only an odd number of prompt messages and one response.
+        if ex.problem is None and (len(ex.prompt) % 2 != 1 or len(ex.response) != 1):
+            ex.problem = "prompt/response turns do not alternate"
+            report.dropped.append(f"{ex.dataset}[{ex.index}]: {ex.problem}")
+            report.per_dataset[ex.dataset]["malformed"] += 1
+        if ex.problem is not None:
+            continue
+        input_ids, labels = encode_supervised(template, tokenizer, ex, d.cutoff_len, d.train_on_prompt, d.mask_history)
+        rows.append({"input_ids": input_ids, "attention_mask": [1] * len(input_ids), "labels": labels})
+        sources.append(ex)
+    if report.dropped:
+        logger.warning("dropped %d malformed example(s) of %d: %s%s", len(report.dropped), len(examples),
+                       "; ".join(report.dropped[:3]), " ..." if len(report.dropped) > 3 else "")
+    if not rows:
+        raise DataError(f"dataset: every one of the {len(examples)} example(s) in {', '.join(cfg.dataset_names)} is malformed "
+                        f"(first: {report.dropped[0] if report.dropped else 'no examples at all'}); check the file and its columns in dataset_info.json")
+    if split and d.val_size > 0:
+        train_idx, eval_idx = split_indices(len(rows), d.val_size, cfg.train.seed)
+        train, evals = [rows[i] for i in train_idx], [rows[i] for i in eval_idx]
+    else:
+        train, evals = rows, []
+    return SFTData(rows, train, evals, sources, report)
+
+
+def preview(row: dict[str, list[int]], tokenizer: Any) -> tuple[str, str]:
+    """(prompt text, trained text) of one encoded example, for showing a person what is learned."""
+    ids, labels = row["input_ids"], row["labels"]
+    prompt = tokenizer.decode([t for t, l in zip(ids, labels) if l == IGNORE_INDEX], skip_special_tokens=False)
+    trained = tokenizer.decode([l for l in labels if l != IGNORE_INDEX], skip_special_tokens=False)
+    return prompt, trained
+
+
+def write_jsonl(rows: list[dict[str, list[int]]], path: Path) -> None:
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps({"input_ids": r["input_ids"], "labels": r["labels"]}) + "\n")
+    tmp.replace(path)

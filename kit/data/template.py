@@ -1,0 +1,151 @@
+"""Prompt templates, read from ``templates.json``; one encoder for training and for chat.
+
+The encoding mirrors LLaMA-Factory 0.9.5: each message is rendered through its role's slots and
+tokenized on its own (``add_special_tokens=False``), so a template's token ids are the same here as
+there. Chat builds prompts with exactly this code, so training and inference cannot drift.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Sequence
+
+from kit.errors import KitError
+
+TEMPLATES_FILE = Path(__file__).with_name("templates.json")
+
+ROLES = ("user", "assistant", "observation")
+
+
+class TemplateError(KitError, ValueError):
+    pass
+
+
+@lru_cache(maxsize=None)
+def _registry() -> dict[str, dict[str, Any]]:
+    data = json.loads(TEMPLATES_FILE.read_text(encoding="utf-8"))
+    return {k: v for k, v in data.items() if not k.startswith("_")}
+
+
+def names() -> list[str]:
+    return sorted(_registry())
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    format_user: tuple
+    format_assistant: tuple
+    format_system: tuple
+    format_observation: tuple
+    format_prefix: tuple
+    default_system: str
+    stop_words: tuple[str, ...]
+    replace_eos: bool
+    efficient_eos: bool
+
+    # ------------------------------------------------------------ tokenizer set-up
+    def fix_tokenizer(self, tokenizer: Any) -> list[str]:
+        """Make eos/pad what the template expects (LLaMA-Factory does the same); return notes of changes."""
+        notes: list[str] = []
+        if tokenizer.eos_token_id is None:
+            tokenizer.add_special_tokens({"eos_token": "<|endoftext|>"})
+            notes.append("tokenizer had no eos token; added <|endoftext|>")
+        if self.replace_eos and self.stop_words and tokenizer.eos_token != self.stop_words[0]:
+            old = tokenizer.eos_token
+            tokenizer.add_special_tokens({"eos_token": self.stop_words[0]})
+            notes.append(f"template {self.name} uses {self.stop_words[0]} as eos (was {old})")
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+            notes.append(f"tokenizer had no pad token; using eos {tokenizer.eos_token}")
+        return notes
+
+    def stop_token_ids(self, tokenizer: Any) -> list[int]:
+        ids = [tokenizer.eos_token_id]
+        for word in self.stop_words:
+            tid = tokenizer.convert_tokens_to_ids(word)
+            if tid is not None and tid != getattr(tokenizer, "unk_token_id", None) and tid not in ids:
+                ids.append(tid)
+        return ids
+
+    # ------------------------------------------------------------ encoding
+    def _render(self, tokenizer: Any, slots: Sequence, content: str) -> list[int]:
+        ids: list[int] = []
+        for slot in slots:
+            if isinstance(slot, str):
+                text = slot.replace("{{content}}", content, 1)
+                if text:
+                    ids += tokenizer.encode(text, add_special_tokens=False)
+            elif "token" in slot:
+                ids.append(tokenizer.convert_tokens_to_ids(slot["token"]))
+            elif slot.get("special") == "eos_token" and tokenizer.eos_token_id is not None:
+                ids.append(tokenizer.eos_token_id)
+            elif slot.get("special") == "bos_token" and tokenizer.bos_token_id is not None:
+                ids.append(tokenizer.bos_token_id)
+        return ids
+
+    def encode_messages(self, tokenizer: Any, messages: Sequence[dict[str, str]], system: str | None = None) -> list[list[int]]:
+        """Token ids of each message; the first also carries the prefix and the system prompt."""
+        system = system or self.default_system
+        encoded: list[list[int]] = []
+        for i, message in enumerate(messages):
+            ids: list[int] = []
+            if i == 0:
+                ids += self._render(tokenizer, self.format_prefix, "")
+                if system:
+                    ids += self._render(tokenizer, self.format_system, system)
+            role = message["role"]
+            if role == "user":
+                ids += self._render(tokenizer, self.format_user, message["content"])
+            elif role == "assistant":
+                ids += self._render(tokenizer, self.format_assistant, message["content"])
+            elif role == "observation":
+                ids += self._render(tokenizer, self.format_observation, message["content"])
+            else:
+                raise TemplateError(f"role {role!r} is not supported (use user, assistant or observation)")
+            encoded.append(ids)
+        return encoded
+
+    def encode_multiturn(self, tokenizer: Any, messages: Sequence[dict[str, str]], system: str | None = None) -> list[tuple[list[int], list[int]]]:
+        """(prompt ids, response ids) for each user/assistant pair."""
+        enc = self.encode_messages(tokenizer, messages, system)
+        return [(enc[i], enc[i + 1]) for i in range(0, len(enc) - 1, 2)]
+
+    def encode_prompt(self, tokenizer: Any, messages: Sequence[dict[str, str]], system: str | None = None) -> list[int]:
+        """Token ids of a chat prompt ending where the assistant's reply starts."""
+        enc = self.encode_messages(tokenizer, list(messages) + [{"role": "assistant", "content": ""}], system)
+        return [tok for part in enc[:-1] for tok in part]
+
+
+def get(name: str | None) -> Template:
+    if not name:
+        raise TemplateError("template: missing; use the model's template, e.g. qwen for Qwen models")
+    reg = _registry()
+    if name not in reg:
+        close = difflib.get_close_matches(name, list(reg), n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise TemplateError(f"template: {name!r} is not known{hint} (known: {', '.join(names())})")
+    spec = reg[name]
+    return Template(
+        name=name,
+        format_user=tuple(spec["format_user"]),
+        format_assistant=tuple(spec["format_assistant"]),
+        format_system=tuple(spec["format_system"]),
+        format_observation=tuple(spec.get("format_observation", spec["format_user"])),
+        format_prefix=tuple(spec.get("format_prefix", [])),
+        default_system=spec.get("default_system", ""),
+        stop_words=tuple(spec.get("stop_words", [])),
+        replace_eos=bool(spec.get("replace_eos", False)),
+        efficient_eos=bool(spec.get("efficient_eos", False)),
+    )
+
+
+def with_system(template: Template, default_system: str | None) -> Template:
+    """The template with its default system prompt replaced (the default_system key)."""
+    if default_system is None:
+        return template
+    return Template(**{**template.__dict__, "default_system": default_system})

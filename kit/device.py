@@ -1,0 +1,174 @@
+"""Which device the kit runs on: Ascend NPU, CUDA or CPU.
+
+This is the only module that imports ``torch_npu``. The import is guarded: without torch_npu, or
+with a torch_npu that cannot load (no CANN, a torch version it was not built for), the kit runs on
+CUDA or CPU and ``DeviceInfo.npu_unavailable`` says why the NPU is not in use.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from typing import Any
+
+from kit.envvars import EnvSettings
+
+KINDS = ("npu", "cuda", "cpu")
+BACKENDS = {"npu": "hccl", "cuda": "nccl", "cpu": "gloo"}
+
+_torch_npu_state: dict[str, Any] = {}
+
+
+def import_torch_npu() -> tuple[Any | None, str | None]:
+    """Import torch_npu once; return (module, None) or (None, reason it is unusable)."""
+    if "result" in _torch_npu_state:
+        return _torch_npu_state["result"]
+    if importlib.util.find_spec("torch_npu") is None:
+        result: tuple[Any | None, str | None] = (None, "torch_npu is not installed (pip install torch-npu, matching your torch version)")
+    else:
+        try:
+            module = importlib.import_module("torch_npu")
+            result = (module, None)
+        except Exception as exc:  # torch_npu raises many kinds of errors without CANN
+            result = (None, f"torch_npu is installed but failed to import: {type(exc).__name__}: {exc}. "
+                            "Source the CANN environment (source /usr/local/Ascend/ascend-toolkit/set_env.sh) "
+                            "and check that torch and torch_npu versions match")
+    _torch_npu_state["result"] = result
+    return result
+
+
+def parse_visible_devices(value: str | None) -> list[int] | None:
+    """Parse ASCEND_RT_VISIBLE_DEVICES / CUDA_VISIBLE_DEVICES ("0,1,3") into physical ids.
+
+    The runtime renumbers the listed devices 0..n-1 in the order given, so the process sees
+    ``len(result)`` devices. ``None`` means the variable is unset (every device is visible).
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if value == "":
+        return []
+    ids: list[int] = []
+    for part in value.split(","):
+        part = part.strip()
+        if not part.isdigit():
+            raise ValueError(f"visible devices list {value!r} has {part!r}, which is not a device number; "
+                             "write it as e.g. ASCEND_RT_VISIBLE_DEVICES=0,1")
+        if int(part) in ids:
+            raise ValueError(f"visible devices list {value!r} names device {part} twice")
+        ids.append(int(part))
+    return ids
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    kind: str  # "npu" | "cuda" | "cpu"
+    count: int  # devices visible to this process (1 for the CPU)
+    backend: str  # torch.distributed backend: hccl / nccl / gloo
+    bf16: bool
+    fp16: bool
+    name: str
+    npu_unavailable: str | None  # why the NPU is not used, when it is not
+    visible: list[int] | None  # physical ids from *_VISIBLE_DEVICES, None when unset
+
+    @property
+    def is_accelerator(self) -> bool:
+        return self.kind in ("npu", "cuda")
+
+    def torch_device(self, local_rank: int = 0):
+        import torch
+
+        if self.kind == "cpu":
+            return torch.device("cpu")
+        return torch.device(self.kind, local_rank % max(self.count, 1))
+
+    def summary(self) -> str:
+        text = f"{self.kind} x{self.count} ({self.name}), backend {self.backend}, bf16={'yes' if self.bf16 else 'no'}, fp16={'yes' if self.fp16 else 'no'}"
+        if self.kind != "npu" and self.npu_unavailable:
+            text += f"; NPU not used: {self.npu_unavailable}"
+        return text
+
+
+def _npu_info(torch_npu: Any, env: EnvSettings) -> DeviceInfo | None:
+    import torch
+
+    try:
+        if not torch.npu.is_available():
+            return None
+        count = torch.npu.device_count()
+        name = torch.npu.get_device_name(0) if count else "npu"
+        bf16 = bool(getattr(torch.npu, "is_bf16_supported", lambda: True)())
+    except Exception:
+        return None
+    visible = parse_visible_devices(env.ascend_rt_visible_devices)
+    return DeviceInfo("npu", count, "hccl", bf16, True, name, None, visible)
+
+
+def detect(prefer: str | None = None, env: EnvSettings | None = None) -> DeviceInfo:
+    """Pick the device: NPU, then CUDA, then CPU; ``prefer`` forces one and fails if it is absent."""
+    import torch
+
+    env = env or EnvSettings.from_environ()
+    if prefer not in (None, "auto", *KINDS):
+        raise ValueError(f"device {prefer!r} is not one of auto, npu, cuda, cpu")
+    npu_reason: str | None = None
+
+    if prefer in (None, "auto", "npu"):
+        torch_npu, npu_reason = import_torch_npu()
+        if torch_npu is not None:
+            info = _npu_info(torch_npu, env)
+            if info is not None:
+                return info
+            npu_reason = "torch_npu imported but torch.npu.is_available() is False: check the driver (npu-smi info) and ASCEND_RT_VISIBLE_DEVICES"
+        if prefer == "npu":
+            raise RuntimeError(f"device npu was asked for but cannot be used: {npu_reason}")
+
+    if prefer in (None, "auto", "cuda"):
+        if torch.cuda.is_available():
+            count = torch.cuda.device_count()
+            return DeviceInfo(
+                "cuda", count, "nccl", torch.cuda.is_bf16_supported(), True, torch.cuda.get_device_name(0),
+                npu_reason, parse_visible_devices(env.cuda_visible_devices),
+            )
+        if prefer == "cuda":
+            raise RuntimeError("device cuda was asked for but torch.cuda.is_available() is False "
+                               f"(torch {torch.__version__}; a +cpu build has no CUDA)")
+
+    # bf16 autocast works on CPU (Trainer needs use_cpu=True); fp16 mixed precision needs an accelerator.
+    return DeviceInfo("cpu", 1, "gloo", True, False, "cpu", npu_reason or "no NPU found", None)
+
+
+def setup(info: DeviceInfo, env: EnvSettings, local_rank: int = 0) -> None:
+    """Per-process device set-up before any model is built."""
+    import torch
+
+    if info.kind == "npu":
+        torch_npu, _ = import_torch_npu()
+        # The Ascend docs' stack runs with JIT compilation off (binary kernels): much faster start-up.
+        torch_npu.npu.set_compile_mode(jit_compile=env.npu_jit_compile)
+        torch.npu.config.allow_internal_format = env.npu_jit_compile
+        torch.npu.set_device(local_rank % max(info.count, 1))
+    elif info.kind == "cuda":
+        torch.cuda.set_device(local_rank % max(info.count, 1))
+
+
+def subprocess_env(env: EnvSettings, base: dict[str, str]) -> dict[str, str]:
+    """Environment for a launched training process: pass the device variables through unchanged."""
+    out = dict(base)
+    if env.pytorch_npu_alloc_conf:
+        out["PYTORCH_NPU_ALLOC_CONF"] = env.pytorch_npu_alloc_conf
+    if env.ascend_rt_visible_devices is not None:
+        out["ASCEND_RT_VISIBLE_DEVICES"] = env.ascend_rt_visible_devices
+    return out
+
+
+def resolve_precision(info: DeviceInfo, fp16: bool, bf16: bool) -> tuple[bool, bool, str | None]:
+    """Return (fp16, bf16, warning): what the device can do, and a warning when a request is dropped."""
+    if fp16 and bf16:
+        raise ValueError("fp16 and bf16 are both true; choose one")
+    if fp16 and not info.fp16:
+        return False, False, f"fp16 was asked for but {info.kind} cannot train in fp16 mixed precision; training in fp32"
+    if bf16 and not info.bf16:
+        return False, False, f"bf16 was asked for but this {info.kind} ({info.name}) does not support bf16; training in fp32"
+    return fp16, bf16, None

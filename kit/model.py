@@ -1,0 +1,162 @@
+"""Tokenizer and model loading, LoRA attach, adapter load, merge."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+from kit.errors import KitError
+
+logger = logging.getLogger("kit.model")
+
+
+class ModelError(KitError):
+    pass
+
+
+# ---------------------------------------------------------------- tokenizer
+
+def load_tokenizer(model_dir: Path, template: Any | None = None, trust_remote_code: bool = False) -> Any:
+    """The model's tokenizer, right-padded, with eos/pad fixed for ``template``."""
+    from transformers import AutoTokenizer
+
+    tok_cfg_file = model_dir / "tokenizer_config.json"
+    tok_class = None
+    if tok_cfg_file.is_file():
+        try:
+            tok_class = json.loads(tok_cfg_file.read_text(encoding="utf-8")).get("tokenizer_class")
+        except json.JSONDecodeError as exc:
+            raise ModelError(f"{tok_cfg_file} is not valid JSON: {exc}") from None
+    try:
+        if tok_class in ("TokenizersBackend", "PreTrainedTokenizerFast"):
+            # A tokenizer saved as a plain tokenizer.json must be read as written: newer transformers
+            # would otherwise pick a model-specific class (Qwen2Tokenizer) that swaps in its own
+            # pre-tokenizer and changes the token ids (digits, whitespace) against LLaMA-Factory's.
+            import transformers
+
+            cls = getattr(transformers, "TokenizersBackend", None) or transformers.PreTrainedTokenizerFast
+            tokenizer = cls.from_pretrained(str(model_dir))
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"could not load a tokenizer from {model_dir}: {exc}") from None
+    tokenizer.padding_side = "right"
+    if template is not None:
+        for note in template.fix_tokenizer(tokenizer):
+            logger.info(note)
+    return tokenizer
+
+
+# ---------------------------------------------------------------- model
+
+def torch_dtype(fp16: bool, bf16: bool):
+    import torch
+
+    return torch.float16 if fp16 else torch.bfloat16 if bf16 else torch.float32
+
+
+def load_model(model_dir: Path, dtype: Any = None, trust_remote_code: bool = False) -> Any:
+    from transformers import AutoModelForCausalLM
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"could not load the model from {model_dir}: {exc}") from None
+    return model
+
+
+def meta_model(model_dir: Path, trust_remote_code: bool = False) -> Any:
+    """The model's module structure without weights (for checking lora_target before any work)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code)
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+
+
+def linear_module_names(model: Any) -> list[str]:
+    """Short names of the linear layers LoRA can adapt (the output head excluded, as LLaMA-Factory does)."""
+    import torch
+
+    output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    names: set[str] = set()
+    for full_name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear) and module is not output and "lm_head" not in full_name:
+            names.add(full_name.split(".")[-1])
+    return sorted(names)
+
+
+def lora_targets(model: Any, lora_target: str) -> list[str]:
+    available = linear_module_names(model)
+    if lora_target.strip() == "all":
+        return available
+    wanted = [t.strip() for t in lora_target.split(",") if t.strip()]
+    missing = [t for t in wanted if t not in available]
+    if missing:
+        raise ModelError(f"lora_target: {', '.join(missing)} name(s) no linear module of this model; "
+                         f"its linear layers are: {', '.join(available)} (or use all)")
+    return wanted
+
+
+def attach_lora(model: Any, targets: Sequence[str], rank: int, alpha: int, dropout: float) -> Any:
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    config = LoraConfig(task_type=TaskType.CAUSAL_LM, r=rank, lora_alpha=alpha, lora_dropout=dropout,
+                        target_modules=list(targets), inference_mode=False)
+    return get_peft_model(model, config)
+
+
+def count_parameters(model: Any) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
+
+
+# ---------------------------------------------------------------- adapters
+
+def check_adapter_dir(path: str | Path) -> Path:
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise ModelError(f"adapter_name_or_path: {str(path)!r} does not exist; give the output_dir of a LoRA training run")
+    if not (p / "adapter_config.json").is_file():
+        raise ModelError(f"adapter_name_or_path: {str(path)!r} is not a LoRA adapter (no adapter_config.json in it)")
+    if not any((p / n).is_file() for n in ("adapter_model.safetensors", "adapter_model.bin")):
+        raise ModelError(f"adapter_name_or_path: {str(path)!r} has adapter_config.json but no adapter_model.safetensors")
+    return p.resolve()
+
+
+def adapter_template(path: Path) -> str | None:
+    """The template an adapter was trained with, when the kit recorded it (training_args.yaml)."""
+    import yaml
+
+    f = path / "training_args.yaml"
+    if f.is_file():
+        try:
+            return (yaml.safe_load(f.read_text(encoding="utf-8")) or {}).get("template")
+        except yaml.YAMLError:
+            return None
+    return None
+
+
+def load_adapters(model: Any, adapter_paths: Sequence[str | Path], merge: bool = True) -> Any:
+    """Apply adapters in order; merged into the weights ("dynamic merge") unless ``merge`` is False."""
+    from peft import PeftModel
+
+    for i, raw in enumerate(adapter_paths):
+        path = check_adapter_dir(raw)
+        try:
+            model = PeftModel.from_pretrained(model, str(path), is_trainable=False)
+        except RuntimeError as exc:
+            if "size mismatch" in str(exc) or "shape" in str(exc):
+                raise ModelError(f"adapter_name_or_path: {str(raw)!r} was trained for another base model "
+                                 f"(weight shapes do not match): {str(exc).splitlines()[0][:300]}") from None
+            raise
+        except ValueError as exc:
+            raise ModelError(f"adapter_name_or_path: {str(raw)!r} does not fit this model: {exc}") from None
+        if merge or i < len(adapter_paths) - 1:
+            # Earlier adapters are always merged so the next one applies on top of them.
+            model = model.merge_and_unload()
+    return model

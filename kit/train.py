@@ -1,0 +1,339 @@
+"""LoRA supervised fine-tuning: the recipe, top to bottom.
+
+    run_sft(cfg)
+      preflight   validate config, output_dir, DeepSpeed file, model, template, data, lora_target
+      setup       device, precision, distributed environment
+      data        encode datasets, split off val_size
+      model       load weights, attach LoRA
+      fit         transformers.Trainer (+ DeepSpeed from the config)
+      finish      adapter, metrics, state, trainer_log.jsonl, plots in output_dir
+
+Run as ``python -m kit.train CONFIG.yaml [key=value ...]``, typically under torchrun.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from kit import config as config_mod
+from kit import device as device_mod
+from kit import hub, model as model_mod
+from kit.config import Config, ConfigError
+from kit.data import build_sft, get_template
+from kit.data.template import with_system
+from kit.envvars import EnvSettings
+from kit.errors import KitError
+
+logger = logging.getLogger("kit.train")
+
+TRAINER_LOG = "trainer_log.jsonl"
+RESOLVED_CONFIG = "training_args.yaml"
+
+
+# ---------------------------------------------------------------- preflight
+
+@dataclass(frozen=True)
+class Plan:
+    """What preflight found and computed; nothing here is written back into the user's config."""
+
+    cfg: Config
+    model_dir: Path
+    deepspeed_path: Path | None
+    deepspeed_stage: int | None
+    resume_from: str | None
+    lora_targets: list[str]
+
+
+def last_checkpoint(output_dir: Path) -> Path | None:
+    checkpoints = [p for p in output_dir.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    return max(checkpoints, key=lambda p: int(p.name.split("-")[-1])) if checkpoints else None
+
+
+def check_output_dir(cfg: Config) -> str | None:
+    """Refuse a non-empty output_dir unless overwriting or resuming; return the checkpoint to resume from."""
+    out = Path(cfg.train.output_dir)
+    resume = cfg.train.resume_from_checkpoint
+    if out.exists() and not out.is_dir():
+        raise ConfigError([f"output_dir: {str(out)!r} is a file; give a directory"])
+    if resume:
+        if resume.lower() in ("true", "latest", "last"):
+            found = last_checkpoint(out) if out.is_dir() else None
+            if found is None:
+                raise ConfigError([f"resume_from_checkpoint: {resume} but {str(out)!r} holds no checkpoint-* folder to resume from"])
+            return str(found)
+        if not Path(resume).is_dir():
+            raise ConfigError([f"resume_from_checkpoint: {resume!r} is not a directory; give a checkpoint-N folder or true for the latest"])
+        return resume
+    if out.is_dir() and any(out.iterdir()) and not cfg.train.overwrite_output_dir:
+        found = last_checkpoint(out)
+        hint = f", or resume_from_checkpoint={found} to continue the run it holds" if found else ""
+        raise ConfigError([f"output_dir: {str(out)!r} exists and is not empty; choose another output_dir, "
+                           f"set overwrite_output_dir=true to write into it{hint}"])
+    return None
+
+
+def preflight(cfg: Config, check_data: bool = True) -> Plan:
+    """Every check that can fail on a person's input, before anything is written."""
+    config_mod.require(cfg, "train")
+    resume_from = check_output_dir(cfg)
+    ds_path = ds_stage = None
+    if cfg.train.deepspeed:
+        ds_path = config_mod.find_deepspeed_config(cfg.train.deepspeed, cfg.config_dir)
+        ds_stage = config_mod.read_deepspeed_config(ds_path).get("zero_optimization", {}).get("stage", 0)
+    template = get_template(cfg.data.template)
+    model_dir = hub.resolve_model(cfg.model.model_name_or_path, cfg.model.cache_dir, cfg.model.model_revision)
+    if check_data:
+        tokenizer = model_mod.load_tokenizer(model_dir, template, cfg.model.trust_remote_code)
+        build_sft(cfg, tokenizer, with_system(template, cfg.data.default_system))
+    targets = model_mod.lora_targets(model_mod.meta_model(model_dir, cfg.model.trust_remote_code), cfg.finetune.lora_target)
+    return Plan(cfg, model_dir, ds_path, ds_stage, resume_from, targets)
+
+
+# ---------------------------------------------------------------- callbacks and plots
+
+def _log_callback_class():
+    from transformers import TrainerCallback
+
+    class LogCallback(TrainerCallback):
+        """Writes trainer_log.jsonl with LLaMA-Factory's fields, one line per log event."""
+
+        def __init__(self, output_dir: str, overwrite: bool, resuming: bool):
+            self.path = Path(output_dir) / TRAINER_LOG
+            self.start = time.time()
+            self.fresh = overwrite and not resuming
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.start = time.time()
+            if state.is_world_process_zero and self.fresh and self.path.exists():
+                self.path.unlink()
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not state.is_world_process_zero:
+                return
+            last = state.log_history[-1] if state.log_history else {}
+            elapsed = time.time() - self.start
+            steps, total = state.global_step, state.max_steps
+            remaining = (total - steps) * (elapsed / steps) if steps else 0
+            row = {"current_steps": steps, "total_steps": total, "loss": last.get("loss"),
+                   "eval_loss": last.get("eval_loss"), "lr": last.get("learning_rate"), "epoch": last.get("epoch"),
+                   "percentage": round(steps / total * 100, 2) if total else 100,
+                   "elapsed_time": str(timedelta(seconds=int(elapsed))),
+                   "remaining_time": str(timedelta(seconds=int(remaining)))}
+            row = {k: v for k, v in row.items() if v is not None}
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(row) + "\n")
+
+    return LogCallback
+
+
+def smooth(values: Sequence[float]) -> list[float]:
+    """Exponential moving average whose weight grows with the number of points (as LLaMA-Factory plots)."""
+    if not values:
+        return []
+    weight = 1.8 * (1 / (1 + math.exp(-0.05 * len(values))) - 0.5)
+    out, last = [], values[0]
+    for v in values:
+        last = last * weight + (1 - weight) * v
+        out.append(last)
+    return out
+
+
+def plot_loss(output_dir: str | Path, keys: Sequence[str] = ("loss", "eval_loss")) -> list[Path]:
+    """training_loss.png / training_eval_loss.png from trainer_state.json's log history."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(output_dir)
+    history = json.loads((out / "trainer_state.json").read_text(encoding="utf-8"))["log_history"]
+    written = []
+    for key in keys:
+        points = [(h["step"], h[key]) for h in history if key in h]
+        if not points:
+            continue
+        steps, values = zip(*points)
+        fig, ax = plt.subplots()
+        ax.plot(steps, values, color="#1f77b4", alpha=0.4, label="original")
+        ax.plot(steps, smooth(values), color="#1f77b4", label="smoothed")
+        ax.set_title(f"training {key} of {out}")
+        ax.set_xlabel("step")
+        ax.set_ylabel(key)
+        ax.legend()
+        path = out / f"training_{key.replace('/', '_')}.png"
+        fig.savefig(path, format="png", dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+# ---------------------------------------------------------------- the recipe
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ensure_distributed_env(env: EnvSettings) -> None:
+    """DeepSpeed without a launcher needs these, or it falls back to mpi4py; a single process here."""
+    if env.under_torchrun:
+        return
+    for key, value in {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1",
+                       "MASTER_PORT": str(env.master_port or _free_port())}.items():
+        os.environ.setdefault(key, value)
+
+
+def training_arguments(plan: Plan, info: device_mod.DeviceInfo, fp16: bool, bf16: bool) -> Any:
+    import inspect
+
+    from transformers import TrainingArguments
+
+    t = plan.cfg.train
+    eval_on = t.eval_strategy != "no"
+    accepted = inspect.signature(TrainingArguments.__init__).parameters
+    version_specific: dict[str, Any] = {}
+    if "warmup_ratio" in accepted:
+        version_specific.update(warmup_ratio=t.warmup_ratio, warmup_steps=t.warmup_steps)
+    else:  # transformers 5 folds the ratio into warmup_steps (a float below 1 is a ratio)
+        version_specific["warmup_steps"] = t.warmup_steps if t.warmup_steps > 0 else t.warmup_ratio
+    checkpointing = not t.disable_gradient_checkpointing
+    if "activation_checkpointing" in accepted:  # the name since transformers 5
+        version_specific.update(activation_checkpointing=checkpointing, activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        version_specific.update(gradient_checkpointing=checkpointing, gradient_checkpointing_kwargs={"use_reentrant": False})
+    if "save_safetensors" in accepted:
+        version_specific["save_safetensors"] = True
+    return TrainingArguments(
+        output_dir=t.output_dir,
+        do_train=True,
+        do_eval=eval_on,
+        per_device_train_batch_size=t.per_device_train_batch_size,
+        per_device_eval_batch_size=t.per_device_eval_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        learning_rate=t.learning_rate,
+        num_train_epochs=t.num_train_epochs,
+        max_steps=t.max_steps,
+        lr_scheduler_type=t.lr_scheduler_type,
+        weight_decay=t.weight_decay,
+        max_grad_norm=t.max_grad_norm,
+        logging_steps=t.logging_steps,
+        save_strategy=t.save_strategy,
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        eval_strategy=t.eval_strategy,
+        eval_steps=t.eval_steps if t.eval_steps is not None else (t.logging_steps if eval_on else None),
+        fp16=fp16,
+        bf16=bf16,
+        seed=t.seed,
+        ddp_timeout=t.ddp_timeout,
+        # Only a launched (torchrun) run has a process group to give a backend to.
+        ddp_backend=info.backend if EnvSettings.from_environ().under_torchrun else None,
+        deepspeed=str(plan.deepspeed_path) if plan.deepspeed_path else None,
+        report_to=[] if t.report_to in ("none", "") else t.report_to.split(","),
+        # Several CPU processes under torchrun need this, or DDP is silently not distributed.
+        use_cpu=info.kind == "cpu",
+        remove_unused_columns=False,
+        dataloader_num_workers=t.dataloader_num_workers,
+        **version_specific,
+    )
+
+
+def run_sft(cfg: Config | str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Train a LoRA adapter as the config says; return the final metrics. Works in-process or under torchrun."""
+    if not isinstance(cfg, Config):
+        cfg = config_mod.load(cfg, overrides)
+    env = EnvSettings.from_environ()
+
+    # preflight: nothing is written until every check has passed
+    plan = preflight(cfg, check_data=False)
+    info = device_mod.detect(cfg.model.device, env)
+    fp16, bf16, warning = device_mod.resolve_precision(info, cfg.train.fp16, cfg.train.bf16)
+    if warning:
+        logger.warning(warning)
+    if plan.deepspeed_path:
+        _ensure_distributed_env(EnvSettings.from_environ())
+    device_mod.setup(info, env, env.local_rank or 0)
+
+    # data
+    template = with_system(get_template(cfg.data.template), cfg.data.default_system)
+    tokenizer = model_mod.load_tokenizer(plan.model_dir, template, cfg.model.trust_remote_code)
+    data = build_sft(cfg, tokenizer, template)
+    logger.info("data: %s", json.dumps(data.stats()["per_dataset"]))
+
+    # model
+    import torch
+    from transformers import DataCollatorForSeq2Seq, Trainer, set_seed
+
+    set_seed(cfg.train.seed)  # before LoRA init, so the same seed gives the same adapter start
+    model = model_mod.load_model(plan.model_dir, model_mod.torch_dtype(fp16, bf16), cfg.model.trust_remote_code)
+    model.config.use_cache = False  # no KV cache while training (and gradient checkpointing needs it off)
+    if not cfg.train.disable_gradient_checkpointing:
+        model.enable_input_require_grads()
+    model = model_mod.attach_lora(model, plan.lora_targets, cfg.finetune.lora_rank, cfg.lora_alpha, cfg.finetune.lora_dropout)
+    trainable, total = model_mod.count_parameters(model)
+    logger.info("trainable params: %d || all params: %d || trainable%%: %.4f", trainable, total, 100 * trainable / total)
+
+    # fit: TrainingArguments also joins the process group, so every rank has passed preflight by then
+    args = training_arguments(plan, info, fp16, bf16)
+    collator = DataCollatorForSeq2Seq(tokenizer, pad_to_multiple_of=8, label_pad_token_id=-100)
+    trainer = Trainer(
+        model=model, args=args, train_dataset=data.train, eval_dataset=data.eval or None,
+        data_collator=collator, processing_class=tokenizer,
+        callbacks=[_log_callback_class()(cfg.train.output_dir, cfg.train.overwrite_output_dir, plan.resume_from is not None)],
+    )
+    if trainer.is_world_process_zero():
+        out = Path(cfg.train.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / RESOLVED_CONFIG).write_text(cfg.to_yaml(), encoding="utf-8")
+    result = trainer.train(resume_from_checkpoint=plan.resume_from)
+
+    # finish: the adapter, then metrics, state and plots, as LLaMA-Factory writes them
+    trainer.save_model()
+    metrics = dict(result.metrics)
+    trainer.log_metrics("train", metrics)
+    trainer.save_metrics("train", metrics)
+    trainer.save_state()
+    if data.eval:
+        eval_metrics = trainer.evaluate(metric_key_prefix="eval")
+        trainer.log_metrics("eval", eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)
+        metrics.update(eval_metrics)
+    if trainer.is_world_process_zero() and cfg.finetune.plot_loss:
+        for path in plot_loss(cfg.train.output_dir, ["loss", "eval_loss"] if data.eval else ["loss"]):
+            logger.info("figure saved at %s", path)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+    return metrics
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m kit.train [CONFIG.yaml] [key=value ...]``: one training process (torchrun starts several)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="[kit %(levelname)s] %(message)s")
+    path = argv.pop(0) if argv and "=" not in argv[0] else None
+    try:
+        metrics = run_sft(config_mod.load(path, argv))
+    except KitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps({"metrics": metrics}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
