@@ -1,0 +1,140 @@
+"""The ``kit`` command: train, preprocess, chat, export, doctor, estimate, demo.
+
+Each subcommand calls the same functions the notebooks call. A person's mistake (a KitError) is
+printed as one message with exit status 2 and no traceback; anything else is a bug and keeps its
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from kit.errors import KitError
+
+USAGE = """usage: kit <command> [args]
+
+commands:
+  train CONFIG.yaml [key=value ...]        LoRA SFT (under torchrun when DeepSpeed or several devices)
+  preprocess CONFIG.yaml [key=value ...] [--output FILE.jsonl]
+                                           encode the datasets; preview or write every example
+  chat [CONFIG.yaml] [--key value ...]     chat in the terminal (llamafactory-cli chat flags)
+  export [CONFIG.yaml] [--key value ...]   merge an adapter into its base model and save it
+  doctor [--json]                          check the environment (NPU / CANN / torch / libraries)
+  estimate CONFIG.yaml [key=value ...]     will it fit? memory per device from config.json
+  demo [key=value ...]                     the whole quick start on the embedded tiny model
+  keys                                     every config key with its type, default and meaning
+"""
+
+
+def _split_config_and_overrides(args: Sequence[str]) -> tuple[str | None, list[str]]:
+    args = list(args)
+    path = args.pop(0) if args and "=" not in args[0] and not args[0].startswith("--") else None
+    return path, args
+
+
+def cmd_train(args: Sequence[str]) -> int:
+    from kit import config, launch
+
+    path, overrides = _split_config_and_overrides(args)
+    if path is None:
+        raise KitError("kit train needs a config file: kit train CONFIG.yaml [key=value ...]")
+    cfg = config.load(path, overrides)
+    return launch.launch_sft(cfg)
+
+
+def cmd_preprocess(args: Sequence[str]) -> int:
+    from kit import config, hub, model
+    from kit.data import build_sft, get_template, preview, write_jsonl
+    from kit.data.template import with_system
+
+    parser = argparse.ArgumentParser(prog="kit preprocess")
+    parser.add_argument("config")
+    parser.add_argument("overrides", nargs="*")
+    parser.add_argument("--output", help="write every encoded example as JSONL here")
+    parser.add_argument("--preview", type=int, default=3, help="examples to show without --output")
+    ns = parser.parse_args(list(args))
+    cfg = config.load(ns.config, ns.overrides)
+    config.require(cfg, "preprocess")
+    template = with_system(get_template(cfg.data.template), cfg.data.default_system)
+    model_dir = hub.resolve_model(cfg.model.model_name_or_path, cfg.model.cache_dir, cfg.model.model_revision)
+    tokenizer = model.load_tokenizer(model_dir, template, cfg.model.trust_remote_code)
+    data = build_sft(cfg, tokenizer, template, split=False)
+    if ns.output:
+        write_jsonl(data.all, Path(ns.output))
+        print(json.dumps({"output": ns.output, **data.stats()}, ensure_ascii=False))
+        return 0
+    for i, row in enumerate(data.all[: ns.preview]):
+        prompt, trained = preview(row, tokenizer)
+        src = data.sources[i]
+        print(f"=== example {i} ({src.dataset}[{src.index}]): {len(row['input_ids'])} tokens, "
+              f"{sum(1 for x in row['labels'] if x != -100)} trained")
+        print("--- prompt (not trained):")
+        print(prompt)
+        print("--- trained:")
+        print(trained)
+    print(json.dumps(data.stats(), ensure_ascii=False))
+    return 0
+
+
+def cmd_keys(args: Sequence[str]) -> int:
+    from kit.config import key_reference
+
+    for row in key_reference():
+        choices = f" [{', '.join(map(str, row['choices']))}]" if row["choices"] else ""
+        print(f"{row['key']:<30} {row['type']:<14} default={row['default']!r}{choices}\n    {row['help']}")
+    return 0
+
+
+def _lazy(module: str, func: str) -> Callable[[Sequence[str]], int]:
+    def run(args: Sequence[str]) -> int:
+        import importlib
+
+        return getattr(importlib.import_module(module), func)(list(args))
+
+    return run
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "train": cmd_train,
+    "preprocess": cmd_preprocess,
+    "keys": cmd_keys,
+    "doctor": _lazy("kit.env", "doctor_main"),
+    "estimate": _lazy("kit.estimate", "estimate_main"),
+    "chat": _lazy("kit.chat.terminal", "chat_main"),
+    "export": _lazy("kit.chat.export", "export_main"),
+    "demo": _lazy("kit.demo", "demo_main"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    if argv[0] in ("-V", "--version", "version"):
+        from kit import __version__
+
+        print(__version__)
+        return 0
+    command = COMMANDS.get(argv[0])
+    if command is None:
+        print(f"error: unknown command {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="[kit %(levelname)s] %(message)s")
+    try:
+        return command(argv[1:])
+    except KitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
