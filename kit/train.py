@@ -57,7 +57,9 @@ class Plan:
 
 
 def last_checkpoint(output_dir: Path) -> Path | None:
-    checkpoints = [p for p in output_dir.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    """The newest complete checkpoint: a run killed while saving leaves one without trainer_state.json."""
+    checkpoints = [p for p in output_dir.glob("checkpoint-*")
+                   if p.is_dir() and p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()]
     return max(checkpoints, key=lambda p: int(p.name.split("-")[-1])) if checkpoints else None
 
 
@@ -197,6 +199,13 @@ def _ensure_distributed_env(env: EnvSettings) -> None:
         os.environ.setdefault(key, value)
 
 
+def make_collator(tokenizer: Any) -> Any:
+    """Pads each batch to its longest example (a multiple of 8): input_ids with pad, labels with -100."""
+    from transformers import DataCollatorForSeq2Seq
+
+    return DataCollatorForSeq2Seq(tokenizer, pad_to_multiple_of=8, label_pad_token_id=-100)
+
+
 def training_arguments(plan: Plan, info: device_mod.DeviceInfo, fp16: bool, bf16: bool) -> Any:
     import inspect
 
@@ -276,7 +285,7 @@ def run_sft(cfg: Config | str | Path, overrides: Sequence[str] = ()) -> dict[str
 
     # model
     import torch
-    from transformers import DataCollatorForSeq2Seq, Trainer, set_seed
+    from transformers import Trainer, set_seed
 
     set_seed(cfg.train.seed)  # before LoRA init, so the same seed gives the same adapter start
     model = model_mod.load_model(plan.model_dir, model_mod.torch_dtype(fp16, bf16), cfg.model.trust_remote_code)
@@ -289,7 +298,7 @@ def run_sft(cfg: Config | str | Path, overrides: Sequence[str] = ()) -> dict[str
 
     # fit: TrainingArguments also joins the process group, so every rank has passed preflight by then
     args = training_arguments(plan, info, fp16, bf16)
-    collator = DataCollatorForSeq2Seq(tokenizer, pad_to_multiple_of=8, label_pad_token_id=-100)
+    collator = make_collator(tokenizer)
     trainer = Trainer(
         model=model, args=args, train_dataset=data.train, eval_dataset=data.eval or None,
         data_collator=collator, processing_class=tokenizer,

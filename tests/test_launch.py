@@ -1,0 +1,141 @@
+"""Launching: the plan (unit), and real torchrun runs on CPU: ZeRO-0, nproc 2 with DDP / ZeRO-2 / ZeRO-3, two nodes."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kit import config, launch
+from kit.device import DeviceInfo
+from kit.envvars import EnvSettings
+
+from helpers import make_dataset_dir, make_tiny_model, quickstart, write_yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CPU = DeviceInfo("cpu", 1, "gloo", True, False, "cpu", "no NPU", None)
+
+
+def _env(**kw):
+    return EnvSettings.from_environ({k: str(v) for k, v in kw.items()})
+
+
+def test_plan_in_process_without_deepspeed_on_cpu():
+    assert launch.plan_launch(config.from_dict({}), _env(), CPU) is None
+
+
+def test_plan_torchrun_for_deepspeed_one_process_on_cpu():
+    plan = launch.plan_launch(config.from_dict({"deepspeed": "ds_z0_config.json"}), _env(), CPU)
+    assert plan.nproc_per_node == 1 and "deepspeed" in plan.reason and plan.master_port > 0
+
+
+def test_plan_honours_documented_variables():
+    plan = launch.plan_launch(config.from_dict({}), _env(FORCE_TORCHRUN=1, NPROC_PER_NODE=2, NNODES=2, NODE_RANK=1,
+                                                        MASTER_ADDR="10.0.0.1", MASTER_PORT=7007), CPU)
+    assert (plan.nproc_per_node, plan.nnodes, plan.node_rank, plan.master_addr, plan.master_port) == (2, 2, 1, "10.0.0.1", 7007)
+    cmd = launch.torchrun_command(plan, ["cfg.yaml"])
+    assert cmd[:3] == [sys.executable, "-m", "torch.distributed.run"] and cmd[-3:] == ["-m", "kit.train", "cfg.yaml"]
+    assert cmd[cmd.index("--nproc_per_node") + 1] == "2" and cmd[cmd.index("--node_rank") + 1] == "1"
+
+
+def test_plan_counts_accelerators():
+    npu = DeviceInfo("npu", 8, "hccl", True, True, "Ascend910B", None, [0, 1, 2, 3, 4, 5, 6, 7])
+    plan = launch.plan_launch(config.from_dict({}), _env(), npu)
+    assert plan.nproc_per_node == 8 and "8 npu devices" in plan.reason
+
+
+def test_plan_never_zero_processes_and_checks_nodes():
+    with pytest.raises(config.ConfigError, match="NPROC_PER_NODE=0"):
+        launch.plan_launch(config.from_dict({}), _env(FORCE_TORCHRUN=1, NPROC_PER_NODE=0), CPU)
+    with pytest.raises(config.ConfigError, match="MASTER_PORT"):
+        launch.plan_launch(config.from_dict({}), _env(NNODES=2, NODE_RANK=0), CPU)
+    with pytest.raises(config.ConfigError, match="NODE_RANK must be between"):
+        launch.plan_launch(config.from_dict({}), _env(NNODES=2, NODE_RANK=2, MASTER_PORT=1234), CPU)
+
+
+def test_child_environment_threads_and_passthrough():
+    env = launch.child_environment(_env(PYTORCH_NPU_ALLOC_CONF="expandable_segments:True"), CPU, 1, base={})
+    assert env["OMP_NUM_THREADS"] == "1" and env["PYTORCH_NPU_ALLOC_CONF"] == "expandable_segments:True"
+    assert "TORCH_EXTENSIONS_DIR" in env
+    assert launch.child_environment(_env(), CPU, 1, base={"OMP_NUM_THREADS": "4"})["OMP_NUM_THREADS"] == "4"
+
+
+# ---------------------------------------------------------------- real runs (slow)
+
+@pytest.fixture(scope="module")
+def setup_dirs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("launch")
+    return make_tiny_model(base / "model"), make_dataset_dir(base / "data")
+
+
+def _cfg(tmp_path, setup_dirs, name, **kw):
+    model_dir, data_dir = setup_dirs
+    out = tmp_path / name
+    cfg = quickstart(model_dir, data_dir, out, max_samples=8, num_train_epochs=2.0, logging_steps=1,
+                     save_steps=500, eval_steps=4, **kw)
+    return write_yaml(tmp_path / f"{name}.yaml", cfg), out
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run(cmd, extra_env=None, timeout=600):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(extra_env or {})}
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
+    return r
+
+
+def _results(out):
+    for name in ("adapter_model.safetensors", "adapter_config.json", "trainer_log.jsonl", "all_results.json", "training_loss.png"):
+        assert (out / name).is_file(), name
+    return json.loads((out / "all_results.json").read_text())
+
+
+@pytest.mark.slow
+def test_three_launches_give_the_same_result(tmp_path, setup_dirs):
+    """torchrun as the quick start types it, kit train, and run_sft in Python: ZeRO-0, one process."""
+    cfg1, out1 = _cfg(tmp_path, setup_dirs, "torchrun")
+    torchrun = Path(sys.executable).with_name("torchrun")  # the quick start's command, from this environment
+    _run([str(torchrun) if torchrun.exists() else "torchrun", "--nproc_per_node", "1", "--nnodes", "1",
+          "--node_rank", "0", "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), "-m", "kit.train", str(cfg1)])
+    cfg2, out2 = _cfg(tmp_path, setup_dirs, "cli")
+    _run([sys.executable, "-m", "kit.cli", "train", str(cfg2)])
+    cfg3, out3 = _cfg(tmp_path, setup_dirs, "python")
+    _run([sys.executable, "-c", f"from kit.train import run_sft; run_sft({str(cfg3)!r})"])
+    r1, r2, r3 = _results(out1), _results(out2), _results(out3)
+    assert r1["eval_loss"] == pytest.approx(r2["eval_loss"], rel=1e-5) == pytest.approx(r3["eval_loss"], rel=1e-5)
+    assert r1["train_loss"] == pytest.approx(r2["train_loss"], rel=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("deepspeed", [None, "ds_z2_config.json", "ds_z3_config.json"], ids=["ddp", "zero2", "zero3"])
+def test_two_processes(tmp_path, setup_dirs, deepspeed):
+    cfg, out = _cfg(tmp_path, setup_dirs, "nproc2", deepspeed=deepspeed)
+    r = _run([sys.executable, "-m", "kit.cli", "train", str(cfg)], {"FORCE_TORCHRUN": "1", "NPROC_PER_NODE": "2"})
+    assert "nproc_per_node=2" in r.stdout
+    results = _results(out)
+    state = json.loads((out / "trainer_state.json").read_text())
+    # 14 valid examples, 2 held out; 12 / (batch 1 x accumulation 2 x 2 processes) = 3 steps per epoch
+    assert state["max_steps"] == 6, state["max_steps"]
+    assert results["train_loss"] > 0
+
+
+@pytest.mark.slow
+def test_two_nodes_on_loopback(tmp_path, setup_dirs):
+    cfg, out = _cfg(tmp_path, setup_dirs, "nodes", deepspeed="ds_z2_config.json")
+    port = str(_free_port())
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NNODES": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port}
+    procs = [subprocess.Popen([sys.executable, "-m", "kit.cli", "train", str(cfg)], cwd=ROOT,
+                              env={**env, "NODE_RANK": str(rank)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for rank in (0, 1)]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    _results(out)
+    assert json.loads((out / "trainer_state.json").read_text())["max_steps"] == 6  # as two processes on one node
