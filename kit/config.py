@@ -23,6 +23,8 @@ import yaml
 from kit.errors import KitError
 
 DEEPSPEED_DIR = Path(__file__).parent / "deepspeed"
+EXAMPLES_DIR = Path(__file__).parent / "examples"
+QUICKSTART_YAML = EXAMPLES_DIR / "qwen1_5_lora_sft_ds.yaml"
 
 
 class ConfigError(KitError, ValueError):
@@ -147,6 +149,10 @@ UNSUPPORTED = {
 # LLaMA-Factory keys that only carry meaning for its own web UI or logging; accepted and ignored.
 IGNORED = {"run_name", "logging_dir", "save_only_model", "include_num_input_tokens_seen", "disable_tqdm", "log_level",
            "ddp_find_unused_parameters", "do_eval", "save_safetensors", "pure_bf16", "print_param_status"}
+
+
+# Older LLaMA-Factory / transformers spellings that mean the same key.
+ALIASES = {"evaluation_strategy": "eval_strategy"}
 
 
 def _all_keys() -> dict[str, tuple[str, dataclasses.Field]]:
@@ -315,7 +321,7 @@ def from_dict(raw: Mapping[str, Any], source: str | None = None) -> Config:
     problems: list[str] = []
     per_section: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
     for key, value in raw.items():
-        key = str(key)
+        key = ALIASES.get(str(key), str(key))
         if key in KEYS:
             section, f = KEYS[key]
             coerced, problem = _coerce(key, value, f)

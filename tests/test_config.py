@@ -137,3 +137,15 @@ def test_key_reference_covers_every_key():
     assert set(rows) == set(config.KEYS)
     assert all(r["help"] for r in rows.values())
     assert rows["lr_scheduler_type"]["choices"][:2] == ["linear", "cosine"]
+
+
+def test_shipped_quickstart_yaml_is_the_docs_config():
+    cfg = config.load(config.QUICKSTART_YAML)
+    assert cfg.model.model_name_or_path == "qwen/Qwen1.5-7B"
+    assert cfg.train.deepspeed == "examples/deepspeed/ds_z0_config.json"
+    assert cfg.train.fp16 is True and cfg.data.val_size == 0.1 and cfg.train.eval_steps == 500
+    config.find_deepspeed_config(cfg.train.deepspeed, cfg.config_dir)
+
+
+def test_older_spelling_evaluation_strategy_accepted():
+    assert config.from_dict({"evaluation_strategy": "steps", "val_size": 0.1}).train.eval_strategy == "steps"
