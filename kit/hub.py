@@ -25,8 +25,11 @@ def _looks_like_path(name: str) -> bool:
 
 
 def resolve_model(name: str | None, cache_dir: str | None = None, revision: str = "main",
-                  env: EnvSettings | None = None) -> Path:
-    """Return a local directory holding the model ``name`` (downloading it if it must and may)."""
+                  env: EnvSettings | None = None, config_only: bool = False) -> Path:
+    """Return a local directory holding the model ``name`` (downloading it if it must and may).
+
+    ``config_only`` fetches just config.json (enough for ``kit estimate``), not the weights.
+    """
     if not name:
         raise HubError("model_name_or_path: missing; give a local model directory, a hub id (qwen/Qwen1.5-7B) or kit/tiny-qwen")
     env = env or EnvSettings.from_environ()
@@ -44,11 +47,14 @@ def resolve_model(name: str | None, cache_dir: str | None = None, revision: str 
     if _looks_like_path(name):
         raise HubError(f"model_name_or_path: {name!r} does not exist; check the path, or give a hub id such as qwen/Qwen1.5-7B")
     if env.use_modelscope_hub:
-        return _from_modelscope(name, cache_dir, revision)
-    return _from_huggingface(name, cache_dir, revision, env.hf_hub_offline)
+        return _from_modelscope(name, cache_dir, revision, config_only)
+    return _from_huggingface(name, cache_dir, revision, env.hf_hub_offline, config_only)
 
 
-def _from_modelscope(name: str, cache_dir: str | None, revision: str) -> Path:
+WEIGHT_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.py", "*.tiktoken"]
+
+
+def _from_modelscope(name: str, cache_dir: str | None, revision: str, config_only: bool = False) -> Path:
     if importlib.util.find_spec("modelscope") is None:
         raise HubError("USE_MODELSCOPE_HUB=1 but modelscope is not installed: pip install 'kit[modelscope]' (or pip install modelscope)")
     from modelscope import snapshot_download
@@ -59,13 +65,14 @@ def _from_modelscope(name: str, cache_dir: str | None, revision: str) -> Path:
     except Exception:
         pass  # not cached: download below
     try:
-        return Path(snapshot_download(name, revision=ms_revision, cache_dir=cache_dir))
+        patterns = ["config.json"] if config_only else WEIGHT_PATTERNS
+        return Path(snapshot_download(name, revision=ms_revision, cache_dir=cache_dir, allow_patterns=patterns))
     except Exception as exc:
         raise HubError(f"model_name_or_path: {name!r} is not cached and could not be downloaded from ModelScope "
                        f"({type(exc).__name__}: {exc}). Check the id and the network, or download it elsewhere and give its folder") from None
 
 
-def _from_huggingface(name: str, cache_dir: str | None, revision: str, offline: bool) -> Path:
+def _from_huggingface(name: str, cache_dir: str | None, revision: str, offline: bool, config_only: bool = False) -> Path:
     from huggingface_hub import snapshot_download
 
     try:
@@ -77,7 +84,7 @@ def _from_huggingface(name: str, cache_dir: str | None, revision: str, offline: 
                        "Download it where there is network, or give a local folder (or set USE_MODELSCOPE_HUB=1 for ModelScope)")
     try:
         return Path(snapshot_download(name, revision=revision, cache_dir=cache_dir,
-                                      allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.py", "*.tiktoken"]))
+                                      allow_patterns=["config.json"] if config_only else WEIGHT_PATTERNS))
     except Exception as exc:
         raise HubError(f"model_name_or_path: {name!r} is not cached and could not be downloaded from Hugging Face "
                        f"({type(exc).__name__}: {exc}). Check the id and the network, set USE_MODELSCOPE_HUB=1 to use ModelScope, "

@@ -1,0 +1,548 @@
+"""Will it fit? Memory per device for LoRA SFT, from a model's config.json alone (no weights).
+
+What is exact and what is estimated:
+
+* Parameter counts are exact for the Qwen2 / Qwen3 / Llama / Mistral layout: they follow from the
+  config (embeddings, q/k/v/o and gate/up/down projections with their biases, norms, lm_head unless
+  tied). LoRA adds ``r * (in + out)`` per adapted linear layer; that count is exact too.
+* Weights, LoRA gradients and optimizer state are exact counts times bytes per element under the
+  precision policy the kit trains with (stated in each row). The allocator may round up a little.
+* Activations are an estimate from a formula (``activation_bytes``): what autograd keeps per token
+  for a decoder layer whose base weights are frozen, at the longest sequence (cutoff_len), plus the
+  logits and the loss. It assumes a fused attention kernel (sdpa: no S x S score matrix) unless
+  ``attention="eager"``.
+* Framework overhead is a rule of thumb per device kind (runtime context, collective buffers,
+  allocator fragmentation).
+
+``bench/estimate_accuracy.py`` compares the estimate with the measured peak memory of real CPU runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import html
+import json
+import sys
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from kit.errors import KitError
+
+GiB = 1 << 30
+DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
+LORA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+SUPPORTED_MODEL_TYPES = ("qwen2", "qwen3", "llama", "mistral")
+
+# Memory of known devices, as the runtime reports it (npu-smi shows 65536 MB of HBM on a 910B3).
+KNOWN_DEVICES: dict[str, tuple[str, float]] = {
+    "910b": ("Ascend 910B", 64), "910b1": ("Ascend 910B1", 64), "910b2": ("Ascend 910B2", 64),
+    "910b3": ("Ascend 910B3", 64), "910b4": ("Ascend 910B4", 32), "910a": ("Ascend 910A", 32),
+    "910": ("Ascend 910", 32), "310p": ("Ascend 310P", 24),
+    "a10040g": ("NVIDIA A100-40G", 40), "a10080g": ("NVIDIA A100-80G", 80), "a100": ("NVIDIA A100-80G", 80),
+    "h100": ("NVIDIA H100", 80), "h200": ("NVIDIA H200 (141 GB)", 139.8), "v10032g": ("NVIDIA V100-32G", 32),
+    "l40s": ("NVIDIA L40S", 44.5), "rtx4090": ("NVIDIA RTX 4090", 24), "4090": ("NVIDIA RTX 4090", 24), "t4": ("NVIDIA T4", 15),
+}
+# Fixed memory per device the formulas do not see: runtime context (CANN / CUDA), collective buffers
+# (HCCL/NCCL), kernel workspaces. On the CPU the process's libraries are loaded before training and
+# are not counted.
+OVERHEAD_FIXED = {"npu": 3 * GiB, "cuda": 1.5 * GiB, "cpu": 64 << 20}
+# Memory held but not in use, as a fraction of the rest. Device caching allocators keep freed blocks
+# (rule of thumb 10%). On the CPU glibc keeps the per-layer temporaries it frees (its mmap threshold
+# rises after the first large free): bench/estimate_accuracy.py measured peak RSS ~1.3x the live
+# tensors with the default allocator, ~1.0x with MALLOC_MMAP_THRESHOLD_=65536.
+FRAGMENTATION = {"npu": 0.10, "cuda": 0.10, "cpu": 0.30}
+FIT_HEADROOM = 0.90  # above 90% of device memory the run is "tight": fragmentation or a long batch tips it over
+
+
+class EstimateError(KitError):
+    pass
+
+
+# ----------------------------------------------------------------------------------------- model
+
+@dataclass(frozen=True)
+class ModelShape:
+    model_type: str
+    hidden_size: int
+    intermediate_size: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    vocab_size: int
+    tie_word_embeddings: bool
+    qkv_bias: bool
+    o_bias: bool
+    mlp_bias: bool
+    qk_norm: bool  # Qwen3 normalises q and k per head
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], source: str = "config.json") -> "ModelShape":
+        model_type = str(cfg.get("model_type", "")).lower()
+        if model_type not in SUPPORTED_MODEL_TYPES:
+            raise EstimateError(f"{source}: model_type {model_type!r} is not one the estimate knows "
+                                f"({', '.join(SUPPORTED_MODEL_TYPES)}); mixture-of-experts and other layouts are not supported")
+        missing = [k for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
+                   if not isinstance(cfg.get(k), int) or cfg.get(k) <= 0]
+        if missing:
+            raise EstimateError(f"{source}: missing or not a positive integer: {', '.join(missing)}")
+        h, heads = cfg["hidden_size"], cfg["num_attention_heads"]
+        attention_bias = bool(cfg.get("attention_bias", False))
+        return cls(
+            model_type=model_type, hidden_size=h, intermediate_size=cfg["intermediate_size"],
+            num_layers=cfg["num_hidden_layers"], num_heads=heads, num_kv_heads=int(cfg.get("num_key_value_heads") or heads),
+            head_dim=int(cfg.get("head_dim") or h // heads), vocab_size=cfg["vocab_size"],
+            tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
+            # Qwen2 always has biases on q/k/v and none on o; Llama-style models use attention_bias for all four.
+            qkv_bias=True if model_type == "qwen2" else attention_bias,
+            o_bias=False if model_type == "qwen2" else attention_bias,
+            mlp_bias=bool(cfg.get("mlp_bias", False)), qk_norm=model_type == "qwen3")
+
+    @property
+    def q_dim(self) -> int:
+        return self.num_heads * self.head_dim
+
+    @property
+    def kv_dim(self) -> int:
+        return self.num_kv_heads * self.head_dim
+
+    def linears(self) -> dict[str, tuple[int, int, bool]]:
+        """Per-layer linear modules: name -> (in_features, out_features, has_bias)."""
+        h, i = self.hidden_size, self.intermediate_size
+        return {"q_proj": (h, self.q_dim, self.qkv_bias), "k_proj": (h, self.kv_dim, self.qkv_bias),
+                "v_proj": (h, self.kv_dim, self.qkv_bias), "o_proj": (self.q_dim, h, self.o_bias),
+                "gate_proj": (h, i, self.mlp_bias), "up_proj": (h, i, self.mlp_bias), "down_proj": (i, h, self.mlp_bias)}
+
+    def parameter_count(self) -> int:
+        per_layer = sum(a * b + (b if bias else 0) for a, b, bias in self.linears().values())
+        per_layer += 2 * self.hidden_size + (2 * self.head_dim if self.qk_norm else 0)  # two RMSNorms (+ q/k norms)
+        embed = self.vocab_size * self.hidden_size
+        head = 0 if self.tie_word_embeddings else embed
+        return embed + self.num_layers * per_layer + self.hidden_size + head
+
+    def lora_parameter_count(self, rank: int, targets: Sequence[str]) -> int:
+        lin = self.linears()
+        return self.num_layers * sum(rank * (lin[t][0] + lin[t][1]) for t in targets)
+
+
+def parse_targets(lora_target: str | Sequence[str]) -> tuple[str, ...]:
+    """LLaMA-Factory's lora_target: "all" (every linear layer but lm_head) or names, comma separated."""
+    names = [t.strip() for t in (lora_target.split(",") if isinstance(lora_target, str) else lora_target) if t.strip()]
+    if names == ["all"]:
+        return LORA_MODULES
+    bad = [n for n in names if n not in LORA_MODULES]
+    if bad or not names:
+        hints = [f"{n} (did you mean {m[0]}?)" if (m := difflib.get_close_matches(n, LORA_MODULES, 1)) else n for n in bad]
+        raise EstimateError(f"lora_target: {', '.join(hints) or 'empty'} is not a linear layer of this model; "
+                            f"use all or some of {', '.join(LORA_MODULES)}")
+    return tuple(dict.fromkeys(names))
+
+
+def read_model_config(config: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """config.json contents and where they came from; ``config`` may be the file, its folder, or a dict."""
+    if isinstance(config, Mapping):
+        return dict(config), "config"
+    path = Path(config)
+    if path.is_dir():
+        path = path / "config.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EstimateError(f"{path}: not found; point at the model's config.json or its folder") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EstimateError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise EstimateError(f"{path}: must hold a JSON object")
+    return data, str(path)
+
+
+# ------------------------------------------------------------------------------------- activations
+
+def activation_bytes(shape: ModelShape, targets: Sequence[str], rank: int, dtype_bytes: int, batch: int, seq: int,
+                     gradient_checkpointing: bool, attention: str = "sdpa") -> tuple[int, str]:
+    """Approximate activation memory at the peak (the start of the backward pass); returns (bytes, formula).
+
+    Per token and decoder layer, autograd keeps (d = bytes of the training dtype; a frozen linear keeps
+    nothing for its own backward, a LoRA-adapted one keeps its input for lora_A's gradient):
+
+    - the two RMSNorms: their input upcast to fp32 and 1/rms: ``2 * (4h + 4)``
+    - the normed input of q/k/v if one of them is adapted: ``h * d``; of gate/up likewise
+    - attention (fused sdpa): rotated q, k and v (k, v expanded to all heads when a padding mask
+      forces ``repeat_kv``, i.e. batch > 1), the output, fp32 log-sum-exp: ``(q + 2 kv' + q) * d + 4 heads``;
+      eager attention adds the scores and probabilities: ``2 * heads * S * d``
+    - o_proj's input if adapted: ``q * d``; down_proj's input if adapted: ``i * d``
+    - the MLP: gate, silu(gate), up: ``3 i * d``; each LoRA path: ``r * d``
+
+    Logits and loss: logits (d), log-softmax output, its gradient and the logits' gradient (fp32):
+    ``V * (d + 12)`` per token. With gradient checkpointing each layer keeps only its input
+    (``h * d``) and one layer is recomputed at a time, so the layer term counts once.
+    """
+    h, i, d = shape.hidden_size, shape.intermediate_size, dtype_bytes
+    t = set(targets)
+    padded = batch > 1  # a batch of one needs no padding mask: sdpa runs causal, GQA without repeat_kv
+    kv = shape.q_dim if padded and shape.num_kv_heads != shape.num_heads else shape.kv_dim
+    per_layer = 2 * (4 * h + 4)
+    per_layer += h * d if t & {"q_proj", "k_proj", "v_proj"} else 0
+    per_layer += h * d if t & {"gate_proj", "up_proj"} else 0
+    per_layer += (2 * shape.q_dim + 2 * kv) * d + 4 * shape.num_heads
+    per_layer += seq * d if padded else 0  # sdpa converts the boolean mask to the dtype, in every layer
+    per_layer += 2 * shape.num_heads * seq * d if attention == "eager" else 0
+    per_layer += shape.q_dim * d if "o_proj" in t else 0
+    per_layer += i * d if "down_proj" in t else 0
+    per_layer += 3 * i * d + len(t) * rank * d
+    logits = shape.vocab_size * 12
+    final_norm = 4 * h + 4
+    tokens = batch * seq
+    mask = batch * seq * seq if padded else 0  # the boolean padding mask, shared by all layers
+    if gradient_checkpointing:
+        # The peak is either the loss's backward (logits) or one layer recomputed with its gradients.
+        layers = shape.num_layers * h * d + max(logits, 2 * per_layer)
+        formula = (f"tokens x (L x h x d + max(logits {logits} B, 2 x one layer {per_layer} B)) "
+                   f"+ final norm + padding mask")
+        return tokens * (layers + final_norm) + mask, formula
+    layers = shape.num_layers * per_layer
+    formula = f"tokens x (L x {per_layer} B per layer + logits {logits} B + final norm) + padding mask"
+    return tokens * (layers + final_norm + logits) + mask, formula
+
+
+# ---------------------------------------------------------------------------------------- result
+
+@dataclass(frozen=True)
+class MemoryItem:
+    name: str
+    bytes: int
+    exact: bool
+    how: str
+
+
+@dataclass(frozen=True)
+class Estimate:
+    model: str
+    model_type: str
+    base_params: int
+    trainable_params: int
+    lora_rank: int
+    lora_targets: tuple[str, ...]
+    dtype: str
+    cutoff_len: int
+    batch_size: int
+    gradient_accumulation_steps: int
+    zero_stage: int | None
+    num_devices: int
+    gradient_checkpointing: bool
+    device_kind: str
+    items: tuple[MemoryItem, ...]
+    device_name: str | None = None
+    device_memory_bytes: int | None = None
+    device_source: str | None = None  # "named", "detected" or "given"
+    processes_sharing_device: int = 1  # CPU: every process on the node takes from the same RAM
+    notes: tuple[str, ...] = ()
+    suggestions: tuple[str, ...] = field(default=())
+
+    @property
+    def total_params(self) -> int:
+        return self.base_params + self.trainable_params
+
+    @property
+    def per_device_bytes(self) -> int:
+        return sum(it.bytes for it in self.items)
+
+    @property
+    def needed_bytes(self) -> int:
+        return self.per_device_bytes * self.processes_sharing_device
+
+    @property
+    def verdict(self) -> str:
+        if not self.device_memory_bytes:
+            return "unknown"
+        ratio = self.needed_bytes / self.device_memory_bytes
+        return "fits" if ratio <= FIT_HEADROOM else "tight" if ratio <= 1.0 else "does not fit"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["items"] = [asdict(it) for it in self.items]
+        d.update(total_params=self.total_params, per_device_bytes=self.per_device_bytes, needed_bytes=self.needed_bytes, verdict=self.verdict,
+                 per_device_gib=round(self.per_device_bytes / GiB, 3),
+                 device_memory_gib=round(self.device_memory_bytes / GiB, 3) if self.device_memory_bytes else None)
+        return d
+
+    def _headline(self) -> str:
+        need = f"{_gib(self.per_device_bytes)} per device"
+        if self.processes_sharing_device > 1:
+            need += f" x {self.processes_sharing_device} processes = {_gib(self.needed_bytes)}"
+        if not self.device_memory_bytes:
+            return f"needs about {need}; no device memory to compare with (name one with --device)"
+        return (f"{self.verdict.upper()}: needs about {need}; {self.device_name} has {_gib(self.device_memory_bytes)} "
+                f"({100 * self.needed_bytes / self.device_memory_bytes:.0f}%)")
+
+    def _settings(self) -> str:
+        zero = "no DeepSpeed" if self.zero_stage is None else f"ZeRO-{self.zero_stage}"
+        return (f"{self.model} ({self.model_type}): {self.base_params:,} base parameters (exact), LoRA r={self.lora_rank} on "
+                f"{','.join(self.lora_targets)}: {self.trainable_params:,} trainable (exact, "
+                f"{100 * self.trainable_params / self.total_params:.3f}% of {self.total_params:,}). {self.dtype}, cutoff_len {self.cutoff_len}, "
+                f"batch {self.batch_size} x accumulation {self.gradient_accumulation_steps} x {self.num_devices} device(s), "
+                f"{zero}, gradient checkpointing {'on' if self.gradient_checkpointing else 'off'}, {self.device_kind}.")
+
+    def render_text(self) -> str:
+        lines = [self._headline(), self._settings(), ""]
+        w = max(len(it.name) for it in self.items)
+        for it in self.items:
+            lines.append(f"  {it.name:<{w}}  {_gib(it.bytes):>10}  {'exact   ' if it.exact else 'estimate'}  {it.how}")
+        lines.append(f"  {'total':<{w}}  {_gib(self.per_device_bytes):>10}  estimate  per device")
+        lines += [""] + [f"note: {n}" for n in self.notes]
+        lines += [f"to fit: {s}" for s in self.suggestions]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.render_text()
+
+    def _repr_html_(self) -> str:
+        colour = {"fits": "#1a7f37", "tight": "#9a6700", "does not fit": "#cf222e"}.get(self.verdict, "inherit")
+        rows = "".join(f"<tr><td>{html.escape(it.name)}</td><td style='text-align:right'>{_gib(it.bytes)}</td>"
+                       f"<td>{'exact' if it.exact else 'estimate'}</td><td style='text-align:left'>{html.escape(it.how)}</td></tr>"
+                       for it in self.items)
+        rows += f"<tr><td><b>total</b></td><td style='text-align:right'><b>{_gib(self.per_device_bytes)}</b></td><td>estimate</td><td>per device</td></tr>"
+        extra = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
+        extra += "".join(f"<li><b>to fit:</b> {html.escape(s)}</li>" for s in self.suggestions)
+        return (f"<p style='color:{colour}'><b>{html.escape(self._headline())}</b></p><p>{html.escape(self._settings())}</p>"
+                "<table><thead><tr><th>memory</th><th>size</th><th>kind</th><th style='text-align:left'>how</th></tr></thead>"
+                f"<tbody>{rows}</tbody></table><ul>{extra}</ul>")
+
+
+def _gib(n: float) -> str:
+    """Sizes for people: GiB, or MiB under 1 GiB so small models do not read as 0.00."""
+    return f"{n / GiB:.2f} GiB" if n >= GiB else f"{n / (1 << 20):.1f} MiB"
+
+
+# -------------------------------------------------------------------------------------- devices
+
+def _normalise(name: str) -> str:
+    key = "".join(ch for ch in name.lower() if ch.isalnum())
+    for prefix in ("ascend", "nvidia", "huawei"):
+        key = key.removeprefix(prefix)
+    return key.removesuffix("b") if key.endswith("gb") else key  # "A100-80GB" -> "a10080g"
+
+
+def lookup_device(name: str) -> tuple[str, int, str]:
+    """(display name, memory in bytes, kind) for a device name such as 910B, "Ascend 910B4", H200 or cpu."""
+    if name.strip().lower() == "cpu":
+        return "cpu (system RAM)", _system_ram(), "cpu"
+    key = _normalise(name)
+    if key in KNOWN_DEVICES:
+        display, gib = KNOWN_DEVICES[key]
+        return display, int(gib * GiB), "npu" if display.startswith("Ascend") else "cuda"
+    close = difflib.get_close_matches(key, KNOWN_DEVICES, 3)
+    known = sorted({v[0] for v in KNOWN_DEVICES.values()})
+    raise EstimateError(f"device {name!r} is not in the table of known devices"
+                        + (f" (close: {', '.join(close)})" if close else "")
+                        + f"; known: {', '.join(known)}, cpu. Or give the memory with device_memory_gib")
+
+
+def _system_ram() -> int:
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().total)
+    except ImportError:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    raise EstimateError("cannot read the size of system RAM (no psutil, no /proc/meminfo)")
+
+
+def detect_device() -> tuple[str, int, str]:
+    """The device this machine would train on, and its memory."""
+    from kit import device as kit_device
+
+    info = kit_device.detect()
+    if info.kind == "cpu":
+        return "cpu (system RAM)", _system_ram(), "cpu"
+    import torch
+
+    props = getattr(torch, info.kind).get_device_properties(0)
+    return f"{info.name}", int(props.total_memory), info.kind
+
+
+# ------------------------------------------------------------------------------------- estimate
+
+def estimate(config: str | Path | Mapping[str, Any], *, lora_rank: int = 8, lora_target: str | Sequence[str] = "all",
+             dtype: str = "bf16", cutoff_len: int = 1024, batch_size: int = 1, gradient_accumulation_steps: int = 1,
+             zero_stage: int | None = None, num_devices: int = 1, nnodes: int = 1, gradient_checkpointing: bool = True,
+             device: str | None = None, device_memory_gib: float | None = None, attention: str = "sdpa",
+             suggest: bool = True) -> Estimate:
+    """Estimate memory per device for LoRA SFT.
+
+    ``config``: config.json, its folder or its contents. ``zero_stage``: DeepSpeed ZeRO stage (0-3) or
+    None without DeepSpeed. ``num_devices``: data-parallel processes in all (nproc_per_node x nnodes).
+    ``device``: a name from KNOWN_DEVICES or "cpu"; None detects this machine's device.
+    ``device_memory_gib`` overrides the memory compared with.
+    """
+    raw, source = read_model_config(config)
+    shape = ModelShape.from_config(raw, source)
+    if dtype not in DTYPE_BYTES:
+        raise EstimateError(f"dtype {dtype!r}: use one of {', '.join(DTYPE_BYTES)}")
+    if zero_stage not in (None, 0, 1, 2, 3):
+        raise EstimateError(f"zero_stage {zero_stage!r}: use 0, 1, 2, 3 or None (no DeepSpeed)")
+    if attention not in ("sdpa", "eager"):
+        raise EstimateError(f"attention {attention!r}: use sdpa or eager")
+    for name, value in (("lora_rank", lora_rank), ("cutoff_len", cutoff_len), ("batch_size", batch_size),
+                        ("gradient_accumulation_steps", gradient_accumulation_steps), ("num_devices", num_devices), ("nnodes", nnodes)):
+        if not isinstance(value, int) or value < 1:
+            raise EstimateError(f"{name} {value!r}: must be a whole number >= 1")
+    targets = parse_targets(lora_target)
+
+    if device_memory_gib is not None:
+        dev_mem, dev_source = int(device_memory_gib * GiB), "given"
+        try:
+            dev_name, _, kind = lookup_device(device) if device else ("given memory", 0, "npu")
+        except EstimateError:  # an unlisted name is fine when the memory is given: guess its kind from the name
+            dev_name = device
+            kind = "npu" if any(s in device.lower() for s in ("910", "310", "ascend", "npu")) else "cuda"
+    elif device:
+        (dev_name, dev_mem, kind), dev_source = lookup_device(device), "named"
+    else:
+        (dev_name, dev_mem, kind), dev_source = detect_device(), "detected"
+
+    d = DTYPE_BYTES[dtype]
+    total = shape.parameter_count()
+    trainable = shape.lora_parameter_count(lora_rank, targets)
+    base = total
+    n = num_devices
+    zero = zero_stage or 0
+    shard_w, shard_g, shard_o = (n if zero >= 3 else 1), (n if zero >= 2 else 1), (n if zero >= 1 else 1)
+    # Mixed precision under DeepSpeed keeps an fp32 master copy of the trainable weights in the optimizer.
+    master = 4 if (zero_stage is not None and d != 4) else 0
+    zero_note = "" if zero == 0 else f", / {n} devices (ZeRO-{zero})"
+
+    items = [
+        MemoryItem("base weights", -(-base * d // shard_w), True,
+                   f"{base:,} frozen parameters x {d} B ({dtype}){' / ' + str(n) + ' devices (ZeRO-3)' if shard_w > 1 else ''}"),
+        MemoryItem("LoRA weights", -(-trainable * 4 // shard_w), True, f"{trainable:,} x 4 B (trainable parameters are kept in fp32)"
+                   + (f" / {n} devices (ZeRO-3)" if shard_w > 1 else "")),
+        MemoryItem("LoRA gradients", -(-trainable * 4 // shard_g), True, f"{trainable:,} x 4 B (fp32)" + (f" / {n} devices (ZeRO-{zero})" if shard_g > 1 else "")),
+        MemoryItem("optimizer state", -(-trainable * (8 + master) // shard_o), True,
+                   f"AdamW: 2 moments{' + fp32 master copy' if master else ''} = {trainable:,} x {8 + master} B{zero_note if shard_o > 1 else ''}"),
+    ]
+    act, formula = activation_bytes(shape, targets, lora_rank, d, batch_size, cutoff_len, gradient_checkpointing, attention)
+    items.append(MemoryItem("activations", act, False,
+                            f"{batch_size} x {cutoff_len} tokens at cutoff_len, {'with' if gradient_checkpointing else 'without'} "
+                            f"gradient checkpointing, {attention} attention: {formula} (kit.estimate.activation_bytes)"))
+    dynamic = sum(it.bytes for it in items)
+    overhead = int(OVERHEAD_FIXED[kind] + FRAGMENTATION[kind] * dynamic)
+    items.append(MemoryItem("framework overhead", overhead, False,
+                            f"{_gib(OVERHEAD_FIXED[kind])} fixed for the {kind} runtime + {FRAGMENTATION[kind]:.0%} of the rest held by the allocator"
+                            + (" (measured on CPU)" if kind == "cpu" else " (rule of thumb)")))
+
+    notes = [
+        "exact: parameter counts, and bytes for weights, gradients and optimizer state under the stated precision",
+        "estimate: activations (formula, at the longest sequence cutoff_len allows; shorter batches use less), framework overhead",
+        f"gradient accumulation ({gradient_accumulation_steps}) adds no memory: gradients accumulate in place; "
+        f"effective batch {batch_size * gradient_accumulation_steps * num_devices} sequences",
+    ]
+    if zero_stage is None and num_devices > 1:
+        notes.append(f"{num_devices} devices without DeepSpeed: plain DDP, every device holds everything")
+    sharing = max(1, num_devices // max(1, nnodes)) if kind == "cpu" else 1
+    result = Estimate(
+        model=raw.get("_name_or_path") or source, model_type=shape.model_type, base_params=total,
+        trainable_params=trainable, lora_rank=lora_rank, lora_targets=targets, dtype=dtype, cutoff_len=cutoff_len,
+        batch_size=batch_size, gradient_accumulation_steps=gradient_accumulation_steps, zero_stage=zero_stage,
+        num_devices=num_devices, gradient_checkpointing=gradient_checkpointing, device_kind=kind, items=tuple(items),
+        device_name=dev_name, device_memory_bytes=dev_mem, device_source=dev_source, processes_sharing_device=sharing,
+        notes=tuple(notes))
+    if suggest and result.verdict in ("tight", "does not fit"):
+        result = replace(result, suggestions=tuple(_suggestions(raw, result, device=dev_name, memory=dev_mem, kind=kind,
+                                                                 attention=attention, nnodes=nnodes)))
+    return result
+
+
+def _suggestions(raw: Mapping[str, Any], e: Estimate, device: str, memory: int, kind: str, attention: str, nnodes: int) -> list[str]:
+    """Settings that would bring the estimate under the device's memory, each tried on its own."""
+    base = dict(lora_rank=e.lora_rank, lora_target=e.lora_targets, dtype=e.dtype, cutoff_len=e.cutoff_len, batch_size=e.batch_size,
+                gradient_accumulation_steps=e.gradient_accumulation_steps, zero_stage=e.zero_stage, num_devices=e.num_devices,
+                nnodes=nnodes, gradient_checkpointing=e.gradient_checkpointing, device=device if kind != "cpu" else "cpu",
+                device_memory_gib=memory / GiB, attention=attention, suggest=False)
+    tries: list[tuple[str, dict[str, Any]]] = []
+    if not e.gradient_checkpointing:
+        tries.append(("turn gradient checkpointing on (disable_gradient_checkpointing: false)", {"gradient_checkpointing": True}))
+    if e.batch_size > 1:
+        tries.append((f"per_device_train_batch_size: 1, gradient_accumulation_steps: {e.batch_size * e.gradient_accumulation_steps} "
+                      "(same effective batch)", {"batch_size": 1, "gradient_accumulation_steps": e.batch_size * e.gradient_accumulation_steps}))
+    if e.dtype == "fp32":
+        tries.append(("bf16: true (910B and recent GPUs; fp16: true otherwise)", {"dtype": "bf16"}))
+    if e.num_devices > 1 and (e.zero_stage or 0) < 3:
+        tries.append((f"deepspeed: ds_z3_config.json (ZeRO-3 shards the weights over {e.num_devices} devices)", {"zero_stage": 3}))
+    if e.cutoff_len > 256:
+        tries.append((f"cutoff_len: {e.cutoff_len // 2}", {"cutoff_len": e.cutoff_len // 2}))
+    out = []
+    for text, change in tries:
+        alt = estimate(raw, **{**base, **change})
+        out.append(f"{text}: {_gib(alt.needed_bytes)} ({alt.verdict})")
+    if len(tries) > 1 and not any(s.endswith("(fits)") for s in out):
+        combined: dict[str, Any] = {}
+        for _, change in tries:
+            combined.update(change)
+        alt = estimate(raw, **{**base, **combined})
+        out.append(f"all of the above together: {_gib(alt.needed_bytes)} ({alt.verdict})")
+    if not out:
+        out.append("use more devices with ZeRO-3, a device with more memory, or a smaller model")
+    return out
+
+
+# ------------------------------------------------------------------------------------------- CLI
+
+def _zero_stage_of(cfg: Any, config_path: Path) -> int | None:
+    if not cfg.train.deepspeed:
+        return None
+    from kit.config import find_deepspeed_config, read_deepspeed_config
+
+    ds = read_deepspeed_config(find_deepspeed_config(cfg.train.deepspeed, config_path.parent))
+    return int(ds.get("zero_optimization", {}).get("stage", 0))
+
+
+def _model_dir(name: str | None, cache_dir: str | None) -> Path:
+    local = Path(name).expanduser() if name else None
+    if local is not None and local.is_dir():  # no hub call (and no download) for a local folder
+        return local
+    from kit.hub import resolve_model
+
+    return resolve_model(name, cache_dir=cache_dir, config_only=True)
+
+
+def estimate_main(argv: list[str]) -> int:
+    """``kit estimate CONFIG.yaml [key=value ...] [--device 910B] [--json] [--nproc N]``."""
+    parser = argparse.ArgumentParser(prog="kit estimate", description="Will it fit? Memory per device for the LoRA run a config describes, from the model's config.json alone.")
+    parser.add_argument("config", help="the training YAML (LLaMA-Factory keys)")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides, as for kit train")
+    parser.add_argument("--device", default=None, help="compare with this device (910B, 910B4, A100-80G, H200, cpu ...); default: this machine's")
+    parser.add_argument("--device_memory_gib", type=float, default=None, help="compare with this much memory instead")
+    parser.add_argument("--nproc", type=int, default=None, help="processes per node (default: NPROC_PER_NODE or 1)")
+    parser.add_argument("--nnodes", type=int, default=None, help="nodes (default: NNODES or 1)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args(argv)
+    try:
+        from kit.config import load
+        from kit.envvars import EnvSettings
+
+        env = EnvSettings.from_environ()
+        cfg = load(args.config, args.overrides)
+        nproc = args.nproc or env.nproc_per_node or 1
+        nnodes = args.nnodes or env.nnodes or 1
+        model_dir = _model_dir(cfg.model.model_name_or_path, cfg.model.cache_dir)
+        dtype = "bf16" if cfg.train.bf16 else "fp16" if cfg.train.fp16 else "fp32"
+        result = estimate(model_dir, lora_rank=cfg.finetune.lora_rank, lora_target=cfg.finetune.lora_target, dtype=dtype,
+                          cutoff_len=cfg.data.cutoff_len, batch_size=cfg.train.per_device_train_batch_size,
+                          gradient_accumulation_steps=cfg.train.gradient_accumulation_steps,
+                          zero_stage=_zero_stage_of(cfg, Path(args.config)), num_devices=nproc * nnodes, nnodes=nnodes,
+                          gradient_checkpointing=not cfg.train.disable_gradient_checkpointing,
+                          device=args.device, device_memory_gib=args.device_memory_gib)
+    except (KitError, ValueError) as exc:  # ConfigError is a ValueError: a person's mistake, no traceback
+        print(f"kit estimate: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result.render_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(estimate_main(sys.argv[1:]))
