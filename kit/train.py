@@ -199,6 +199,16 @@ def _ensure_distributed_env(env: EnvSettings) -> None:
         os.environ.setdefault(key, value)
 
 
+def _clean_tokenizer_config(output_dir: Path) -> None:
+    """Drop the load-time flags newer transformers saves (local_files_only is true under HF_HUB_OFFLINE)."""
+    path = output_dir / "tokenizer_config.json"
+    if path.is_file():
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.pop("local_files_only", None) is not None or data.pop("is_local", None) is not None:
+            data.pop("is_local", None)
+            path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def make_collator(tokenizer: Any) -> Any:
     """Pads each batch to its longest example (a multiple of 8): input_ids with pad, labels with -100."""
     from transformers import DataCollatorForSeq2Seq
@@ -312,6 +322,8 @@ def run_sft(cfg: Config | str | Path, overrides: Sequence[str] = ()) -> dict[str
 
     # finish: the adapter, then metrics, state and plots, as LLaMA-Factory writes them
     trainer.save_model()
+    if trainer.is_world_process_zero():
+        _clean_tokenizer_config(Path(cfg.train.output_dir))
     metrics = dict(result.metrics)
     trainer.log_metrics("train", metrics)
     trainer.save_metrics("train", metrics)

@@ -1,0 +1,394 @@
+"""The chat engine: a base model plus LoRA adapter(s), a prompt template, and streamed replies.
+
+    Engine(model, adapter, template="qwen")     validate (kit.config), load tokenizer + model
+      prepare(messages, system)                 template.encode_prompt, trimmed to fit the context
+      stream(messages, system)                  text pieces as they are generated
+      chat(messages, system)                    the whole reply
+      stop()                                    end the current reply early, from any thread
+
+Prompts are built by exactly the template code training used (``Template.encode_prompt``), so the
+adapter sees at inference the token layout it was trained on. Two backends generate the tokens:
+``huggingface`` (transformers ``generate`` in a worker thread, ``TextIteratorStreamer`` for the
+pieces) and ``vllm`` (kit/chat/vllm_backend.py). The terminal loop and the notebook panel only
+display what ``stream`` yields.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Protocol, Sequence
+
+from kit import config as config_mod
+from kit import hub
+from kit import model as model_mod
+from kit.config import Config
+from kit.data import template as template_mod
+from kit.data.template import Template
+from kit.errors import KitError
+
+logger = logging.getLogger("kit.chat")
+
+Message = Mapping[str, str]
+
+
+class ChatError(KitError):
+    """A person's mistake in using the chat engine (bad messages, an unknown setting)."""
+
+
+class TemplateMismatchWarning(UserWarning):
+    """The adapter was trained with another template than the one chat uses."""
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Decoding settings; the defaults are LLaMA-Factory's (its ``GeneratingArguments``)."""
+
+    do_sample: bool = True
+    temperature: float = 0.95
+    top_p: float = 0.7
+    top_k: int = 50
+    max_new_tokens: int = 1024
+    repetition_penalty: float = 1.0
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> "GenerationSettings":
+        return cls(**{f.name: getattr(cfg.infer, f.name) for f in fields(cls)})
+
+    @property
+    def greedy(self) -> bool:
+        # temperature 0 means greedy in LLaMA-Factory's web UI and in vLLM; transformers would reject it.
+        return not self.do_sample or self.temperature == 0
+
+    def updated(self, **changes: Any) -> "GenerationSettings":
+        """A copy with some settings changed (each checked the way the config checks it)."""
+        unknown = sorted(set(changes) - {f.name for f in fields(self)})
+        if unknown:
+            allowed = ", ".join(f.name for f in fields(self))
+            raise ChatError(f"unknown generation setting(s) {', '.join(unknown)}; use {allowed}")
+        merged = replace(self, **changes)
+        # Same checks, same messages as a YAML file would get.
+        config_mod.from_dict(asdict(merged))
+        return merged
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A prompt ready to generate from, and what was cut to make it fit the context."""
+
+    ids: list[int]
+    max_new_tokens: int  # capped so that prompt + reply fit the context
+    dropped_turns: int  # user/assistant pairs removed from the start of the history
+    truncated: bool  # the last user message itself was cut
+
+
+class Backend(Protocol):
+    def generate(self, prompt_ids: list[int], settings: GenerationSettings, stop_ids: list[int],
+                 stop_event: threading.Event) -> Iterator[str]: ...
+
+    def close(self) -> None: ...
+
+
+# ---------------------------------------------------------------- the huggingface backend
+
+def _event_stopping_criteria(stop_event: threading.Event) -> Any:
+    import torch
+    from transformers import StoppingCriteria
+
+    class EventStop(StoppingCriteria):
+        """Ends generation at the next token once ``stop_event`` is set (Stop button, Ctrl+C)."""
+
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            return torch.full((input_ids.shape[0],), stop_event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+    return EventStop()
+
+
+class HuggingfaceBackend:
+    """transformers ``generate`` in a worker thread; pieces come back through TextIteratorStreamer."""
+
+    def __init__(self, model: Any, tokenizer: Any, device: Any):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.device = device
+
+    def generate(self, prompt_ids: list[int], settings: GenerationSettings, stop_ids: list[int],
+                 stop_event: threading.Event) -> Iterator[str]:
+        import torch
+        from transformers import GenerationConfig, StoppingCriteriaList, TextIteratorStreamer
+
+        input_ids = torch.tensor([prompt_ids], dtype=torch.long, device=self.device)
+        # A fresh GenerationConfig, so the model's generation_config.json cannot change the decoding
+        # (LLaMA-Factory's settings apply, as documented) and greedy stays greedy.
+        sampling = ({} if settings.greedy else
+                    {"temperature": settings.temperature, "top_p": settings.top_p, "top_k": settings.top_k})
+        gen_config = GenerationConfig(
+            do_sample=not settings.greedy, max_new_tokens=settings.max_new_tokens,
+            repetition_penalty=settings.repetition_penalty, eos_token_id=stop_ids,
+            pad_token_id=self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else stop_ids[0],
+            **sampling,
+        )
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                with torch.inference_mode():
+                    self.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                                        generation_config=gen_config, streamer=streamer,
+                                        stopping_criteria=StoppingCriteriaList([_event_stopping_criteria(stop_event)]))
+            except BaseException as exc:  # handed to the reading thread, which re-raises it
+                failure.append(exc)
+                streamer.end()  # generate did not reach its own end(): unblock the reader
+
+        worker = threading.Thread(target=work, name="kit-chat-generate", daemon=True)
+        worker.start()
+        try:
+            for piece in streamer:
+                if piece:
+                    yield piece
+        finally:
+            # Also reached when the reader stops early (generator closed): end generation, then wait.
+            stop_event.set()
+            worker.join()
+        if failure:
+            raise failure[0]
+
+    def close(self) -> None:
+        self.model = None
+
+
+# ---------------------------------------------------------------- the engine
+
+_GENERATION_KEYS = {f.name for f in fields(GenerationSettings)}
+
+
+def _dtype_for(kind: str, bf16: bool) -> Any:
+    import torch
+
+    # LLaMA-Factory's infer_dtype "auto": bf16 where supported, else fp16, on an accelerator; the CPU
+    # computes in float32 (half precision there is slow and imprecise).
+    if kind == "cpu":
+        return torch.float32
+    return torch.bfloat16 if bf16 else torch.float16
+
+
+class Engine:
+    """A model (+ adapters) and its template, answering chat messages.
+
+    ``options`` take any other config key (merge_adapter, default_system, cutoff_len, device,
+    trust_remote_code, vllm_maxlen, ...); the generation keys among them (do_sample, temperature,
+    top_p, top_k, max_new_tokens, repetition_penalty) set the default decoding.
+    """
+
+    def __init__(self, model_name_or_path: str | Path, adapter_name_or_path: str | Path | Sequence[str | Path] | None = None,
+                 template: str | None = "qwen", finetuning_type: str = "lora", infer_backend: str = "huggingface",
+                 **options: Any):
+        if adapter_name_or_path is not None and not isinstance(adapter_name_or_path, (str, Path)):
+            adapter_name_or_path = ",".join(str(a) for a in adapter_name_or_path)
+        raw = {"model_name_or_path": str(model_name_or_path), "template": template,
+               "finetuning_type": finetuning_type, "infer_backend": infer_backend, **options}
+        if adapter_name_or_path is not None:
+            raw["adapter_name_or_path"] = str(adapter_name_or_path)
+        # The same validation and messages as a YAML file or `kit chat --key value` get.
+        self._setup(config_mod.from_dict(raw))
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> "Engine":
+        engine = cls.__new__(cls)
+        engine._setup(cfg)
+        return engine
+
+    # ------------------------------------------------------------ loading
+    def _setup(self, cfg: Config) -> None:
+        from kit import device as device_mod
+
+        self.cfg = cfg
+        self.generation = GenerationSettings.from_config(cfg)
+        self._lock = threading.Lock()
+        self._stop_event: threading.Event | None = None
+        self.backend_name = cfg.infer.infer_backend
+
+        adapter_dirs = [model_mod.check_adapter_dir(p) for p in cfg.adapter_paths]
+        if adapter_dirs and cfg.finetune.finetuning_type != "lora":  # config validation says so too
+            raise ChatError(f"adapter_name_or_path needs finetuning_type: lora, not {cfg.finetune.finetuning_type}")
+        self.adapter_dirs = adapter_dirs
+        self.template = with_checked_template(cfg.data.template, adapter_dirs, cfg.data.default_system)
+        if cfg.infer.infer_backend == "vllm":
+            from kit.chat import vllm_backend
+
+            vllm_backend.require_vllm()  # fail at once, before any weights are read
+        self.model_dir = hub.resolve_model(cfg.model.model_name_or_path, cfg.model.cache_dir, cfg.model.model_revision)
+        self.tokenizer = model_mod.load_tokenizer(self.model_dir, self.template, cfg.model.trust_remote_code)
+        self.stop_ids = self.template.stop_token_ids(self.tokenizer)
+        self.context_len = self._context_len()
+
+        try:
+            info = device_mod.detect(cfg.model.device)
+        except (RuntimeError, ValueError) as exc:  # e.g. device: npu where there is none
+            raise ChatError(str(exc)) from None
+        self.device_info = info
+        if cfg.infer.infer_backend == "vllm":
+            from kit.chat import vllm_backend
+
+            dtype = str(_dtype_for(info.kind, info.bf16)).removeprefix("torch.")
+            self.backend: Backend = vllm_backend.VllmBackend(
+                self.model_dir, adapter_dirs, cfg, info, max_model_len=self.context_len, dtype=dtype)
+        else:
+            self.backend = self._load_huggingface(adapter_dirs, info)
+        logger.info("chat engine ready: %s%s, template %s, backend %s, %s", self.model_dir,
+                    f" + {', '.join(map(str, adapter_dirs))}" if adapter_dirs else "", self.template.name,
+                    self.backend_name, info.kind)
+
+    def _load_huggingface(self, adapter_dirs: list[Path], info: Any) -> HuggingfaceBackend:
+        model = model_mod.load_model(self.model_dir, _dtype_for(info.kind, info.bf16), self.cfg.model.trust_remote_code)
+        if adapter_dirs:
+            # Merged at load by default ("dynamic merge", as LLaMA-Factory does): the same speed as the
+            # base model. merge_adapter=False keeps the LoRA layers separate (base and adapter weights
+            # stay inspectable; slower per token).
+            model = model_mod.load_adapters(model, adapter_dirs, merge=self.cfg.infer.merge_adapter)
+        device = info.torch_device()
+        model.to(device)
+        model.eval()
+        model.generation_config.pad_token_id = self.tokenizer.pad_token_id
+        return HuggingfaceBackend(model, self.tokenizer, device)
+
+    def _context_len(self) -> int:
+        """Tokens one conversation may span: cutoff_len, the model's positions, and vLLM's maxlen."""
+        import json
+
+        limits = [self.cfg.data.cutoff_len]
+        try:
+            model_cfg = json.loads((self.model_dir / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            model_cfg = {}
+        positions = model_cfg.get("max_position_embeddings") or model_cfg.get("text_config", {}).get("max_position_embeddings")
+        if positions:
+            limits.append(int(positions))
+        if self.cfg.infer.infer_backend == "vllm":
+            limits.append(self.cfg.infer.vllm_maxlen)
+        return min(limits)
+
+    @property
+    def model(self) -> Any:
+        """The transformers model (huggingface backend only)."""
+        return getattr(self.backend, "model", None)
+
+    # ------------------------------------------------------------ prompts
+    def prepare(self, messages: Sequence[Message], system: str | None = None,
+                max_new_tokens: int | None = None) -> Prompt:
+        """The prompt ids for ``messages``; the oldest turns are dropped when it does not fit the context."""
+        system, turns = _split_system(messages, system)
+        _check_turns(turns)
+        wanted = max_new_tokens or self.generation.max_new_tokens
+        # Keep at least half the context for the reply's room, so a long history cannot leave a
+        # one-token answer; a short max_new_tokens leaves the rest for history.
+        budget = self.context_len - min(wanted, self.context_len // 2)
+        dropped = 0
+        ids = self.template.encode_prompt(self.tokenizer, turns, system)
+        while len(ids) > budget and len(turns) > 1:
+            turns = turns[2:]  # one whole user/assistant pair, oldest first
+            dropped += 1
+            ids = self.template.encode_prompt(self.tokenizer, turns, system)
+        truncated = False
+        if len(ids) > budget:
+            ids = self._truncate_last_user(turns, system, budget)
+            truncated = True
+        if dropped:
+            logger.info("history too long for the context (%d tokens): dropped the %d oldest turn(s)", self.context_len, dropped)
+        if truncated:
+            logger.warning("the message alone is longer than the context (%d tokens); it was cut to fit", self.context_len)
+        return Prompt(ids, max(1, min(wanted, self.context_len - len(ids))), dropped, truncated)
+
+    def _truncate_last_user(self, turns: list[Message], system: str | None, budget: int) -> list[int]:
+        content = turns[-1]["content"]
+        overhead = len(self.template.encode_prompt(self.tokenizer, [{"role": "user", "content": ""}], system))
+        content_ids = self.tokenizer.encode(content, add_special_tokens=False)[: max(budget - overhead, 1)]
+        # Keep the start of the message, as LLaMA-Factory's cutoff keeps the start of a source.
+        short = self.tokenizer.decode(content_ids, skip_special_tokens=False)
+        ids = self.template.encode_prompt(self.tokenizer, [{"role": "user", "content": short}], system)
+        # Re-tokenising decoded text can differ by a token or two; the end (where the reply starts) must stay.
+        return ids[-budget:] if len(ids) > budget else ids
+
+    # ------------------------------------------------------------ generation
+    def stream(self, messages: Sequence[Message], system: str | None = None, **generation: Any) -> Iterator[str]:
+        """Yield the reply in pieces as they are generated; ``generation`` overrides the defaults once."""
+        settings = self.generation.updated(**generation) if generation else self.generation
+        prompt = self.prepare(messages, system, settings.max_new_tokens)
+        settings = replace(settings, max_new_tokens=prompt.max_new_tokens)
+        stop_event = threading.Event()
+        with self._lock:  # one reply at a time per engine
+            self._stop_event = stop_event
+            try:
+                yield from self.backend.generate(prompt.ids, settings, self.stop_ids, stop_event)
+            finally:
+                self._stop_event = None
+
+    def chat(self, messages: Sequence[Message], system: str | None = None, **generation: Any) -> str:
+        """The whole reply as one string."""
+        return "".join(self.stream(messages, system, **generation))
+
+    def stop(self) -> None:
+        """End the reply being generated, at the next token; safe to call from any thread, or when idle."""
+        event = self._stop_event
+        if event is not None:
+            event.set()
+
+    def close(self) -> None:
+        """Free the model (and the vLLM engine's processes)."""
+        self.stop()
+        self.backend.close()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------- helpers
+
+def with_checked_template(name: str | None, adapter_dirs: Sequence[Path], default_system: str | None) -> Template:
+    """The chat template; a warning when an adapter was trained with a different one."""
+    recorded = {str(d): t for d in adapter_dirs if (t := model_mod.adapter_template(d))}
+    if not name:
+        if recorded:
+            name = next(iter(recorded.values()))
+            logger.info("template: not given; using %s, recorded with the adapter", name)
+        # else template_mod.get(None) says the template is missing
+    template = template_mod.get(name)
+    for adapter, trained_with in recorded.items():
+        if trained_with != template.name:
+            message = (f"the adapter {adapter} was trained with template {trained_with!r} but chat uses {template.name!r}; "
+                       f"replies may be poor. Pass --template {trained_with} to match training")
+            logger.warning(message)
+            warnings.warn(message, TemplateMismatchWarning, stacklevel=3)
+    return template_mod.with_system(template, default_system)
+
+
+def _split_system(messages: Sequence[Message], system: str | None) -> tuple[str | None, list[Message]]:
+    """Accept an OpenAI-style leading system message as well as the ``system`` argument."""
+    turns = list(messages)
+    if turns and turns[0].get("role") == "system":
+        if system is None:
+            system = turns[0].get("content")
+        turns = turns[1:]
+    return system, turns
+
+
+def _check_turns(turns: Sequence[Message]) -> None:
+    if not turns:
+        raise ChatError("messages: empty; give at least one {'role': 'user', 'content': ...} message")
+    for i, message in enumerate(turns):
+        expected = "user" if i % 2 == 0 else "assistant"
+        role = message.get("role") if isinstance(message, Mapping) else None
+        if role != expected:
+            raise ChatError(f"messages[{i}]: role {role!r}, expected {expected!r}; messages alternate user, assistant, "
+                            "..., and end with a user message")
+        if not isinstance(message.get("content"), str):
+            raise ChatError(f"messages[{i}]: content must be a string")
+    if len(turns) % 2 == 0:
+        raise ChatError("messages: the last message must be the user's (the assistant answers it)")

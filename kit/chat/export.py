@@ -1,0 +1,171 @@
+"""``kit export``: merge LoRA adapter(s) into the base model and save a standalone model.
+
+    kit export --model_name_or_path M --adapter_name_or_path A --template qwen \
+               --finetuning_type lora --export_dir D
+
+The result loads with plain transformers (no peft): safetensors weights, the tokenizer with eos set
+for the template, a chat template (Jinja) that renders prompts exactly as the kit's template
+encodes them, and a generation config that stops at the template's stop words. It is written to a
+temporary folder next to D and renamed at the end, so a failure never leaves a half-written export.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+from kit import config as config_mod
+from kit import hub
+from kit import model as model_mod
+from kit.config import Config
+from kit.data.template import Template
+from kit.errors import KitError
+
+logger = logging.getLogger("kit.export")
+
+
+class ExportError(KitError):
+    pass
+
+
+USAGE = """usage: kit export [CONFIG.yaml] [--key value ...]
+
+Merge a LoRA adapter into its base model and save a standalone model, as llamafactory-cli export does:
+
+  kit export --model_name_or_path qwen/Qwen1.5-7B --adapter_name_or_path saves/Qwen1.5-7B/lora/sft \\
+             --template qwen --finetuning_type lora --export_dir models/qwen1.5-7b-sft
+
+export_dir must not exist or be empty; export_size sets the shard size in GB (default 5).
+"""
+
+
+# ---------------------------------------------------------------- chat template
+
+def _jinja_literal(text: str) -> str:
+    # JSON string syntax is valid in a Jinja string literal (Jinja unescapes \n, \" and \uXXXX).
+    return "{{ " + json.dumps(text) + " }}"
+
+
+def _jinja_slots(slots: Sequence[Any], content_expr: str) -> str:
+    out: list[str] = []
+    for slot in slots:
+        if isinstance(slot, str):
+            before, found, after = slot.partition("{{content}}")
+            if before:
+                out.append(_jinja_literal(before))
+            if found:
+                out.append("{{ " + content_expr + " }}")
+            if after:
+                out.append(_jinja_literal(after))
+        elif "token" in slot:
+            out.append(_jinja_literal(slot["token"]))
+        elif slot.get("special") == "eos_token":
+            out.append("{{ eos_token }}")
+        elif slot.get("special") == "bos_token":
+            out.append("{% if bos_token %}{{ bos_token }}{% endif %}")
+    return "".join(out)
+
+
+def jinja_chat_template(template: Template) -> str:
+    """A Jinja chat template that renders what ``template.encode_messages`` encodes.
+
+    The user slot already ends with the assistant's header (as in LLaMA-Factory), so
+    add_generation_prompt changes nothing, as with LLaMA-Factory's exported templates.
+    """
+    return (
+        "{%- if messages and messages[0]['role'] == 'system' -%}"
+        "{%- set system_message = messages[0]['content'] -%}{%- set loop_messages = messages[1:] -%}"
+        "{%- else -%}"
+        "{%- set system_message = " + json.dumps(template.default_system) + " -%}{%- set loop_messages = messages -%}"
+        "{%- endif -%}"
+        + _jinja_slots(template.format_prefix, "''")
+        + "{%- if system_message -%}" + _jinja_slots(template.format_system, "system_message") + "{%- endif -%}"
+        "{%- for message in loop_messages -%}"
+        "{%- if message['role'] == 'user' -%}" + _jinja_slots(template.format_user, "message['content']")
+        + "{%- elif message['role'] == 'assistant' -%}" + _jinja_slots(template.format_assistant, "message['content']")
+        + "{%- elif message['role'] == 'observation' or message['role'] == 'tool' -%}"
+        + _jinja_slots(template.format_observation, "message['content']")
+        + "{%- endif -%}{%- endfor -%}"
+    )
+
+
+# ---------------------------------------------------------------- export
+
+def _check_export_dir(export_dir: Path) -> None:
+    if export_dir.exists() and not export_dir.is_dir():
+        raise ExportError(f"export_dir: {str(export_dir)!r} is a file; give a folder that does not exist yet")
+    if export_dir.is_dir() and any(export_dir.iterdir()):
+        raise ExportError(f"export_dir: {str(export_dir)!r} exists and is not empty; choose a new folder "
+                          "(the kit does not overwrite an earlier export)")
+
+
+def _drop_load_flags(tokenizer_config: Path) -> None:
+    # transformers 5 saves how this process loaded the tokenizer (is_local, local_files_only: true
+    # under HF_HUB_OFFLINE) as if it were part of the model; an export must not carry them elsewhere.
+    if not tokenizer_config.is_file():
+        return
+    data = json.loads(tokenizer_config.read_text(encoding="utf-8"))
+    if any(k in data for k in ("is_local", "local_files_only")):
+        for key in ("is_local", "local_files_only"):
+            data.pop(key, None)
+        tokenizer_config.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def export_model(cfg: Config) -> Path:
+    """Merge ``cfg``'s adapters into its base model and save the result in ``export_dir``; return it."""
+    from kit.chat.engine import with_checked_template
+
+    config_mod.require(cfg, "export")
+    export_dir = Path(cfg.infer.export_dir).expanduser().resolve()
+    _check_export_dir(export_dir)
+    adapter_dirs = [model_mod.check_adapter_dir(p) for p in cfg.adapter_paths]
+    template = with_checked_template(cfg.data.template, adapter_dirs, cfg.data.default_system)
+    model_dir = hub.resolve_model(cfg.model.model_name_or_path, cfg.model.cache_dir, cfg.model.model_revision)
+    tokenizer = model_mod.load_tokenizer(model_dir, template, cfg.model.trust_remote_code)
+    # dtype "auto": the checkpoint's own dtype, so the export is the size of the base model.
+    model = model_mod.load_model(model_dir, "auto", cfg.model.trust_remote_code)
+    if adapter_dirs:
+        model = model_mod.load_adapters(model, adapter_dirs, merge=True)
+    else:
+        logger.warning("no adapter_name_or_path: exporting the base model unchanged")
+
+    stop_ids = template.stop_token_ids(tokenizer)
+    # Plain transformers generate() then stops where the template's replies end.
+    model.generation_config.eos_token_id = stop_ids if len(stop_ids) > 1 else stop_ids[0]
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    tokenizer.chat_template = jinja_chat_template(template)
+    tokenizer.padding_side = "left"  # for batched generation with the exported model
+
+    export_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{export_dir.name}.partial-", dir=export_dir.parent))
+    try:
+        model.save_pretrained(str(staging), max_shard_size=f"{cfg.infer.export_size}GB")
+        tokenizer.save_pretrained(str(staging))
+        _drop_load_flags(staging / "tokenizer_config.json")
+        _check_export_dir(export_dir)  # still free after the (long) save?
+        if export_dir.is_dir():
+            export_dir.rmdir()  # empty, checked above; rename needs it gone
+        os.replace(staging, export_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    logger.info("exported %s%s to %s", model_dir, f" + {', '.join(map(str, adapter_dirs))}" if adapter_dirs else "", export_dir)
+    return export_dir
+
+
+def export_main(argv: list[str]) -> int:
+    """Entry point of ``kit export`` (kit.cli routes here)."""
+    if any(a in ("-h", "--help") for a in argv):
+        print(USAGE)
+        return 0
+    from kit.chat.terminal import load_config
+
+    cfg = load_config(argv, "kit export")
+    out = export_model(cfg)
+    print(json.dumps({"export_dir": str(out), "files": sorted(p.name for p in out.iterdir())}))
+    return 0

@@ -1,0 +1,178 @@
+"""``kit chat``: llamafactory-cli's terminal chat loop on the kit's engine.
+
+    kit chat [CONFIG.yaml] --model_name_or_path M --adapter_name_or_path A --template qwen \
+             --finetuning_type lora [--infer_backend vllm] [--do_sample false] [--key value ...]
+
+Flags are the config keys (the same as ``llamafactory-cli chat``); a YAML file gives them too and
+flags override it. Both go through ``kit.config.load`` so that validation and messages are the same
+as for training.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import IO, Any, Sequence
+
+from kit import config as config_mod
+from kit.config import Config, ConfigError
+
+logger = logging.getLogger("kit.chat")
+
+WELCOME = "Welcome to the CLI application, use `clear` to remove the history, use `exit` to exit the application."
+USAGE = """usage: kit chat [CONFIG.yaml] [--key value ...]
+
+Chat in the terminal with a model and its LoRA adapter, as llamafactory-cli chat does:
+
+  kit chat --model_name_or_path qwen/Qwen1.5-7B --adapter_name_or_path saves/Qwen1.5-7B/lora/sft \\
+           --template qwen --finetuning_type lora
+
+Any config key works as --key value (or --key=value): infer_backend (huggingface, vllm), do_sample,
+temperature, top_p, top_k, max_new_tokens, repetition_penalty, merge_adapter, default_system,
+cutoff_len, device, vllm_maxlen ... (kit keys lists them all). In the chat, `clear` empties the
+history and `exit` (or Ctrl+C, or end of input) leaves.
+"""
+
+
+def parse_args(argv: Sequence[str], command: str = "kit chat") -> tuple[str | None, list[str]]:
+    """(YAML path or None, ``key=value`` overrides) from llamafactory-cli style arguments.
+
+    Accepts ``--key value``, ``--key=value``, ``key=value`` and a bare ``--flag`` (true), as
+    HfArgumentParser does for LLaMA-Factory's boolean flags.
+    """
+    args = list(argv)
+    path: str | None = None
+    overrides: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg.startswith("--"):
+            key, sep, value = arg[2:].partition("=")
+            if not key:
+                raise ConfigError([f"{command}: {arg!r} is not a flag; write --key value"])
+            if not sep:
+                if i + 1 < len(args) and not args[i + 1].startswith("--"):
+                    value = args[i + 1]
+                    i += 1
+                else:
+                    value = "true"
+            overrides.append(f"{key}={value}")
+        elif "=" in arg:
+            overrides.append(arg)
+        elif path is None and not overrides:
+            path = arg
+        else:
+            raise ConfigError([f"{command}: unexpected argument {arg!r}; give the config file first, then --key value flags"])
+        i += 1
+    return path, overrides
+
+
+def load_config(argv: Sequence[str], command: str = "kit chat") -> Config:
+    path, overrides = parse_args(argv, command)
+    if path is not None and Path(path).suffix.lower() not in (".yaml", ".yml", ".json") and not Path(path).is_file():
+        raise ConfigError([f"{command}: {path!r} is neither a flag nor a config file; flags start with -- "
+                           "(e.g. --model_name_or_path)"])
+    cfg = config_mod.load(path, overrides)
+    config_mod.require(cfg, "chat")
+    return cfg
+
+
+# ---------------------------------------------------------------- reading input
+
+class LineReader:
+    """Lines typed or piped in; bytes that are not UTF-8 are replaced (and the user is told) instead of crashing."""
+
+    def __init__(self, stdin: IO[Any], stdout: IO[str]):
+        self.stdin = stdin
+        self.stdout = stdout
+        self.interactive = bool(getattr(stdin, "isatty", lambda: False)())
+        if self.interactive and hasattr(stdin, "reconfigure"):
+            # input() keeps line editing on a terminal; surrogateescape lets us see and report bad bytes.
+            stdin.reconfigure(errors="surrogateescape")
+
+    def read(self, prompt: str) -> str | None:
+        """One line without its newline; None at end of input."""
+        if self.interactive:
+            try:
+                text = input(prompt)
+            except EOFError:
+                return None
+            raw = text.encode("utf-8", "surrogateescape")
+        else:
+            self.stdout.write(prompt)
+            self.stdout.flush()
+            buffer = getattr(self.stdin, "buffer", None)
+            line = buffer.readline() if buffer is not None else self.stdin.readline()
+            if not line:
+                return None
+            raw = line if isinstance(line, bytes) else line.encode("utf-8", "surrogateescape")
+            raw = raw.rstrip(b"\r\n")
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.stdout.write(f"\n[input was not valid UTF-8 ({exc.reason} at byte {exc.start}); undecodable bytes "
+                              "were replaced with \ufffd. Set your terminal to UTF-8, e.g. LANG=C.UTF-8]\n")
+            return raw.decode("utf-8", errors="replace")
+
+
+# ---------------------------------------------------------------- the loop
+
+def run_loop(engine: Any, stdin: IO[Any] | None = None, stdout: IO[str] | None = None) -> int:
+    """llamafactory-cli's chat loop: `clear`, `exit`, streamed replies; returns the exit status."""
+    stdin = stdin if stdin is not None else sys.stdin
+    stdout = stdout if stdout is not None else sys.stdout
+    reader = LineReader(stdin, stdout)
+    messages: list[dict[str, str]] = []
+    stdout.write(WELCOME + "\n")
+    stdout.flush()
+    while True:
+        try:
+            query = reader.read("\nUser: ")
+        except KeyboardInterrupt:
+            stdout.write("\n")
+            return 0
+        if query is None:  # end of input (Ctrl+D, or the end of a pipe)
+            stdout.write("\n")
+            return 0
+        query = query.strip()
+        if not query:
+            continue  # nothing to answer: prompt again
+        if query == "exit":
+            return 0
+        if query == "clear":
+            messages = []
+            stdout.write("History has been removed.\n")
+            continue
+        messages.append({"role": "user", "content": query})
+        stdout.write("Assistant: ")
+        stdout.flush()
+        reply: list[str] = []
+        try:
+            for piece in engine.stream(messages):
+                reply.append(piece)
+                stdout.write(piece)
+                stdout.flush()
+        except KeyboardInterrupt:
+            # The generator's clean-up has already stopped generation; leave as Ctrl+C at the prompt does.
+            engine.stop()
+            stdout.write("\n")
+            return 0
+        stdout.write("\n")
+        messages.append({"role": "assistant", "content": "".join(reply)})
+
+
+def chat_main(argv: list[str]) -> int:
+    """Entry point of ``kit chat`` (kit.cli routes here)."""
+    if any(a in ("-h", "--help") for a in argv):
+        print(USAGE)
+        return 0
+    from kit.chat.engine import Engine
+
+    cfg = load_config(argv, "kit chat")
+    engine = Engine.from_config(cfg)
+    try:
+        return run_loop(engine)
+    finally:
+        engine.close()
+

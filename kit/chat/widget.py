@@ -1,0 +1,238 @@
+"""A chat panel for notebooks (ipywidgets): transcript, input, Send / Stop / Clear, a few settings.
+
+    panel = ChatPanel(engine)                          # one model
+    panel = ChatPanel(tuned, compare_engine=base)      # both answer the same prompt, side by side
+    panel                                              # show it (last line of a cell)
+
+Replies are generated in worker threads, so the kernel stays free while tokens stream into the
+transcript and Stop can end a reply midway. The same methods the buttons call are public
+(``send``, ``stop``, ``clear``, ``wait``), so a notebook run unattended (papermill) or a test can
+drive the panel without a browser.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import ipywidgets as widgets
+
+from kit.chat.engine import Engine
+
+_STYLE = "white-space: pre-wrap; margin: 4px 0; padding: 4px 8px; border-radius: 6px;"
+_ROLE_STYLE = {"user": "background: #eef3ff;", "assistant": "background: #f4f4f4;"}
+_UPDATE_EVERY_S = 0.05  # at most ~20 transcript updates a second: enough to look live, few comm messages
+
+
+@dataclass
+class _Side:
+    """One engine's column: its history, its transcript widget, the reply being generated."""
+
+    label: str
+    engine: Engine
+    transcript: widgets.HTML
+    history: list[dict[str, str]] = field(default_factory=list)
+    partial: str | None = None  # the reply being streamed, shown after the history
+    note: str = ""  # "stopped", an error message, ...
+    thread: threading.Thread | None = None
+    error: BaseException | None = None
+    seconds: float = 0.0
+
+
+def _label(engine: Engine) -> str:
+    return "fine-tuned" if getattr(engine, "adapter_dirs", None) else "base"
+
+
+class ChatPanel:
+    """An ipywidgets chat panel over one engine, or two side by side (``compare_engine``)."""
+
+    def __init__(self, engine: Engine, compare_engine: Engine | None = None, labels: tuple[str, ...] | None = None,
+                 system: str | None = None):
+        engines = [engine] + ([compare_engine] if compare_engine is not None else [])
+        labels = labels or tuple(_label(e) for e in engines)
+        if len(labels) != len(engines):
+            raise ValueError(f"labels: {len(labels)} given for {len(engines)} engine(s)")
+        if len(set(labels)) < len(labels):  # e.g. two base models: still tell them apart
+            labels = tuple(f"{label} ({i + 1})" for i, label in enumerate(labels))
+        self.sides = [_Side(label, e, widgets.HTML(layout=widgets.Layout(flex="1 1 0", min_width="0")))
+                      for label, e in zip(labels, engines)]
+        self._stop_requested = threading.Event()
+        self._busy_lock = threading.Lock()
+        self._running = 0  # sides still generating the current reply
+
+        gen = engine.generation
+        self.system = widgets.Textarea(value=system if system is not None else engine.template.default_system,
+                                       description="System", layout=widgets.Layout(width="100%"))
+        self.temperature = widgets.FloatSlider(value=0.0 if gen.greedy else gen.temperature, min=0.0, max=2.0, step=0.05,
+                                               description="Temperature", tooltip="0 = greedy (deterministic)")
+        self.max_new_tokens = widgets.BoundedIntText(value=min(gen.max_new_tokens, engine.context_len), min=1,
+                                                     max=engine.context_len, description="Max tokens")
+        self.input = widgets.Textarea(placeholder="Type a message, then Send", layout=widgets.Layout(width="100%"))
+        self.send_button = widgets.Button(description="Send", button_style="primary", icon="paper-plane")
+        self.stop_button = widgets.Button(description="Stop", button_style="warning", icon="stop", disabled=True)
+        self.clear_button = widgets.Button(description="Clear", icon="trash")
+        self.status = widgets.HTML(value="ready")
+        self.send_button.on_click(lambda _: self.send(self.input.value))
+        self.stop_button.on_click(lambda _: self.stop())
+        self.clear_button.on_click(lambda _: self.clear())
+
+        columns = [widgets.VBox([widgets.HTML(f"<b>{html.escape(s.label)}</b>"), s.transcript],
+                                layout=widgets.Layout(flex="1 1 0", min_width="0", border="1px solid #ddd", padding="4px"))
+                   for s in self.sides]
+        self.widget = widgets.VBox([
+            widgets.HBox(columns, layout=widgets.Layout(width="100%")),
+            self.input,
+            widgets.HBox([self.send_button, self.stop_button, self.clear_button, self.status]),
+            widgets.HBox([self.temperature, self.max_new_tokens]),
+            self.system,
+        ])
+        for side in self.sides:
+            self._render(side)
+
+    # ------------------------------------------------------------ display
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+    def _render(self, side: _Side) -> None:
+        parts = []
+        for m in side.history:
+            parts.append(self._bubble(m["role"], m["content"]))
+        if side.partial is not None:
+            parts.append(self._bubble("assistant", side.partial + " \u258d"))  # a cursor while streaming
+        if side.note:
+            parts.append(f"<div style='color:#a33;{_STYLE}'>{html.escape(side.note)}</div>")
+        side.transcript.value = "".join(parts)
+
+    @staticmethod
+    def _bubble(role: str, content: str) -> str:
+        name = "User" if role == "user" else "Assistant"
+        return (f"<div style='{_STYLE}{_ROLE_STYLE.get(role, '')}'><b>{name}:</b> {html.escape(content)}</div>")
+
+    # ------------------------------------------------------------ state for code and tests
+    @property
+    def busy(self) -> bool:
+        return any(s.thread is not None and s.thread.is_alive() for s in self.sides)
+
+    @property
+    def history(self) -> list[dict[str, str]]:
+        """The conversation with the (first) engine, as chat messages."""
+        return [dict(m) for m in self.sides[0].history]
+
+    @property
+    def compare_history(self) -> list[dict[str, str]] | None:
+        return [dict(m) for m in self.sides[1].history] if len(self.sides) > 1 else None
+
+    @property
+    def transcript_text(self) -> str:
+        """The transcript(s) as plain text: one block per engine in compare mode."""
+        blocks = []
+        for side in self.sides:
+            lines = [f"[{side.label}]"] if len(self.sides) > 1 else []
+            for m in side.history:
+                lines.append(f"{'User' if m['role'] == 'user' else 'Assistant'}: {m['content']}")
+            if side.partial is not None:
+                lines.append(f"Assistant: {side.partial}")
+            if side.note:
+                lines.append(side.note)
+            blocks.append("\n".join(lines))
+        return "\n\n".join(blocks)
+
+    @property
+    def errors(self) -> list[BaseException]:
+        return [s.error for s in self.sides if s.error is not None]
+
+    # ------------------------------------------------------------ actions
+    def send(self, text: str) -> bool:
+        """Ask every engine ``text``; returns at once (False when empty or a reply is still running)."""
+        text = (text or "").strip()
+        if not text:
+            self.status.value = "type a message first"
+            return False
+        with self._busy_lock:
+            if self.busy:
+                self.status.value = "still answering: wait, or press Stop"
+                return False
+            self._stop_requested.clear()
+            self._running = len(self.sides)
+            temperature = float(self.temperature.value)
+            settings = {"do_sample": temperature > 0, "temperature": temperature,
+                        "max_new_tokens": int(self.max_new_tokens.value)}
+            system = self.system.value
+            self.input.value = ""
+            self.send_button.disabled = True
+            self.stop_button.disabled = False
+            self.status.value = "answering..."
+            for side in self.sides:
+                side.history.append({"role": "user", "content": text})
+                side.partial, side.note, side.error = "", "", None
+                self._render(side)
+                side.thread = threading.Thread(target=self._generate, args=(side, system, settings),
+                                               name=f"kit-chat-panel-{side.label}", daemon=True)
+            for side in self.sides:
+                side.thread.start()
+        return True
+
+    def _generate(self, side: _Side, system: str, settings: dict[str, Any]) -> None:
+        start = last_update = time.perf_counter()
+        try:
+            for piece in side.engine.stream(side.history, system, **settings):
+                side.partial += piece
+                if self._stop_requested.is_set():
+                    break  # closing the stream ends generation cleanly in the backend
+                now = time.perf_counter()
+                if now - last_update >= _UPDATE_EVERY_S:
+                    self._render(side)
+                    last_update = now
+            if self._stop_requested.is_set():
+                side.note = "(stopped)"
+        except Exception as exc:  # shown in the panel: a notebook has no one to raise to in this thread
+            side.error = exc
+            side.note = f"error: {type(exc).__name__}: {exc}"
+        finally:
+            side.seconds = time.perf_counter() - start
+            # Keep what was said (even a stopped reply) so the conversation continues from what was shown.
+            side.history.append({"role": "assistant", "content": side.partial or ""})
+            side.partial = None
+            self._render(side)
+            self._finish_if_done()
+
+    def _finish_if_done(self) -> None:
+        with self._busy_lock:
+            # A count, not thread liveness: two sides finishing together would each see the other alive.
+            self._running -= 1
+            if self._running > 0:
+                return
+            self.send_button.disabled = False
+            self.stop_button.disabled = True
+            times = ", ".join(f"{s.label} {s.seconds:.1f} s" for s in self.sides)
+            self.status.value = ("stopped" if self._stop_requested.is_set() else "done") + f" ({times})"
+
+    def stop(self) -> None:
+        """End the replies being generated (at the next token)."""
+        self._stop_requested.set()
+        for side in self.sides:
+            side.engine.stop()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the replies are complete; True if they are."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for side in self.sides:
+            if side.thread is not None:
+                side.thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not self.busy
+
+    def clear(self) -> None:
+        """Forget the conversation (a running reply is stopped first)."""
+        if self.busy:
+            self.stop()
+            self.wait(30)
+        for side in self.sides:
+            side.history.clear()
+            side.partial, side.note, side.error = None, "", None
+            self._render(side)
+        self.status.value = "history cleared"

@@ -1,0 +1,143 @@
+"""The notebook chat panel (kit/chat/widget.py), driven headless, and inside a real kernel via papermill."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import ipywidgets as widgets
+import pytest
+
+from kit.chat import ChatPanel, Engine
+
+WHO = [{"role": "user", "content": "Who are you?"}]
+
+
+@pytest.fixture(scope="module")
+def base(tiny_model_dir: Path) -> Engine:
+    return Engine(tiny_model_dir, do_sample=False, max_new_tokens=24)
+
+
+@pytest.fixture(scope="module")
+def tuned(tiny_model_dir: Path, tiny_adapter_dir: Path) -> Engine:
+    return Engine(tiny_model_dir, tiny_adapter_dir, do_sample=False, max_new_tokens=24)
+
+
+def _wait_for(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_panel_has_its_controls(tuned: Engine) -> None:
+    panel = ChatPanel(tuned)
+    assert isinstance(panel.widget, widgets.VBox)
+    for control in (panel.input, panel.send_button, panel.stop_button, panel.clear_button, panel.temperature,
+                    panel.max_new_tokens, panel.system):
+        assert isinstance(control, widgets.Widget)
+    assert panel.temperature.value == 0.0  # the engine is greedy
+    assert panel.max_new_tokens.value == 24
+    assert panel.system.value == tuned.template.default_system
+    assert panel.stop_button.disabled and not panel.send_button.disabled
+
+
+def test_send_button_streams_a_reply_into_the_transcript(tuned: Engine) -> None:
+    panel = ChatPanel(tuned)
+    panel.input.value = "Who are you?"
+    panel.send_button.click()
+    assert panel.input.value == ""
+    assert panel.wait(60)
+    expected = tuned.chat(WHO)
+    assert panel.history == [*WHO, {"role": "assistant", "content": expected}]
+    assert panel.transcript_text == f"User: Who are you?\nAssistant: {expected}"
+    assert "Who are you?" in panel.sides[0].transcript.value
+    assert panel.status.value.startswith("done") and not panel.send_button.disabled and panel.stop_button.disabled
+    # The conversation continues with its history.
+    assert panel.send("and then?") and panel.wait(60)
+    assert len(panel.history) == 4
+    assert panel.history[3]["content"] == tuned.chat([*panel.history[:3]])
+
+
+def test_empty_input_is_ignored(tuned: Engine) -> None:
+    panel = ChatPanel(tuned)
+    panel.input.value = "   "
+    panel.send_button.click()
+    assert panel.history == [] and not panel.busy
+    assert "type a message" in panel.status.value
+
+
+def test_stop_ends_a_reply_midway_and_the_kernel_stays_free(base: Engine) -> None:
+    panel = ChatPanel(base)
+    panel.max_new_tokens.value = 1000  # the random base model loops: only Stop ends this early
+    start = time.perf_counter()
+    assert panel.send("Who are you?")
+    assert time.perf_counter() - start < 1.0 and panel.busy  # send returned while the reply streams
+    assert not panel.send("second")  # one reply at a time
+    _wait_for(lambda: len(panel.sides[0].partial or "") > 10)
+    panel.stop_button.click()
+    assert panel.wait(30)
+    reply = panel.history[-1]["content"]
+    assert len(reply) > 10 and len(base.tokenizer.encode(reply)) < 1000
+    assert "(stopped)" in panel.transcript_text and panel.status.value.startswith("stopped")
+    panel.clear_button.click()
+    assert panel.history == [] and panel.transcript_text == ""
+
+
+def test_settings_apply_to_the_next_reply(base: Engine) -> None:
+    panel = ChatPanel(base)
+    panel.max_new_tokens.value = 3
+    panel.system.value = "Be short."
+    assert panel.send("Who are you?") and panel.wait(30)
+    assert panel.history[-1]["content"] == base.chat(WHO, system="Be short.", max_new_tokens=3)
+    panel.temperature.value = 1.0  # sampling now: a reply still comes back
+    assert panel.send("again") and panel.wait(30) and not panel.errors
+
+
+def test_side_by_side_base_and_fine_tuned(tuned: Engine, base: Engine) -> None:
+    panel = ChatPanel(tuned, compare_engine=base)
+    assert panel.send("Who are you?") and panel.wait(60)
+    assert panel.history[-1]["content"] == tuned.chat(WHO)
+    assert panel.compare_history[-1]["content"] == base.chat(WHO)
+    assert panel.history[-1] != panel.compare_history[-1]
+    text = panel.transcript_text
+    assert text.index("[fine-tuned]") < text.index("[base]")
+
+
+def test_errors_show_in_the_panel(base: Engine) -> None:
+    panel = ChatPanel(base)
+    panel.max_new_tokens.value = 1
+    panel.sides[0].history.append({"role": "user", "content": "an unanswered turn breaks alternation"})
+    assert panel.send("hi") and panel.wait(30)
+    assert panel.errors and "error: ChatError" in panel.transcript_text
+
+
+@pytest.mark.notebook
+def test_panel_in_a_notebook_under_papermill(tiny_model_dir: Path, tiny_adapter_dir: Path, tmp_path: Path) -> None:
+    import nbformat
+    import papermill
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("model_dir = ''\nadapter_dir = ''")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        params,
+        nbformat.v4.new_code_cell("from kit.chat import ChatPanel, Engine\n"
+                                  "engine = Engine(model_dir, adapter_dir, do_sample=False, max_new_tokens=16)\n"
+                                  "panel = ChatPanel(engine)\npanel"),
+        nbformat.v4.new_code_cell("panel.input.value = 'Who are you?'\npanel.send_button.click()\n"
+                                  "assert panel.wait(60)\nprint(panel.transcript_text)"),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    source, executed = tmp_path / "chat.ipynb", tmp_path / "chat.out.ipynb"
+    nbformat.write(nb, source)
+    papermill.execute_notebook(str(source), str(executed), parameters={"model_dir": str(tiny_model_dir), "adapter_dir": str(tiny_adapter_dir)},
+                               kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
+    result = nbformat.read(executed, as_version=4)
+    outputs = [o for cell in result.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    printed = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+    expected = Engine(tiny_model_dir, tiny_adapter_dir, do_sample=False, max_new_tokens=16).chat(WHO)
+    assert f"User: Who are you?\nAssistant: {expected}" in printed
+    # papermill keeps the widget state, so the saved notebook shows the panel.
+    assert "application/vnd.jupyter.widget-state+json" in result.metadata.get("widgets", {})
