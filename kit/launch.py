@@ -110,12 +110,15 @@ def portable_config(cfg: Config) -> dict:
 
 
 def launch_sft(cfg: Config, on_line: Callable[[str], None] | None = None, env: EnvSettings | None = None,
-               cwd: str | Path | None = None) -> int:
+               cwd: str | Path | None = None, on_tick: Callable[[], None] | None = None, tick_seconds: float = 1.0) -> int:
     """Run training as the config says: under torchrun when needed, else in this process. Returns an exit code.
 
-    ``on_line`` receives every output line of the training processes (a notebook shows progress with it);
-    without it the output goes to this process's stdout.
+    ``on_line`` receives every output line of the training processes and ``on_tick`` is called about
+    every ``tick_seconds`` while they run (a notebook redraws its progress bar and loss plot there);
+    without either, the output goes to this process's stdout.
     """
+    import threading
+
     from kit import train
 
     env = env or EnvSettings.from_environ()
@@ -130,13 +133,33 @@ def launch_sft(cfg: Config, on_line: Callable[[str], None] | None = None, env: E
         cfg_file.write_text(yaml.safe_dump(portable_config(cfg), sort_keys=False, allow_unicode=True), encoding="utf-8")
         cmd = torchrun_command(plan, [str(cfg_file)])
         child_env = child_environment(env, info, plan.nproc_per_node)
-        if on_line is None:
-            print(f"[kit] launching torchrun ({plan.reason}): nproc_per_node={plan.nproc_per_node} nnodes={plan.nnodes} "
-                  f"node_rank={plan.node_rank} master={plan.master_addr}:{plan.master_port}", flush=True)
+        banner = (f"[kit] launching torchrun ({plan.reason}): nproc_per_node={plan.nproc_per_node} nnodes={plan.nnodes} "
+                  f"node_rank={plan.node_rank} master={plan.master_addr}:{plan.master_port}")
+        if on_line is None and on_tick is None:
+            print(banner, flush=True)
             return subprocess.call(cmd, env=child_env, cwd=cwd)
+        emit = on_line or (lambda line: None)
+        emit(banner)
         proc = subprocess.Popen(cmd, env=child_env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, bufsize=1, errors="replace")
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            on_line(line.rstrip("\n"))
-        return proc.wait()
+
+        def pump() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                emit(line.rstrip("\n"))
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        try:
+            while proc.poll() is None:
+                if on_tick is not None:
+                    on_tick()
+                reader.join(tick_seconds)
+        except KeyboardInterrupt:  # the notebook's stop button: end the whole torchrun tree
+            proc.terminate()
+            proc.wait(30)
+            raise
+        reader.join(5)
+        if on_tick is not None:
+            on_tick()
+        return proc.returncode
