@@ -119,6 +119,10 @@ class DoctorReport:
     def exit_code(self) -> int:
         return 1 if self.failures else 0
 
+    def subset(self, *names: str) -> "DoctorReport":
+        """A report of just these checks, in this order (the NPU notebook shows the stack layer by layer)."""
+        return DoctorReport([self.get(n) for n in names])
+
     def get(self, name: str) -> Check:
         for c in self.checks:
             if c.name == name:

@@ -510,6 +510,20 @@ def _model_dir(name: str | None, cache_dir: str | None) -> Path:
     return resolve_model(name, cache_dir=cache_dir, config_only=True)
 
 
+def estimate_for_config(cfg: Any, device: str | None = None, device_memory_gib: float | None = None,
+                        nproc: int = 1, nnodes: int = 1) -> "Estimate":
+    """The estimate for a loaded kit Config (what ``kit estimate`` and the SFT notebook show)."""
+    model_dir = _model_dir(cfg.model.model_name_or_path, cfg.model.cache_dir)
+    dtype = "bf16" if cfg.train.bf16 else "fp16" if cfg.train.fp16 else "fp32"
+    config_path = Path(cfg.source) if cfg.source else Path.cwd() / "config.yaml"
+    return estimate(model_dir, lora_rank=cfg.finetune.lora_rank, lora_target=cfg.finetune.lora_target, dtype=dtype,
+                    cutoff_len=cfg.data.cutoff_len, batch_size=cfg.train.per_device_train_batch_size,
+                    gradient_accumulation_steps=cfg.train.gradient_accumulation_steps,
+                    zero_stage=_zero_stage_of(cfg, config_path), num_devices=nproc * nnodes, nnodes=nnodes,
+                    gradient_checkpointing=not cfg.train.disable_gradient_checkpointing,
+                    device=device, device_memory_gib=device_memory_gib)
+
+
 def estimate_main(argv: list[str]) -> int:
     """``kit estimate CONFIG.yaml [key=value ...] [--device 910B] [--json] [--nproc N]``."""
     parser = argparse.ArgumentParser(prog="kit estimate", description="Will it fit? Memory per device for the LoRA run a config describes, from the model's config.json alone.")
@@ -527,16 +541,8 @@ def estimate_main(argv: list[str]) -> int:
 
         env = EnvSettings.from_environ()
         cfg = load(args.config, args.overrides)
-        nproc = args.nproc or env.nproc_per_node or 1
-        nnodes = args.nnodes or env.nnodes or 1
-        model_dir = _model_dir(cfg.model.model_name_or_path, cfg.model.cache_dir)
-        dtype = "bf16" if cfg.train.bf16 else "fp16" if cfg.train.fp16 else "fp32"
-        result = estimate(model_dir, lora_rank=cfg.finetune.lora_rank, lora_target=cfg.finetune.lora_target, dtype=dtype,
-                          cutoff_len=cfg.data.cutoff_len, batch_size=cfg.train.per_device_train_batch_size,
-                          gradient_accumulation_steps=cfg.train.gradient_accumulation_steps,
-                          zero_stage=_zero_stage_of(cfg, Path(args.config)), num_devices=nproc * nnodes, nnodes=nnodes,
-                          gradient_checkpointing=not cfg.train.disable_gradient_checkpointing,
-                          device=args.device, device_memory_gib=args.device_memory_gib)
+        result = estimate_for_config(cfg, device=args.device, device_memory_gib=args.device_memory_gib,
+                                     nproc=args.nproc or env.nproc_per_node or 1, nnodes=args.nnodes or env.nnodes or 1)
     except (KitError, ValueError) as exc:  # ConfigError is a ValueError: a person's mistake, no traceback
         print(f"kit estimate: {exc}", file=sys.stderr)
         return 2

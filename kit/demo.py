@@ -1,0 +1,157 @@
+"""``kit demo``: the whole quick start on the embedded tiny model, by running the notebooks.
+
+The four notebooks run in order under papermill into a run folder; ``key=value`` overrides become
+notebook parameters (or, for any other config key, quick-start overrides of the training notebook).
+What each notebook published is read back and summarised: where the adapter, the logs, the loss
+plot, the chat transcript and the executed notebooks are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from kit import config as config_mod
+from kit.errors import KitError
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+ORDER = ("00_environment_check", "10_npu_setup", "20_lora_sft", "30_chat_inference")
+
+
+@dataclass
+class DemoRun:
+    run_dir: Path
+    output_dir: Path
+    notebooks: dict[str, Path] = field(default_factory=dict)
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def transcript(self) -> Path:
+        return self.run_dir / "transcript.md"
+
+
+def notebook_parameters(path: Path) -> dict[str, Any]:
+    import papermill as pm
+
+    return {name: p for name, p in pm.inspect_notebook(str(path)).items()}
+
+
+def plan_parameters(overrides: Sequence[str], run_dir: Path, lang: str = "en") -> tuple[dict[str, dict[str, Any]], Path]:
+    """Split ``key=value`` overrides into each notebook's parameters; unknown keys go to the SFT notebook's config."""
+    params: dict[str, dict[str, Any]] = {name: {} for name in ORDER}
+    known = {name: set(notebook_parameters(NOTEBOOK_DIR / lang / f"{name}.ipynb")) for name in ORDER}
+    config_overrides: list[str] = []
+    given: dict[str, Any] = {}
+    for item in overrides:
+        key, value = config_mod._parse_override(item)
+        given[key] = value
+    # Made absolute here: the notebooks run inside the run folder, the person typed paths from here.
+    output_dir = Path(given.pop("output_dir", run_dir / "output" / "lora-sft")).resolve()
+    export_dir = Path(given.pop("export_dir", run_dir / "output" / "merged")).resolve()
+    params["20_lora_sft"]["output_dir"] = str(output_dir)
+    params["30_chat_inference"]["adapter_name_or_path"] = str(output_dir)
+    params["30_chat_inference"]["export_dir"] = str(export_dir)
+    for key, value in given.items():
+        # A parameter several notebooks have (device, model_name_or_path, identity_name) goes to each of them.
+        targets = [n for n in ORDER if key in known[n]]
+        if targets:
+            for n in targets:
+                params[n][key] = value
+        elif key in config_mod.KEYS or key in config_mod.ALIASES:
+            config_overrides.append(f"{key}={value}")
+        else:
+            # Let the config validator name it and suggest the closest key.
+            config_mod.from_dict({key: value})
+    if config_overrides:
+        params["20_lora_sft"]["overrides"] = config_overrides
+    # Fail now, not minutes later inside a notebook: the training config must validate.
+    from kit.tutorial import quickstart_config
+
+    p20 = {k: v for k, v in params["20_lora_sft"].items() if k in known["20_lora_sft"] and k != "overrides"}
+    quickstart_config(p20.pop("model_name_or_path", "kit/tiny-qwen"), extra=config_overrides,
+                      **{k: v for k, v in p20.items() if k in config_mod.KEYS})
+    return params, output_dir
+
+
+def run_demo(overrides: Sequence[str] = (), run_dir: str | Path | None = None, lang: str = "en",
+             log: Callable[[str], None] = print) -> DemoRun:
+    from kit import nb
+
+    run_dir = Path(run_dir or Path("runs") / f"demo-{datetime.now():%Y%m%d-%H%M%S}").resolve()
+    params, output_dir = plan_parameters(overrides, run_dir, lang)
+    run = DemoRun(run_dir, output_dir.resolve())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(ORDER, 1):
+        source = NOTEBOOK_DIR / lang / f"{name}.ipynb"
+        target = run_dir / lang / f"{name}.ipynb"
+        shown = ", ".join(f"{k}={v}" for k, v in params[name].items()) or "defaults"
+        log(f"[{i}/{len(ORDER)}] {name} ({shown})")
+        start = time.perf_counter()
+        # Notebooks run with the run folder as working directory, so relative paths land in it.
+        values = nb.execute(source, target, params[name], cwd=run_dir)
+        run.seconds[name] = round(time.perf_counter() - start, 1)
+        run.notebooks[name] = target
+        run.values[name] = values
+        log(f"      done in {run.seconds[name]} s: " + _headline(name, values))
+    _write_transcript(run)
+    return run
+
+
+def _headline(name: str, v: dict[str, Any]) -> str:
+    if name == "00_environment_check":
+        return f"doctor {v.get('doctor_summary')}"
+    if name == "10_npu_setup":
+        return "NPU present" if v.get("npu_present") else "no NPU here: the tutorial runs on this machine's CPU/GPU"
+    if name == "20_lora_sft":
+        return f"loss {v.get('first_loss'):.3f} -> {v.get('final_loss'):.3f}, eval_loss {v.get('eval_loss')}, {v.get('train_seconds')} s"
+    if name == "30_chat_inference":
+        after = v.get("answers_after", {})
+        first = next(iter(after.items()), ("", ""))
+        return f"after training, {first[0]!r} -> {first[1]!r}"
+    return ""
+
+
+def _write_transcript(run: DemoRun) -> None:
+    chat = run.values.get("30_chat_inference", {})
+    before, after = chat.get("answers_before", {}), chat.get("answers_after", {})
+    lines = ["# Chat before and after LoRA training", ""]
+    for q in after:
+        lines += [f"**User:** {q}", "", f"- base model: {before.get(q, '')}", f"- with the adapter: {after[q]}", ""]
+    run.transcript.write_text("\n".join(lines), encoding="utf-8")
+
+
+def summary(run: DemoRun) -> str:
+    out = run.output_dir
+    lines = ["", "The quick start ran end to end. Where everything is:",
+             f"  adapter           {out}/adapter_model.safetensors (+ adapter_config.json)",
+             f"  training log      {out}/trainer_log.jsonl, {out}/all_results.json",
+             f"  loss plot         {out}/training_loss.png",
+             f"  chat transcript   {run.transcript}",
+             f"  merged model      {run.values.get('30_chat_inference', {}).get('export_dir')}",
+             f"  notebooks         {run.run_dir}/{next(iter(run.notebooks.values())).parent.name}/ (executed, with outputs)",
+             "", "Chat with it yourself:",
+             f"  kit chat --model_name_or_path kit/tiny-qwen --adapter_name_or_path {out} --template qwen --finetuning_type lora"]
+    return "\n".join(lines)
+
+
+def demo_main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="kit demo", description="The whole quick start on the embedded tiny model.")
+    parser.add_argument("overrides", nargs="*", help="key=value: notebook parameters or quick-start config keys")
+    parser.add_argument("--run_dir", default=None, help="where executed notebooks go (default runs/demo-TIMESTAMP)")
+    parser.add_argument("--lang", choices=("en", "zh"), default="en", help="which edition of the notebooks to run")
+    parser.add_argument("--json", action="store_true", help="print the published values as JSON at the end")
+    args = parser.parse_args(list(argv))
+    from kit import device
+
+    print(f"[kit demo] device: {device.detect().summary()}")
+    run = run_demo(args.overrides, args.run_dir, args.lang)
+    print(summary(run))
+    if args.json:
+        print(json.dumps({"run_dir": str(run.run_dir), "seconds": run.seconds, "values": run.values}, ensure_ascii=False))
+    return 0
