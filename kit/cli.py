@@ -31,6 +31,17 @@ commands:
 """
 
 
+TRAIN_HELP = """usage: kit train CONFIG.yaml [key=value ...]
+
+LoRA supervised fine-tuning with a LLaMA-Factory-style YAML (see `kit keys` for every key).
+key=value overrides apply after the file. Runs under torchrun when `deepspeed` is set, FORCE_TORCHRUN
+is set or several devices are visible; NPROC_PER_NODE, NNODES, NODE_RANK, MASTER_ADDR and MASTER_PORT
+are honoured. Writes the adapter, trainer_log.jsonl, all_results.json and plots into output_dir.
+
+The quick start's own command works too:
+  torchrun --nproc_per_node 1 --nnodes 1 --node_rank 0 --master_addr 127.0.0.1 --master_port 7007 -m kit.train CONFIG.yaml"""
+
+
 def _split_config_and_overrides(args: Sequence[str]) -> tuple[str | None, list[str]]:
     args = list(args)
     path = args.pop(0) if args and "=" not in args[0] and not args[0].startswith("--") else None
@@ -40,6 +51,9 @@ def _split_config_and_overrides(args: Sequence[str]) -> tuple[str | None, list[s
 def cmd_train(args: Sequence[str]) -> int:
     from kit import config, launch
 
+    if any(a in ("-h", "--help") for a in args):
+        print(TRAIN_HELP)
+        return 0
     path, overrides = _split_config_and_overrides(args)
     if path is None:
         raise KitError("kit train needs a config file: kit train CONFIG.yaml [key=value ...]")
