@@ -61,7 +61,7 @@ def tiny_adapter_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFact
         "lora_target": "all", "lora_rank": 8, "dataset": "identity", "template": "qwen", "cutoff_len": 256,
         "max_samples": 16, "output_dir": str(out), "overwrite_output_dir": True, "per_device_train_batch_size": 4,
         "learning_rate": 5e-3, "max_steps": 8, "logging_steps": 4, "save_strategy": "no", "report_to": "none",
-        "disable_gradient_checkpointing": True, "device": "cpu",
+        "disable_gradient_checkpointing": True, "device": "cpu", "identity_name": "Lumi", "identity_author": "the kit team",
     })
     run_sft(cfg)
     return out
