@@ -111,9 +111,8 @@ def _headline(name: str, v: dict[str, Any]) -> str:
     if name == "20_lora_sft":
         return f"loss {v.get('first_loss'):.3f} -> {v.get('final_loss'):.3f}, eval_loss {v.get('eval_loss')}, {v.get('train_seconds')} s"
     if name == "30_chat_inference":
-        after = v.get("answers_after", {})
-        first = next(iter(after.items()), ("", ""))
-        return f"after training, {first[0]!r} -> {first[1]!r}"
+        question = (v.get("questions") or [""])[0]
+        return f"after training, {question!r} -> {v.get('answers_after', {}).get(question)!r}"
     return ""
 
 
@@ -121,7 +120,7 @@ def _write_transcript(run: DemoRun) -> None:
     chat = run.values.get("30_chat_inference", {})
     before, after = chat.get("answers_before", {}), chat.get("answers_after", {})
     lines = ["# Chat before and after LoRA training", ""]
-    for q in after:
+    for q in chat.get("questions") or list(after):
         lines += [f"**User:** {q}", "", f"- base model: {before.get(q, '')}", f"- with the adapter: {after[q]}", ""]
     run.transcript.write_text("\n".join(lines), encoding="utf-8")
 

@@ -55,8 +55,11 @@ def execute(notebook: str | Path, output: str | Path, parameters: Mapping[str, A
     A failing cell raises NotebookError naming the notebook, the cell and the error; the executed
     notebook is kept at ``output`` for inspection.
     """
+    import logging
+
     import papermill as pm
 
+    logging.getLogger("papermill").setLevel(logging.WARNING)  # its per-run INFO lines drown the kit's own
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     try:

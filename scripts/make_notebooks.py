@@ -384,6 +384,7 @@ after = kit.tutorial.ask(tuned, questions)
 kit.tutorial.answers_table({"base model": before, "with the adapter": after})
 """),
     code("""
+kit.nb.publish("questions", questions)
 kit.nb.publish("answers_before", before)
 kit.nb.publish("answers_after", after)
 kit.nb.publish("name_learned", identity_name in after[questions[0]] and identity_name not in before[questions[0]])
