@@ -25,11 +25,11 @@ from kit.hub import TINY_NAMES
 # name (measured by the tiny model's build experiment; see kit/tiny_qwen/README.md).
 TINY_SCALING: dict[str, Any] = {
     "max_samples": 100,
-    "num_train_epochs": 6.0,
-    "learning_rate": 2.0e-3,
-    "logging_steps": 5,
-    "save_steps": 1000,
-    "eval_steps": 50,
+    "num_train_epochs": 12.0,
+    "learning_rate": 3.0e-3,
+    "logging_steps": 10,
+    "save_steps": 2000,
+    "eval_steps": 100,
     "fp16": False,
 }
 
