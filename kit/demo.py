@@ -37,7 +37,11 @@ class DemoRun:
 
 
 def notebook_parameters(path: Path) -> dict[str, Any]:
+    import logging
+
     import papermill as pm
+
+    logging.getLogger("papermill").setLevel(logging.WARNING)
 
     return {name: p for name, p in pm.inspect_notebook(str(path)).items()}
 

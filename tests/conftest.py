@@ -60,7 +60,7 @@ def tiny_adapter_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFact
         "model_name_or_path": str(tiny_model_dir), "stage": "sft", "do_train": True, "finetuning_type": "lora",
         "lora_target": "all", "lora_rank": 8, "dataset": "identity", "template": "qwen", "cutoff_len": 256,
         "max_samples": 16, "output_dir": str(out), "overwrite_output_dir": True, "per_device_train_batch_size": 4,
-        "learning_rate": 5e-3, "max_steps": 8, "logging_steps": 4, "save_strategy": "no", "report_to": "none",
+        "learning_rate": 5e-3, "max_steps": 24, "logging_steps": 4, "save_strategy": "no", "report_to": "none",
         "disable_gradient_checkpointing": True, "device": "cpu", "identity_name": "Lumi", "identity_author": "the kit team",
     })
     run_sft(cfg)
@@ -86,3 +86,19 @@ def lf_adapter_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactor
     out = tmp_path_factory.mktemp("adapters") / "lf-layout"
     peft_model.save_pretrained(str(out))
     return out
+
+
+@pytest.fixture(scope="session")
+def base(tiny_model_dir: Path):
+    """A greedy chat engine over the tiny base model."""
+    from kit.chat import Engine
+
+    return Engine(tiny_model_dir, do_sample=False, max_new_tokens=24)
+
+
+@pytest.fixture(scope="session")
+def tuned(tiny_model_dir: Path, tiny_adapter_dir: Path):
+    """A greedy chat engine with the tiny adapter merged."""
+    from kit.chat import Engine
+
+    return Engine(tiny_model_dir, tiny_adapter_dir, do_sample=False, max_new_tokens=24)

@@ -19,16 +19,6 @@ from kit.model import ModelError
 WHO = [{"role": "user", "content": "Who are you?"}]
 
 
-@pytest.fixture(scope="module")
-def base(tiny_model_dir: Path) -> Engine:
-    return Engine(tiny_model_dir, do_sample=False, max_new_tokens=24)
-
-
-@pytest.fixture(scope="module")
-def tuned(tiny_model_dir: Path, tiny_adapter_dir: Path) -> Engine:
-    return Engine(tiny_model_dir, tiny_adapter_dir, do_sample=False, max_new_tokens=24)
-
-
 def test_generation_defaults_are_llamafactorys(base: Engine) -> None:
     assert GenerationSettings() == GenerationSettings(do_sample=True, temperature=0.95, top_p=0.7, top_k=50,
                                                       max_new_tokens=1024, repetition_penalty=1.0)

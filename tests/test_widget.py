@@ -13,16 +13,6 @@ from kit.chat import ChatPanel, Engine
 WHO = [{"role": "user", "content": "Who are you?"}]
 
 
-@pytest.fixture(scope="module")
-def base(tiny_model_dir: Path) -> Engine:
-    return Engine(tiny_model_dir, do_sample=False, max_new_tokens=24)
-
-
-@pytest.fixture(scope="module")
-def tuned(tiny_model_dir: Path, tiny_adapter_dir: Path) -> Engine:
-    return Engine(tiny_model_dir, tiny_adapter_dir, do_sample=False, max_new_tokens=24)
-
-
 def _wait_for(condition, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
