@@ -118,7 +118,7 @@ def test_demo_model_learned_the_chosen_name(demo):
 @pytest.mark.notebook
 def test_notebooks_with_other_parameters(tmp_path):
     """A second run with non-default knobs: another name, another lora_target, the Chinese edition."""
-    run = run_demo(["identity_name=Orion", "lora_target=q_proj,k_proj,v_proj,o_proj", "num_train_epochs=4"],
+    run = run_demo(["identity_name=Orion", "lora_target=q_proj,k_proj,v_proj,o_proj"],
                    run_dir=tmp_path / "run", lang="zh")
     v20 = run.values["20_lora_sft"]
     assert v20["lora_target"] == "q_proj,k_proj,v_proj,o_proj"
