@@ -75,11 +75,23 @@ def test_demo_rejects_a_misspelt_key_before_running_anything(tmp_path, capsys):
 
 # ---------------------------------------------------------------- end to end (the demo runs the notebooks)
 
+def _keep_executed(run, lang):
+    """CI builds the docs from these executed notebooks (KIT_EXECUTED_DIR) instead of running them again."""
+    import os
+    import shutil
+
+    keep = os.environ.get("KIT_EXECUTED_DIR")
+    if keep:
+        shutil.copytree(run.run_dir / lang, Path(keep) / lang, dirs_exist_ok=True)
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     """kit demo with a name that is not the default one."""
     base = tmp_path_factory.mktemp("demo")
-    return run_demo(["identity_name=Nova", "identity_author=Acme", f"output_dir={base / 'nova'}"], run_dir=base / "run")
+    run = run_demo(["identity_name=Nova", "identity_author=Acme", f"output_dir={base / 'nova'}"], run_dir=base / "run")
+    _keep_executed(run, "en")
+    return run
 
 
 @pytest.mark.notebook
@@ -120,6 +132,7 @@ def test_notebooks_with_other_parameters(tmp_path):
     """A second run with non-default knobs: another name, another lora_target, the Chinese edition."""
     run = run_demo(["identity_name=Orion", "lora_target=q_proj,k_proj,v_proj,o_proj"],
                    run_dir=tmp_path / "run", lang="zh")
+    _keep_executed(run, "zh")
     v20 = run.values["20_lora_sft"]
     assert v20["lora_target"] == "q_proj,k_proj,v_proj,o_proj"
     adapter = json.loads((run.output_dir / "adapter_config.json").read_text())
