@@ -93,19 +93,20 @@ def child_environment(env: EnvSettings, info: device_mod.DeviceInfo, nproc: int,
 
 def portable_config(cfg: Config) -> dict:
     """The config with relative paths made absolute, so it can be written anywhere and mean the same."""
-    data = {k: v for k, v in cfg.to_dict().items() if v != config_mod.Config().to_dict()[k] or k == "do_train"}
+    defaults = config_mod.Config().to_dict()
+    data = {k: v for k, v in cfg.to_dict().items() if v != defaults[k] or k == "do_train"}
     if cfg.train.deepspeed:
         data["deepspeed"] = str(config_mod.find_deepspeed_config(cfg.train.deepspeed, cfg.config_dir))
     if cfg.data.dataset_dir:
         from kit.data.loader import resolve_dataset_dir
 
         data["dataset_dir"] = str(resolve_dataset_dir(cfg.data.dataset_dir, cfg.config_dir).resolve())
-    for key in ("output_dir", "model_name_or_path", "resume_from_checkpoint"):
+    for key in ("model_name_or_path", "resume_from_checkpoint"):  # hub ids and "true" stay as written
         value = data.get(key)
         if value and Path(value).exists():
             data[key] = str(Path(value).resolve())
     if data.get("output_dir"):
-        data["output_dir"] = str(Path(data["output_dir"]).resolve())
+        data["output_dir"] = str(Path(data["output_dir"]).resolve())  # it may not exist yet
     return data
 
 
