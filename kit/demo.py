@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from kit import config as config_mod
-from kit.errors import KitError
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 ORDER = ("00_environment_check", "10_npu_setup", "20_lora_sft", "30_chat_inference")

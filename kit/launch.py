@@ -37,7 +37,8 @@ class LaunchPlan:
     reason: str  # why torchrun is used
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now (for MASTER_PORT and test servers)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -69,7 +70,7 @@ def plan_launch(cfg: Config, env: EnvSettings, info: device_mod.DeviceInfo) -> L
         raise ConfigError([f"NNODES={env.nnodes}, NODE_RANK={env.node_rank}: NODE_RANK must be between 0 and NNODES-1"])
     if env.nnodes > 1 and not env.master_port:
         raise ConfigError(["NNODES > 1 needs MASTER_ADDR and MASTER_PORT set to the same values on every node"])
-    port = env.master_port or _free_port()
+    port = env.master_port or free_port()
     return LaunchPlan(nproc, env.nnodes, env.node_rank, env.master_addr, port, ", ".join(reasons))
 
 

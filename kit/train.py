@@ -17,7 +17,6 @@ import json
 import logging
 import math
 import os
-import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -25,7 +24,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Sequence
 
-import yaml
 
 from kit import config as config_mod
 from kit import device as device_mod
@@ -184,18 +182,14 @@ def plot_loss(output_dir: str | Path, keys: Sequence[str] = ("loss", "eval_loss"
 
 # ---------------------------------------------------------------- the recipe
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _ensure_distributed_env(env: EnvSettings) -> None:
     """DeepSpeed without a launcher needs these, or it falls back to mpi4py; a single process here."""
+    from kit.launch import free_port
+
     if env.under_torchrun:
         return
     for key, value in {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1",
-                       "MASTER_PORT": str(env.master_port or _free_port())}.items():
+                       "MASTER_PORT": str(env.master_port or free_port())}.items():
         os.environ.setdefault(key, value)
 
 

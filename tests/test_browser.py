@@ -19,7 +19,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from kit.launch import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 CHAT_NOTEBOOK = REPO / "notebooks" / "en" / "30_chat_inference.ipynb"
@@ -95,18 +96,12 @@ def _write_notebook(served: Path, parameters: dict) -> Path:
 
 
 # ---------------------------------------------------------------- JupyterLab
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class JupyterLab:
     """JupyterLab as a subprocess on loopback, with its own config, settings and runtime folders."""
 
     def __init__(self, root: Path, state: Path, log_path: Path):
         self.root, self.log_path = root, log_path
-        self.port = _free_port()
+        self.port = free_port()
         self.token = secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ)

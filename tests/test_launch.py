@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from kit import config, launch
+from kit.launch import free_port
 from kit.device import DeviceInfo
 from kit.envvars import EnvSettings
 
@@ -79,12 +79,6 @@ def _cfg(tmp_path, setup_dirs, name, **kw):
     return write_yaml(tmp_path / f"{name}.yaml", cfg), out
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _run(cmd, extra_env=None, timeout=600):
     env = {**os.environ, "OMP_NUM_THREADS": "1", **(extra_env or {})}
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
@@ -104,7 +98,7 @@ def test_three_launches_give_the_same_result(tmp_path, setup_dirs):
     cfg1, out1 = _cfg(tmp_path, setup_dirs, "torchrun")
     torchrun = Path(sys.executable).with_name("torchrun")  # the quick start's command, from this environment
     _run([str(torchrun) if torchrun.exists() else "torchrun", "--nproc_per_node", "1", "--nnodes", "1",
-          "--node_rank", "0", "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), "-m", "kit.train", str(cfg1)])
+          "--node_rank", "0", "--master_addr", "127.0.0.1", "--master_port", str(free_port()), "-m", "kit.train", str(cfg1)])
     cfg2, out2 = _cfg(tmp_path, setup_dirs, "cli")
     _run([sys.executable, "-m", "kit.cli", "train", str(cfg2)])
     cfg3, out3 = _cfg(tmp_path, setup_dirs, "python")
@@ -130,7 +124,7 @@ def test_two_processes(tmp_path, setup_dirs, deepspeed):
 @pytest.mark.slow
 def test_two_nodes_on_loopback(tmp_path, setup_dirs):
     cfg, out = _cfg(tmp_path, setup_dirs, "nodes", deepspeed="ds_z2_config.json")
-    port = str(_free_port())
+    port = str(free_port())
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NNODES": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port}
     procs = [subprocess.Popen([sys.executable, "-m", "kit.cli", "train", str(cfg)], cwd=ROOT,
                               env={**env, "NODE_RANK": str(rank)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
