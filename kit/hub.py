@@ -3,17 +3,33 @@
 A cached snapshot is used first, without waiting on the network (ModelScope's snapshot_download
 otherwise goes online even for a cached model and hangs about 20 s offline). Only when nothing is
 cached does the real download run; offline, that fails with a message that says what to do.
+
+The cache is looked up with the same file patterns as the download: huggingface_hub checks a cached
+snapshot against the repository's file list and, asked for every file, calls a snapshot that was
+downloaded with patterns incomplete. Whatever folder is found (cached, downloaded or given) is then
+checked for what the purpose needs: config.json for ``config_only`` (``kit estimate``); config.json,
+the weights (every shard its index names) and a tokenizer for a model. The config-only snapshot
+that ``kit estimate`` caches is thus never taken for a model to train.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import re
 from pathlib import Path
 
 from kit.envvars import EnvSettings
 from kit.errors import KitError
 
 TINY_NAMES = {"kit/tiny-qwen", "kit/tiny_qwen", "tiny-qwen"}
+
+WEIGHT_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.py", "*.tiktoken"]
+CONFIG_PATTERNS = ["config.json"]
+# Only for a repository without safetensors: its weights are pytorch_model*.bin (their index is *.json).
+BIN_PATTERNS = ["*.bin"]
+WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+NOT_MODEL_WEIGHTS = {"training_args.bin", "adapter_model.safetensors", "adapter_model.bin"}
 
 
 class HubError(KitError):
@@ -24,11 +40,51 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") != 1 or "\\" in name
 
 
+def missing_files(folder: Path, config_only: bool = False) -> list[str]:
+    """What ``folder`` lacks to be used as a model (or, with ``config_only``, to be estimated); [] when complete.
+
+    A model needs config.json, its weights (``*.safetensors`` or ``*.bin``; with an index, every
+    shard the index names) and a tokenizer (tokenizer.json, a sentencepiece ``*.model``, a
+    ``*.tiktoken`` file, or vocab.json with merges.txt).
+    """
+    missing: list[str] = []
+    if not (folder / "config.json").is_file():
+        missing.append("config.json")
+    if config_only:
+        return missing
+    # is_file() follows links: a snapshot's link to a blob that never finished downloading counts as missing.
+    weights = [p.name for p in folder.iterdir() if p.suffix in (".safetensors", ".bin")
+               and p.name not in NOT_MODEL_WEIGHTS and p.is_file()]
+    indexes = [folder / name for name in WEIGHT_INDEXES if (folder / name).is_file()]
+    if indexes:
+        for index in indexes:
+            try:
+                weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+                shards = sorted(set(weight_map.values()))
+            except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                missing.append(f"a readable {index.name} ({type(exc).__name__}: {exc})")
+                continue
+            lacking = [s for s in shards if not (folder / s).is_file()]
+            if lacking:
+                shown = ", ".join(lacking[:3]) + (f" and {len(lacking) - 3} more" if len(lacking) > 3 else "")
+                missing.append(f"{len(lacking)} of the {len(shards)} weight shards {index.name} names ({shown})")
+    elif not weights:
+        missing.append("weight files (*.safetensors or *.bin)")
+    has_tokenizer = ((folder / "tokenizer.json").is_file()
+                     or any(p.is_file() for p in folder.glob("*.model"))
+                     or any(p.is_file() for p in folder.glob("*.tiktoken"))
+                     or ((folder / "vocab.json").is_file() and (folder / "merges.txt").is_file()))
+    if not has_tokenizer:
+        missing.append("tokenizer files (tokenizer.json, or tokenizer.model, or vocab.json + merges.txt)")
+    return missing
+
+
 def resolve_model(name: str | None, cache_dir: str | None = None, revision: str = "main",
                   env: EnvSettings | None = None, config_only: bool = False) -> Path:
     """Return a local directory holding the model ``name`` (downloading it if it must and may).
 
     ``config_only`` fetches just config.json (enough for ``kit estimate``), not the weights.
+    Raises HubError when the folder (given, cached or downloaded) lacks what the purpose needs.
     """
     if not name:
         raise HubError("model_name_or_path: missing; give a local model directory, a hub id (qwen/Qwen1.5-7B) or kit/tiny-qwen")
@@ -39,9 +95,7 @@ def resolve_model(name: str | None, cache_dir: str | None = None, revision: str 
         return tiny.path()
     local = Path(name).expanduser()
     if local.is_dir():
-        if not (local / "config.json").is_file() and not (local / "adapter_config.json").is_file():
-            raise HubError(f"model_name_or_path: {name!r} is a directory but has no config.json; point it at a model folder")
-        return local.resolve()
+        return _local_folder(name, local, config_only)
     if local.exists():
         raise HubError(f"model_name_or_path: {name!r} is a file; point it at the model's folder")
     if _looks_like_path(name):
@@ -51,7 +105,43 @@ def resolve_model(name: str | None, cache_dir: str | None = None, revision: str 
     return _from_huggingface(name, cache_dir, revision, env.hf_hub_offline, config_only)
 
 
-WEIGHT_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.py", "*.tiktoken"]
+def _local_folder(name: str, local: Path, config_only: bool) -> Path:
+    if not (local / "config.json").is_file():
+        if (local / "adapter_config.json").is_file():
+            return local.resolve()  # a LoRA adapter folder: it names its base model, which peft loads
+        raise HubError(f"model_name_or_path: {name!r} is a directory but has no config.json; point it at a model folder")
+    missing = missing_files(local, config_only)
+    if missing:
+        raise HubError(f"model_name_or_path: the folder {name!r} is not a complete model: it has no {'; no '.join(missing)}. "
+                       "Copy the model's files there (config.json, the *.safetensors weights, the tokenizer files), "
+                       "or give a hub id such as qwen/Qwen1.5-7B")
+    return local.resolve()
+
+
+def _incomplete(name: str, where: str, folder: Path | None, missing: list[str], offline_hint: str) -> HubError:
+    at = f" at {folder}" if folder is not None else ""
+    return HubError(f"model_name_or_path: the cached {where} snapshot of {name!r}{at} is incomplete: it has no "
+                    f"{'; no '.join(missing)}. It may be the config-only copy `kit estimate` keeps, or an interrupted "
+                    f"download. Download it again ({offline_hint}), or download the model elsewhere and give its folder")
+
+
+def _checked(name: str, where: str, folder: Path, config_only: bool) -> Path:
+    """``folder`` just downloaded, if it holds what the purpose needs."""
+    missing = missing_files(folder, config_only)
+    if missing:
+        raise HubError(f"model_name_or_path: {name!r} was downloaded from {where} to {folder} but has no "
+                       f"{'; no '.join(missing)}; the repository may not hold a transformers model. "
+                       "Check the id, or give a local folder")
+    return folder
+
+
+def _has_safetensors(folder: Path) -> bool:
+    return any(p.name not in NOT_MODEL_WEIGHTS for p in folder.glob("*.safetensors"))
+
+
+def _is_not_cached_modelscope(exc: Exception) -> bool:
+    # modelscope (1.x) raises a plain ValueError for a model with nothing in its cache.
+    return isinstance(exc, ValueError) and "cannot find the requested files in the cached path" in str(exc).lower()
 
 
 def _from_modelscope(name: str, cache_dir: str | None, revision: str, config_only: bool = False) -> Path:
@@ -60,32 +150,77 @@ def _from_modelscope(name: str, cache_dir: str | None, revision: str, config_onl
     from modelscope import snapshot_download
 
     ms_revision = None if revision == "main" else revision  # ModelScope's default branch is "master"
+    patterns = CONFIG_PATTERNS if config_only else WEIGHT_PATTERNS
     try:
-        return Path(snapshot_download(name, revision=ms_revision, cache_dir=cache_dir, local_files_only=True))
-    except Exception:
-        pass  # not cached: download below
+        # With local_files_only, modelscope returns the model's cache folder if it holds any file at all,
+        # so what it holds is checked below.
+        cached = Path(snapshot_download(name, revision=ms_revision, cache_dir=cache_dir, local_files_only=True,
+                                        allow_patterns=patterns))
+    except (ValueError, OSError) as exc:
+        if not _is_not_cached_modelscope(exc):
+            raise HubError(f"model_name_or_path: looking up {name!r} in the ModelScope cache "
+                           f"({cache_dir or 'MODELSCOPE_CACHE'}) failed ({type(exc).__name__}: {exc}); "
+                           "check the id and the cache folder's permissions") from exc
+        cached = None
+    if cached is not None and not missing_files(cached, config_only):
+        return cached
     try:
-        patterns = ["config.json"] if config_only else WEIGHT_PATTERNS
-        return Path(snapshot_download(name, revision=ms_revision, cache_dir=cache_dir, allow_patterns=patterns))
-    except Exception as exc:
+        folder = Path(snapshot_download(name, revision=ms_revision, cache_dir=cache_dir, allow_patterns=patterns))
+        if not config_only and not _has_safetensors(folder):
+            folder = Path(snapshot_download(name, revision=ms_revision, cache_dir=cache_dir, allow_patterns=BIN_PATTERNS))
+    except Exception as exc:  # network, authorisation, unknown id: modelscope raises many kinds
+        if cached is not None:
+            raise _incomplete(name, "ModelScope", cached, missing_files(cached, config_only),
+                              f"the download failed: {type(exc).__name__}: {exc}") from exc
         raise HubError(f"model_name_or_path: {name!r} is not cached and could not be downloaded from ModelScope "
-                       f"({type(exc).__name__}: {exc}). Check the id and the network, or download it elsewhere and give its folder") from None
+                       f"({type(exc).__name__}: {exc}). Check the id and the network, or download it elsewhere and give its folder") from exc
+    return _checked(name, "ModelScope", folder, config_only)
+
+
+def _hub_missing(exc: Exception) -> str:
+    """The files huggingface_hub's IncompleteSnapshotError says a cached snapshot lacks, in its words."""
+    found = re.search(r"\d+ file\(s\) are missing \(.*?\)(?=\. )", str(exc))
+    return found.group(0) if found else str(exc)
 
 
 def _from_huggingface(name: str, cache_dir: str | None, revision: str, offline: bool, config_only: bool = False) -> Path:
     from huggingface_hub import snapshot_download
+    from huggingface_hub.utils import LocalEntryNotFoundError
 
+    patterns = CONFIG_PATTERNS if config_only else WEIGHT_PATTERNS
+    cached: Path | None = None
+    missing: list[str] = []
     try:
-        return Path(snapshot_download(name, revision=revision, cache_dir=cache_dir, local_files_only=True))
-    except Exception:
-        pass
+        cached = Path(snapshot_download(name, revision=revision, cache_dir=cache_dir, allow_patterns=patterns,
+                                        local_files_only=True))
+        missing = missing_files(cached, config_only)
+    except LocalEntryNotFoundError as exc:
+        # huggingface_hub >= 1.x raises IncompleteSnapshotError (a LocalEntryNotFoundError with the folder) when
+        # its cached file list names files the snapshot lacks; older versions only say "not cached".
+        path = getattr(exc, "snapshot_path", None)
+        if path:
+            cached = Path(path)
+            missing = (missing_files(cached, config_only) if cached.is_dir() else []) or [_hub_missing(exc)]
+    except (OSError, ValueError) as exc:  # an unreadable cache, an invalid id or revision
+        raise HubError(f"model_name_or_path: looking up {name!r} in the Hugging Face cache "
+                       f"({cache_dir or 'HF_HUB_CACHE'}) failed ({type(exc).__name__}: {exc}); "
+                       "check the id, the revision and the cache folder") from exc
+    if cached is not None and not missing:
+        return cached
     if offline:
+        if missing:
+            raise _incomplete(name, "Hugging Face", cached, missing, "unset HF_HUB_OFFLINE where there is network")
         raise HubError(f"model_name_or_path: {name!r} is not in the Hugging Face cache and HF_HUB_OFFLINE=1 forbids downloading. "
                        "Download it where there is network, or give a local folder (or set USE_MODELSCOPE_HUB=1 for ModelScope)")
     try:
-        return Path(snapshot_download(name, revision=revision, cache_dir=cache_dir,
-                                      allow_patterns=["config.json"] if config_only else WEIGHT_PATTERNS))
-    except Exception as exc:
+        folder = Path(snapshot_download(name, revision=revision, cache_dir=cache_dir, allow_patterns=patterns))
+        if not config_only and not _has_safetensors(folder):
+            folder = Path(snapshot_download(name, revision=revision, cache_dir=cache_dir, allow_patterns=BIN_PATTERNS))
+    except Exception as exc:  # network, authorisation, gated or unknown repository: many kinds
+        if missing:
+            raise _incomplete(name, "Hugging Face", cached, missing,
+                              f"the download failed: {type(exc).__name__}: {exc}") from exc
         raise HubError(f"model_name_or_path: {name!r} is not cached and could not be downloaded from Hugging Face "
                        f"({type(exc).__name__}: {exc}). Check the id and the network, set USE_MODELSCOPE_HUB=1 to use ModelScope, "
-                       "or give a local folder") from None
+                       "or give a local folder") from exc
+    return _checked(name, "Hugging Face", folder, config_only)
