@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from kit.errors import KitError
+from kit.fmt import jsonable
 
 MIME = "application/vnd.kit.published+json"
 
@@ -20,15 +21,11 @@ class NotebookError(KitError):
     pass
 
 
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
-
-
 def publish(name: str, value: Any, show: bool = True) -> Any:
     """Record ``value`` under ``name`` in this cell's output (and show it, unless ``show`` is False)."""
     from IPython.display import display
 
-    data = {MIME: {name: _jsonable(value)}}
+    data = {MIME: {name: jsonable(value)}}
     if show:
         data["text/plain"] = f"{name} = {value!r}"
     display(data, raw=True)

@@ -1,4 +1,4 @@
-"""Tests of ``kit doctor`` (kit/env.py).
+"""Tests of ``kit doctor`` (kit/doctor/): probes, the NPU checks, the other checks, the report.
 
 The NPU checks are exercised with faked facts: a temporary CANN tree, an ``npu-smi`` script on a
 PATH given in an env dict, and torch_npu import functions that succeed, return a reason or raise.
@@ -8,17 +8,19 @@ Nothing here imports torch_npu.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import stat
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from kit import env as doc
-from kit.env import (FAIL, OK, WARN, Check, CannFacts, DeepSpeedFacts, DiskFacts, DriverFacts, Facts,
-                     MemoryFacts, NpuChip, NpuSmiFacts, SmokeFacts, TorchFacts, TorchNpuFacts)
+import kit.doctor
+from kit.doctor import (FAIL, OK, WARN, CannFacts, Check, DeepSpeedFacts, DiskFacts, DriverFacts, Facts, MemoryFacts,
+                        NpuChip, NpuSmiFacts, SmokeFacts, TorchFacts, TorchNpuFacts, checks, facts, npu_checks, probes)
+from kit.envvars import EnvError, EnvSettings, rendezvous_problems
 
 GiB = 1 << 30
 
@@ -143,7 +145,7 @@ def printing(table: str, exit_code: int = 0) -> str:
 # -------------------------------------------------------------------------------------- npu-smi
 
 def test_parse_910b_table_reads_chips_health_and_hbm():
-    chips, version = doc.parse_npu_smi(NPU_SMI_910B.format(health="Warning", used="61021"))
+    chips, version = probes.parse_npu_smi(NPU_SMI_910B.format(health="Warning", used="61021"))
     assert version == "24.1.rc2"
     assert [(c.npu_id, c.name, c.health, c.bus_id) for c in chips] == [
         (0, "910B3", "OK", "0000:C1:00.0"), (1, "910B3", "Warning", "0000:C2:00.0")]
@@ -152,10 +154,10 @@ def test_parse_910b_table_reads_chips_health_and_hbm():
 
 
 def test_parse_310p_table_and_newer_layout():
-    chips, version = doc.parse_npu_smi(NPU_SMI_310P)
+    chips, version = probes.parse_npu_smi(NPU_SMI_310P)
     assert version is None
     assert [(c.npu_id, c.chip, c.name, c.memory_used_mb, c.memory_total_mb) for c in chips] == [(0, 0, "310P3", 1100, 21534)]
-    chips, version = doc.parse_npu_smi(NPU_SMI_NEWER)
+    chips, version = probes.parse_npu_smi(NPU_SMI_NEWER)
     assert version == "25.0.rc1"
     assert [(c.npu_id, c.chip, c.name, c.memory_used_mb, c.memory_total_mb) for c in chips] == [
         (0, None, "910B4", 2900, 32768), (1, None, "910B4", 2950, 32768)]
@@ -163,21 +165,21 @@ def test_parse_310p_table_and_newer_layout():
 
 @pytest.mark.parametrize("text", ["", "command not found\n", "| a | b |\n| c | d |\n", "\x00\x01garbage 0000:zz"])
 def test_parse_garbage_gives_no_chips(text):
-    assert doc.parse_npu_smi(text)[0] == []
+    assert probes.parse_npu_smi(text)[0] == []
 
 
 def test_npu_smi_script_healthy_is_ok(tmp_path):
     env = write_npu_smi(tmp_path / "bin", printing(NPU_SMI_910B.format(health="OK     ", used=" 3500")))
-    s = doc.gather_npu_smi(env, timeout=5, extra_dirs=())
+    s = probes.gather_npu_smi(env, timeout=5, extra_dirs=())
     assert s.path == str(tmp_path / "bin" / "npu-smi") and s.returncode == 0 and len(s.chips) == 2
-    c = doc.check_npu_smi(npu_facts(npu_smi=s))
+    c = npu_checks.check_npu_smi(npu_facts(npu_smi=s))
     assert c.status == OK, c
     assert "2 chip(s): 910B3" in c.found and c.details["chips"][1]["memory_used_mb"] == 3500
 
 
 def test_npu_smi_warning_health_and_busy_memory_warn(tmp_path):
     env = write_npu_smi(tmp_path / "bin", printing(NPU_SMI_910B.format(health="Warning", used="61021")))
-    c = doc.check_npu_smi(npu_facts(npu_smi=doc.gather_npu_smi(env, timeout=5, extra_dirs=())))
+    c = npu_checks.check_npu_smi(npu_facts(npu_smi=probes.gather_npu_smi(env, timeout=5, extra_dirs=())))
     assert c.status == WARN
     assert "NPU 1 Warning" in c.found and "61021/65536" in c.found
     assert "ASCEND_RT_VISIBLE_DEVICES" in c.fix
@@ -185,68 +187,83 @@ def test_npu_smi_warning_health_and_busy_memory_warn(tmp_path):
 
 def test_npu_smi_critical_health_fails(tmp_path):
     env = write_npu_smi(tmp_path / "bin", printing(NPU_SMI_910B.format(health="Critical", used=" 3000")))
-    c = doc.check_npu_smi(npu_facts(npu_smi=doc.gather_npu_smi(env, timeout=5, extra_dirs=())))
+    c = npu_checks.check_npu_smi(npu_facts(npu_smi=probes.gather_npu_smi(env, timeout=5, extra_dirs=())))
     assert c.status == FAIL and "NPU 1 Critical" in c.found
 
 
-def test_npu_smi_that_hangs_is_stopped_and_fails(tmp_path):
-    env = write_npu_smi(tmp_path / "bin", "sleep 30\n")
-    start = time.monotonic()
-    s = doc.gather_npu_smi(env, timeout=1, extra_dirs=())
-    assert time.monotonic() - start < 10  # the sleeping grandchild was killed with its process group
-    c = doc.check_npu_smi(npu_facts(npu_smi=s))
+def _running(pid: int) -> bool:
+    """Is ``pid`` alive (a killed process waiting to be reaped by init does not count)?"""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+def test_npu_smi_that_hangs_is_stopped_with_its_children_and_fails(tmp_path):
+    pid_file = tmp_path / "grandchild.pid"
+    # A hung driver tool may leave children behind; they must die with it, not linger holding the device.
+    env = write_npu_smi(tmp_path / "bin", f"sleep 300 >/dev/null &\necho $! > {pid_file}\nwait\n")
+    s = probes.gather_npu_smi(env, timeout=1, extra_dirs=())
+    grandchild = int(pid_file.read_text())
+    try:
+        assert not _running(grandchild), "the sleeping grandchild outlived the timeout: the process group was not killed"
+    finally:
+        if _running(grandchild):
+            os.kill(grandchild, signal.SIGKILL)
+    c = npu_checks.check_npu_smi(npu_facts(npu_smi=s))
     assert c.status == FAIL and "did not finish within 1 s" in c.found and c.fix
 
 
 def test_npu_smi_garbage_output_fails_with_what_it_printed(tmp_path):
     env = write_npu_smi(tmp_path / "bin", "echo 'Segmentation fault in dcmi'\necho 'zzz'\n")
-    s = doc.gather_npu_smi(env, timeout=5, extra_dirs=())
+    s = probes.gather_npu_smi(env, timeout=5, extra_dirs=())
     assert s.parse_error
-    c = doc.check_npu_smi(npu_facts(npu_smi=s))
+    c = npu_checks.check_npu_smi(npu_facts(npu_smi=s))
     assert c.status == FAIL and "could not read" in c.found and "zzz" in c.found
 
 
 def test_npu_smi_error_exit_fails(tmp_path):
     env = write_npu_smi(tmp_path / "bin", "echo 'dcmi module initialize failed. ret is -8005'\nexit 2\n")
-    c = doc.check_npu_smi(npu_facts(npu_smi=doc.gather_npu_smi(env, timeout=5, extra_dirs=())))
+    c = npu_checks.check_npu_smi(npu_facts(npu_smi=probes.gather_npu_smi(env, timeout=5, extra_dirs=())))
     assert c.status == FAIL and "status 2" in c.found and "-8005" in c.found and "davinci" in c.fix
 
 
 def test_npu_smi_absent(tmp_path):
-    s = doc.gather_npu_smi({"PATH": str(tmp_path)}, timeout=1, extra_dirs=())
+    s = probes.gather_npu_smi({"PATH": str(tmp_path)}, timeout=1, extra_dirs=())
     assert s.path is None
-    absent = doc.check_npu_smi(cpu_facts(npu_smi=s))
+    absent = npu_checks.check_npu_smi(cpu_facts(npu_smi=s))
     assert absent.status == OK and absent.found.startswith("not present")
-    assert doc.check_npu_smi(npu_facts(npu_smi=s)).status == FAIL  # the rest of the stack is there: npu-smi should be
+    assert npu_checks.check_npu_smi(npu_facts(npu_smi=s)).status == FAIL  # the rest of the stack is there: npu-smi should be
 
 
 # ------------------------------------------------------------------------------------------ CANN
 
 def test_find_cann_old_layout_default_path(tmp_path):
     root = write_cann(tmp_path, "8.0.RC3", "old", ops="8.0.RC3")
-    c = doc.find_cann({}, roots=[tmp_path / "nowhere", root], arch="x86_64")
+    c = probes.find_cann({}, roots=[tmp_path / "nowhere", root], arch="x86_64")
     assert (c.root, c.version, c.source, c.ops_version) == (root, "8.0.RC3", "default install path", "8.0.RC3")
     assert c.set_env == tmp_path / "ascend-toolkit" / "set_env.sh" and c.error is None
-    check = doc.check_cann(npu_facts(cann=c))
+    check = npu_checks.check_cann(npu_facts(cann=c))
     assert check.status == OK and "CANN 8.0.RC3" in check.found and "ops package 8.0.RC3" in check.found
 
 
 def test_find_cann_newer_layout_from_env_and_other_arch(tmp_path):
     root = write_cann(tmp_path, "8.5.0", "new", arch="aarch64")
-    c = doc.find_cann({"ASCEND_HOME_PATH": str(root)}, roots=[], arch="x86_64")
+    c = probes.find_cann({"ASCEND_HOME_PATH": str(root)}, roots=[], arch="x86_64")
     assert (c.root, c.version, c.source, c.arch) == (root, "8.5.0", "ASCEND_HOME_PATH", "aarch64")
     assert c.set_env == root / "set_env.sh"
 
 
 def test_find_cann_default_roots_cover_documented_layouts():
-    roots = [str(r) for r in doc.default_cann_roots("/home/me")]
+    roots = [str(r) for r in probes.default_cann_roots("/home/me")]
     assert "/usr/local/Ascend/ascend-toolkit/latest" in roots and "/usr/local/Ascend/cann" in roots
     assert "/home/me/Ascend/ascend-toolkit/latest" in roots
 
 
 def test_old_cann_warns(tmp_path):
-    c = doc.find_cann({}, roots=[write_cann(tmp_path, "7.0.RC1")], arch="x86_64")
-    check = doc.check_cann(npu_facts(cann=c))
+    c = probes.find_cann({}, roots=[write_cann(tmp_path, "7.0.RC1")], arch="x86_64")
+    check = npu_checks.check_cann(npu_facts(cann=c))
     assert check.status == WARN and "8.0.RC1" in check.found
 
 
@@ -259,8 +276,8 @@ def test_corrupt_cann_info_fails(tmp_path, content, message):
     root = write_cann(tmp_path)
     info = root / "x86_64-linux" / "ascend_toolkit_install.info"
     info.write_bytes(content) if isinstance(content, bytes) else info.write_text(content)
-    c = doc.find_cann({}, roots=[root], arch="x86_64")
-    check = doc.check_cann(npu_facts(cann=c))
+    c = probes.find_cann({}, roots=[root], arch="x86_64")
+    check = npu_checks.check_cann(npu_facts(cann=c))
     assert check.status == FAIL and message in check.found and str(info) in check.found and check.fix
 
 
@@ -269,34 +286,34 @@ def test_unreadable_cann_info_fails(tmp_path):
     info = root / "x86_64-linux" / "ascend_toolkit_install.info"
     info.unlink()
     info.mkdir()  # unreadable as a file even for root (chmod 000 is not, under root)
-    check = doc.check_cann(npu_facts(cann=doc.find_cann({}, roots=[root], arch="x86_64")))
+    check = npu_checks.check_cann(npu_facts(cann=probes.find_cann({}, roots=[root], arch="x86_64")))
     assert check.status == FAIL and "cannot read" in check.found
 
 
 def test_cann_folder_without_info_file_fails(tmp_path):
     (tmp_path / "cann").mkdir()
-    check = doc.check_cann(npu_facts(cann=doc.find_cann({}, roots=[tmp_path / "cann"], arch="x86_64")))
+    check = npu_checks.check_cann(npu_facts(cann=probes.find_cann({}, roots=[tmp_path / "cann"], arch="x86_64")))
     assert check.status == FAIL and "no ascend_toolkit_install.info" in check.found
 
 
 def test_cann_absent():
     missing = CannFacts(searched=["/usr/local/Ascend/ascend-toolkit/latest"])
-    assert doc.check_cann(cpu_facts(cann=missing)).status == OK
-    failed = doc.check_cann(npu_facts(cann=missing))
+    assert npu_checks.check_cann(cpu_facts(cann=missing)).status == OK
+    failed = npu_checks.check_cann(npu_facts(cann=missing))
     assert failed.status == FAIL and "8.0.RC1" in failed.fix
 
 
 def test_cann_env_sourced_or_not():
-    assert doc.check_cann_env(npu_facts()).status == OK
+    assert npu_checks.check_cann_env(npu_facts()).status == OK
     unsourced = npu_facts(env={"PATH": "/usr/bin", "HOME": "/tmp"}, torch_npu=TorchNpuFacts(installed=True, version="2.13.0", import_error="ImportError: libhccl.so: cannot open shared object file"))
-    c = doc.check_cann_env(unsourced)
+    c = npu_checks.check_cann_env(unsourced)
     assert c.status == FAIL and c.fix.startswith("source /usr/local/Ascend/ascend-toolkit/set_env.sh")
     assert "LD_LIBRARY_PATH" in c.found
     # torch_npu imported anyway: the libraries were found some other way, so only a warning.
-    assert doc.check_cann_env(replace(unsourced, torch_npu=npu_facts().torch_npu)).status == WARN
+    assert npu_checks.check_cann_env(replace(unsourced, torch_npu=npu_facts().torch_npu)).status == WARN
     mismatch = npu_facts(torch_npu=replace(npu_facts().torch_npu, cann_in_torch="7.0.0"))
-    assert doc.check_cann_env(mismatch).status == WARN
-    assert doc.check_cann_env(cpu_facts()).status == OK
+    assert npu_checks.check_cann_env(mismatch).status == WARN
+    assert npu_checks.check_cann_env(cpu_facts()).status == OK
 
 
 # ---------------------------------------------------------------------------------------- driver
@@ -304,15 +321,15 @@ def test_cann_env_sourced_or_not():
 def test_driver_file(tmp_path):
     good = tmp_path / "version.info"
     good.write_text("Version=24.1.rc2\nascendhal_version=7.35.23\n")
-    d = doc.find_driver([tmp_path / "missing", good])
+    d = probes.find_driver([tmp_path / "missing", good])
     assert d.version == "24.1.rc2"
-    assert doc.check_driver(npu_facts(driver=d)).status == OK
+    assert npu_checks.check_driver(npu_facts(driver=d)).status == OK
     good.write_text("garbage without equals\n")
-    bad = doc.check_driver(npu_facts(driver=doc.find_driver([good])))
+    bad = npu_checks.check_driver(npu_facts(driver=probes.find_driver([good])))
     assert bad.status == FAIL and "no 'version=' line" in bad.found
-    absent = doc.find_driver([tmp_path / "missing"])
-    assert doc.check_driver(cpu_facts(driver=absent)).status == OK
-    assert doc.check_driver(npu_facts(driver=absent)).status == FAIL
+    absent = probes.find_driver([tmp_path / "missing"])
+    assert npu_checks.check_driver(cpu_facts(driver=absent)).status == OK
+    assert npu_checks.check_driver(npu_facts(driver=absent)).status == FAIL
 
 
 # ------------------------------------------------------------------------------ torch, torch_npu
@@ -321,22 +338,22 @@ def test_gather_torch_npu_import_that_raises_becomes_a_failed_check():
     def boom():
         raise OSError("libascendcl.so: cannot open shared object file")
 
-    tn = doc.gather_torch_npu(import_fn=boom, version_fn=lambda name: "2.13.0")
+    tn = probes.gather_torch_npu(import_fn=boom, version_fn=lambda name: "2.13.0")
     assert tn.installed and not tn.imported and "libascendcl.so" in tn.import_error
-    c = doc.check_torch_npu(npu_facts(torch_npu=tn))
+    c = npu_checks.check_torch_npu(npu_facts(torch_npu=tn))
     assert c.status == FAIL and "OSError" in c.found and "set_env.sh" in c.fix
-    npu = doc.check_npu(npu_facts(torch_npu=tn))
+    npu = npu_checks.check_npu(npu_facts(torch_npu=tn))
     assert npu.status == FAIL and "does not import" in npu.found and npu.details["present"] is True
 
 
 def test_gather_torch_npu_reason_and_not_installed():
-    tn = doc.gather_torch_npu(import_fn=lambda: (None, "torch_npu is installed but failed to import: RuntimeError: x"),
+    tn = probes.gather_torch_npu(import_fn=lambda: (None, "torch_npu is installed but failed to import: RuntimeError: x"),
                               version_fn=lambda name: "2.13.0")
     assert tn.import_error.endswith("RuntimeError: x")
-    absent = doc.gather_torch_npu(import_fn=lambda: (None, "torch_npu is not installed"), version_fn=lambda name: None)
+    absent = probes.gather_torch_npu(import_fn=lambda: (None, "torch_npu is not installed"), version_fn=lambda name: None)
     assert not absent.installed and absent.import_error is None
-    assert doc.check_torch_npu(cpu_facts(torch_npu=absent)).status == OK
-    c = doc.check_torch_npu(npu_facts(torch_npu=absent))
+    assert npu_checks.check_torch_npu(cpu_facts(torch_npu=absent)).status == OK
+    c = npu_checks.check_torch_npu(npu_facts(torch_npu=absent))
     assert c.status == FAIL and c.fix.startswith("pip install torch-npu==2.13.0")
 
 
@@ -350,7 +367,7 @@ def test_gather_torch_npu_reason_and_not_installed():
 ])
 def test_torch_npu_version_must_match_torch(torch_v, npu_v, status):
     f = npu_facts(torch=TorchFacts(version=torch_v), torch_npu=replace(npu_facts().torch_npu, version=npu_v))
-    c = doc.check_torch_npu(f)
+    c = npu_checks.check_torch_npu(f)
     assert c.status == status, c
     if status == FAIL:
         assert f"pip install torch=={'.'.join(npu_v.split('.')[:3])}" in c.fix
@@ -358,35 +375,35 @@ def test_torch_npu_version_must_match_torch(torch_v, npu_v, status):
 
 def test_torch_import_failure_from_torch_npu_autoload():
     err = "RuntimeError: Failed to load the backend extension: torch_npu. You can disable extension auto-loading with TORCH_DEVICE_BACKEND_AUTOLOAD=0."
-    c = doc.check_torch(cpu_facts(torch=TorchFacts(version="2.13.0", error=err)))
+    c = checks.check_torch(cpu_facts(torch=TorchFacts(version="2.13.0", error=err)))
     assert c.status == FAIL and "TORCH_DEVICE_BACKEND_AUTOLOAD=0" in c.fix and "set_env.sh" in c.fix
-    assert doc.check_torch(cpu_facts(torch=TorchFacts(version="2.0.1"))).status == FAIL
-    ok = doc.check_torch(npu_facts())
+    assert checks.check_torch(cpu_facts(torch=TorchFacts(version="2.0.1"))).status == FAIL
+    ok = checks.check_torch(npu_facts())
     assert ok.status == OK and ok.details["build"] == "npu (torch_npu)"
-    assert doc.check_torch(cpu_facts(torch=TorchFacts(version="2.13.0", cuda_build="12.8"))).details["build"] == "cuda 12.8"
+    assert checks.check_torch(cpu_facts(torch=TorchFacts(version="2.13.0", cuda_build="12.8"))).details["build"] == "cuda 12.8"
 
 
 def test_npu_check_states():
-    absent = doc.check_npu(cpu_facts())
+    absent = npu_checks.check_npu(cpu_facts())
     assert absent.status == OK and absent.details["present"] is False and "will run on cpu" in absent.found
-    asked = doc.check_npu(cpu_facts(requested_device="npu"))
+    asked = npu_checks.check_npu(cpu_facts(requested_device="npu"))
     assert asked.status == FAIL and "/dev/davinci0" in asked.fix
-    ok = doc.check_npu(npu_facts())
+    ok = npu_checks.check_npu(npu_facts())
     assert ok.status == OK and "2 NPU(s)" in ok.found
-    unavailable = doc.check_npu(npu_facts(torch_npu=replace(npu_facts().torch_npu, available=False)))
+    unavailable = npu_checks.check_npu(npu_facts(torch_npu=replace(npu_facts().torch_npu, available=False)))
     assert unavailable.status == FAIL and "is_available() is False" in unavailable.found
     # The user chose the CPU on an NPU machine: the NPU checks inform, they do not fail.
-    assert doc.check_npu(npu_facts(torch_npu=TorchNpuFacts(), requested_device="cpu")).status == OK
+    assert npu_checks.check_npu(npu_facts(torch_npu=TorchNpuFacts(), requested_device="cpu")).status == OK
 
 
 def test_python_and_os():
-    assert doc.check_python(cpu_facts()).status == OK
-    assert doc.check_python(cpu_facts(python_version="3.9.18")).status == FAIL
-    assert doc.check_python(npu_facts(os_name="Darwin", arch="arm64")).status == WARN
+    assert checks.check_python(cpu_facts()).status == OK
+    assert checks.check_python(cpu_facts(python_version="3.9.18")).status == FAIL
+    assert checks.check_python(npu_facts(os_name="Darwin", arch="arm64")).status == WARN
 
 
 def test_environment_parse_error():
-    c = doc.check_environment(cpu_facts(env_error="environment variable NNODES='two' is not an integer"))
+    c = checks.check_environment(cpu_facts(env_error="environment variable NNODES='two' is not an integer"))
     assert c.status == FAIL and "NNODES" in c.found
 
 
@@ -405,32 +422,32 @@ def test_visible_devices(value, nproc, status, text):
     env = dict(npu_facts().env)
     if value is not None:
         env["ASCEND_RT_VISIBLE_DEVICES"] = value
-    c = doc.check_visible_devices(npu_facts(env=env, nproc=nproc))
+    c = npu_checks.check_visible_devices(npu_facts(env=env, nproc=nproc))
     assert c.status == status and text in c.found, c
 
 
 def test_visible_devices_without_npu():
-    assert doc.check_visible_devices(cpu_facts()).status == OK
-    c = doc.check_visible_devices(cpu_facts(env={"HOME": "/tmp", "ASCEND_RT_VISIBLE_DEVICES": "0"}))
+    assert npu_checks.check_visible_devices(cpu_facts()).status == OK
+    c = npu_checks.check_visible_devices(cpu_facts(env={"HOME": "/tmp", "ASCEND_RT_VISIBLE_DEVICES": "0"}))
     assert c.status == WARN and "unset ASCEND_RT_VISIBLE_DEVICES" in c.fix
 
 
 # ---------------------------------------------------------------------------------- the others
 
 def test_cuda():
-    assert doc.check_cuda(cpu_facts()).status == OK
+    assert checks.check_cuda(cpu_facts()).status == OK
     gpu = cpu_facts(torch=TorchFacts(version="2.13.0", cuda_build="12.8", cuda_available=True,
                                      cuda_devices=[{"name": "NVIDIA H200", "total_bytes": 150 * 10**9}]))
-    assert "NVIDIA H200" in doc.check_cuda(gpu).found
-    assert doc.check_cuda(cpu_facts(requested_device="cuda")).status == FAIL
-    assert doc.check_cuda(cpu_facts(torch=TorchFacts(version="2.13.0", cuda_build="12.8"))).status == WARN
+    assert "NVIDIA H200" in checks.check_cuda(gpu).found
+    assert checks.check_cuda(cpu_facts(requested_device="cuda")).status == FAIL
+    assert checks.check_cuda(cpu_facts(torch=TorchFacts(version="2.13.0", cuda_build="12.8"))).status == WARN
 
 
 def test_packages():
-    by_name = {c.name: c for c in doc.check_packages(cpu_facts())}
-    assert set(by_name) == set(doc.MINIMUM_VERSIONS) and all(c.status == OK for c in by_name.values())
+    by_name = {c.name: c for c in checks.check_packages(cpu_facts())}
+    assert set(by_name) == set(facts.MINIMUM_VERSIONS) and all(c.status == OK for c in by_name.values())
     pk = {"transformers": "4.44.2", "peft": None, "accelerate": "1.0", "deepspeed": None, "modelscope": "1.9.5"}
-    by_name = {c.name: c for c in doc.check_packages(cpu_facts(packages=pk))}
+    by_name = {c.name: c for c in checks.check_packages(cpu_facts(packages=pk))}
     assert by_name["transformers"].status == FAIL and "4.45" in by_name["transformers"].fix
     assert by_name["peft"].status == FAIL  # required
     assert by_name["deepspeed"].status == WARN and by_name["deepspeed"].fix == "pip install 'deepspeed>=0.15'"
@@ -439,78 +456,131 @@ def test_packages():
 
 
 def test_version_helpers():
-    assert doc.release("2.12.0.post3") == (2, 12, 0) and doc.release("8.0.RC3") == (8, 0) and doc.release("x") is None
-    assert doc.at_least("1.18.0", "1.18") and not doc.at_least("1.9.5", "1.18") and doc.at_least("8.0.RC1", (8, 0))
+    assert probes.release("2.12.0.post3") == (2, 12, 0) and probes.release("8.0.RC3") == (8, 0) and probes.release("x") is None
+    assert probes.at_least("1.18.0", "1.18") and not probes.at_least("1.9.5", "1.18") and probes.at_least("8.0.RC1", (8, 0))
 
 
 def test_deepspeed_accelerator_and_compiler():
-    assert doc.check_deepspeed_accelerator(npu_facts()).status == OK
-    mismatch = doc.check_deepspeed_accelerator(npu_facts(deepspeed=DeepSpeedFacts(accelerator="cpu", backend="gloo")))
+    assert checks.check_deepspeed_accelerator(npu_facts()).status == OK
+    mismatch = checks.check_deepspeed_accelerator(npu_facts(deepspeed=DeepSpeedFacts(accelerator="cpu", backend="gloo")))
     assert mismatch.status == WARN and mismatch.fix.startswith("export DS_ACCELERATOR=npu")
-    assert doc.check_deepspeed_accelerator(cpu_facts(deepspeed=DeepSpeedFacts(error="boom"))).status == WARN
-    assert doc.check_deepspeed_accelerator(cpu_facts(deepspeed=None)).status == OK
-    assert doc.check_compiler(cpu_facts(compiler=None)).status == WARN
-    assert doc.check_compiler(cpu_facts(compiler=None, deepspeed=None)).status == OK
+    assert checks.check_deepspeed_accelerator(cpu_facts(deepspeed=DeepSpeedFacts(error="boom"))).status == WARN
+    assert checks.check_deepspeed_accelerator(cpu_facts(deepspeed=None)).status == OK
+    assert checks.check_compiler(cpu_facts(compiler=None)).status == WARN
+    assert checks.check_compiler(cpu_facts(compiler=None, deepspeed=None)).status == OK
 
 
 def test_hub(tmp_path):
-    assert doc.check_hub(cpu_facts(env={"HOME": str(tmp_path)})).status == OK
+    assert checks.check_hub(cpu_facts(env={"HOME": str(tmp_path)})).status == OK
     ms = cpu_facts(env={"HOME": str(tmp_path), "USE_MODELSCOPE_HUB": "1"}, packages={**cpu_facts().packages, "modelscope": None})
-    c = doc.check_hub(ms)
+    c = checks.check_hub(ms)
     assert c.status == FAIL and "pip install 'modelscope>=1.18'" in c.fix
-    ok = doc.check_hub(cpu_facts(env={"HOME": str(tmp_path), "USE_MODELSCOPE_HUB": "1", "MODELSCOPE_CACHE": str(tmp_path / "ms")}))
+    ok = checks.check_hub(cpu_facts(env={"HOME": str(tmp_path), "USE_MODELSCOPE_HUB": "1", "MODELSCOPE_CACHE": str(tmp_path / "ms")}))
     assert ok.status == OK and str(tmp_path / "ms") in ok.found and ok.details["hub"] == "modelscope"
+    offline = checks.check_hub(cpu_facts(env={"HOME": str(tmp_path), "HF_HUB_OFFLINE": "true"}))
+    assert "offline (HF_HUB_OFFLINE=1)" in offline.found  # read as kit.envvars reads it
 
 
 def test_hub_unwritable_cache(tmp_path):
     (tmp_path / "a_file").write_text("")  # a cache under a file can never be created, even by root
-    c = doc.check_hub(cpu_facts(env={"HOME": str(tmp_path), "HF_HOME": str(tmp_path / "a_file" / "hf")}))
+    c = checks.check_hub(cpu_facts(env={"HOME": str(tmp_path), "HF_HOME": str(tmp_path / "a_file" / "hf")}))
     assert c.status == WARN and c.fix.startswith("export HF_HOME=")
 
 
 @pytest.mark.parametrize("free, status", [(100 * GiB, OK), (5 * GiB, WARN), (GiB // 2, FAIL)])
 def test_disk(free, status):
-    assert doc.check_disk(cpu_facts(disk=DiskFacts(path="out", checked_path="/", free_bytes=free))).status == status
+    assert checks.check_disk(cpu_facts(disk=DiskFacts(path="out", checked_path="/", free_bytes=free))).status == status
 
 
 def test_gather_disk_walks_up_to_an_existing_folder(tmp_path):
-    d = doc.gather_disk(tmp_path / "not" / "yet" / "made")
+    d = probes.gather_disk(tmp_path / "not" / "yet" / "made")
     assert d.checked_path == str(tmp_path) and d.free_bytes > 0
 
 
 @pytest.mark.parametrize("avail, status", [(60 * GiB, OK), (8 * GiB, WARN), (GiB // 2, FAIL)])
 def test_memory(avail, status):
-    assert doc.check_memory(cpu_facts(memory=MemoryFacts(total_bytes=64 * GiB, available_bytes=avail))).status == status
-    assert doc.gather_memory().available_bytes > 0
+    assert checks.check_memory(cpu_facts(memory=MemoryFacts(total_bytes=64 * GiB, available_bytes=avail))).status == status
+    assert probes.gather_memory().available_bytes > 0
 
 
-def test_distributed_and_hccl():
-    assert doc.check_distributed(cpu_facts(nproc=2)).status == OK
-    missing = doc.check_distributed(npu_facts(nnodes=2, nproc=8))
-    assert missing.status == FAIL and "MASTER_ADDR unset" in missing.found and "NODE_RANK unset" in missing.found
+def test_distributed():
+    assert checks.check_distributed(cpu_facts(nproc=2)).status == OK
+    missing = checks.check_distributed(npu_facts(nnodes=2, nproc=8))
+    assert missing.status == FAIL and "needs MASTER_ADDR" in missing.found and "needs MASTER_PORT" in missing.found
+    assert "MASTER_ADDR=<node 0 IP>" in missing.fix
     env = {**npu_facts().env, "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500", "NODE_RANK": "1"}
-    assert doc.check_distributed(npu_facts(nnodes=2, env=env)).status == OK
-    assert doc.check_distributed(npu_facts(nnodes=2, env={**env, "NODE_RANK": "2"})).status == FAIL
-    hccl = doc.check_hccl(npu_facts(nnodes=2, env=env))
+    ok = checks.check_distributed(npu_facts(nnodes=2, env=env))
+    assert ok.status == OK and "this is node 1, master 10.0.0.1:29500" in ok.found
+    assert ok.details["MASTER_PORT"] == 29500 and ok.details["NODE_RANK"] == 1
+    wrong_rank = checks.check_distributed(npu_facts(nnodes=2, env={**env, "NODE_RANK": "2"}))
+    assert wrong_rank.status == FAIL and "NODE_RANK=2" in wrong_rank.found
+    # --nnodes given to the doctor overrides NNODES, as the person will launch with it.
+    assert checks.check_distributed(cpu_facts(nnodes=1, env={**cpu_facts().env, "NNODES": "2"})).status == OK
+    port = checks.check_distributed(cpu_facts(env={**cpu_facts().env, "MASTER_PORT": "70000"}))
+    assert port.status == FAIL and "MASTER_PORT=70000" in port.found and port.fix
+
+
+def test_distributed_with_an_unparsable_variable_fails_like_the_launcher():
+    env = {**cpu_facts().env, "NNODES": "two"}
+    with pytest.raises(EnvError, match="NNODES='two'"):
+        EnvSettings.from_environ(env)
+    c = checks.check_distributed(cpu_facts(env=env, env_error="environment variable NNODES='two' is not an integer"))
+    assert c.status == FAIL and "NNODES='two'" in c.found and "environment check" in c.fix
+
+
+@pytest.mark.parametrize("variables", [
+    {},  # one node, nothing set: the launcher uses 127.0.0.1 and a free port
+    {"NNODES": "1", "NPROC_PER_NODE": "4"},
+    {"NNODES": "2"},  # several nodes without MASTER_ADDR: both refuse
+    {"NNODES": "2", "MASTER_PORT": "29500"},
+    {"NNODES": "2", "MASTER_ADDR": "10.0.0.1"},
+    {"NNODES": "2", "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500", "NODE_RANK": "1"},
+    {"NNODES": "2", "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500", "NODE_RANK": "2"},
+    {"NNODES": "0"},
+    {"NPROC_PER_NODE": "0"},
+    {"MASTER_PORT": "70000"},
+])
+def test_distributed_check_agrees_with_the_launchers_rules(variables):
+    env = {**cpu_facts().env, **variables}
+    problems = rendezvous_problems(EnvSettings.from_environ(env))
+    check = checks.check_distributed(cpu_facts(env=env))
+    assert (check.status == FAIL) == bool(problems), (check, problems)
+    for problem in problems:  # the doctor names every problem the launcher would refuse with
+        assert problem in check.found
+
+
+def test_several_nodes_without_master_addr_are_refused_and_one_node_is_fine():
+    two = {**cpu_facts().env, "NNODES": "2", "MASTER_PORT": "29500", "NODE_RANK": "0"}
+    assert any("MASTER_ADDR" in p for p in rendezvous_problems(EnvSettings.from_environ(two)))
+    c = checks.check_distributed(cpu_facts(env=two))
+    assert c.status == FAIL and "MASTER_ADDR" in c.found
+    one = {**cpu_facts().env, "NPROC_PER_NODE": "2"}
+    assert rendezvous_problems(EnvSettings.from_environ(one)) == []
+    assert checks.check_distributed(cpu_facts(env=one)).status == OK
+
+
+def test_hccl():
+    env = {**npu_facts().env, "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500", "NODE_RANK": "1"}
+    hccl = npu_checks.check_hccl(npu_facts(nnodes=2, env=env))
     assert hccl.status == WARN and "HCCL_SOCKET_IFNAME" in hccl.fix
     full = {**env, "HCCL_SOCKET_IFNAME": "eth0", "HCCL_CONNECT_TIMEOUT": "1200"}
-    assert doc.check_hccl(npu_facts(nnodes=2, env=full)).status == OK
-    assert doc.check_hccl(npu_facts(nproc=2, env={**full, "HCCL_CONNECT_TIMEOUT": "soon"})).status == FAIL
-    assert doc.check_hccl(cpu_facts(nproc=4)).status == OK
+    assert npu_checks.check_hccl(npu_facts(nnodes=2, env=full)).status == OK
+    assert npu_checks.check_hccl(npu_facts(nproc=2, env={**full, "HCCL_CONNECT_TIMEOUT": "soon"})).status == FAIL
+    assert npu_checks.check_hccl(cpu_facts(nproc=4)).status == OK
 
 
 def test_smoke():
-    assert doc.check_smoke(cpu_facts()).status == OK
-    real = doc.run_smoke_test("cpu", {}, timeout=60)
+    assert checks.check_smoke(cpu_facts()).status == OK
+    real = probes.run_smoke_test("cpu", {}, timeout=60)
     assert real.ok and real.max_abs_error == 0.0
-    c = doc.check_smoke(cpu_facts(smoke=SmokeFacts(device="npu", ok=False, error="RuntimeError: ACL error 507018")))
+    c = checks.check_smoke(cpu_facts(smoke=SmokeFacts(device="npu", ok=False, error="RuntimeError: ACL error 507018")))
     assert c.status == FAIL and "507018" in c.found and "torch_npu" in c.fix
 
 
 def test_smoke_on_a_missing_npu_fails_with_the_reason():
-    if doc.npu_signs(cpu_facts(torch_npu=doc.gather_torch_npu())):
+    if npu_checks.npu_signs(cpu_facts(torch_npu=probes.gather_torch_npu())):
         pytest.skip("torch_npu is installed here")
-    s = doc.run_smoke_test("npu", {}, timeout=60)
+    s = probes.run_smoke_test("npu", {}, timeout=60)
     assert not s.ok and "npu was asked for" in s.error
 
 
@@ -524,7 +594,7 @@ def test_every_warn_and_fail_has_a_fix():
 
 
 def test_report_on_a_healthy_npu_machine_passes():
-    report = doc.run_checks(npu_facts(nproc=2))
+    report = checks.run_checks(npu_facts(nproc=2))
     assert report.status == OK and report.exit_code == 0, report.render_text()
     assert report.get("npu").details["present"] is True
 
@@ -533,7 +603,7 @@ def test_report_renders_text_html_and_json():
     broken = npu_facts(torch_npu=TorchNpuFacts(installed=True, version="2.12.0", imported=True, available=True,
                                                device_count=2, device_names=["Ascend910B3"] * 2),
                        packages={**cpu_facts().packages, "modelscope": None})
-    report = doc.run_checks(broken)
+    report = checks.run_checks(broken)
     assert report.exit_code == 1 and report.status == FAIL
     assert [c.name for c in report.failures] == ["torch_npu"] and [c.name for c in report.warnings] == ["modelscope"]
     text = report.render_text()
@@ -546,7 +616,7 @@ def test_report_renders_text_html_and_json():
 
 
 def test_a_crashing_check_becomes_a_failure_not_a_crash():
-    report = doc.run_checks(cpu_facts(disk="not a DiskFacts"))
+    report = checks.run_checks(cpu_facts(disk="not a DiskFacts"))
     disk = report.get("disk")
     assert disk.status == FAIL and "crashed" in disk.found and "Traceback" in disk.details["traceback"]
     assert report.get("python").status == OK  # the other checks still ran
@@ -555,19 +625,19 @@ def test_a_crashing_check_becomes_a_failure_not_a_crash():
 @pytest.mark.skipif(Path("/usr/local/Ascend").exists() or shutil.which("npu-smi") is not None,
                     reason="this machine has Ascend software; the test is for a machine without an NPU")
 def test_doctor_main_on_this_machine_passes_and_says_the_npu_is_absent(capsys, tmp_path):
-    code = doc.doctor_main(["--json", "--output_dir", str(tmp_path / "out")])
+    code = kit.doctor.doctor_main(["--json", "--output_dir", str(tmp_path / "out")])
     out = capsys.readouterr().out
     data = json.loads(out)  # stdout is pure JSON: DeepSpeed's own logging is kept in its probe process
-    checks = {c["name"]: c for c in data["checks"]}
+    by_name = {c["name"]: c for c in data["checks"]}
     assert code == 0, [c for c in data["checks"] if c["status"] == FAIL]
-    assert checks["npu"]["status"] == OK and checks["npu"]["details"]["present"] is False
-    assert "no Ascend NPU on this machine" in checks["npu"]["found"]
-    assert checks["smoke"]["status"] == OK and checks["disk"]["details"]["path"] == str(tmp_path)
-    if checks["deepspeed"]["status"] == OK:  # the real DeepSpeed probe ran in its child process
-        assert checks["ds_accelerator"]["details"]["accelerator"] == "cpu"
+    assert by_name["npu"]["status"] == OK and by_name["npu"]["details"]["present"] is False
+    assert "no Ascend NPU on this machine" in by_name["npu"]["found"]
+    assert by_name["smoke"]["status"] == OK and by_name["disk"]["details"]["path"] == str(tmp_path)
+    if by_name["deepspeed"]["status"] == OK:  # the real DeepSpeed probe ran in its child process
+        assert by_name["ds_accelerator"]["details"]["accelerator"] == "cpu"
 
 
 def test_doctor_main_rejects_an_unknown_device(capsys):
     with pytest.raises(SystemExit) as exc:
-        doc.doctor_main(["--device", "tpu"])
+        kit.doctor.doctor_main(["--device", "tpu"])
     assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
