@@ -62,10 +62,10 @@ nproc = None         # processes per node you plan to train with; None means one
 nnodes = None        # nodes you plan to train with; None means one
 """),
     code("""
-import kit.env
+import kit.doctor
 import kit.nb
 
-report = kit.env.doctor(device=device, output_dir=output_dir, nproc=nproc, nnodes=nnodes)
+report = kit.doctor.doctor(device=device, output_dir=output_dir, nproc=nproc, nnodes=nnodes)
 report
 """),
     md("""
@@ -115,10 +115,10 @@ nproc = None      # cards per node you plan to use; None means one
 nnodes = None     # nodes you plan to use; None means one
 """),
     code("""
-import kit.env
+import kit.doctor
 import kit.nb
 
-report = kit.env.doctor(device=device, nproc=nproc, nnodes=nnodes)
+report = kit.doctor.doctor(device=device, nproc=nproc, nnodes=nnodes)
 npu_present = bool(report.get("npu").details.get("present"))
 report.subset("npu")
 """),
