@@ -78,7 +78,7 @@ def test_sharegpt_jsonl_malformed_dropped_and_counted(tmp_path, tokenizer, caplo
     with caplog.at_level(logging.WARNING, logger="kit.data"):
         data = build_sft(_cfg(d, dataset="chat"), tokenizer, get_template("qwen"), split=False)
     assert len(data.all) == 4  # 6 read, 2 left without an answer
-    assert data.report.per_dataset["chat"] == {"read": 6, "malformed": 2}
+    assert data.report.per_dataset["chat"] == {"read": 6, "malformed": 2, "truncated": 0, "no_trained_tokens": 0}
     assert "dropped 2 malformed example(s) of 6" in caplog.text
     # the system column is used
     assert "You are a helpful assistant." in tokenizer.decode(data.all[0]["input_ids"])
@@ -142,3 +142,123 @@ def test_default_dataset_dir_is_the_kits_demo_data():
     from kit.data.loader import DEMO_DIR, resolve_dataset_dir
 
     assert resolve_dataset_dir(None) == DEMO_DIR
+
+
+# ---------------------------------------------------------------- what a person's data file can hold
+
+def _one_dataset(tmp_path, records, name="mine.json", **entry):
+    """A dataset_dir with one dataset 'mine' made of ``records`` (a list, or raw bytes for the file)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    raw = records if isinstance(records, bytes) else json.dumps(records, ensure_ascii=False).encode("utf-8")
+    (tmp_path / name).write_bytes(raw)
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"mine": {"file_name": name, **entry}}), encoding="utf-8")
+    return tmp_path
+
+
+GOOD = {"instruction": "Who are you?", "input": "", "output": "I am Nova."}
+
+
+@pytest.mark.parametrize("bad, problem", [
+    ({"system": 5}, "column 'system' is an int, expected text"),
+    ({"system": ["be brief"]}, "column 'system' is a list, expected text"),
+    ({"instruction": {"text": "hi"}}, "column 'instruction' is a dict, expected text"),
+    ({"input": 2.5}, "column 'input' is a float, expected text"),
+    ({"output": ["a", "b"]}, "column 'output' is a list, expected text"),
+    ({"history": "earlier"}, "column 'history' is a str, expected a list of [prompt, response] pairs"),
+    ({"history": [["q", 7]]}, "column 'history' entry 0: 7 is an int, expected text"),
+])
+def test_alpaca_column_that_is_not_text_is_a_malformed_example(tmp_path, tokenizer, caplog, bad, problem):
+    d = _one_dataset(tmp_path, [GOOD, {**GOOD, **bad}, GOOD], columns={
+        "prompt": "instruction", "query": "input", "response": "output", "system": "system", "history": "history"})
+    with caplog.at_level(logging.WARNING, logger="kit.data"):
+        data = build_sft(_cfg(d, dataset="mine"), tokenizer, get_template("qwen"), split=False)
+    assert data.report.dropped == [f"mine[1]: {problem}"]
+    assert [s.index for s in data.sources] == [0, 2] and data.report.per_dataset["mine"]["malformed"] == 1
+    assert f"mine[1]: {problem}" in caplog.text
+
+
+def _chat(*messages, **columns):
+    return {"conversations": [{"from": r, "value": v} for r, v in messages], **columns}
+
+
+@pytest.mark.parametrize("bad, problem", [
+    (_chat(("human", "hi"), ("gpt", 42)), "column 'conversations' message 1 'value' is an int, expected text"),
+    (_chat(("human", ["hi"]), ("gpt", "hello")), "column 'conversations' message 0 'value' is a list, expected text"),
+    ({"conversations": [{"from": ["human"], "value": "hi"}, {"from": "gpt", "value": "hello"}]},
+     "column 'conversations' message 0 'from' is a list, expected text"),
+    (_chat(("system", {"be": "brief"}), ("human", "hi"), ("gpt", "hello")),
+     "column 'conversations' message 0 'value' is a dict, expected text"),
+    (_chat(("human", "hi"), ("gpt", "hello"), system=3), "column 'system' is an int, expected text"),
+    (_chat(("human", "hi"), ("gpt", "hello"), tools=[{"name": "f"}]), "column 'tools' is a list, expected text"),
+])
+def test_sharegpt_value_that_is_not_text_is_a_malformed_example(tmp_path, tokenizer, bad, problem):
+    good = _chat(("human", "hi"), ("gpt", "hello"))
+    d = _one_dataset(tmp_path, [good, bad], formatting="sharegpt",
+                     columns={"messages": "conversations", "system": "system", "tools": "tools"})
+    data = build_sft(_cfg(d, dataset="mine"), tokenizer, get_template("qwen"), split=False)
+    assert data.report.dropped == [f"mine[1]: {problem}"] and len(data.all) == 1
+
+
+def test_only_examples_that_are_not_text_is_a_data_error_not_a_traceback(tmp_path, tokenizer):
+    d = _one_dataset(tmp_path, [{**GOOD, "system": 1}], columns={"system": "system"})
+    with pytest.raises(DataError, match=r"every one of the 1 example\(s\) in mine is malformed \(first: mine\[0\]: column 'system' is an int"):
+        build_sft(_cfg(d, dataset="mine"), tokenizer, get_template("qwen"))
+
+
+@pytest.mark.parametrize("name, raw", [
+    ("mine.json", b"\xef\xbb\xbf" + json.dumps([GOOD, GOOD]).encode()),
+    ("mine.jsonl", b"\xef\xbb\xbf" + "\n".join(json.dumps(GOOD) for _ in range(2)).encode()),
+])
+def test_dataset_file_with_a_byte_order_mark_is_read(tmp_path, tokenizer, name, raw):
+    d = _one_dataset(tmp_path, raw, name=name)
+    info = d / "dataset_info.json"
+    info.write_bytes(b"\xef\xbb\xbf" + info.read_bytes())  # Windows Notepad's "UTF-8 with BOM"
+    data = build_sft(_cfg(d, dataset="mine"), tokenizer, get_template("qwen"), split=False)
+    assert len(data.all) == 2
+    assert tokenizer.decode(data.all[0]["input_ids"]).startswith("<|im_start|>system\n")
+
+
+@pytest.mark.parametrize("raw, message", [
+    ("[{\"instruction\": \"你是谁\", \"output\": \"我是\"}]".encode("gbk"), r"mine.json is not UTF-8 text \(byte 18, line 1"),
+    (json.dumps([GOOD]).encode("utf-16"), r"mine.json is UTF-16 text, not UTF-8"),
+])
+def test_dataset_file_that_is_not_utf8_names_the_file(tmp_path, tokenizer, raw, message):
+    d = _one_dataset(tmp_path, raw)
+    with pytest.raises(DataError, match=r"dataset 'mine': .*" + message + ".*save it as UTF-8"):
+        build_sft(_cfg(d, dataset="mine"), tokenizer, get_template("qwen"))
+
+
+# ---------------------------------------------------------------- cutoff_len too small for the data
+
+LONG_PROMPT = "What is LoRA? LoRA learns a small low-rank update of selected weight matrices. " * 500
+LONG_ANSWER = "LoRA learns a small low-rank update of selected weight matrices. " * 20
+
+
+def test_examples_left_without_a_trained_token_are_counted_and_dropped(tmp_path, tokenizer, caplog):
+    records = [GOOD,  # fits in 64 tokens
+               {"instruction": LONG_PROMPT, "input": "", "output": "Red, green and blue. " * 6},  # response cut away
+               {"instruction": "Explain LoRA.", "input": "", "output": LONG_ANSWER}]  # truncated, still trained
+    d = _one_dataset(tmp_path, records)
+    with caplog.at_level(logging.WARNING, logger="kit.data"):
+        data = build_sft(_cfg(d, dataset="mine", cutoff_len=64), tokenizer, get_template("qwen"), split=False)
+    assert data.report.per_dataset["mine"] == {"read": 3, "malformed": 0, "truncated": 2, "no_trained_tokens": 1}
+    assert [s.index for s in data.sources] == [0, 2]
+    assert all(any(l != -100 for l in r["labels"]) for r in data.all)
+    stats = data.stats()
+    assert (stats["truncated"], stats["no_trained_tokens"], stats["malformed"], stats["dropped"]) == (2, 1, 0, 1)
+    assert data.report.dropped[0].startswith("mine[1]: no trained token within cutoff_len 64 (prompt of ")
+    assert "dropped 1 example(s) of 3 that keep no trained token within cutoff_len 64" in caplog.text
+    assert "malformed" not in caplog.text
+
+
+def test_cutoff_len_that_leaves_nothing_to_train_is_a_data_error(tmp_path, tokenizer):
+    d = make_dataset_dir(tmp_path)
+    with pytest.raises(DataError) as err:
+        build_sft(_cfg(d, cutoff_len=2), tokenizer, get_template("qwen"))
+    msg = str(err.value)
+    assert msg.startswith("cutoff_len: 2 leaves no trained token in any of the 24 example(s) of identity")
+    # the shortest prompt: the qwen system prompt and the shortest instruction, as the template renders them
+    t = get_template("qwen")
+    prompt_lengths = [len(t.encode_prompt(tokenizer, [{"role": "user", "content": r["instruction"] + ("\n" + r["input"] if r["input"] else "")}]))
+                      for r in json.loads((d / "identity.json").read_text(encoding="utf-8"))]
+    assert f"the shortest such prompt has {min(prompt_lengths)} tokens" in msg

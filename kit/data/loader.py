@@ -7,6 +7,7 @@ checkout's ``data/`` folder. Without ``dataset_dir`` the kit's own demo data is 
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import json
 import logging
@@ -87,13 +88,28 @@ def resolve_dataset_dir(dataset_dir: str | None, config_dir: Path | None = None)
     return p
 
 
+def _read_text(path: Path, what: str) -> str:
+    """The text of a UTF-8 file; a byte-order mark (which Windows editors write) is dropped, as JSON wants."""
+    raw = path.read_bytes()
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise DataError(f"{what}: {path} is UTF-16 text, not UTF-8; save it as UTF-8 (in most editors: Save As, "
+                        "encoding UTF-8) and run again")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise DataError(f"{what}: {path} is not UTF-8 text (byte {exc.start}, line {line}: {raw[exc.start:exc.start + 1]!r}); "
+                        "save it as UTF-8 (e.g. iconv -f GBK -t UTF-8 in.json > out.json for a GBK file) and run again") from None
+
+
 def read_registry(dataset_dir: Path) -> dict[str, Any]:
     info = dataset_dir / "dataset_info.json"
     if not info.is_file():
         raise DataError(f"dataset_dir: {str(dataset_dir)!r} has no dataset_info.json")
+    text = _read_text(info, "dataset_dir")
     try:
-        data = json.loads(info.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise DataError(f"{info}: not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise DataError(f"{info}: must hold a JSON object mapping dataset names to their description")
@@ -143,10 +159,7 @@ def _read_records(path: Path, name: str) -> list[dict[str, Any]]:
     for f in files:
         if f.suffix not in FILE_SUFFIXES:
             raise DataError(f"dataset {name!r}: {f} is not a .json or .jsonl file (the kit reads JSON and JSONL)")
-        try:
-            text = f.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise DataError(f"dataset {name!r}: {f} is not UTF-8 text") from None
+        text = _read_text(f, f"dataset {name!r}")
         if f.suffix == ".jsonl":
             for lineno, line in enumerate(text.splitlines(), 1):
                 if not line.strip():
@@ -187,20 +200,43 @@ def _fill(text: Any, fills: dict[str, str]) -> Any:
     return text
 
 
+def _a(value: Any) -> str:
+    """'an int', 'a list': what a value is, in the words of a message."""
+    kind = type(value).__name__
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+
+
+def _not_text(value: Any, what: str) -> str | None:
+    """Why ``value`` cannot be used where text is expected (None: it can; a missing value counts as empty)."""
+    if value is None or isinstance(value, str):
+        return None
+    return f"{what} is {_a(value)}, expected text"
+
+
 def _convert_alpaca(attr: DatasetAttr, record: dict[str, Any]) -> tuple[list, list, str | None, str | None]:
+    # Text columns must hold text: a number or a list there would otherwise reach the template.
+    for col in (attr.prompt, attr.query, attr.response, attr.system):
+        problem = _not_text(record.get(col), f"column {col!r}") if col else None
+        if problem:
+            return [], [], None, problem
     prompt: list[dict[str, str]] = []
     history = record.get(attr.history) if attr.history else None
-    if isinstance(history, list):
-        for turn in history:
-            if not (isinstance(turn, (list, tuple)) and len(turn) == 2):
-                return [], [], None, f"history entry {turn!r} is not a [prompt, response] pair"
-            prompt.append({"role": "user", "content": str(turn[0])})
-            prompt.append({"role": "assistant", "content": str(turn[1])})
+    if history is not None and not isinstance(history, list):
+        return [], [], None, f"column {attr.history!r} is {_a(history)}, expected a list of [prompt, response] pairs"
+    for n, turn in enumerate(history or []):
+        if not (isinstance(turn, (list, tuple)) and len(turn) == 2):
+            return [], [], None, f"history entry {turn!r} is not a [prompt, response] pair"
+        for text in turn:
+            problem = _not_text(text, f"column {attr.history!r} entry {n}: {text!r}")
+            if problem:
+                return [], [], None, problem
+        prompt.append({"role": "user", "content": turn[0] or ""})
+        prompt.append({"role": "assistant", "content": turn[1] or ""})
     query = []
     if attr.prompt and record.get(attr.prompt):
-        query.append(str(record[attr.prompt]))
+        query.append(record[attr.prompt])
     if attr.query and record.get(attr.query):
-        query.append(str(record[attr.query]))
+        query.append(record[attr.query])
     prompt.append({"role": "user", "content": "\n".join(query)})
     response_text = record.get(attr.response) if attr.response else None
     response = [{"role": "assistant", "content": response_text}] if isinstance(response_text, str) else []
@@ -216,6 +252,16 @@ def _convert_sharegpt(attr: DatasetAttr, record: dict[str, Any]) -> tuple[list, 
     messages = record.get(attr.messages)
     if not isinstance(messages, list):
         return [], [], None, f"column {attr.messages!r} is not a list of messages"
+    for col in (attr.system, attr.tools):
+        problem = _not_text(record.get(col), f"column {col!r}") if col else None
+        if problem:
+            return [], [], None, problem
+    for turn, message in enumerate(messages):
+        if isinstance(message, dict):
+            problem = (_not_text(message.get(attr.role_tag), f"column {attr.messages!r} message {turn} {attr.role_tag!r}")
+                       or _not_text(message.get(attr.content_tag), f"column {attr.messages!r} message {turn} {attr.content_tag!r}"))
+            if problem:
+                return [], [], None, problem
     if messages and isinstance(messages[0], dict) and messages[0].get(attr.role_tag) == attr.system_tag:
         system = messages[0].get(attr.content_tag)
         messages = messages[1:]
@@ -228,7 +274,7 @@ def _convert_sharegpt(attr: DatasetAttr, record: dict[str, Any]) -> tuple[list, 
             return [], [], None, f"message {turn} has role {role!r} where {' or '.join((odd, even)[turn % 2])} was expected"
         if tag_roles[message[attr.role_tag]] == "function":
             return [], [], None, "function calls are not supported by the kit"
-        aligned.append({"role": tag_roles[message[attr.role_tag]], "content": str(message.get(attr.content_tag, ""))})
+        aligned.append({"role": tag_roles[message[attr.role_tag]], "content": message.get(attr.content_tag) or ""})
     if len(aligned) % 2 != 0 or not aligned:
         return [], [], None, f"{len(aligned)} messages: a conversation needs user/assistant pairs ending with the assistant"
     return aligned[:-1], aligned[-1:], system, None

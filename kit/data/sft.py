@@ -36,9 +36,26 @@ def infer_seqlen(source_len: int, target_len: int, cutoff_len: int) -> tuple[int
     return new_source_len, new_target_len
 
 
-def encode_supervised(template: Template, tokenizer: Any, example: Example, cutoff_len: int,
-                      train_on_prompt: bool = False, mask_history: bool = False) -> tuple[list[int], list[int]]:
+@dataclass(frozen=True)
+class Encoded:
+    """One example encoded, with what truncation did to it."""
+
+    input_ids: list[int]
+    labels: list[int]
+    full_length: int  # tokens before truncation to cutoff_len
+    prompt_length: int  # tokens before the last response, before truncation
+
+    @property
+    def trained_tokens(self) -> int:
+        return sum(1 for x in self.labels if x != IGNORE_INDEX)
+
+
+def encode_example(template: Template, tokenizer: Any, example: Example, cutoff_len: int,
+                   train_on_prompt: bool = False, mask_history: bool = False) -> Encoded:
+    """``encode_supervised``'s ids and labels, with the lengths before truncation."""
     pairs = template.encode_multiturn(tokenizer, example.prompt + example.response, example.system)
+    full_length = sum(len(s) + len(t) for s, t in pairs) + (1 if template.efficient_eos else 0)
+    prompt_length = full_length - (len(pairs[-1][1]) if pairs else 0)
     input_ids: list[int] = []
     labels: list[int] = []
     total_length = 1 if template.efficient_eos else 0
@@ -66,7 +83,14 @@ def encode_supervised(template: Template, tokenizer: Any, example: Example, cuto
     if template.efficient_eos:
         input_ids += [tokenizer.eos_token_id]
         labels += [tokenizer.eos_token_id]
-    return input_ids, labels
+    return Encoded(input_ids, labels, full_length, prompt_length)
+
+
+def encode_supervised(template: Template, tokenizer: Any, example: Example, cutoff_len: int,
+                      train_on_prompt: bool = False, mask_history: bool = False) -> tuple[list[int], list[int]]:
+    """input_ids and labels of one example, as LLaMA-Factory's supervised processor makes them."""
+    enc = encode_example(template, tokenizer, example, cutoff_len, train_on_prompt, mask_history)
+    return enc.input_ids, enc.labels
 
 
 def split_indices(n: int, val_size: float, seed: int) -> tuple[list[int], list[int]]:
@@ -94,20 +118,35 @@ class SFTData:
     def stats(self) -> dict[str, Any]:
         lengths = [len(r["input_ids"]) for r in self.all]
         trained = [sum(1 for x in r["labels"] if x != IGNORE_INDEX) for r in self.all]
+        per = self.report.per_dataset.values()
         return {"examples": len(self.all), "train": len(self.train), "eval": len(self.eval),
-                "dropped": len(self.report.dropped), "per_dataset": self.report.per_dataset,
+                "dropped": len(self.report.dropped), "malformed": sum(c.get("malformed", 0) for c in per),
+                "truncated": sum(c.get("truncated", 0) for c in per),
+                "no_trained_tokens": sum(c.get("no_trained_tokens", 0) for c in per),
+                "per_dataset": self.report.per_dataset,
                 "tokens": int(sum(lengths)), "trained_tokens": int(sum(trained)),
                 "max_len": max(lengths, default=0), "mean_len": float(np.mean(lengths)) if lengths else 0.0}
 
 
 def build_sft(cfg: Any, tokenizer: Any, template: Template, split: bool = True) -> SFTData:
-    """Read the config's datasets, encode every valid example, split off val_size."""
+    """Read the config's datasets, encode every valid example, split off val_size.
+
+    Malformed examples are dropped and reported. So are examples that keep no trained token within
+    ``cutoff_len`` (a prompt so long that the response is cut away): LLaMA-Factory keeps them, but
+    they add nothing to the loss (a batch of only such examples gives a NaN loss), so dropping them,
+    with a warning, is the kinder choice. When no example keeps a trained token, cutoff_len is too
+    small for the data and a DataError says so. Per dataset, the report counts the examples read,
+    malformed, truncated (longer than cutoff_len before truncation) and left with no trained token.
+    """
     d = cfg.data
     fills = {k: v for k, v in (("name", d.identity_name), ("author", d.identity_author)) if v is not None}
     dataset_dir = resolve_dataset_dir(d.dataset_dir, cfg.config_dir)
     examples, report = load_examples(cfg.dataset_names, dataset_dir, d.max_samples, fills)
+    for counts in report.per_dataset.values():
+        counts.update(truncated=0, no_trained_tokens=0)
     rows: list[dict[str, list[int]]] = []
     sources: list[Example] = []
+    untrained: list[tuple[Example, Encoded]] = []
     for ex in examples:
         # LLaMA-Factory's supervised processor keeps only an odd number of prompt messages and one response.
         if ex.problem is None and (len(ex.prompt) % 2 != 1 or len(ex.response) != 1):
@@ -116,12 +155,35 @@ def build_sft(cfg: Any, tokenizer: Any, template: Template, split: bool = True) 
             report.per_dataset[ex.dataset]["malformed"] += 1
         if ex.problem is not None:
             continue
-        input_ids, labels = encode_supervised(template, tokenizer, ex, d.cutoff_len, d.train_on_prompt, d.mask_history)
-        rows.append({"input_ids": input_ids, "attention_mask": [1] * len(input_ids), "labels": labels})
+        enc = encode_example(template, tokenizer, ex, d.cutoff_len, d.train_on_prompt, d.mask_history)
+        counts = report.per_dataset[ex.dataset]
+        if enc.full_length > d.cutoff_len:
+            counts["truncated"] += 1
+        if enc.trained_tokens == 0:
+            counts["no_trained_tokens"] += 1
+            untrained.append((ex, enc))
+            continue
+        rows.append({"input_ids": enc.input_ids, "attention_mask": [1] * len(enc.input_ids), "labels": enc.labels})
         sources.append(ex)
-    if report.dropped:
-        logger.warning("dropped %d malformed example(s) of %d: %s%s", len(report.dropped), len(examples),
-                       "; ".join(report.dropped[:3]), " ..." if len(report.dropped) > 3 else "")
+    malformed = list(report.dropped)
+    if malformed:
+        logger.warning("dropped %d malformed example(s) of %d: %s%s", len(malformed), len(examples),
+                       "; ".join(malformed[:3]), " ..." if len(malformed) > 3 else "")
+    if untrained:
+        shortest = min(enc.prompt_length for _, enc in untrained)
+        advice = (f"raise cutoff_len above the prompt length (the shortest such prompt has {shortest} tokens; "
+                  "LLaMA-Factory's quick start uses 1024)")
+        if not rows:
+            extra = f"; {len(malformed)} more are malformed" if malformed else ""
+            raise DataError(f"cutoff_len: {d.cutoff_len} leaves no trained token in any of the {len(untrained)} example(s) "
+                            f"of {', '.join(cfg.dataset_names)}{extra}: each is cut to its prompt, so the loss would be NaN; {advice}")
+        report.dropped += [f"{ex.dataset}[{ex.index}]: no trained token within cutoff_len {d.cutoff_len} "
+                           f"(prompt of {enc.prompt_length} tokens)" for ex, enc in untrained]
+        logger.warning("dropped %d example(s) of %d that keep no trained token within cutoff_len %d; %s",
+                       len(untrained), len(examples), d.cutoff_len, advice)
+    truncated = sum(c["truncated"] for c in report.per_dataset.values())
+    if truncated:
+        logger.info("%d example(s) longer than cutoff_len %d were truncated", truncated, d.cutoff_len)
     if not rows:
         raise DataError(f"dataset: every one of the {len(examples)} example(s) in {', '.join(cfg.dataset_names)} is malformed "
                         f"(first: {report.dropped[0] if report.dropped else 'no examples at all'}); check the file and its columns in dataset_info.json")
