@@ -121,6 +121,40 @@ class Template:
         return [tok for part in enc[:-1] for tok in part]
 
 
+def check_vocab(template: Template, tokenizer: Any, embedding_size: int) -> None:
+    """Raise TemplateError when a token the template needs has an id outside the model's embedding.
+
+    ``fix_tokenizer`` adds the template's eos (``<|im_end|>`` for qwen) to a tokenizer that lacks it;
+    the new id then has no row in the embedding of ``embedding_size`` rows (config.json's
+    vocab_size) and training crashes at its first step. Call this after ``fix_tokenizer``.
+    """
+    needed: dict[str, tuple[str, int | None]] = {}  # token -> (what the template uses it for, its id)
+
+    def need(token: str | None, what: str, token_id: int | None = None) -> None:
+        if token is not None and token not in needed:
+            needed[token] = (what, token_id if token_id is not None else tokenizer.convert_tokens_to_ids(token))
+
+    need(tokenizer.eos_token, "eos token", tokenizer.eos_token_id)
+    need(tokenizer.pad_token, "pad token", tokenizer.pad_token_id)
+    for word in template.stop_words:
+        need(word, "stop word")
+    slots = [slot for fmt in (template.format_prefix, template.format_system, template.format_user,
+                              template.format_assistant, template.format_observation) for slot in fmt]
+    for slot in slots:
+        if isinstance(slot, dict) and "token" in slot:
+            need(slot["token"], "special token of the template")
+        elif isinstance(slot, dict) and slot.get("special") == "bos_token":
+            need(tokenizer.bos_token, "bos token", tokenizer.bos_token_id)
+    outside = [f"{token} ({what}, id {tid})" for token, (what, tid) in needed.items()
+               if isinstance(tid, int) and tid >= embedding_size]
+    if outside:
+        raise TemplateError(
+            f"template: {template.name!r} needs {', '.join(outside)}, but the model's embedding has only {embedding_size} "
+            f"rows (vocab_size in config.json), so training would crash at its first step: template {template.name} "
+            "does not fit this model's tokenizer. Use the model's own template: default, or the chat template its "
+            "family uses (qwen is for Qwen models, whose tokenizers have <|im_start|> and <|im_end|>)")
+
+
 def get(name: str | None) -> Template:
     if not name:
         raise TemplateError("template: missing; use the model's template, e.g. qwen for Qwen models")
