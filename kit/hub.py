@@ -178,9 +178,10 @@ def _from_modelscope(name: str, cache_dir: str | None, revision: str, config_onl
 
 
 def _hub_missing(exc: Exception) -> str:
-    """The files huggingface_hub's IncompleteSnapshotError says a cached snapshot lacks, in its words."""
-    found = re.search(r"\d+ file\(s\) are missing \(.*?\)(?=\. )", str(exc))
-    return found.group(0) if found else str(exc)
+    """The files huggingface_hub's IncompleteSnapshotError says a cached snapshot lacks."""
+    found = re.search(r"\d+ file\(s\) are missing \((.*?)\)(?=\. )", str(exc))
+    # Without the count in the message (another huggingface_hub version), quote it whole.
+    return f"{found.group(1)} (listed by the repository)" if found else f"all the files the repository lists ({exc})"
 
 
 def _from_huggingface(name: str, cache_dir: str | None, revision: str, offline: bool, config_only: bool = False) -> Path:
