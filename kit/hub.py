@@ -47,6 +47,8 @@ def missing_files(folder: Path, config_only: bool = False) -> list[str]:
     shard the index names) and a tokenizer (tokenizer.json, a sentencepiece ``*.model``, a
     ``*.tiktoken`` file, or vocab.json with merges.txt).
     """
+    if not folder.is_dir():
+        return [f"folder {folder}"]
     missing: list[str] = []
     if not (folder / "config.json").is_file():
         missing.append("config.json")
@@ -118,11 +120,11 @@ def _local_folder(name: str, local: Path, config_only: bool) -> Path:
     return local.resolve()
 
 
-def _incomplete(name: str, where: str, folder: Path | None, missing: list[str], offline_hint: str) -> HubError:
+def _incomplete(name: str, where: str, folder: Path | None, missing: list[str], what_to_do: str) -> HubError:
     at = f" at {folder}" if folder is not None else ""
     return HubError(f"model_name_or_path: the cached {where} snapshot of {name!r}{at} is incomplete: it has no "
                     f"{'; no '.join(missing)}. It may be the config-only copy `kit estimate` keeps, or an interrupted "
-                    f"download. Download it again ({offline_hint}), or download the model elsewhere and give its folder")
+                    f"download. {what_to_do}, or download the model elsewhere and give its folder")
 
 
 def _checked(name: str, where: str, folder: Path, config_only: bool) -> Path:
@@ -171,7 +173,7 @@ def _from_modelscope(name: str, cache_dir: str | None, revision: str, config_onl
     except Exception as exc:  # network, authorisation, unknown id: modelscope raises many kinds
         if cached is not None:
             raise _incomplete(name, "ModelScope", cached, missing_files(cached, config_only),
-                              f"the download failed: {type(exc).__name__}: {exc}") from exc
+                              f"Downloading the rest failed ({type(exc).__name__}: {exc}): check the network and run again") from exc
         raise HubError(f"model_name_or_path: {name!r} is not cached and could not be downloaded from ModelScope "
                        f"({type(exc).__name__}: {exc}). Check the id and the network, or download it elsewhere and give its folder") from exc
     return _checked(name, "ModelScope", folder, config_only)
@@ -210,7 +212,8 @@ def _from_huggingface(name: str, cache_dir: str | None, revision: str, offline: 
         return cached
     if offline:
         if missing:
-            raise _incomplete(name, "Hugging Face", cached, missing, "unset HF_HUB_OFFLINE where there is network")
+            raise _incomplete(name, "Hugging Face", cached, missing,
+                              "Download it again where there is network, without HF_HUB_OFFLINE=1")
         raise HubError(f"model_name_or_path: {name!r} is not in the Hugging Face cache and HF_HUB_OFFLINE=1 forbids downloading. "
                        "Download it where there is network, or give a local folder (or set USE_MODELSCOPE_HUB=1 for ModelScope)")
     try:
@@ -220,7 +223,7 @@ def _from_huggingface(name: str, cache_dir: str | None, revision: str, offline: 
     except Exception as exc:  # network, authorisation, gated or unknown repository: many kinds
         if missing:
             raise _incomplete(name, "Hugging Face", cached, missing,
-                              f"the download failed: {type(exc).__name__}: {exc}") from exc
+                              f"Downloading the rest failed ({type(exc).__name__}: {exc}): check the network and run again") from exc
         raise HubError(f"model_name_or_path: {name!r} is not cached and could not be downloaded from Hugging Face "
                        f"({type(exc).__name__}: {exc}). Check the id and the network, set USE_MODELSCOPE_HUB=1 to use ModelScope, "
                        "or give a local folder") from exc

@@ -273,7 +273,7 @@ def test_modelscope_incomplete_cache_and_failed_download_says_which_files(tmp_pa
 
     fake_modelscope.snapshot_download = fake
     with pytest.raises(hub.HubError, match=r"ModelScope snapshot .* is incomplete: it has no weight files.*"
-                                           r"the download failed: ConnectionError: network unreachable"):
+                                           r"Downloading the rest failed \(ConnectionError: network unreachable\)"):
         hub.resolve_model("qwen/Qwen1.5-7B", env=MS)
 
 
@@ -281,3 +281,19 @@ def test_modelscope_cache_error_that_is_not_a_miss_is_reported(fake_modelscope):
     fake_modelscope.snapshot_download = FakeSnapshotDownload(cache_error=PermissionError(13, "Permission denied"))
     with pytest.raises(hub.HubError, match=r"ModelScope cache .* failed \(PermissionError: \[Errno 13\] Permission denied\)"):
         hub.resolve_model("qwen/Qwen1.5-7B", env=MS)
+
+
+def test_hf_incomplete_cache_and_failed_download_says_which_files(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    cached = _files(tmp_path / "cached", ["config.json", "model.safetensors"])
+
+    def fake(repo_id, revision=None, cache_dir=None, local_files_only=False, allow_patterns=None):
+        if local_files_only:
+            return str(cached)
+        raise ConnectionError("network unreachable")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake)
+    with pytest.raises(hub.HubError, match=r"Hugging Face snapshot .* is incomplete: it has no tokenizer files .*"
+                                           r"Downloading the rest failed \(ConnectionError: network unreachable\)"):
+        hub.resolve_model("org/cut", env=EnvSettings.from_environ({}))
