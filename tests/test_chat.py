@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
-import time
 import warnings
 from pathlib import Path
 
 import pytest
 import torch
 
-from kit.chat import ChatError, Engine, GenerationSettings, TemplateMismatchWarning
+from kit.chat import ChatError, Engine, GenerationSettings, TemplateMismatchWarning, chat_config
 from kit.config import ConfigError
 from kit.data import template as template_mod
 from kit.model import ModelError
 
 WHO = [{"role": "user", "content": "Who are you?"}]
+
+
+def _greedy_reply(engine: Engine, ids: list[int], max_new_tokens: int) -> str:
+    """What transformers alone generates from ``ids``: the reference for the engine's reply."""
+    with torch.no_grad():
+        out = engine.model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                                    do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=engine.stop_ids,
+                                    pad_token_id=engine.tokenizer.pad_token_id)
+    return engine.tokenizer.decode(out[0, len(ids):], skip_special_tokens=True)
 
 
 def test_generation_defaults_are_llamafactorys(base: Engine) -> None:
@@ -102,23 +111,78 @@ def test_missing_template_is_taken_from_the_adapter(tiny_model_dir: Path, tiny_a
 
 def test_stop_from_another_thread_ends_the_reply(base: Engine) -> None:
     # The random base model loops without an end-of-turn token, so only stop() can end this early.
+    full = base.chat(WHO, max_new_tokens=1000)
     pieces: list[str] = []
-    start = time.perf_counter()
     for piece in base.stream(WHO, max_new_tokens=1000):
         pieces.append(piece)
         if len(pieces) == 3:
             threading.Thread(target=base.stop).start()
     assert 3 <= len(pieces) < 50
-    assert time.perf_counter() - start < 30
+    assert len("".join(pieces)) < len(full)
     assert base.chat(WHO)  # the engine answers again afterwards
 
 
-def test_closing_the_stream_early_frees_the_engine(base: Engine) -> None:
-    stream = base.stream(WHO, max_new_tokens=1000)
-    assert next(stream)
-    stream.close()  # ends generation in the worker thread and releases the engine
-    base.stop()  # stop() when idle is harmless
+@pytest.mark.parametrize("abandon", ["close", "drop", "break"])
+def test_an_abandoned_stream_stops_and_frees_the_engine(base: Engine, abandon: str) -> None:
+    expected = base.chat(WHO)
+    if abandon == "break":
+        for taken, _ in enumerate(base.stream(WHO, max_new_tokens=1000), start=1):
+            if taken == 2:
+                break  # the loop's stream is dropped here
+    else:
+        stream = base.stream(WHO, max_new_tokens=1000)
+        assert next(stream) and next(stream)
+        if abandon == "close":
+            stream.close()
+            assert list(stream) == []  # a closed stream ends, as a closed generator does
+        else:
+            del stream
+            gc.collect()
+    assert base.chat(WHO) == expected  # waits for the abandoned reply to end, then answers afresh
+    assert not base.busy
+
+
+def test_a_second_request_while_a_reply_streams_is_refused_until_stop(base: Engine) -> None:
+    full = base.chat(WHO, max_new_tokens=1000)
+    first = base.stream(WHO, max_new_tokens=1000)
+    first_pieces = [next(first)]
+    assert base.busy
+    with pytest.raises(ChatError, match="a reply is still being generated; call stop\\(\\) or finish reading it"):
+        base.stream(WHO)
+    errors: list[BaseException] = []
+
+    def from_another_thread() -> None:
+        try:
+            base.chat(WHO)
+        except ChatError as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=from_another_thread)
+    worker.start()
+    worker.join(30)
+    assert len(errors) == 1 and "still being generated" in str(errors[0])
+    base.stop()  # ends the first reply; its reader sees the end
+    first_pieces += list(first)
+    assert len("".join(first_pieces)) < len(full)
     assert base.chat(WHO) == base.chat(WHO)
+
+
+def test_stop_frees_the_engine_even_when_the_reader_never_reads_again(base: Engine) -> None:
+    expected = base.chat(WHO)
+    stalled = base.stream(WHO, max_new_tokens=1000)
+    assert next(stalled)
+    base.stop()  # `stalled` is still referenced and never read again
+    assert base.chat(WHO) == expected
+    stalled.close()
+
+
+def test_engine_from_a_loaded_config_is_the_same_engine(tiny_model_dir: Path, base: Engine) -> None:
+    cfg = chat_config(tiny_model_dir, do_sample=False, max_new_tokens=24)
+    engine = Engine(config=cfg)
+    assert engine.cfg is cfg and engine.template.name == "qwen" and engine.generation == base.generation
+    assert engine.chat(WHO) == base.chat(WHO)
+    with pytest.raises(ChatError, match="not both"):
+        Engine(tiny_model_dir, config=cfg)
 
 
 def test_long_history_drops_oldest_turns(tiny_model_dir: Path) -> None:
@@ -133,7 +197,8 @@ def test_long_history_drops_oldest_turns(tiny_model_dir: Path) -> None:
     assert len(prompt.ids) + prompt.max_new_tokens <= 128
     kept = messages[2 * prompt.dropped_turns:]
     assert prompt.ids == engine.template.encode_prompt(engine.tokenizer, kept, engine.template.default_system)
-    assert isinstance(engine.chat(messages), str)
+    # The reply is generated from the trimmed prompt, within the room left for it.
+    assert engine.chat(messages) == _greedy_reply(engine, prompt.ids, prompt.max_new_tokens)
 
 
 def test_a_single_message_longer_than_the_context_is_cut_not_a_crash(tiny_model_dir: Path) -> None:
@@ -141,7 +206,7 @@ def test_a_single_message_longer_than_the_context_is_cut_not_a_crash(tiny_model_
     prompt = engine.prepare([{"role": "user", "content": "word " * 500}])
     assert prompt.truncated and len(prompt.ids) + prompt.max_new_tokens <= 64
     assert prompt.ids[-3:] == engine.tokenizer.encode("<|im_start|>assistant\n", add_special_tokens=False)[-3:]
-    assert isinstance(engine.chat([{"role": "user", "content": "word " * 500}]), str)
+    assert engine.chat([{"role": "user", "content": "word " * 500}]) == _greedy_reply(engine, prompt.ids, prompt.max_new_tokens)
 
 
 def test_bad_messages_and_settings_are_clear_errors(base: Engine) -> None:

@@ -183,4 +183,4 @@ def test_device_that_is_not_there(monkeypatch, capsys, tiny_model_dir: Path) -> 
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    _fails(monkeypatch, capsys, _flags(tiny_model_dir) + ["--device", "cuda"], "device cuda was asked for")
+    _fails(monkeypatch, capsys, _flags(tiny_model_dir) + ["--device", "cuda"], "cuda was asked for", "device: auto")

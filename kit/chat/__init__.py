@@ -6,9 +6,11 @@ notebook ``ChatPanel`` (widget.py) only use it. The widget is imported on demand
 terminal and export do not need ipywidgets.
 """
 
-from kit.chat.engine import ChatError, Engine, GenerationSettings, Prompt, TemplateMismatchWarning
+from kit.chat.engine import (ChatError, Engine, GenerationSettings, Prompt, ReplyStream, TemplateMismatchWarning,
+                             chat_config)
 
-__all__ = ["ChatError", "ChatPanel", "Engine", "GenerationSettings", "Prompt", "TemplateMismatchWarning"]
+__all__ = ["ChatError", "ChatPanel", "Engine", "GenerationSettings", "Prompt", "ReplyStream", "TemplateMismatchWarning",
+           "chat_config"]
 
 
 def __getattr__(name: str):

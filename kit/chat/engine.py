@@ -1,29 +1,36 @@
 """The chat engine: a base model plus LoRA adapter(s), a prompt template, and streamed replies.
 
-    Engine(model, adapter, template="qwen")     validate (kit.config), load tokenizer + model
-      prepare(messages, system)                 template.encode_prompt, trimmed to fit the context
-      stream(messages, system)                  text pieces as they are generated
-      chat(messages, system)                    the whole reply
-      stop()                                    end the current reply early, from any thread
+    Engine(model, adapter, template="qwen", ...)    keyword settings -> chat_config -> kit.config
+    Engine(config=cfg)                              a Config already loaded (what ``kit chat`` does)
+      prepare(messages, system)                     template.encode_prompt, trimmed to fit the context
+      stream(messages, system)                      text pieces as they are generated
+      chat(messages, system)                        the whole reply
+      stop()                                        end the current reply early, from any thread
 
 Prompts are built by exactly the template code training used (``Template.encode_prompt``), so the
 adapter sees at inference the token layout it was trained on. Two backends generate the tokens:
 ``huggingface`` (transformers ``generate`` in a worker thread, ``TextIteratorStreamer`` for the
 pieces) and ``vllm`` (kit/chat/vllm_backend.py). The terminal loop and the notebook panel only
 display what ``stream`` yields.
+
+One reply at a time per engine: each reply is generated in its own thread, which alone marks the
+engine busy, so a reader that stops reading cannot hold the engine. A second request while a reply
+is still being generated gets a ChatError at once; ``stop()``, or closing or dropping the stream,
+ends the reply at its next token, and the next request waits (a bounded time) for that.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import queue
 import threading
 import warnings
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 from kit import config as config_mod
-from kit import hub
 from kit import model as model_mod
 from kit.config import Config
 from kit.data import template as template_mod
@@ -161,10 +168,88 @@ class HuggingfaceBackend:
         self.model = None
 
 
+# ---------------------------------------------------------------- one reply, generated in its own thread
+
+# How long a new request waits for a stopped reply to end (it ends at its next token; on a large
+# model on a CPU one token, or a long prompt's prefill, can take seconds).
+STOP_WAIT_S = 60.0
+
+_END = object()  # put on a reply's queue after its last piece
+
+
+class _Generation:
+    """One reply being generated in its own thread; the engine holds this, the reader a ReplyStream.
+
+    The thread puts pieces on an unbounded queue, so it never waits for the reader: generation ends
+    when the reply is complete or ``stop_event`` is set, whatever the reader does.
+    """
+
+    def __init__(self, pieces: Callable[[threading.Event], Iterator[str]]):
+        self.stop_event = threading.Event()
+        self.done = threading.Event()  # set once the backend has finished (before the reader sees the end)
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(pieces,), name="kit-chat-reply", daemon=True)
+
+    def _run(self, pieces: Callable[[threading.Event], Iterator[str]]) -> None:
+        try:
+            for piece in pieces(self.stop_event):
+                self.queue.put(piece)
+        except BaseException as exc:  # handed to the reader, which re-raises it
+            self.error = exc
+        finally:
+            self.done.set()
+            self.queue.put(_END)
+
+    @property
+    def running(self) -> bool:
+        return not self.done.is_set()
+
+
+class ReplyStream(Iterator[str]):
+    """The pieces of one reply as they are generated.
+
+    Iterate it like a generator. ``close()`` (also on leaving a ``with`` block), or dropping the last
+    reference to it, stops the generation at the next token, so an abandoned stream frees the engine.
+    """
+
+    def __init__(self, generation: _Generation):
+        self._generation = generation
+        self._finished = False
+
+    def __iter__(self) -> "ReplyStream":
+        return self
+
+    def __next__(self) -> str:
+        if self._finished:
+            raise StopIteration
+        item = self._generation.queue.get()
+        if item is _END:
+            self._finished = True
+            if self._generation.error is not None:
+                raise self._generation.error
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        """Stop the generation (at its next token) and end this stream."""
+        self._finished = True
+        self._generation.stop_event.set()
+
+    def __enter__(self) -> "ReplyStream":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # A stream nobody reads any more must not keep generating (nor keep the engine busy).
+        generation = getattr(self, "_generation", None)
+        if generation is not None:
+            generation.stop_event.set()
+
+
 # ---------------------------------------------------------------- the engine
-
-_GENERATION_KEYS = {f.name for f in fields(GenerationSettings)}
-
 
 def _dtype_for(kind: str, bf16: bool) -> Any:
     import torch
@@ -176,54 +261,64 @@ def _dtype_for(kind: str, bf16: bool) -> Any:
     return torch.bfloat16 if bf16 else torch.float16
 
 
+def chat_config(model_name_or_path: str | Path | None,
+                adapter_name_or_path: str | Path | Sequence[str | Path] | None = None, **settings: Any) -> Config:
+    """The chat Config from keyword arguments, checked by ``config.from_dict``.
+
+    ``settings`` are config keys, as in a YAML file or ``kit chat --key value``: template (default
+    qwen; None takes the adapter's), finetuning_type (default lora), infer_backend, merge_adapter,
+    default_system, cutoff_len, device, vllm_maxlen, ... and the generation keys (do_sample,
+    temperature, top_p, top_k, max_new_tokens, repetition_penalty), which set the default decoding.
+    Several adapters may be given as a list; they are applied in order.
+    """
+    if adapter_name_or_path is not None and not isinstance(adapter_name_or_path, (str, Path)):
+        adapter_name_or_path = ",".join(str(a) for a in adapter_name_or_path)
+    raw: dict[str, Any] = {"template": "qwen", "finetuning_type": "lora", **settings}
+    if model_name_or_path is not None:
+        raw["model_name_or_path"] = str(model_name_or_path)
+    if adapter_name_or_path is not None:
+        raw["adapter_name_or_path"] = str(adapter_name_or_path)
+    # The same validation and messages as a YAML file or `kit chat --key value` get.
+    return config_mod.from_dict(raw)
+
+
 class Engine:
     """A model (+ adapters) and its template, answering chat messages.
 
-    ``options`` take any other config key (merge_adapter, default_system, cutoff_len, device,
-    trust_remote_code, vllm_maxlen, ...); the generation keys among them (do_sample, temperature,
-    top_p, top_k, max_new_tokens, repetition_penalty) set the default decoding.
+    ``Engine(model, adapter, **settings)`` builds its Config with ``chat_config`` (settings are config
+    keys: template, infer_backend, merge_adapter, max_new_tokens, ...); ``Engine(config=cfg)`` takes a
+    Config already loaded, as ``kit chat`` does. Either way the same set-up follows.
     """
 
-    def __init__(self, model_name_or_path: str | Path, adapter_name_or_path: str | Path | Sequence[str | Path] | None = None,
-                 template: str | None = "qwen", finetuning_type: str = "lora", infer_backend: str = "huggingface",
-                 **options: Any):
-        if adapter_name_or_path is not None and not isinstance(adapter_name_or_path, (str, Path)):
-            adapter_name_or_path = ",".join(str(a) for a in adapter_name_or_path)
-        raw = {"model_name_or_path": str(model_name_or_path), "template": template,
-               "finetuning_type": finetuning_type, "infer_backend": infer_backend, **options}
-        if adapter_name_or_path is not None:
-            raw["adapter_name_or_path"] = str(adapter_name_or_path)
-        # The same validation and messages as a YAML file or `kit chat --key value` get.
-        self._setup(config_mod.from_dict(raw))
-
-    @classmethod
-    def from_config(cls, cfg: Config) -> "Engine":
-        engine = cls.__new__(cls)
-        engine._setup(cfg)
-        return engine
-
-    # ------------------------------------------------------------ loading
-    def _setup(self, cfg: Config) -> None:
+    def __init__(self, model_name_or_path: str | Path | None = None,
+                 adapter_name_or_path: str | Path | Sequence[str | Path] | None = None, *,
+                 config: Config | None = None, **settings: Any):
+        if config is None:
+            config = chat_config(model_name_or_path, adapter_name_or_path, **settings)
+        elif model_name_or_path is not None or adapter_name_or_path is not None or settings:
+            raise ChatError("Engine: give either config= or the model, adapter and settings, not both; "
+                            "change a Config with cfg.replace(key=value) or build one with kit.chat.chat_config(...)")
         from kit import device as device_mod
 
-        self.cfg = cfg
+        self.cfg = cfg = config
         self.generation = GenerationSettings.from_config(cfg)
-        self._lock = threading.Lock()
-        self._stop_event: threading.Event | None = None
+        self._lock = threading.Lock()  # guards starting a reply; never held while a reply streams
+        self._current: _Generation | None = None
         self.backend_name = cfg.infer.infer_backend
 
         adapter_dirs = [model_mod.check_adapter_dir(p) for p in cfg.adapter_paths]
         if adapter_dirs and cfg.finetune.finetuning_type != "lora":  # config validation says so too
             raise ChatError(f"adapter_name_or_path needs finetuning_type: lora, not {cfg.finetune.finetuning_type}")
         self.adapter_dirs = adapter_dirs
-        self.template = with_checked_template(cfg.data.template, adapter_dirs, cfg.data.default_system)
+        template = with_checked_template(cfg.data.template, adapter_dirs, cfg.data.default_system)
         if cfg.infer.infer_backend == "vllm":
             from kit.chat import vllm_backend
 
             vllm_backend.require_vllm()  # fail at once, before any weights are read
-        self.model_dir = hub.resolve_model(cfg.model.model_name_or_path, cfg.model.cache_dir, cfg.model.model_revision)
-        self.tokenizer = model_mod.load_tokenizer(self.model_dir, self.template, cfg.model.trust_remote_code)
+        stage = model_mod.tokenizer_stage(cfg, template=template)
+        self.model_dir, self.template, self.tokenizer = stage.model_dir, stage.template, stage.tokenizer
         self.stop_ids = self.template.stop_token_ids(self.tokenizer)
+        self.model_config = read_model_config(self.model_dir)
         self.context_len = self._context_len()
 
         try:
@@ -236,13 +331,15 @@ class Engine:
 
             dtype = str(_dtype_for(info.kind, info.bf16)).removeprefix("torch.")
             self.backend: Backend = vllm_backend.VllmBackend(
-                self.model_dir, adapter_dirs, cfg, info, max_model_len=self.context_len, dtype=dtype)
+                self.model_dir, adapter_dirs, cfg, info, max_model_len=self.context_len, dtype=dtype,
+                model_config=self.model_config)
         else:
             self.backend = self._load_huggingface(adapter_dirs, info)
         logger.info("chat engine ready: %s%s, template %s, backend %s, %s", self.model_dir,
                     f" + {', '.join(map(str, adapter_dirs))}" if adapter_dirs else "", self.template.name,
                     self.backend_name, info.kind)
 
+    # ------------------------------------------------------------ loading
     def _load_huggingface(self, adapter_dirs: list[Path], info: Any) -> HuggingfaceBackend:
         model = model_mod.load_model(self.model_dir, _dtype_for(info.kind, info.bf16), self.cfg.model.trust_remote_code)
         if adapter_dirs:
@@ -258,14 +355,9 @@ class Engine:
 
     def _context_len(self) -> int:
         """Tokens one conversation may span: cutoff_len, the model's positions, and vLLM's maxlen."""
-        import json
-
         limits = [self.cfg.data.cutoff_len]
-        try:
-            model_cfg = json.loads((self.model_dir / "config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            model_cfg = {}
-        positions = model_cfg.get("max_position_embeddings") or model_cfg.get("text_config", {}).get("max_position_embeddings")
+        positions = (self.model_config.get("max_position_embeddings")
+                     or (self.model_config.get("text_config") or {}).get("max_position_embeddings"))
         if positions:
             limits.append(int(positions))
         if self.cfg.infer.infer_backend == "vllm":
@@ -314,32 +406,60 @@ class Engine:
         return ids[-budget:] if len(ids) > budget else ids
 
     # ------------------------------------------------------------ generation
-    def stream(self, messages: Sequence[Message], system: str | None = None, **generation: Any) -> Iterator[str]:
-        """Yield the reply in pieces as they are generated; ``generation`` overrides the defaults once."""
+    def stream(self, messages: Sequence[Message], system: str | None = None, **generation: Any) -> ReplyStream:
+        """The reply in pieces as they are generated; ``generation`` overrides the defaults once.
+
+        Raises ChatError at once for bad messages or settings, and when another reply is still being
+        generated (one reply at a time per engine).
+        """
         settings = self.generation.updated(**generation) if generation else self.generation
         prompt = self.prepare(messages, system, settings.max_new_tokens)
         settings = replace(settings, max_new_tokens=prompt.max_new_tokens)
-        stop_event = threading.Event()
-        with self._lock:  # one reply at a time per engine
-            self._stop_event = stop_event
-            try:
-                yield from self.backend.generate(prompt.ids, settings, self.stop_ids, stop_event)
-            finally:
-                self._stop_event = None
+        backend, stop_ids = self.backend, self.stop_ids
+        return ReplyStream(self._start(lambda stop_event: backend.generate(prompt.ids, settings, stop_ids, stop_event)))
+
+    def _start(self, pieces: Callable[[threading.Event], Iterator[str]]) -> _Generation:
+        with self._lock:
+            current = self._current
+            if current is not None and current.running:
+                if not current.stop_event.is_set():
+                    raise ChatError("a reply is still being generated; call stop() or finish reading it "
+                                    "(or close() its stream) before asking again")
+                # Stopped (stop(), or its stream closed or dropped): it ends at its next token.
+                if not current.done.wait(STOP_WAIT_S):
+                    raise ChatError(f"the previous reply was stopped but has not ended after {STOP_WAIT_S:.0f} s; "
+                                    "try again in a moment")
+            generation = _Generation(pieces)
+            self._current = generation
+            generation.thread.start()
+            return generation
 
     def chat(self, messages: Sequence[Message], system: str | None = None, **generation: Any) -> str:
         """The whole reply as one string."""
-        return "".join(self.stream(messages, system, **generation))
+        with self.stream(messages, system, **generation) as pieces:
+            return "".join(pieces)
+
+    @property
+    def busy(self) -> bool:
+        """A reply is being generated (stopped replies count until they have ended)."""
+        current = self._current
+        return current is not None and current.running
 
     def stop(self) -> None:
-        """End the reply being generated, at the next token; safe to call from any thread, or when idle."""
-        event = self._stop_event
-        if event is not None:
-            event.set()
+        """End the reply being generated, at the next token; safe to call from any thread, or when idle.
+
+        Its stream then ends, and the next request waits for it to end rather than failing.
+        """
+        current = self._current
+        if current is not None:
+            current.stop_event.set()
 
     def close(self) -> None:
         """Free the model (and the vLLM engine's processes)."""
         self.stop()
+        current = self._current
+        if current is not None:
+            current.done.wait(STOP_WAIT_S)
         self.backend.close()
 
     def __enter__(self) -> "Engine":
@@ -392,3 +512,12 @@ def _check_turns(turns: Sequence[Message]) -> None:
             raise ChatError(f"messages[{i}]: content must be a string")
     if len(turns) % 2 == 0:
         raise ChatError("messages: the last message must be the user's (the assistant answers it)")
+
+
+def read_model_config(model_dir: Path) -> dict[str, Any]:
+    """The model's config.json, or {} when it is missing or unreadable (transformers reports that itself)."""
+    try:
+        data = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

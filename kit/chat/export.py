@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from kit import config as config_mod
-from kit import hub
 from kit import model as model_mod
 from kit.config import Config
 from kit.data.template import Template
@@ -124,9 +123,9 @@ def export_model(cfg: Config) -> Path:
     export_dir = Path(cfg.infer.export_dir).expanduser().resolve()
     _check_export_dir(export_dir)
     adapter_dirs = [model_mod.check_adapter_dir(p) for p in cfg.adapter_paths]
-    template = with_checked_template(cfg.data.template, adapter_dirs, cfg.data.default_system)
-    model_dir = hub.resolve_model(cfg.model.model_name_or_path, cfg.model.cache_dir, cfg.model.model_revision)
-    tokenizer = model_mod.load_tokenizer(model_dir, template, cfg.model.trust_remote_code)
+    stage = model_mod.tokenizer_stage(
+        cfg, template=with_checked_template(cfg.data.template, adapter_dirs, cfg.data.default_system))
+    model_dir, template, tokenizer = stage.model_dir, stage.template, stage.tokenizer
     # dtype "auto": the checkpoint's own dtype, so the export is the size of the base model.
     model = model_mod.load_model(model_dir, "auto", cfg.model.trust_remote_code)
     if adapter_dirs:

@@ -154,7 +154,7 @@ def run_loop(engine: Any, stdin: IO[Any] | None = None, stdout: IO[str] | None =
                 stdout.write(piece)
                 stdout.flush()
         except KeyboardInterrupt:
-            # The generator's clean-up has already stopped generation; leave as Ctrl+C at the prompt does.
+            # End generation at once (dropping the stream would too); leave as Ctrl+C at the prompt does.
             engine.stop()
             stdout.write("\n")
             return 0
@@ -170,7 +170,7 @@ def chat_main(argv: list[str]) -> int:
     from kit.chat.engine import Engine
 
     cfg = load_config(argv, "kit chat")
-    engine = Engine.from_config(cfg)
+    engine = Engine(config=cfg)
     try:
         return run_loop(engine)
     finally:
