@@ -20,12 +20,20 @@ def _wait_for(condition, timeout: float = 30.0) -> None:
         time.sleep(0.01)
 
 
+def _shown(root: widgets.Widget) -> list[widgets.Widget]:
+    """Every widget inside ``root``, as the front end would draw them."""
+    found = [root]
+    for child in getattr(root, "children", ()):
+        found += _shown(child)
+    return found
+
+
 def test_panel_has_its_controls(tuned: Engine) -> None:
     panel = ChatPanel(tuned)
-    assert isinstance(panel.widget, widgets.VBox)
+    shown = _shown(panel.widget)
     for control in (panel.input, panel.send_button, panel.stop_button, panel.clear_button, panel.temperature,
-                    panel.max_new_tokens, panel.system):
-        assert isinstance(control, widgets.Widget)
+                    panel.max_new_tokens, panel.system, panel.status, panel.sides[0].transcript):
+        assert any(control is w for w in shown)
     assert panel.temperature.value == 0.0  # the engine is greedy
     assert panel.max_new_tokens.value == 24
     assert panel.system.value == tuned.template.default_system
@@ -72,6 +80,31 @@ def test_stop_ends_a_reply_midway_and_the_kernel_stays_free(base: Engine) -> Non
     assert "(stopped)" in panel.transcript_text and panel.status.value.startswith("stopped")
     panel.clear_button.click()
     assert panel.history == [] and panel.transcript_text == ""
+
+
+def test_rapid_send_stop_clear_cycles_leave_the_panel_working(base: Engine) -> None:
+    panel = ChatPanel(base)
+    panel.max_new_tokens.value = 4
+    for i in range(100):
+        panel.send(f"question {i}")  # refused (False) while an earlier reply is still ending: fine
+        if i % 3 == 0:
+            panel.stop()
+        # Half the time clear without waiting: the reply still ending must not land in the new history.
+        panel.clear(timeout=0 if i % 2 else 30)
+        assert panel.history == []
+    assert panel.wait(30)
+    assert panel.history == [] and not panel.errors
+    assert panel.send("Who are you?") and panel.wait(30)
+    history = panel.history
+    assert [m["role"] for m in history] == ["user", "assistant"]
+    assert history[1]["content"] == base.chat(WHO, system=panel.system.value, max_new_tokens=4)
+    assert panel.send("and then?") and panel.wait(30)
+    assert [m["role"] for m in panel.history] == ["user", "assistant"] * 2 and not panel.errors
+
+
+def test_one_engine_cannot_be_compared_with_itself(base: Engine) -> None:
+    with pytest.raises(ValueError, match="give a second engine"):
+        ChatPanel(base, compare_engine=base)
 
 
 def test_settings_apply_to_the_next_reply(base: Engine) -> None:

@@ -51,6 +51,9 @@ class ChatPanel:
 
     def __init__(self, engine: Engine, compare_engine: Engine | None = None, labels: tuple[str, ...] | None = None,
                  system: str | None = None):
+        if compare_engine is engine:
+            raise ValueError("compare_engine: give a second engine (an engine answers one reply at a time), "
+                             "e.g. Engine(model) beside Engine(model, adapter)")
         engines = [engine] + ([compare_engine] if compare_engine is not None else [])
         labels = labels or tuple(_label(e) for e in engines)
         if len(labels) != len(engines):
@@ -60,7 +63,9 @@ class ChatPanel:
         self.sides = [_Side(label, e, widgets.HTML(layout=widgets.Layout(flex="1 1 0", min_width="0")))
                       for label, e in zip(labels, engines)]
         self._stop_requested = threading.Event()
-        self._busy_lock = threading.Lock()
+        # Guards the histories, the epoch and the running count; reply threads take it to add their turn.
+        self._lock = threading.RLock()
+        self._epoch = 0  # bumped by clear(): a reply begun before it is dropped, not added to the new history
         self._running = 0  # sides still generating the current reply
 
         gen = engine.generation
@@ -121,11 +126,13 @@ class ChatPanel:
     @property
     def history(self) -> list[dict[str, str]]:
         """The conversation with the (first) engine, as chat messages."""
-        return [dict(m) for m in self.sides[0].history]
+        with self._lock:
+            return [dict(m) for m in self.sides[0].history]
 
     @property
     def compare_history(self) -> list[dict[str, str]] | None:
-        return [dict(m) for m in self.sides[1].history] if len(self.sides) > 1 else None
+        with self._lock:
+            return [dict(m) for m in self.sides[1].history] if len(self.sides) > 1 else None
 
     @property
     def transcript_text(self) -> str:
@@ -153,7 +160,7 @@ class ChatPanel:
         if not text:
             self.status.value = "type a message first"
             return False
-        with self._busy_lock:
+        with self._lock:
             if self.busy:
                 self.status.value = "still answering: wait, or press Stop"
                 return False
@@ -171,44 +178,61 @@ class ChatPanel:
                 side.history.append({"role": "user", "content": text})
                 side.partial, side.note, side.error = "", "", None
                 self._render(side)
-                side.thread = threading.Thread(target=self._generate, args=(side, system, settings),
+                # The thread gets its own copy of the conversation and the epoch it belongs to.
+                side.thread = threading.Thread(target=self._generate,
+                                               args=(side, self._epoch, list(side.history), system, settings),
                                                name=f"kit-chat-panel-{side.label}", daemon=True)
             for side in self.sides:
                 side.thread.start()
         return True
 
-    def _generate(self, side: _Side, system: str, settings: dict[str, Any]) -> None:
+    def _generate(self, side: _Side, epoch: int, messages: list[dict[str, str]], system: str,
+                  settings: dict[str, Any]) -> None:
         start = last_update = time.perf_counter()
+        reply, error = "", None
         try:
-            for piece in side.engine.stream(side.history, system, **settings):
-                side.partial += piece
-                if self._stop_requested.is_set():
-                    break  # closing the stream ends generation cleanly in the backend
-                now = time.perf_counter()
-                if now - last_update >= _UPDATE_EVERY_S:
-                    self._render(side)
-                    last_update = now
-            if self._stop_requested.is_set():
-                side.note = "(stopped)"
+            if not self._stop_requested.is_set():  # stopped (or cleared) before this thread began
+                with side.engine.stream(messages, system, **settings) as pieces:  # leaving it ends generation
+                    for piece in pieces:
+                        reply += piece
+                        if self._stop_requested.is_set():
+                            break
+                        now = time.perf_counter()
+                        if now - last_update >= _UPDATE_EVERY_S:
+                            self._show(side, epoch, reply)
+                            last_update = now
         except Exception as exc:  # shown in the panel: a notebook has no one to raise to in this thread
-            side.error = exc
-            side.note = f"error: {type(exc).__name__}: {exc}"
+            error = exc
         finally:
-            side.seconds = time.perf_counter() - start
-            # Keep what was said (even a stopped reply) so the conversation continues from what was shown.
-            side.history.append({"role": "assistant", "content": side.partial or ""})
-            side.partial = None
-            self._render(side)
-            self._finish_if_done()
+            with self._lock:
+                if epoch == self._epoch:  # after a clear() the reply belongs to a forgotten conversation
+                    side.seconds = time.perf_counter() - start
+                    side.error = error
+                    if error is not None:
+                        side.note = f"error: {type(error).__name__}: {error}"
+                    elif self._stop_requested.is_set():
+                        side.note = "(stopped)"
+                    # Keep what was said (even a stopped reply) so the conversation continues from what was shown.
+                    side.history.append({"role": "assistant", "content": reply})
+                    side.partial = None
+                    self._render(side)
+                self._finish_if_done(epoch)
 
-    def _finish_if_done(self) -> None:
-        with self._busy_lock:
-            # A count, not thread liveness: two sides finishing together would each see the other alive.
-            self._running -= 1
-            if self._running > 0:
-                return
-            self.send_button.disabled = False
-            self.stop_button.disabled = True
+    def _show(self, side: _Side, epoch: int, reply: str) -> None:
+        with self._lock:
+            if epoch == self._epoch:
+                side.partial = reply
+                self._render(side)
+
+    def _finish_if_done(self, epoch: int) -> None:
+        # Called with the lock held. A count, not thread liveness: two sides finishing together would
+        # each see the other alive.
+        self._running -= 1
+        if self._running > 0:
+            return
+        self.send_button.disabled = False
+        self.stop_button.disabled = True
+        if epoch == self._epoch:
             times = ", ".join(f"{s.label} {s.seconds:.1f} s" for s in self.sides)
             self.status.value = ("stopped" if self._stop_requested.is_set() else "done") + f" ({times})"
 
@@ -226,13 +250,20 @@ class ChatPanel:
                 side.thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return not self.busy
 
-    def clear(self) -> None:
-        """Forget the conversation (a running reply is stopped first)."""
+    def clear(self, timeout: float = 30.0) -> None:
+        """Forget the conversation; a running reply is stopped and dropped.
+
+        The history is cleared at once: a reply still ending belongs to the old conversation and is
+        never added to the new one. Waits up to ``timeout`` seconds for it to end, so the next Send is
+        taken.
+        """
+        with self._lock:
+            self._epoch += 1
+            for side in self.sides:
+                side.history.clear()
+                side.partial, side.note, side.error = None, "", None
+                self._render(side)
+            self.status.value = "history cleared"
         if self.busy:
             self.stop()
-            self.wait(30)
-        for side in self.sides:
-            side.history.clear()
-            side.partial, side.note, side.error = None, "", None
-            self._render(side)
-        self.status.value = "history cleared"
+            self.wait(timeout)
