@@ -42,10 +42,40 @@ The quick start's own command works too:
   torchrun --nproc_per_node 1 --nnodes 1 --node_rank 0 --master_addr 127.0.0.1 --master_port 7007 -m kit.train CONFIG.yaml"""
 
 
-def _split_config_and_overrides(args: Sequence[str]) -> tuple[str | None, list[str]]:
+def split_config_args(args: Sequence[str], command: str = "kit") -> tuple[str | None, list[str]]:
+    """``[CONFIG.yaml] [key=value | --key value | --key=value | --flag ...]`` -> (config path, ["key=value", ...]).
+
+    The one parser every kit command uses: LLaMA-Factory's CLI takes ``--key value`` (``llamafactory-cli
+    chat --template qwen``), a bare ``--flag`` meaning true as HfArgumentParser reads boolean flags,
+    and its YAML overrides take ``key=value``.
+    """
+    from kit.config import ConfigError
+
     args = list(args)
-    path = args.pop(0) if args and "=" not in args[0] and not args[0].startswith("--") else None
-    return path, args
+    path: str | None = None
+    overrides: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg.startswith("--"):
+            key, sep, value = arg[2:].partition("=")
+            if not key:
+                raise ConfigError([f"{command}: {arg!r} is not a flag; write --key value"])
+            if not sep:
+                if i + 1 < len(args) and not args[i + 1].startswith("--"):
+                    value = args[i + 1]
+                    i += 1
+                else:
+                    value = "true"
+            overrides.append(f"{key}={value}")
+        elif "=" in arg:
+            overrides.append(arg)
+        elif path is None and not overrides:
+            path = arg
+        else:
+            raise ConfigError([f"{command}: unexpected argument {arg!r}; give the config file first, then key=value or --key value"])
+        i += 1
+    return path, overrides
 
 
 def cmd_train(args: Sequence[str]) -> int:
@@ -54,7 +84,7 @@ def cmd_train(args: Sequence[str]) -> int:
     if any(a in ("-h", "--help") for a in args):
         print(TRAIN_HELP)
         return 0
-    path, overrides = _split_config_and_overrides(args)
+    path, overrides = split_config_args(args, "kit train")
     if path is None:
         raise KitError("kit train needs a config file: kit train CONFIG.yaml [key=value ...]")
     cfg = config.load(path, overrides)
@@ -62,9 +92,8 @@ def cmd_train(args: Sequence[str]) -> int:
 
 
 def cmd_preprocess(args: Sequence[str]) -> int:
-    from kit import config, hub, model
-    from kit.data import build_sft, get_template, preview, write_jsonl
-    from kit.data.template import with_system
+    from kit import config, preview
+    from kit.data import write_jsonl
 
     parser = argparse.ArgumentParser(prog="kit preprocess")
     parser.add_argument("config")
@@ -72,25 +101,18 @@ def cmd_preprocess(args: Sequence[str]) -> int:
     parser.add_argument("--output", help="write every encoded example as JSONL here")
     parser.add_argument("--preview", type=int, default=3, help="examples to show without --output")
     ns = parser.parse_args(list(args))
-    cfg = config.load(ns.config, ns.overrides)
-    config.require(cfg, "preprocess")
-    template = with_system(get_template(cfg.data.template), cfg.data.default_system)
-    model_dir = hub.resolve_model(cfg.model.model_name_or_path, cfg.model.cache_dir, cfg.model.model_revision)
-    tokenizer = model.load_tokenizer(model_dir, template, cfg.model.trust_remote_code)
-    data = build_sft(cfg, tokenizer, template, split=False)
+    encoded = preview.encode(config.load(ns.config, ns.overrides))
+    data = encoded.data
     if ns.output:
-        write_jsonl(data.all, Path(ns.output))
+        write_jsonl(data.all, Path(ns.output).expanduser())
         print(json.dumps({"output": ns.output, **data.stats()}, ensure_ascii=False))
         return 0
-    for i, row in enumerate(data.all[: ns.preview]):
-        prompt, trained = preview(row, tokenizer)
+    for i in range(min(ns.preview, len(data.all))):
         src = data.sources[i]
-        print(f"=== example {i} ({src.dataset}[{src.index}]): {len(row['input_ids'])} tokens, "
-              f"{sum(1 for x in row['labels'] if x != -100)} trained")
-        print("--- prompt (not trained):")
-        print(prompt)
-        print("--- trained:")
-        print(trained)
+        tokens, trained = encoded.counts(i)
+        print(f"=== example {i} ({src.dataset}[{src.index}]): {tokens} tokens, {trained} trained")
+        print("".join(f"[[{text}]]" if is_trained else text for text, is_trained in encoded.pieces(i)))
+    print("([[...]] is trained: its labels are kept; the rest has label -100)")
     print(json.dumps(data.stats(), ensure_ascii=False))
     return 0
 
@@ -117,7 +139,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "train": cmd_train,
     "preprocess": cmd_preprocess,
     "keys": cmd_keys,
-    "doctor": _lazy("kit.env", "doctor_main"),
+    "doctor": _lazy("kit.doctor", "doctor_main"),
     "estimate": _lazy("kit.estimate", "estimate_main"),
     "chat": _lazy("kit.chat.terminal", "chat_main"),
     "export": _lazy("kit.chat.export", "export_main"),
@@ -140,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: unknown command {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="[kit %(levelname)s] %(message)s")
+    from kit.launch import Terminated
+
     try:
         return command(argv[1:])
     except KitError as exc:
@@ -148,6 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Terminated as exc:  # SIGTERM / SIGHUP: the training processes are already stopped
+        print(str(exc), file=sys.stderr)
+        return 128 + exc.signum
 
 
 if __name__ == "__main__":

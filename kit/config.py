@@ -345,12 +345,50 @@ def from_dict(raw: Mapping[str, Any], source: str | None = None) -> Config:
             hint = f"; did you mean {close[0]}?" if close else ""
             problems.append(f"{key}: unknown key{hint}")
 
+    _normalise_paths(per_section)
     sections = {s: SECTIONS[s](**per_section[s]) for s in SECTIONS}
     cfg = Config(**sections, source=str(source) if source else None)
     problems += _check_values(cfg)
     if problems:
         raise ConfigError(problems, source=str(source) if source else None)
     return cfg
+
+
+# Keys that name a folder or file on this machine. Each is expanded (~) and made absolute once, here,
+# so every stage and every torchrun rank uses the same place whatever its working directory.
+PATH_KEYS = ("output_dir", "cache_dir", "export_dir")
+_LATEST = {"true", "latest", "last"}
+
+
+def _absolute(value: str) -> str:
+    return str(Path(value).expanduser().absolute())
+
+
+def _local_path(value: str) -> bool:
+    """A model or adapter value that names a path rather than a hub id (org/name)."""
+    return value.startswith((".", "/", "~")) or "\\" in value or value.count("/") != 1 or Path(value).exists()
+
+
+def _normalise_paths(per_section: dict[str, dict[str, Any]]) -> None:
+    from kit.hub import TINY_NAMES  # the embedded model's names stay names
+
+    for section in per_section.values():
+        for key in PATH_KEYS:
+            if section.get(key):
+                section[key] = _absolute(section[key])
+        if section.get("dataset_dir") and section["dataset_dir"].startswith("~"):
+            # relative dataset_dir keeps its documented lookup (next to the YAML file, then the working directory)
+            section["dataset_dir"] = str(Path(section["dataset_dir"]).expanduser())
+        resume = section.get("resume_from_checkpoint")
+        if resume and resume.strip().lower() not in _LATEST:
+            section["resume_from_checkpoint"] = _absolute(resume)
+        name = section.get("model_name_or_path")
+        if name and name not in TINY_NAMES and _local_path(name):
+            section["model_name_or_path"] = _absolute(name)
+        adapters = section.get("adapter_name_or_path")
+        if adapters:
+            section["adapter_name_or_path"] = ",".join(
+                _absolute(a.strip()) if _local_path(a.strip()) else a.strip() for a in adapters.split(",") if a.strip())
 
 
 def _check_values(cfg: Config) -> list[str]:
@@ -396,6 +434,28 @@ def _check_values(cfg: Config) -> list[str]:
         p.append(f"top_p: {i.top_p} must be in (0, 1]")
     if i.max_new_tokens <= 0:
         p.append(f"max_new_tokens: {i.max_new_tokens} must be positive")
+    if i.top_k < 0:
+        p.append(f"top_k: {i.top_k} must be >= 0 (0 turns top-k sampling off)")
+    if i.repetition_penalty <= 0:
+        p.append(f"repetition_penalty: {i.repetition_penalty} must be positive (1.0 means no penalty)")
+    if not 0 < i.vllm_gpu_util <= 1:
+        p.append(f"vllm_gpu_util: {i.vllm_gpu_util} must be a fraction of device memory in (0, 1], e.g. 0.7")
+    for key in ("vllm_maxlen", "vllm_max_lora_rank", "export_size"):
+        if getattr(i, key) <= 0:
+            p.append(f"{key}: {getattr(i, key)} must be a positive integer")
+    if t.ddp_timeout <= 0:
+        p.append(f"ddp_timeout: {t.ddp_timeout} must be a positive number of seconds")
+    if t.dataloader_num_workers < 0:
+        p.append(f"dataloader_num_workers: {t.dataloader_num_workers} must be >= 0 (0 loads data in the training process)")
+    if d.preprocessing_num_workers is not None and d.preprocessing_num_workers <= 0:
+        p.append(f"preprocessing_num_workers: {d.preprocessing_num_workers} must be positive, or left out")
+    if t.max_steps == 0 or t.max_steps < -1:
+        p.append(f"max_steps: {t.max_steps} must be positive, or -1 to train for num_train_epochs")
+    for key in ("warmup_steps", "weight_decay", "max_grad_norm", "seed"):
+        if getattr(t, key) < 0:
+            p.append(f"{key}: {getattr(t, key)} must be >= 0")
+    if t.save_total_limit is not None and t.save_total_limit <= 0:
+        p.append(f"save_total_limit: {t.save_total_limit} must be positive, or left out to keep every checkpoint")
     if cfg.model.adapter_name_or_path and f.finetuning_type != "lora":
         p.append(f"adapter_name_or_path: adapters need finetuning_type: lora, not {f.finetuning_type}")
     return p

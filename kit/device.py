@@ -13,6 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from kit.envvars import EnvSettings
+from kit.errors import KitError
+
+
+class DeviceError(KitError, ValueError):
+    """The device asked for is not there (device: npu on a machine without one, a malformed visible-devices list)."""
 
 KINDS = ("npu", "cuda", "cpu")
 BACKENDS = {"npu": "hccl", "cuda": "nccl", "cpu": "gloo"}
@@ -53,10 +58,10 @@ def parse_visible_devices(value: str | None) -> list[int] | None:
     for part in value.split(","):
         part = part.strip()
         if not part.isdigit():
-            raise ValueError(f"visible devices list {value!r} has {part!r}, which is not a device number; "
+            raise DeviceError(f"visible devices list {value!r} has {part!r}, which is not a device number; "
                              "write it as e.g. ASCEND_RT_VISIBLE_DEVICES=0,1")
         if int(part) in ids:
-            raise ValueError(f"visible devices list {value!r} names device {part} twice")
+            raise DeviceError(f"visible devices list {value!r} names device {part} twice")
         ids.append(int(part))
     return ids
 
@@ -90,50 +95,57 @@ class DeviceInfo:
         return text
 
 
-def _npu_info(torch_npu: Any, env: EnvSettings) -> DeviceInfo | None:
+def _npu_info(torch_npu: Any, env: EnvSettings, query: bool) -> DeviceInfo | None:
     import torch
 
     try:
         if not torch.npu.is_available():
             return None
         count = torch.npu.device_count()
-        name = torch.npu.get_device_name(0) if count else "npu"
-        bf16 = bool(getattr(torch.npu, "is_bf16_supported", lambda: True)())
-    except Exception:
+        # Asking a card its name or bf16 support opens a context on it (memory held on card 0 by a
+        # launcher whose ranks need that card); a launcher only needs the kind and the count.
+        name = torch.npu.get_device_name(0) if count and query else "npu"
+        bf16 = bool(getattr(torch.npu, "is_bf16_supported", lambda: True)()) if query else True
+    except Exception:  # torch_npu without a working driver raises several kinds; treat as no NPU
         return None
     visible = parse_visible_devices(env.ascend_rt_visible_devices)
     return DeviceInfo("npu", count, "hccl", bf16, True, name, None, visible)
 
 
-def detect(prefer: str | None = None, env: EnvSettings | None = None) -> DeviceInfo:
-    """Pick the device: NPU, then CUDA, then CPU; ``prefer`` forces one and fails if it is absent."""
+def detect(prefer: str | None = None, env: EnvSettings | None = None, query: bool = True) -> DeviceInfo:
+    """Pick the device: NPU, then CUDA, then CPU; ``prefer`` forces one and fails if it is absent.
+
+    ``query=False`` finds kind and count without opening a context on any card (name and bf16 are
+    then not asked): what a launching parent uses, so the card stays free for its ranks.
+    """
     import torch
 
     env = env or EnvSettings.from_environ()
     if prefer not in (None, "auto", *KINDS):
-        raise ValueError(f"device {prefer!r} is not one of auto, npu, cuda, cpu")
+        raise DeviceError(f"device: {prefer!r} is not one of auto, npu, cuda, cpu")
     npu_reason: str | None = None
 
     if prefer in (None, "auto", "npu"):
         torch_npu, npu_reason = import_torch_npu()
         if torch_npu is not None:
-            info = _npu_info(torch_npu, env)
+            info = _npu_info(torch_npu, env, query)
             if info is not None:
                 return info
             npu_reason = "torch_npu imported but torch.npu.is_available() is False: check the driver (npu-smi info) and ASCEND_RT_VISIBLE_DEVICES"
         if prefer == "npu":
-            raise RuntimeError(f"device npu was asked for but cannot be used: {npu_reason}")
+            raise DeviceError(f"device: npu was asked for but cannot be used: {npu_reason}. "
+                              "Set device: auto (or leave it out) to use what this machine has")
 
     if prefer in (None, "auto", "cuda"):
         if torch.cuda.is_available():
             count = torch.cuda.device_count()
             return DeviceInfo(
-                "cuda", count, "nccl", torch.cuda.is_bf16_supported(), True, torch.cuda.get_device_name(0),
-                npu_reason, parse_visible_devices(env.cuda_visible_devices),
+                "cuda", count, "nccl", torch.cuda.is_bf16_supported() if query else True, True,
+                torch.cuda.get_device_name(0) if query else "cuda", npu_reason, parse_visible_devices(env.cuda_visible_devices),
             )
         if prefer == "cuda":
-            raise RuntimeError("device cuda was asked for but torch.cuda.is_available() is False "
-                               f"(torch {torch.__version__}; a +cpu build has no CUDA)")
+            raise DeviceError(f"device: cuda was asked for but torch.cuda.is_available() is False (torch {torch.__version__}; "
+                              "a +cpu build has no CUDA). Set device: auto (or leave it out) to use what this machine has")
 
     # bf16 autocast works on CPU (Trainer needs use_cpu=True); fp16 mixed precision needs an accelerator.
     return DeviceInfo("cpu", 1, "gloo", True, False, "cpu", npu_reason or "no NPU found", None)
@@ -166,7 +178,7 @@ def subprocess_env(env: EnvSettings, base: dict[str, str]) -> dict[str, str]:
 def resolve_precision(info: DeviceInfo, fp16: bool, bf16: bool) -> tuple[bool, bool, str | None]:
     """Return (fp16, bf16, warning): what the device can do, and a warning when a request is dropped."""
     if fp16 and bf16:
-        raise ValueError("fp16 and bf16 are both true; choose one")
+        raise DeviceError("fp16 and bf16 are both true; choose one")
     if fp16 and not info.fp16:
         return False, False, f"fp16 was asked for but {info.kind} cannot train in fp16 mixed precision; training in fp32"
     if bf16 and not info.bf16:

@@ -1,28 +1,35 @@
-"""Start training under torchrun, as a subprocess (for the CLI and for notebooks).
+"""Start training under torchrun, as a subprocess (for the CLI and for notebooks), and never leave it behind.
 
 ``kit train`` re-launches itself under torchrun when DeepSpeed is set, FORCE_TORCHRUN is set, or
-more than one accelerator is visible; otherwise it trains in-process. The command uses
-``sys.executable -m torch.distributed.run`` rather than ``torchrun`` from PATH, because a notebook
-kernel's PATH may not include the venv's bin directory.
+more than one accelerator is visible; otherwise it trains in-process. The plan (checks, encoded
+data) is built once here and saved for the ranks. The command uses ``sys.executable -m
+torch.distributed.run`` rather than ``torchrun`` from PATH, because a notebook kernel's PATH may not
+include the venv's bin directory.
+
+torchrun runs in its own session, so only this process decides when it stops: Ctrl-C (SIGINT),
+SIGTERM and SIGHUP to ``kit train``, and any exception in a notebook (the stop button included),
+stop torchrun and every rank it started (ranks run in sessions of their own), with SIGKILL for any
+still alive after a grace period. A rank left running would hold the card's memory, and with the
+quick start's ``ddp_timeout: 180000000`` it would never time out.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import socket
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
-import yaml
-
-from kit import config as config_mod
 from kit import device as device_mod
+from kit import plan as plan_mod
 from kit.config import Config, ConfigError
-from kit.envvars import EnvSettings
+from kit.envvars import EnvSettings, master_addr, rendezvous_problems
 
 DEFAULT_EXTENSIONS_DIR = Path.home() / ".cache" / "kit" / "torch_extensions"
 
@@ -33,15 +40,13 @@ class LaunchPlan:
     nnodes: int
     node_rank: int
     master_addr: str
-    master_port: int
+    master_port: int  # 0: one node, torchrun picks and holds a free port itself (--standalone)
     reason: str  # why torchrun is used
 
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now (for MASTER_PORT and test servers)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    def describe(self) -> str:
+        where = (f"master={self.master_addr}:{self.master_port}" if self.master_port
+                 else "standalone: torchrun picks a free port on this machine")
+        return f"nproc_per_node={self.nproc_per_node} nnodes={self.nnodes} node_rank={self.node_rank} {where}"
 
 
 def plan_launch(cfg: Config, env: EnvSettings, info: device_mod.DeviceInfo) -> LaunchPlan | None:
@@ -59,25 +64,22 @@ def plan_launch(cfg: Config, env: EnvSettings, info: device_mod.DeviceInfo) -> L
         reasons.append(f"NPROC_PER_NODE={env.nproc_per_node}")
     if not reasons:
         return None
-    if env.nproc_per_node is not None:
-        if env.nproc_per_node < 1:
-            raise ConfigError([f"NPROC_PER_NODE={env.nproc_per_node}: give at least 1 process per node"])
-        nproc = env.nproc_per_node
-    else:
-        # On CPU one process unless told otherwise (LLaMA-Factory counts 0 devices there and fails).
-        nproc = info.count if info.is_accelerator else 1
-    if env.nnodes < 1 or not 0 <= env.node_rank < env.nnodes:
-        raise ConfigError([f"NNODES={env.nnodes}, NODE_RANK={env.node_rank}: NODE_RANK must be between 0 and NNODES-1"])
-    if env.nnodes > 1 and not env.master_port:
-        raise ConfigError(["NNODES > 1 needs MASTER_ADDR and MASTER_PORT set to the same values on every node"])
-    port = env.master_port or free_port()
-    return LaunchPlan(nproc, env.nnodes, env.node_rank, env.master_addr, port, ", ".join(reasons))
+    problems = rendezvous_problems(env)  # the same rules kit doctor checks
+    if problems:
+        raise ConfigError(problems)
+    # On CPU one process unless told otherwise (LLaMA-Factory counts 0 devices there and fails).
+    nproc = env.nproc_per_node if env.nproc_per_node is not None else (info.count if info.is_accelerator else 1)
+    port = env.master_port if (env.master_port or env.nnodes > 1) else 0
+    return LaunchPlan(nproc, env.nnodes, env.node_rank, master_addr(env), port, ", ".join(reasons))
 
 
 def torchrun_command(plan: LaunchPlan, train_args: Sequence[str]) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run",
-            "--nproc_per_node", str(plan.nproc_per_node), "--nnodes", str(plan.nnodes),
-            "--node_rank", str(plan.node_rank), "--master_addr", plan.master_addr, "--master_port", str(plan.master_port),
+    if plan.master_port:
+        where = ["--nnodes", str(plan.nnodes), "--node_rank", str(plan.node_rank),
+                 "--master_addr", plan.master_addr, "--master_port", str(plan.master_port)]
+    else:  # torchrun binds port 0 and keeps it: no race with another run starting at the same moment
+        where = ["--standalone"]
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(plan.nproc_per_node), *where,
             "-m", "kit.train", *train_args]
 
 
@@ -104,76 +106,148 @@ def prebuild_deepspeed_ops(extensions_dir: Path | None = None) -> bool:
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True).returncode == 0
 
 
-def portable_config(cfg: Config) -> dict:
-    """The config with relative paths made absolute, so it can be written anywhere and mean the same."""
-    defaults = config_mod.Config().to_dict()
-    data = {k: v for k, v in cfg.to_dict().items() if v != defaults[k] or k == "do_train"}
-    if cfg.train.deepspeed:
-        data["deepspeed"] = str(config_mod.find_deepspeed_config(cfg.train.deepspeed, cfg.config_dir))
-    if cfg.data.dataset_dir:
-        from kit.data.loader import resolve_dataset_dir
+# ---------------------------------------------------------------- processes
 
-        data["dataset_dir"] = str(resolve_dataset_dir(cfg.data.dataset_dir, cfg.config_dir).resolve())
-    for key in ("model_name_or_path", "resume_from_checkpoint"):  # hub ids and "true" stay as written
-        value = data.get(key)
-        if value and Path(value).exists():
-            data[key] = str(Path(value).resolve())
-    if data.get("output_dir"):
-        data["output_dir"] = str(Path(data["output_dir"]).resolve())  # it may not exist yet
-    return data
+GRACE_SECONDS = 8.0  # after the signal, before SIGKILL; well inside what a person waits for a prompt
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP reached the launching process (kill, a job scheduler, a closed terminal).
+
+    A BaseException, as KeyboardInterrupt is, so only the clean-up code catches it.
+    """
+
+    def __init__(self, signum: int):
+        super().__init__(f"terminated by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def signals_raise() -> Iterator[None]:
+    """While training runs, SIGTERM and SIGHUP raise Terminated in the main thread, so the ranks are stopped.
+
+    A signal a person has set to be ignored (nohup) stays ignored; outside the main thread (where
+    Python cannot install handlers) nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_terminated(signum: int, frame: object) -> None:
+        raise Terminated(signum)
+
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) == signal.SIG_DFL:
+            previous[sig] = signal.signal(sig, raise_terminated)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def stop_tree(proc: subprocess.Popen, signum: int, grace: float = GRACE_SECONDS) -> None:
+    """Stop torchrun and every process under it: ``signum`` to torchrun, SIGTERM to the ranks, SIGKILL after ``grace``."""
+    import psutil
+
+    try:
+        root = psutil.Process(proc.pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        tree = []
+    for p in tree:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            p.send_signal(signum if p.pid == proc.pid else signal.SIGTERM)
+    _, alive = psutil.wait_procs(tree, timeout=grace)
+    for p in alive:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            p.kill()
+    psutil.wait_procs(alive, timeout=5)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(5)
+
+
+def exit_code(returncode: int) -> int:
+    """A shell's convention: a process killed by signal N exits 128+N (Popen reports -N)."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def run_supervised(cmd: Sequence[str], env: dict[str, str], cwd: str | Path | None = None,
+                   on_line: Callable[[str], None] | None = None, on_tick: Callable[[], None] | None = None,
+                   tick_seconds: float = 1.0) -> int:
+    """Run ``cmd`` in a session of its own; stop its whole tree on any signal or exception here. Returns its exit code.
+
+    With ``on_line`` / ``on_tick`` its output is captured line by line and ``on_tick`` called about
+    every ``tick_seconds``; otherwise it writes to this process's stdout and stderr.
+    """
+    capture = on_line is not None or on_tick is not None
+    proc = subprocess.Popen(list(cmd), env=env, cwd=cwd, start_new_session=True,
+                            stdout=subprocess.PIPE if capture else None, stderr=subprocess.STDOUT if capture else None,
+                            text=True, bufsize=1, errors="replace")
+    reader = None
+    try:
+        with signals_raise():
+            if capture:
+                emit = on_line or (lambda line: None)
+
+                def pump() -> None:
+                    assert proc.stdout is not None
+                    for line in proc.stdout:
+                        emit(line.rstrip("\n"))
+
+                reader = threading.Thread(target=pump, daemon=True)
+                reader.start()
+            while proc.poll() is None:
+                if on_tick is not None:
+                    on_tick()
+                if reader is not None:
+                    reader.join(tick_seconds)
+                else:
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        proc.wait(tick_seconds)
+    except BaseException as exc:  # Ctrl-C, the notebook's stop button, SIGTERM/SIGHUP, or a failing on_tick
+        signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM
+        ignore = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)} \
+            if threading.current_thread() is threading.main_thread() else {}
+        try:
+            stop_tree(proc, signum)
+        finally:
+            for s, handler in ignore.items():
+                signal.signal(s, handler)
+        raise
+    if reader is not None:
+        reader.join(5)
+    if on_tick is not None:
+        on_tick()
+    return exit_code(proc.returncode)
 
 
 def launch_sft(cfg: Config, on_line: Callable[[str], None] | None = None, env: EnvSettings | None = None,
                cwd: str | Path | None = None, on_tick: Callable[[], None] | None = None, tick_seconds: float = 1.0) -> int:
     """Run training as the config says: under torchrun when needed, else in this process. Returns an exit code.
 
-    ``on_line`` receives every output line of the training processes and ``on_tick`` is called about
-    every ``tick_seconds`` while they run (a notebook redraws its progress bar and loss plot there);
-    without either, the output goes to this process's stdout.
+    The plan is built once, here: a person's mistake is reported once (not by every rank) and the
+    data is encoded once. ``on_line`` receives every output line of the training processes and
+    ``on_tick`` is called about every ``tick_seconds`` while they run (a notebook redraws its
+    progress bar and loss plot there); without either, the output goes to this process's stdout.
     """
-    import threading
-
     from kit import train
 
+    emit = on_line or (lambda line: print(line, flush=True))
     env = env or EnvSettings.from_environ()
-    info = device_mod.detect(cfg.model.device, env)
-    plan = plan_launch(cfg, env, info)
-    train.preflight(cfg)  # a person's mistake is reported here once, not by every rank
-    if plan is None:
-        train.run_sft(cfg)
+    info = device_mod.detect(cfg.model.device, env, query=False)  # kind and count only: card 0 stays free for the ranks
+    launch = plan_launch(cfg, env, info)
+    plan = plan_mod.build(cfg, env)
+    if plan.output.message:
+        emit(f"[kit] {plan.output.message}")
+    if launch is None:
+        plan_mod.prepare_output(plan)
+        train.run_sft(plan)
         return 0
     with tempfile.TemporaryDirectory(prefix="kit-launch-") as tmp:
-        cfg_file = Path(tmp) / "config.yaml"
-        cfg_file.write_text(yaml.safe_dump(portable_config(cfg), sort_keys=False, allow_unicode=True), encoding="utf-8")
-        cmd = torchrun_command(plan, [str(cfg_file)])
-        child_env = child_environment(env, info, plan.nproc_per_node)
-        banner = (f"[kit] launching torchrun ({plan.reason}): nproc_per_node={plan.nproc_per_node} nnodes={plan.nnodes} "
-                  f"node_rank={plan.node_rank} master={plan.master_addr}:{plan.master_port}")
-        if on_line is None and on_tick is None:
-            print(banner, flush=True)
-            return subprocess.call(cmd, env=child_env, cwd=cwd)
-        emit = on_line or (lambda line: None)
-        emit(banner)
-        proc = subprocess.Popen(cmd, env=child_env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, bufsize=1, errors="replace")
-
-        def pump() -> None:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                emit(line.rstrip("\n"))
-
-        reader = threading.Thread(target=pump, daemon=True)
-        reader.start()
-        try:
-            while proc.poll() is None:
-                if on_tick is not None:
-                    on_tick()
-                reader.join(tick_seconds)
-        except KeyboardInterrupt:  # the notebook's stop button: end the whole torchrun tree
-            proc.terminate()
-            proc.wait(30)
-            raise
-        reader.join(5)
-        if on_tick is not None:
-            on_tick()
-        return proc.returncode
+        plan.save(Path(tmp))
+        plan_mod.prepare_output(plan)
+        emit(f"[kit] launching torchrun ({launch.reason}): {launch.describe()}")
+        return run_supervised(torchrun_command(launch, ["--plan", tmp]), child_environment(env, info, launch.nproc_per_node),
+                              cwd, on_line, on_tick, tick_seconds)

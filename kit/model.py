@@ -5,9 +5,15 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
 
 from kit.errors import KitError
+
+if TYPE_CHECKING:
+    from kit.config import Config
+    from kit.data.template import Template
+    from kit.envvars import EnvSettings
 
 logger = logging.getLogger("kit.model")
 
@@ -49,6 +55,33 @@ def load_tokenizer(model_dir: Path, template: Any | None = None, trust_remote_co
     return tokenizer
 
 
+@dataclass(frozen=True)
+class TokenizerStage:
+    """The model folder, the template (with the config's default_system) and the tokenizer fixed for it."""
+
+    model_dir: Path
+    template: "Template"
+    tokenizer: Any
+
+
+def tokenizer_stage(cfg: "Config", env: "EnvSettings | None" = None, template: "Template | None" = None,
+                    model_dir: Path | None = None) -> TokenizerStage:
+    """Template -> model folder -> tokenizer, the one way every command does it.
+
+    ``template`` replaces the config's (chat checks it against the adapter first); ``model_dir``
+    skips resolving when a plan already holds the folder.
+    """
+    from kit import hub
+    from kit.data.template import get as get_template, with_system
+
+    if template is None:
+        template = with_system(get_template(cfg.data.template), cfg.data.default_system)
+    if model_dir is None:
+        model_dir = hub.resolve_model(cfg.model.model_name_or_path, cfg.model.cache_dir, cfg.model.model_revision, env=env)
+    tokenizer = load_tokenizer(model_dir, template, cfg.model.trust_remote_code)
+    return TokenizerStage(model_dir, template, tokenizer)
+
+
 # ---------------------------------------------------------------- model
 
 def torch_dtype(fp16: bool, bf16: bool):
@@ -72,9 +105,27 @@ def meta_model(model_dir: Path, trust_remote_code: bool = False) -> Any:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    config = AutoConfig.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code)
-    with torch.device("meta"):
-        return AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+    try:
+        config = AutoConfig.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code)
+    except (ValueError, KeyError, OSError) as exc:
+        # an unknown model_type, or a config.json transformers cannot read
+        raise ModelError(f"model_name_or_path: {model_dir} has a config.json this transformers cannot read "
+                         f"({type(exc).__name__}: {str(exc).splitlines()[0][:300]}). Check model_type in config.json; a newer "
+                         "transformers, or trust_remote_code: true for a model that ships its own code, may be needed") from None
+    try:
+        with torch.device("meta"):
+            return AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+    except (ValueError, KeyError) as exc:
+        raise ModelError(f"model_name_or_path: {model_dir} holds a {getattr(config, 'model_type', '?')} model, which is not a "
+                         f"causal language model transformers can train here ({str(exc).splitlines()[0][:200]}); "
+                         "LoRA SFT needs a decoder model such as Qwen") from None
+
+
+def check_template_fits(template: Any, tokenizer: Any, model: Any) -> None:
+    """Refuse a template whose special tokens the model has no embedding for (the run would crash at step 1)."""
+    from kit.data.template import check_vocab
+
+    check_vocab(template, tokenizer, model.get_input_embeddings().num_embeddings)
 
 
 def linear_module_names(model: Any) -> list[str]:

@@ -1,14 +1,15 @@
 """LoRA supervised fine-tuning: the recipe, top to bottom.
 
-    run_sft(cfg)
-      preflight   validate config, output_dir, DeepSpeed file, model, template, data, lora_target
+    run_sft(plan)
+      plan        kit.plan.build: every check, then the encoded data (done once, before any rank starts)
       setup       device, precision, distributed environment
-      data        encode datasets, split off val_size
       model       load weights, attach LoRA
       fit         transformers.Trainer (+ DeepSpeed from the config)
       finish      adapter, metrics, state, trainer_log.jsonl, plots in output_dir
 
-Run as ``python -m kit.train CONFIG.yaml [key=value ...]``, typically under torchrun.
+``kit train`` builds the plan and either runs it here or saves it for torchrun, whose ranks run
+``python -m kit.train --plan DIR``. The quick start's own ``torchrun ... -m kit.train CONFIG.yaml``
+works too: each rank then builds the plan itself.
 """
 
 from __future__ import annotations
@@ -16,10 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import sys
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Sequence
@@ -27,78 +26,17 @@ from typing import Any, Sequence
 
 from kit import config as config_mod
 from kit import device as device_mod
-from kit import hub, model as model_mod
-from kit.config import Config, ConfigError
-from kit.data import build_sft, get_template
-from kit.data.template import with_system
+from kit import model as model_mod
+from kit import plan as plan_mod
+from kit.config import Config
 from kit.envvars import EnvSettings
 from kit.errors import KitError
+from kit.plan import Plan
 
 logger = logging.getLogger("kit.train")
 
 TRAINER_LOG = "trainer_log.jsonl"
 RESOLVED_CONFIG = "training_args.yaml"
-
-
-# ---------------------------------------------------------------- preflight
-
-@dataclass(frozen=True)
-class Plan:
-    """What preflight found and computed; nothing here is written back into the user's config."""
-
-    cfg: Config
-    model_dir: Path
-    deepspeed_path: Path | None
-    deepspeed_stage: int | None
-    resume_from: str | None
-    lora_targets: list[str]
-
-
-def last_checkpoint(output_dir: Path) -> Path | None:
-    """The newest complete checkpoint: a run killed while saving leaves one without trainer_state.json."""
-    checkpoints = [p for p in output_dir.glob("checkpoint-*")
-                   if p.is_dir() and p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()]
-    return max(checkpoints, key=lambda p: int(p.name.split("-")[-1])) if checkpoints else None
-
-
-def check_output_dir(cfg: Config) -> str | None:
-    """Refuse a non-empty output_dir unless overwriting or resuming; return the checkpoint to resume from."""
-    out = Path(cfg.train.output_dir)
-    resume = cfg.train.resume_from_checkpoint
-    if out.exists() and not out.is_dir():
-        raise ConfigError([f"output_dir: {str(out)!r} is a file; give a directory"])
-    if resume:
-        if resume.lower() in ("true", "latest", "last"):
-            found = last_checkpoint(out) if out.is_dir() else None
-            if found is None:
-                raise ConfigError([f"resume_from_checkpoint: {resume} but {str(out)!r} holds no checkpoint-* folder to resume from"])
-            return str(found)
-        if not Path(resume).is_dir():
-            raise ConfigError([f"resume_from_checkpoint: {resume!r} is not a directory; give a checkpoint-N folder or true for the latest"])
-        return resume
-    if out.is_dir() and any(out.iterdir()) and not cfg.train.overwrite_output_dir:
-        found = last_checkpoint(out)
-        hint = f", or resume_from_checkpoint={found} to continue the run it holds" if found else ""
-        raise ConfigError([f"output_dir: {str(out)!r} exists and is not empty; choose another output_dir, "
-                           f"set overwrite_output_dir=true to write into it{hint}"])
-    return None
-
-
-def preflight(cfg: Config, check_data: bool = True) -> Plan:
-    """Every check that can fail on a person's input, before anything is written."""
-    config_mod.require(cfg, "train")
-    resume_from = check_output_dir(cfg)
-    ds_path = ds_stage = None
-    if cfg.train.deepspeed:
-        ds_path = config_mod.find_deepspeed_config(cfg.train.deepspeed, cfg.config_dir)
-        ds_stage = config_mod.read_deepspeed_config(ds_path).get("zero_optimization", {}).get("stage", 0)
-    template = get_template(cfg.data.template)
-    model_dir = hub.resolve_model(cfg.model.model_name_or_path, cfg.model.cache_dir, cfg.model.model_revision)
-    if check_data:
-        tokenizer = model_mod.load_tokenizer(model_dir, template, cfg.model.trust_remote_code)
-        build_sft(cfg, tokenizer, with_system(template, cfg.data.default_system))
-    targets = model_mod.lora_targets(model_mod.meta_model(model_dir, cfg.model.trust_remote_code), cfg.finetune.lora_target)
-    return Plan(cfg, model_dir, ds_path, ds_stage, resume_from, targets)
 
 
 # ---------------------------------------------------------------- callbacks and plots
@@ -109,15 +47,17 @@ def _log_callback_class():
     class LogCallback(TrainerCallback):
         """Writes trainer_log.jsonl with LLaMA-Factory's fields, one line per log event."""
 
-        def __init__(self, output_dir: str, overwrite: bool, resuming: bool):
+        def __init__(self, output_dir: str):
             self.path = Path(output_dir) / TRAINER_LOG
             self.start = time.time()
-            self.fresh = overwrite and not resuming
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.start = time.time()
-            if state.is_world_process_zero and self.fresh and self.path.exists():
-                self.path.unlink()
+            if state.is_world_process_zero and self.path.exists():
+                # Resuming: the killed run logged steps past its last checkpoint; they are trained again now.
+                rows = [line for line in self.path.read_text(encoding="utf-8").splitlines()
+                        if _step_of(line) is not None and _step_of(line) <= state.global_step]
+                self.path.write_text("".join(r + "\n" for r in rows), encoding="utf-8")
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if not state.is_world_process_zero:
@@ -139,6 +79,13 @@ def _log_callback_class():
     return LogCallback
 
 
+def _step_of(line: str) -> int | None:
+    try:
+        return int(json.loads(line)["current_steps"])
+    except (ValueError, KeyError, TypeError):
+        return None  # a line cut off by a kill
+
+
 def smooth(values: Sequence[float]) -> list[float]:
     """Exponential moving average whose weight grows with the number of points (as LLaMA-Factory plots)."""
     if not values:
@@ -153,10 +100,8 @@ def smooth(values: Sequence[float]) -> list[float]:
 
 def plot_loss(output_dir: str | Path, keys: Sequence[str] = ("loss", "eval_loss")) -> list[Path]:
     """training_loss.png / training_eval_loss.png from trainer_state.json's log history."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A Figure of its own, not pyplot: the kit must not switch a notebook kernel's plotting backend.
+    from matplotlib.figure import Figure
 
     out = Path(output_dir)
     history = json.loads((out / "trainer_state.json").read_text(encoding="utf-8"))["log_history"]
@@ -166,7 +111,8 @@ def plot_loss(output_dir: str | Path, keys: Sequence[str] = ("loss", "eval_loss"
         if not points:
             continue
         steps, values = zip(*points)
-        fig, ax = plt.subplots()
+        fig = Figure()
+        ax = fig.subplots()
         ax.plot(steps, values, color="#1f77b4", alpha=0.4, label="original")
         ax.plot(steps, smooth(values), color="#1f77b4", label="smoothed")
         ax.set_title(f"training {key} of {out}")
@@ -175,7 +121,6 @@ def plot_loss(output_dir: str | Path, keys: Sequence[str] = ("loss", "eval_loss"
         ax.legend()
         path = out / f"training_{key.replace('/', '_')}.png"
         fig.savefig(path, format="png", dpi=100)
-        plt.close(fig)
         written.append(path)
     return written
 
@@ -184,13 +129,13 @@ def plot_loss(output_dir: str | Path, keys: Sequence[str] = ("loss", "eval_loss"
 
 def _ensure_distributed_env(env: EnvSettings) -> None:
     """DeepSpeed without a launcher needs these, or it falls back to mpi4py; a single process here."""
-    from kit.launch import free_port
+    from kit.envvars import master_addr, set_defaults
+    from kit.ports import free_port
 
     if env.under_torchrun:
         return
-    for key, value in {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1",
-                       "MASTER_PORT": str(env.master_port or free_port())}.items():
-        os.environ.setdefault(key, value)
+    set_defaults({"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": master_addr(env),
+                  "MASTER_PORT": str(env.master_port or free_port())})
 
 
 def _clean_tokenizer_config(output_dir: Path) -> None:
@@ -254,7 +199,7 @@ def training_arguments(plan: Plan, info: device_mod.DeviceInfo, fp16: bool, bf16
         seed=t.seed,
         ddp_timeout=t.ddp_timeout,
         # Only a launched (torchrun) run has a process group to give a backend to.
-        ddp_backend=info.backend if EnvSettings.from_environ().under_torchrun else None,
+        ddp_backend=info.backend if plan.env.under_torchrun else None,
         deepspeed=str(plan.deepspeed_path) if plan.deepspeed_path else None,
         report_to=[] if t.report_to in ("none", "") else t.report_to.split(","),
         # Several CPU processes under torchrun need this, or DDP is silently not distributed.
@@ -265,27 +210,27 @@ def training_arguments(plan: Plan, info: device_mod.DeviceInfo, fp16: bool, bf16
     )
 
 
-def run_sft(cfg: Config | str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Train a LoRA adapter as the config says; return the final metrics. Works in-process or under torchrun."""
-    if not isinstance(cfg, Config):
-        cfg = config_mod.load(cfg, overrides)
-    env = EnvSettings.from_environ()
+def run_sft(cfg: Plan | Config | str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Train a LoRA adapter as the plan (or config) says; return the final metrics. In-process or under torchrun."""
+    if isinstance(cfg, Plan):
+        plan = cfg
+    else:
+        if not isinstance(cfg, Config):
+            cfg = config_mod.load(cfg, overrides)
+        plan = plan_mod.build(cfg, EnvSettings.from_environ())
+        if (plan.env.rank or 0) == 0:
+            plan_mod.prepare_output(plan)
+    cfg, env = plan.cfg, plan.env
 
-    # preflight: nothing is written until every check has passed
-    plan = preflight(cfg, check_data=False)
+    # setup: each process its own device; the kind is the plan's
     info = device_mod.detect(cfg.model.device, env)
     fp16, bf16, warning = device_mod.resolve_precision(info, cfg.train.fp16, cfg.train.bf16)
     if warning:
         logger.warning(warning)
     if plan.deepspeed_path:
-        _ensure_distributed_env(EnvSettings.from_environ())
+        _ensure_distributed_env(env)
     device_mod.setup(info, env, env.local_rank or 0)
-
-    # data
-    template = with_system(get_template(cfg.data.template), cfg.data.default_system)
-    tokenizer = model_mod.load_tokenizer(plan.model_dir, template, cfg.model.trust_remote_code)
-    data = build_sft(cfg, tokenizer, template)
-    logger.info("data: %s", json.dumps(data.stats()["per_dataset"]))
+    tokenizer = plan.tokenizer or model_mod.load_tokenizer(plan.model_dir, plan.template, cfg.model.trust_remote_code)
 
     # model
     import torch
@@ -300,13 +245,12 @@ def run_sft(cfg: Config | str | Path, overrides: Sequence[str] = ()) -> dict[str
     trainable, total = model_mod.count_parameters(model)
     logger.info("trainable params: %d || all params: %d || trainable%%: %.4f", trainable, total, 100 * trainable / total)
 
-    # fit: TrainingArguments also joins the process group, so every rank has passed preflight by then
+    # fit: TrainingArguments also joins the process group, so every rank has its plan by then
     args = training_arguments(plan, info, fp16, bf16)
-    collator = make_collator(tokenizer)
     trainer = Trainer(
-        model=model, args=args, train_dataset=data.train, eval_dataset=data.eval or None,
-        data_collator=collator, processing_class=tokenizer,
-        callbacks=[_log_callback_class()(cfg.train.output_dir, cfg.train.overwrite_output_dir, plan.resume_from is not None)],
+        model=model, args=args, train_dataset=plan.train_rows, eval_dataset=plan.eval_rows or None,
+        data_collator=make_collator(tokenizer), processing_class=tokenizer,
+        callbacks=[_log_callback_class()(cfg.train.output_dir)],
     )
     if trainer.is_world_process_zero():
         out = Path(cfg.train.output_dir)
@@ -322,13 +266,13 @@ def run_sft(cfg: Config | str | Path, overrides: Sequence[str] = ()) -> dict[str
     trainer.log_metrics("train", metrics)
     trainer.save_metrics("train", metrics)
     trainer.save_state()
-    if data.eval:
+    if plan.eval_rows:
         eval_metrics = trainer.evaluate(metric_key_prefix="eval")
         trainer.log_metrics("eval", eval_metrics)
         trainer.save_metrics("eval", eval_metrics)
         metrics.update(eval_metrics)
     if trainer.is_world_process_zero() and cfg.finetune.plot_loss:
-        for path in plot_loss(cfg.train.output_dir, ["loss", "eval_loss"] if data.eval else ["loss"]):
+        for path in plot_loss(cfg.train.output_dir, ["loss", "eval_loss"] if plan.eval_rows else ["loss"]):
             logger.info("figure saved at %s", path)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()
@@ -336,16 +280,27 @@ def run_sft(cfg: Config | str | Path, overrides: Sequence[str] = ()) -> dict[str
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m kit.train [CONFIG.yaml] [key=value ...]``: one training process (torchrun starts several)."""
+    """``python -m kit.train --plan DIR`` (a rank started by kit train) or ``CONFIG.yaml [key=value ...]``."""
+    from kit.cli import split_config_args
+
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="[kit %(levelname)s] %(message)s")
-    path = argv.pop(0) if argv and "=" not in argv[0] else None
     try:
-        metrics = run_sft(config_mod.load(path, argv))
+        env = EnvSettings.from_environ()
+        if argv[:1] == ["--plan"] and len(argv) == 2:
+            plan = Plan.load(Path(argv[1]), env)
+            logger.info("rank %s: plan and %d + %d encoded examples read from %s", env.rank, len(plan.train_rows),
+                        len(plan.eval_rows), argv[1])
+        else:
+            path, overrides = split_config_args(argv)
+            plan = plan_mod.build(config_mod.load(path, overrides), env)
+            if (env.rank or 0) == 0:
+                plan_mod.prepare_output(plan)
+        metrics = run_sft(plan)
     except KitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if int(os.environ.get("RANK", "0")) == 0:
+    if (env.rank or 0) == 0:
         print(json.dumps({"metrics": metrics}))
     return 0
 

@@ -103,28 +103,13 @@ class ExamplePreview:
 
 
 def preview_example(cfg: Config, index: int = 0) -> ExamplePreview:
-    from kit import hub, model
-    from kit.data import IGNORE_INDEX, build_sft, get_template
-    from kit.data.template import with_system
+    """Example ``index`` encoded exactly as ``kit preprocess`` and training encode it, trained part marked."""
+    from kit import preview
 
-    template = with_system(get_template(cfg.data.template), cfg.data.default_system)
-    tokenizer = model.load_tokenizer(hub.resolve_model(cfg.model.model_name_or_path), template)
-    data = build_sft(cfg, tokenizer, template, split=False)
-    row, src = data.all[index], data.sources[index]
-    pieces: list[tuple[str, bool]] = []
-    run: list[int] = []
-    trained_run = None
-    for tok, label in zip(row["input_ids"], row["labels"]):
-        trained = label != IGNORE_INDEX
-        if trained_run is not None and trained != trained_run:
-            pieces.append((tokenizer.decode(run), trained_run))
-            run = []
-        run.append(tok)
-        trained_run = trained
-    if run:
-        pieces.append((tokenizer.decode(run), bool(trained_run)))
-    return ExamplePreview(src.dataset, src.index, pieces, len(row["input_ids"]),
-                          sum(1 for x in row["labels"] if x != IGNORE_INDEX))
+    encoded = preview.encode(cfg)
+    src = encoded.data.sources[index]
+    n_tokens, n_trained = encoded.counts(index)
+    return ExamplePreview(src.dataset, src.index, encoded.pieces(index), n_tokens, n_trained)
 
 
 # ---------------------------------------------------------------- training with live progress
@@ -166,14 +151,13 @@ class TrainReport:
 
 
 def _loss_figure(log: list[dict[str, Any]], title: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A Figure of its own (rendered by IPython's display), not pyplot: the kernel's backend stays as it was.
+    from matplotlib.figure import Figure
 
     from kit.train import smooth
 
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+    fig = Figure(figsize=(6, 3.2))
+    ax = fig.subplots()
     train = [(r["current_steps"], r["loss"]) for r in log if "loss" in r]
     evals = [(r["current_steps"], r["eval_loss"]) for r in log if "eval_loss" in r]
     if train:
@@ -189,7 +173,6 @@ def _loss_figure(log: list[dict[str, Any]], title: str):
     if train or evals:
         ax.legend()
     fig.tight_layout()
-    plt.close(fig)
     return fig
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kit import config, launch
-from kit.launch import free_port
+from kit.ports import free_port
 from kit.device import DeviceInfo
 from kit.envvars import EnvSettings
 
@@ -29,7 +29,13 @@ def test_plan_in_process_without_deepspeed_on_cpu():
 
 def test_plan_torchrun_for_deepspeed_one_process_on_cpu():
     plan = launch.plan_launch(config.from_dict({"deepspeed": "ds_z0_config.json"}), _env(), CPU)
-    assert plan.nproc_per_node == 1 and "deepspeed" in plan.reason and plan.master_port > 0
+    assert plan.nproc_per_node == 1 and "deepspeed" in plan.reason
+    # one node without MASTER_PORT: torchrun binds and holds its own port (no bind-and-close race)
+    assert plan.master_port == 0 and "--standalone" in launch.torchrun_command(plan, ["--plan", "x"])
+    given = launch.plan_launch(config.from_dict({"deepspeed": "ds_z0_config.json"}), _env(MASTER_PORT=7007), CPU)
+    cmd = launch.torchrun_command(given, ["x"])
+    assert "--standalone" not in cmd and cmd[cmd.index("--master_port") + 1] == "7007"
+    assert cmd[cmd.index("--master_addr") + 1] == "127.0.0.1"  # one node: loopback by default
 
 
 def test_plan_honours_documented_variables():
@@ -51,9 +57,12 @@ def test_plan_never_zero_processes_and_checks_nodes():
     with pytest.raises(config.ConfigError, match="NPROC_PER_NODE=0"):
         launch.plan_launch(config.from_dict({}), _env(FORCE_TORCHRUN=1, NPROC_PER_NODE=0), CPU)
     with pytest.raises(config.ConfigError, match="MASTER_PORT"):
-        launch.plan_launch(config.from_dict({}), _env(NNODES=2, NODE_RANK=0), CPU)
+        launch.plan_launch(config.from_dict({}), _env(NNODES=2, NODE_RANK=0, MASTER_ADDR="10.0.0.1"), CPU)
     with pytest.raises(config.ConfigError, match="NODE_RANK must be between"):
-        launch.plan_launch(config.from_dict({}), _env(NNODES=2, NODE_RANK=2, MASTER_PORT=1234), CPU)
+        launch.plan_launch(config.from_dict({}), _env(NNODES=2, NODE_RANK=2, MASTER_PORT=1234, MASTER_ADDR="10.0.0.1"), CPU)
+    # several nodes need MASTER_ADDR: without it the other nodes would dial their own loopback and hang
+    with pytest.raises(config.ConfigError, match="needs MASTER_ADDR"):
+        launch.plan_launch(config.from_dict({}), _env(NNODES=2, NODE_RANK=1, MASTER_PORT=1234), CPU)
 
 
 def test_child_environment_threads_and_passthrough():

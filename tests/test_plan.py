@@ -1,0 +1,144 @@
+"""The plan: built once, handed down; the output_dir rules (resume, overwrite, places never written into)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from kit import cli, config, launch, plan as plan_mod
+from kit.config import ConfigError
+from kit.data import encoded
+from kit.envvars import EnvSettings
+
+from helpers import make_dataset_dir, make_tiny_model, quickstart, write_yaml
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return make_tiny_model(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return make_dataset_dir(tmp_path_factory.mktemp("data"))
+
+
+def _cfg(model_dir, data_dir, out, **kw):
+    return config.from_dict(quickstart(model_dir, data_dir, out, deepspeed=None, **kw))
+
+
+# ---------------------------------------------------------------- output_dir
+
+def test_overwrite_removes_exactly_the_last_runs_files(tmp_path, model_dir, data_dir):
+    out = tmp_path / "out"
+    (out / "checkpoint-5").mkdir(parents=True)
+    (out / "checkpoint-5" / "trainer_state.json").write_text("{}")
+    for name in ("all_results.json", "trainer_log.jsonl", "adapter_model.safetensors", "training_args.yaml"):
+        (out / name).write_text("old")
+    (out / "notes.md").write_text("mine")
+    (out / "my-folder").mkdir()
+    decision = plan_mod.decide_output(_cfg(model_dir, data_dir, out, overwrite_output_dir=True))
+    assert decision.resume_from is None and set(decision.keep) == {"notes.md", "my-folder"}
+    assert "removing the last run's 5 file(s)" in decision.message and "notes.md" in decision.message
+    plan = plan_mod.Plan(_cfg(model_dir, data_dir, out), EnvSettings.from_environ({}), model_dir, None, [], None, None, decision)
+    plan_mod.prepare_output(plan)
+    assert sorted(p.name for p in out.iterdir()) == ["my-folder", "notes.md"]
+
+
+def test_checkpoints_without_overwrite_resume_as_llamafactory_does(tmp_path, model_dir, data_dir):
+    out = tmp_path / "out"
+    for step in (4, 8):
+        (out / f"checkpoint-{step}").mkdir(parents=True)
+        (out / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    (out / "checkpoint-12").mkdir()  # cut short while saving: no trainer_state.json
+    decision = plan_mod.decide_output(_cfg(model_dir, data_dir, out, overwrite_output_dir=False))
+    assert decision.resume_from == str(out / "checkpoint-8")
+    assert "resuming from" in decision.message and "overwrite_output_dir: true to start over" in decision.message
+
+
+def test_files_without_checkpoint_are_refused(tmp_path, model_dir, data_dir):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "precious.txt").write_text("x")
+    with pytest.raises(ConfigError, match="exists and is not empty"):
+        plan_mod.decide_output(_cfg(model_dir, data_dir, out, overwrite_output_dir=False))
+
+
+@pytest.mark.parametrize("where", ["model", "data", "cwd", "home", "above-model"])
+def test_output_dir_never_a_model_dataset_working_or_home_folder(tmp_path, model_dir, data_dir, where, monkeypatch, capsys):
+    (tmp_path / "work").mkdir()
+    (tmp_path / "home").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    out = {"model": model_dir, "data": data_dir, "cwd": tmp_path / "work", "home": tmp_path / "home",
+           "above-model": model_dir.parent}[where]
+    before = sorted(p.name for p in out.iterdir())
+    cfg_file = write_yaml(tmp_path / "c.yaml", quickstart(model_dir, data_dir, out, deepspeed=None, overwrite_output_dir=True))
+    assert cli.main(["train", str(cfg_file)]) == 2
+    err = capsys.readouterr().err
+    assert "output_dir:" in err and "Give a folder of its own" in err and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_tilde_paths_are_expanded_once_at_load(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    cfg = config.from_dict({"output_dir": "~/saves/x", "export_dir": "~/merged", "adapter_name_or_path": "~/a,org/hub-id",
+                            "model_name_or_path": "./models/m", "resume_from_checkpoint": "true"})
+    assert cfg.train.output_dir == str(tmp_path / "home" / "saves" / "x")
+    assert cfg.infer.export_dir == str(tmp_path / "home" / "merged")
+    assert cfg.adapter_paths == [str(tmp_path / "home" / "a"), "org/hub-id"]  # a hub id stays an id
+    assert cfg.model.model_name_or_path == str(tmp_path / "models" / "m")
+    assert cfg.train.resume_from_checkpoint == "true"
+    assert config.from_dict({"model_name_or_path": "kit/tiny-qwen"}).model.model_name_or_path == "kit/tiny-qwen"
+
+
+# ---------------------------------------------------------------- one plan, handed down
+
+def test_saved_plan_gives_ranks_the_same_rows(tmp_path, model_dir, data_dir):
+    cfg = _cfg(model_dir, data_dir, tmp_path / "out", val_size=0.25)
+    plan = plan_mod.build(cfg, EnvSettings.from_environ({}))
+    plan.save(tmp_path / "launch")
+    loaded = plan_mod.Plan.load(tmp_path / "launch", EnvSettings.from_environ({}))
+    assert list(loaded.train_rows) == plan.train_rows and list(loaded.eval_rows) == plan.eval_rows
+    assert loaded.cfg == plan.cfg and loaded.lora_targets == plan.lora_targets and loaded.model_dir == plan.model_dir
+    assert len(plan.eval_rows) > 0
+
+
+def test_encoded_rows_round_trip(tmp_path):
+    rows = [{"input_ids": [1, 2, 3], "labels": [-100, 2, 3]}, {"input_ids": [4], "labels": [4]}, {"input_ids": [5, 6], "labels": [-100, 6]}]
+    encoded.save(tmp_path, rows, [2, 0], [1])
+    train, evals = encoded.load(tmp_path)
+    assert [r["input_ids"] for r in train] == [[5, 6], [1, 2, 3]] and train[1]["attention_mask"] == [1, 1, 1]
+    assert [r["labels"] for r in evals] == [[4]] and len(evals) == 1
+
+
+def test_kit_train_encodes_the_data_once(tmp_path, model_dir, data_dir, monkeypatch):
+    calls = []
+    real = plan_mod.build_sft
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(plan_mod, "build_sft", counting)
+    monkeypatch.setattr("kit.data.build_sft", counting)
+    monkeypatch.setattr("kit.data.sft.build_sft", counting)
+    cfg = _cfg(model_dir, data_dir, tmp_path / "out", max_steps=2, eval_steps=1, save_steps=100)
+    assert launch.launch_sft(cfg, env=EnvSettings.from_environ({})) == 0
+    assert len(calls) == 1
+    assert json.loads((tmp_path / "out" / "all_results.json").read_text())["eval_loss"] > 0
+
+
+def test_overwriting_leaves_no_stale_results(tmp_path, model_dir, data_dir):
+    out = tmp_path / "out"
+    env = EnvSettings.from_environ({})
+    launch.launch_sft(_cfg(model_dir, data_dir, out, max_steps=4, save_steps=2, eval_steps=2), env=env)
+    assert "eval_loss" in json.loads((out / "all_results.json").read_text())
+    launch.launch_sft(_cfg(model_dir, data_dir, out, max_steps=2, save_steps=100, val_size=0, eval_strategy="no"), env=env)
+    results = json.loads((out / "all_results.json").read_text())
+    assert "eval_loss" not in results  # the first run's eval_loss does not survive into the second's results
+    assert not (out / "checkpoint-4").exists()  # nor its checkpoints, which a resume could have picked up
