@@ -149,3 +149,19 @@ def test_shipped_quickstart_yaml_is_the_docs_config():
 
 def test_older_spelling_evaluation_strategy_accepted():
     assert config.from_dict({"evaluation_strategy": "steps", "val_size": 0.1}).train.eval_strategy == "steps"
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("top_k", -5, "top_k: -5 must be >= 0"),
+    ("repetition_penalty", 0, "repetition_penalty: 0.0 must be positive"),
+    ("ddp_timeout", -1, "ddp_timeout: -1 must be a positive number of seconds"),
+    ("dataloader_num_workers", -2, "dataloader_num_workers: -2 must be >= 0"),
+    ("vllm_gpu_util", 5, "vllm_gpu_util: 5.0 must be a fraction"),
+    ("export_size", -1, "export_size: -1 must be a positive integer"),
+    ("max_steps", 0, "max_steps: 0 must be positive, or -1"),
+    ("save_total_limit", 0, "save_total_limit: 0 must be positive"),
+])
+def test_numbers_out_of_range_are_refused(key, value, message):
+    with pytest.raises(config.ConfigError) as err:
+        config.from_dict({key: value})
+    assert message in str(err.value)

@@ -35,14 +35,34 @@ def test_broken_torch_npu_falls_back_with_its_error(tmp_path, monkeypatch):
     assert module is None and "libascendcl.so" in reason and "set_env.sh" in reason
     info = device.detect(None, EnvSettings.from_environ({}))
     assert info.kind != "npu" and "libascendcl.so" in info.npu_unavailable
-    with pytest.raises(RuntimeError, match="device npu was asked for but cannot be used"):
+    with pytest.raises(device.DeviceError, match="device: npu was asked for but cannot be used"):
         device.detect("npu", EnvSettings.from_environ({}))
     sys.modules.pop("torch_npu", None)
 
 
 def test_unknown_device_name():
-    with pytest.raises(ValueError, match="not one of auto, npu, cuda, cpu"):
+    with pytest.raises(device.DeviceError, match="not one of auto, npu, cuda, cpu"):
         device.detect("tpu", EnvSettings.from_environ({}))
+
+
+def test_absent_device_asked_for_is_a_person_s_mistake():
+    for kind in ("npu", "cuda"):
+        with pytest.raises(device.DeviceError, match=f"device: {kind} was asked for.*device: auto"):
+            device.detect(kind, EnvSettings.from_environ({}))
+
+
+def test_a_launcher_does_not_open_a_context_on_a_card(monkeypatch):
+    """query=False asks only kind and count: the name or bf16 query would hold memory on card 0."""
+    import torch
+
+    asked = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: asked.append("name") or "H200")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a: asked.append("bf16") or True)
+    info = device.detect("cuda", EnvSettings.from_environ({}), query=False)
+    assert (info.kind, info.count, asked) == ("cuda", 2, [])
+    assert device.detect("cuda", EnvSettings.from_environ({})).name == "H200" and asked == ["name", "bf16"] or asked == ["bf16", "name"]
 
 
 def test_precision_falls_back_where_unsupported():

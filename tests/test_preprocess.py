@@ -18,5 +18,5 @@ def test_preprocess_writes_every_example_and_previews(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["preprocess", str(cfg), "identity_name=Nova", "--preview", "1"]) == 0
     shown = capsys.readouterr().out
-    assert "--- prompt (not trained):" in shown and "<|im_start|>user\nWho are you?" in shown
-    assert "--- trained:\nI am Nova" in shown
+    assert "<|im_start|>user\nWho are you?" in shown
+    assert "[[I am Nova" in shown and "<|im_start|>user\nWho are you?<|im_end|>\n<|im_start|>assistant\n[[" in shown
