@@ -2,15 +2,16 @@
 
 What is exact and what is estimated:
 
-* Parameter counts are exact for the Qwen2 / Qwen3 / Llama / Mistral layout: they follow from the
-  config (embeddings, q/k/v/o and gate/up/down projections with their biases, norms, lm_head unless
-  tied). LoRA adds ``r * (in + out)`` per adapted linear layer; that count is exact too.
+* Parameter counts are exact for any architecture transformers can build: the model is built on the
+  meta device (``kit.model.meta_model``: shapes, no memory, no weights) and LoRA is attached to it by
+  peft exactly as training attaches it (``kit.model.attach_lora``), then the parameters are counted.
 * Weights, LoRA gradients and optimizer state are exact counts times bytes per element under the
   precision policy the kit trains with (stated in each row). The allocator may round up a little.
 * Activations are an estimate from a formula (``activation_bytes``): what autograd keeps per token
   for a decoder layer whose base weights are frozen, at the longest sequence (cutoff_len), plus the
   logits and the loss. It assumes a fused attention kernel (sdpa: no S x S score matrix) unless
-  ``attention="eager"``.
+  ``attention="eager"``. The formula follows the dense Qwen2 / Qwen3 / Llama / Mistral layout; for
+  other layouts (mixture-of-experts, fused qkv) it is a rough guide, and the notes say so.
 * Framework overhead is a rule of thumb per device kind (runtime context, collective buffers,
   allocator fragmentation).
 
@@ -21,29 +22,29 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import html
 import json
 import sys
+import tempfile
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from kit.device_memory import DeviceMemoryError, detect_device, lookup_device
 from kit.errors import KitError
+from kit.fmt import GiB, html_table, size
 
-GiB = 1 << 30
+try:  # recent huggingface_hub validates config fields, raising this (not a ValueError) for a value of the wrong type
+    from huggingface_hub.errors import StrictDataclassError as _InvalidConfig
+except ImportError:
+    _InvalidConfig = ValueError
+
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
-LORA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-SUPPORTED_MODEL_TYPES = ("qwen2", "qwen3", "llama", "mistral")
+# The layout the activation formula describes (its linear layers named as in LLaMA).
+DENSE_DECODERS = ("qwen2", "qwen3", "llama", "mistral")
 
-# Memory of known devices, as the runtime reports it (npu-smi shows 65536 MB of HBM on a 910B3).
-KNOWN_DEVICES: dict[str, tuple[str, float]] = {
-    "910b": ("Ascend 910B", 64), "910b1": ("Ascend 910B1", 64), "910b2": ("Ascend 910B2", 64),
-    "910b3": ("Ascend 910B3", 64), "910b4": ("Ascend 910B4", 32), "910a": ("Ascend 910A", 32),
-    "910": ("Ascend 910", 32), "310p": ("Ascend 310P", 24),
-    "a10040g": ("NVIDIA A100-40G", 40), "a10080g": ("NVIDIA A100-80G", 80), "a100": ("NVIDIA A100-80G", 80),
-    "h100": ("NVIDIA H100", 80), "h200": ("NVIDIA H200 (141 GB)", 139.8), "v10032g": ("NVIDIA V100-32G", 32),
-    "l40s": ("NVIDIA L40S", 44.5), "rtx4090": ("NVIDIA RTX 4090", 24), "4090": ("NVIDIA RTX 4090", 24), "t4": ("NVIDIA T4", 15),
-}
 # Fixed memory per device the formulas do not see: runtime context (CANN / CUDA), collective buffers
 # (HCCL/NCCL), kernel workspaces. On the CPU the process's libraries are loaded before training and
 # are not counted.
@@ -64,6 +65,8 @@ class EstimateError(KitError):
 
 @dataclass(frozen=True)
 class ModelShape:
+    """The sizes the activation formula needs (parameter counts come from the meta model)."""
+
     model_type: str
     hidden_size: int
     intermediate_size: int
@@ -72,33 +75,19 @@ class ModelShape:
     num_kv_heads: int
     head_dim: int
     vocab_size: int
-    tie_word_embeddings: bool
-    qkv_bias: bool
-    o_bias: bool
-    mlp_bias: bool
-    qk_norm: bool  # Qwen3 normalises q and k per head
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], source: str = "config.json") -> "ModelShape":
-        model_type = str(cfg.get("model_type", "")).lower()
-        if model_type not in SUPPORTED_MODEL_TYPES:
-            raise EstimateError(f"{source}: model_type {model_type!r} is not one the estimate knows "
-                                f"({', '.join(SUPPORTED_MODEL_TYPES)}); mixture-of-experts and other layouts are not supported")
-        missing = [k for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
-                   if not isinstance(cfg.get(k), int) or cfg.get(k) <= 0]
+    def from_config(cls, config: Any, source: str = "config.json") -> "ModelShape":
+        """From a transformers config: its attribute_map reads other names (n_embd, n_layer, ...)."""
+        c = config.get_text_config() if hasattr(config, "get_text_config") else config
+        get = {k: getattr(c, k, None) for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size")}
+        missing = [k for k, v in get.items() if not isinstance(v, int) or v <= 0]
         if missing:
-            raise EstimateError(f"{source}: missing or not a positive integer: {', '.join(missing)}")
-        h, heads = cfg["hidden_size"], cfg["num_attention_heads"]
-        attention_bias = bool(cfg.get("attention_bias", False))
-        return cls(
-            model_type=model_type, hidden_size=h, intermediate_size=cfg["intermediate_size"],
-            num_layers=cfg["num_hidden_layers"], num_heads=heads, num_kv_heads=int(cfg.get("num_key_value_heads") or heads),
-            head_dim=int(cfg.get("head_dim") or h // heads), vocab_size=cfg["vocab_size"],
-            tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
-            # Qwen2 always has biases on q/k/v and none on o; Llama-style models use attention_bias for all four.
-            qkv_bias=True if model_type == "qwen2" else attention_bias,
-            o_bias=False if model_type == "qwen2" else attention_bias,
-            mlp_bias=bool(cfg.get("mlp_bias", False)), qk_norm=model_type == "qwen3")
+            raise EstimateError(f"{source}: the activation formula needs these as positive integers: {', '.join(missing)}")
+        h, heads = get["hidden_size"], get["num_attention_heads"]
+        return cls(model_type=str(getattr(c, "model_type", "")).lower(), hidden_size=h, intermediate_size=get["intermediate_size"],
+                   num_layers=get["num_hidden_layers"], num_heads=heads, num_kv_heads=int(getattr(c, "num_key_value_heads", None) or heads),
+                   head_dim=int(getattr(c, "head_dim", None) or h // heads), vocab_size=get["vocab_size"])
 
     @property
     def q_dim(self) -> int:
@@ -108,36 +97,67 @@ class ModelShape:
     def kv_dim(self) -> int:
         return self.num_kv_heads * self.head_dim
 
-    def linears(self) -> dict[str, tuple[int, int, bool]]:
-        """Per-layer linear modules: name -> (in_features, out_features, has_bias)."""
-        h, i = self.hidden_size, self.intermediate_size
-        return {"q_proj": (h, self.q_dim, self.qkv_bias), "k_proj": (h, self.kv_dim, self.qkv_bias),
-                "v_proj": (h, self.kv_dim, self.qkv_bias), "o_proj": (self.q_dim, h, self.o_bias),
-                "gate_proj": (h, i, self.mlp_bias), "up_proj": (h, i, self.mlp_bias), "down_proj": (i, h, self.mlp_bias)}
 
-    def parameter_count(self) -> int:
-        per_layer = sum(a * b + (b if bias else 0) for a, b, bias in self.linears().values())
-        per_layer += 2 * self.hidden_size + (2 * self.head_dim if self.qk_norm else 0)  # two RMSNorms (+ q/k norms)
-        embed = self.vocab_size * self.hidden_size
-        head = 0 if self.tie_word_embeddings else embed
-        return embed + self.num_layers * per_layer + self.hidden_size + head
+def parse_targets(lora_target: str | Sequence[str], available: Sequence[str]) -> tuple[str, ...]:
+    """LLaMA-Factory's lora_target: "all" (every linear layer but lm_head) or names, comma separated.
 
-    def lora_parameter_count(self, rank: int, targets: Sequence[str]) -> int:
-        lin = self.linears()
-        return self.num_layers * sum(rank * (lin[t][0] + lin[t][1]) for t in targets)
-
-
-def parse_targets(lora_target: str | Sequence[str]) -> tuple[str, ...]:
-    """LLaMA-Factory's lora_target: "all" (every linear layer but lm_head) or names, comma separated."""
+    ``available``: the model's linear layers (``kit.model.linear_module_names``), what training accepts.
+    """
+    if not available:
+        raise EstimateError("lora_target: this model has no torch.nn.Linear layers for LoRA (besides the output head)")
     names = [t.strip() for t in (lora_target.split(",") if isinstance(lora_target, str) else lora_target) if t.strip()]
     if names == ["all"]:
-        return LORA_MODULES
-    bad = [n for n in names if n not in LORA_MODULES]
+        return tuple(available)
+    bad = [n for n in names if n not in available]
     if bad or not names:
-        hints = [f"{n} (did you mean {m[0]}?)" if (m := difflib.get_close_matches(n, LORA_MODULES, 1)) else n for n in bad]
+        hints = [f"{n} (did you mean {m[0]}?)" if (m := difflib.get_close_matches(n, available, 1)) else n for n in bad]
         raise EstimateError(f"lora_target: {', '.join(hints) or 'empty'} is not a linear layer of this model; "
-                            f"use all or some of {', '.join(LORA_MODULES)}")
+                            f"use all or some of {', '.join(available)}")
     return tuple(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class ParameterCounts:
+    base: int  # the model's own parameters (frozen under LoRA)
+    trainable: int  # what peft adds for this rank and these targets
+    targets: tuple[str, ...]
+    shape: ModelShape
+
+
+def count_parameters(config: str | Path | Mapping[str, Any], lora_rank: int = 8, lora_target: str | Sequence[str] = "all",
+                     trust_remote_code: bool = False) -> ParameterCounts:
+    """Exact base and LoRA parameter counts: the model built on the meta device, with peft's LoRA attached."""
+    raw, source = read_model_config(config)
+    # The model's own folder when there is one, so code shipped with it works (trust_remote_code).
+    folder = str(Path(source).parent) if not isinstance(config, Mapping) and Path(source).name == "config.json" else None
+    target_key = lora_target if isinstance(lora_target, str) else tuple(lora_target)
+    return _count_parameters(json.dumps(raw, sort_keys=True), folder, source, trust_remote_code, lora_rank, target_key)
+
+
+@functools.lru_cache(maxsize=32)  # the suggestions and a notebook's re-runs ask again for the same model
+def _count_parameters(config_json: str, folder: str | None, source: str, trust_remote_code: bool, lora_rank: int,
+                      lora_target: str | tuple[str, ...]) -> ParameterCounts:
+    import torch
+
+    from kit import model as model_mod
+
+    with tempfile.TemporaryDirectory(prefix="kit-estimate-") as tmp:
+        if folder is None:  # contents given, not a folder: meta_model reads a folder's config.json
+            (Path(tmp) / "config.json").write_text(config_json, encoding="utf-8")
+        try:
+            model = model_mod.meta_model(Path(folder or tmp), trust_remote_code)
+        except (model_mod.ModelError, _InvalidConfig, TypeError, ValueError, KeyError, OSError) as exc:  # a person's mistake, no traceback
+            detail = (str(exc).splitlines() or [""])[0][:400].replace(tmp, source)
+            raise EstimateError(f"{source}: transformers cannot build this model from it ({type(exc).__name__}: {detail})") from None
+    shape = ModelShape.from_config(model.config, source)
+    first_seen = list(dict.fromkeys(name.rsplit(".", 1)[-1] for name, _ in model.named_modules()))
+    available = sorted(model_mod.linear_module_names(model), key=first_seen.index)  # "all" in the model's order: q, k, v, o, ...
+    targets = parse_targets(lora_target, available)
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # peft / transformers deprecation notices are not the person's concern here
+        peft_model = model_mod.attach_lora(model, targets, lora_rank, 2 * lora_rank, 0.0)
+    trainable, total = model_mod.count_parameters(peft_model)
+    return ParameterCounts(base=total - trainable, trainable=trainable, targets=targets, shape=shape)
 
 
 def read_model_config(config: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any], str]:
@@ -269,12 +289,12 @@ class Estimate:
         return d
 
     def _headline(self) -> str:
-        need = f"{_gib(self.per_device_bytes)} per device"
+        need = f"{size(self.per_device_bytes)} per device"
         if self.processes_sharing_device > 1:
-            need += f" x {self.processes_sharing_device} processes = {_gib(self.needed_bytes)}"
+            need += f" x {self.processes_sharing_device} processes = {size(self.needed_bytes)}"
         if not self.device_memory_bytes:
             return f"needs about {need}; no device memory to compare with (name one with --device)"
-        return (f"{self.verdict.upper()}: needs about {need}; {self.device_name} has {_gib(self.device_memory_bytes)} "
+        return (f"{self.verdict.upper()}: needs about {need}; {self.device_name} has {size(self.device_memory_bytes)} "
                 f"({100 * self.needed_bytes / self.device_memory_bytes:.0f}%)")
 
     def _settings(self) -> str:
@@ -289,8 +309,8 @@ class Estimate:
         lines = [self._headline(), self._settings(), ""]
         w = max(len(it.name) for it in self.items)
         for it in self.items:
-            lines.append(f"  {it.name:<{w}}  {_gib(it.bytes):>10}  {'exact   ' if it.exact else 'estimate'}  {it.how}")
-        lines.append(f"  {'total':<{w}}  {_gib(self.per_device_bytes):>10}  estimate  per device")
+            lines.append(f"  {it.name:<{w}}  {size(it.bytes):>10}  {'exact   ' if it.exact else 'estimate'}  {it.how}")
+        lines.append(f"  {'total':<{w}}  {size(self.per_device_bytes):>10}  estimate  per device")
         lines += [""] + [f"note: {n}" for n in self.notes]
         lines += [f"to fit: {s}" for s in self.suggestions]
         return "\n".join(lines)
@@ -300,69 +320,13 @@ class Estimate:
 
     def _repr_html_(self) -> str:
         colour = {"fits": "#1a7f37", "tight": "#9a6700", "does not fit": "#cf222e"}.get(self.verdict, "inherit")
-        rows = "".join(f"<tr><td>{html.escape(it.name)}</td><td style='text-align:right'>{_gib(it.bytes)}</td>"
-                       f"<td>{'exact' if it.exact else 'estimate'}</td><td style='text-align:left'>{html.escape(it.how)}</td></tr>"
-                       for it in self.items)
-        rows += f"<tr><td><b>total</b></td><td style='text-align:right'><b>{_gib(self.per_device_bytes)}</b></td><td>estimate</td><td>per device</td></tr>"
+        rows = [[html.escape(it.name), (size(it.bytes), "text-align:right"), "exact" if it.exact else "estimate",
+                 (html.escape(it.how), "text-align:left")] for it in self.items]
+        rows.append(["<b>total</b>", (f"<b>{size(self.per_device_bytes)}</b>", "text-align:right"), "estimate", "per device"])
         extra = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
         extra += "".join(f"<li><b>to fit:</b> {html.escape(s)}</li>" for s in self.suggestions)
         return (f"<p style='color:{colour}'><b>{html.escape(self._headline())}</b></p><p>{html.escape(self._settings())}</p>"
-                "<table><thead><tr><th>memory</th><th>size</th><th>kind</th><th style='text-align:left'>how</th></tr></thead>"
-                f"<tbody>{rows}</tbody></table><ul>{extra}</ul>")
-
-
-def _gib(n: float) -> str:
-    """Sizes for people: GiB, or MiB under 1 GiB so small models do not read as 0.00."""
-    return f"{n / GiB:.2f} GiB" if n >= GiB else f"{n / (1 << 20):.1f} MiB"
-
-
-# -------------------------------------------------------------------------------------- devices
-
-def _normalise(name: str) -> str:
-    key = "".join(ch for ch in name.lower() if ch.isalnum())
-    for prefix in ("ascend", "nvidia", "huawei"):
-        key = key.removeprefix(prefix)
-    return key.removesuffix("b") if key.endswith("gb") else key  # "A100-80GB" -> "a10080g"
-
-
-def lookup_device(name: str) -> tuple[str, int, str]:
-    """(display name, memory in bytes, kind) for a device name such as 910B, "Ascend 910B4", H200 or cpu."""
-    if name.strip().lower() == "cpu":
-        return "cpu (system RAM)", _system_ram(), "cpu"
-    key = _normalise(name)
-    if key in KNOWN_DEVICES:
-        display, gib = KNOWN_DEVICES[key]
-        return display, int(gib * GiB), "npu" if display.startswith("Ascend") else "cuda"
-    close = difflib.get_close_matches(key, KNOWN_DEVICES, 3)
-    known = sorted({v[0] for v in KNOWN_DEVICES.values()})
-    raise EstimateError(f"device {name!r} is not in the table of known devices"
-                        + (f" (close: {', '.join(close)})" if close else "")
-                        + f"; known: {', '.join(known)}, cpu. Or give the memory with device_memory_gib")
-
-
-def _system_ram() -> int:
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().total)
-    except ImportError:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) * 1024
-    raise EstimateError("cannot read the size of system RAM (no psutil, no /proc/meminfo)")
-
-
-def detect_device() -> tuple[str, int, str]:
-    """The device this machine would train on, and its memory."""
-    from kit import device as kit_device
-
-    info = kit_device.detect()
-    if info.kind == "cpu":
-        return "cpu (system RAM)", _system_ram(), "cpu"
-    import torch
-
-    props = getattr(torch, info.kind).get_device_properties(0)
-    return f"{info.name}", int(props.total_memory), info.kind
+                + html_table(["memory", "size", "kind", ("how", "text-align:left")], rows) + f"<ul>{extra}</ul>")
 
 
 # ------------------------------------------------------------------------------------- estimate
@@ -371,16 +335,15 @@ def estimate(config: str | Path | Mapping[str, Any], *, lora_rank: int = 8, lora
              dtype: str = "bf16", cutoff_len: int = 1024, batch_size: int = 1, gradient_accumulation_steps: int = 1,
              zero_stage: int | None = None, num_devices: int = 1, nnodes: int = 1, gradient_checkpointing: bool = True,
              device: str | None = None, device_memory_gib: float | None = None, attention: str = "sdpa",
-             suggest: bool = True) -> Estimate:
+             trust_remote_code: bool = False, suggest: bool = True) -> Estimate:
     """Estimate memory per device for LoRA SFT.
 
     ``config``: config.json, its folder or its contents. ``zero_stage``: DeepSpeed ZeRO stage (0-3) or
     None without DeepSpeed. ``num_devices``: data-parallel processes in all (nproc_per_node x nnodes).
-    ``device``: a name from KNOWN_DEVICES or "cpu"; None detects this machine's device.
+    ``device``: a name from KNOWN_DEVICES (kit.device_memory) or "cpu"; None detects this machine's device.
     ``device_memory_gib`` overrides the memory compared with.
     """
     raw, source = read_model_config(config)
-    shape = ModelShape.from_config(raw, source)
     if dtype not in DTYPE_BYTES:
         raise EstimateError(f"dtype {dtype!r}: use one of {', '.join(DTYPE_BYTES)}")
     if zero_stage not in (None, 0, 1, 2, 3):
@@ -391,13 +354,14 @@ def estimate(config: str | Path | Mapping[str, Any], *, lora_rank: int = 8, lora
                         ("gradient_accumulation_steps", gradient_accumulation_steps), ("num_devices", num_devices), ("nnodes", nnodes)):
         if not isinstance(value, int) or value < 1:
             raise EstimateError(f"{name} {value!r}: must be a whole number >= 1")
-    targets = parse_targets(lora_target)
+    counts = count_parameters(config, lora_rank, lora_target, trust_remote_code)
+    shape, targets, base, trainable = counts.shape, counts.targets, counts.base, counts.trainable
 
     if device_memory_gib is not None:
         dev_mem, dev_source = int(device_memory_gib * GiB), "given"
         try:
             dev_name, _, kind = lookup_device(device) if device else ("given memory", 0, "npu")
-        except EstimateError:  # an unlisted name is fine when the memory is given: guess its kind from the name
+        except DeviceMemoryError:  # an unlisted name is fine when the memory is given: guess its kind from the name
             dev_name = device
             kind = "npu" if any(s in device.lower() for s in ("910", "310", "ascend", "npu")) else "cuda"
     elif device:
@@ -406,9 +370,6 @@ def estimate(config: str | Path | Mapping[str, Any], *, lora_rank: int = 8, lora
         (dev_name, dev_mem, kind), dev_source = detect_device(), "detected"
 
     d = DTYPE_BYTES[dtype]
-    total = shape.parameter_count()
-    trainable = shape.lora_parameter_count(lora_rank, targets)
-    base = total
     n = num_devices
     zero = zero_stage or 0
     shard_w, shard_g, shard_o = (n if zero >= 3 else 1), (n if zero >= 2 else 1), (n if zero >= 1 else 1)
@@ -432,7 +393,7 @@ def estimate(config: str | Path | Mapping[str, Any], *, lora_rank: int = 8, lora
     dynamic = sum(it.bytes for it in items)
     overhead = int(OVERHEAD_FIXED[kind] + FRAGMENTATION[kind] * dynamic)
     items.append(MemoryItem("framework overhead", overhead, False,
-                            f"{_gib(OVERHEAD_FIXED[kind])} fixed for the {kind} runtime + {FRAGMENTATION[kind]:.0%} of the rest held by the allocator"
+                            f"{size(OVERHEAD_FIXED[kind])} fixed for the {kind} runtime + {FRAGMENTATION[kind]:.0%} of the rest held by the allocator"
                             + (" (measured on CPU)" if kind == "cpu" else " (rule of thumb)")))
 
     notes = [
@@ -441,28 +402,32 @@ def estimate(config: str | Path | Mapping[str, Any], *, lora_rank: int = 8, lora
         f"gradient accumulation ({gradient_accumulation_steps}) adds no memory: gradients accumulate in place; "
         f"effective batch {batch_size * gradient_accumulation_steps * num_devices} sequences",
     ]
+    if shape.model_type not in DENSE_DECODERS:
+        notes.append(f"activations: the formula follows the dense Qwen2 / Llama layout; {shape.model_type} differs "
+                     "(e.g. mixture-of-experts or fused projections), so take that row as a rough guide")
     if zero_stage is None and num_devices > 1:
         notes.append(f"{num_devices} devices without DeepSpeed: plain DDP, every device holds everything")
     sharing = max(1, num_devices // max(1, nnodes)) if kind == "cpu" else 1
     result = Estimate(
-        model=raw.get("_name_or_path") or source, model_type=shape.model_type, base_params=total,
+        model=raw.get("_name_or_path") or source, model_type=shape.model_type, base_params=base,
         trainable_params=trainable, lora_rank=lora_rank, lora_targets=targets, dtype=dtype, cutoff_len=cutoff_len,
         batch_size=batch_size, gradient_accumulation_steps=gradient_accumulation_steps, zero_stage=zero_stage,
         num_devices=num_devices, gradient_checkpointing=gradient_checkpointing, device_kind=kind, items=tuple(items),
         device_name=dev_name, device_memory_bytes=dev_mem, device_source=dev_source, processes_sharing_device=sharing,
         notes=tuple(notes))
     if suggest and result.verdict in ("tight", "does not fit"):
-        result = replace(result, suggestions=tuple(_suggestions(raw, result, device=dev_name, memory=dev_mem, kind=kind,
-                                                                 attention=attention, nnodes=nnodes)))
+        result = replace(result, suggestions=tuple(_suggestions(config, result, device=dev_name, memory=dev_mem, kind=kind,
+                                                                 attention=attention, nnodes=nnodes, trust_remote_code=trust_remote_code)))
     return result
 
 
-def _suggestions(raw: Mapping[str, Any], e: Estimate, device: str, memory: int, kind: str, attention: str, nnodes: int) -> list[str]:
+def _suggestions(config: str | Path | Mapping[str, Any], e: Estimate, device: str, memory: int, kind: str, attention: str,
+                 nnodes: int, trust_remote_code: bool) -> list[str]:
     """Settings that would bring the estimate under the device's memory, each tried on its own."""
     base = dict(lora_rank=e.lora_rank, lora_target=e.lora_targets, dtype=e.dtype, cutoff_len=e.cutoff_len, batch_size=e.batch_size,
                 gradient_accumulation_steps=e.gradient_accumulation_steps, zero_stage=e.zero_stage, num_devices=e.num_devices,
                 nnodes=nnodes, gradient_checkpointing=e.gradient_checkpointing, device=device if kind != "cpu" else "cpu",
-                device_memory_gib=memory / GiB, attention=attention, suggest=False)
+                device_memory_gib=memory / GiB, attention=attention, trust_remote_code=trust_remote_code, suggest=False)
     tries: list[tuple[str, dict[str, Any]]] = []
     if not e.gradient_checkpointing:
         tries.append(("turn gradient checkpointing on (disable_gradient_checkpointing: false)", {"gradient_checkpointing": True}))
@@ -477,14 +442,14 @@ def _suggestions(raw: Mapping[str, Any], e: Estimate, device: str, memory: int, 
         tries.append((f"cutoff_len: {e.cutoff_len // 2}", {"cutoff_len": e.cutoff_len // 2}))
     out = []
     for text, change in tries:
-        alt = estimate(raw, **{**base, **change})
-        out.append(f"{text}: {_gib(alt.needed_bytes)} ({alt.verdict})")
+        alt = estimate(config, **{**base, **change})  # the counts come from count_parameters' cache
+        out.append(f"{text}: {size(alt.needed_bytes)} ({alt.verdict})")
     if len(tries) > 1 and not any(s.endswith("(fits)") for s in out):
         combined: dict[str, Any] = {}
         for _, change in tries:
             combined.update(change)
-        alt = estimate(raw, **{**base, **combined})
-        out.append(f"all of the above together: {_gib(alt.needed_bytes)} ({alt.verdict})")
+        alt = estimate(config, **{**base, **combined})
+        out.append(f"all of the above together: {size(alt.needed_bytes)} ({alt.verdict})")
     if not out:
         out.append("use more devices with ZeRO-3, a device with more memory, or a smaller model")
     return out
@@ -521,7 +486,7 @@ def estimate_for_config(cfg: Any, device: str | None = None, device_memory_gib: 
                     gradient_accumulation_steps=cfg.train.gradient_accumulation_steps,
                     zero_stage=_zero_stage_of(cfg, config_path), num_devices=nproc * nnodes, nnodes=nnodes,
                     gradient_checkpointing=not cfg.train.disable_gradient_checkpointing,
-                    device=device, device_memory_gib=device_memory_gib)
+                    device=device, device_memory_gib=device_memory_gib, trust_remote_code=cfg.model.trust_remote_code)
 
 
 def estimate_main(argv: list[str]) -> int:
