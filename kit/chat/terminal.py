@@ -35,41 +35,10 @@ history and `exit` (or Ctrl+C, or end of input) leaves.
 """
 
 
-def parse_args(argv: Sequence[str], command: str = "kit chat") -> tuple[str | None, list[str]]:
-    """(YAML path or None, ``key=value`` overrides) from llamafactory-cli style arguments.
-
-    Accepts ``--key value``, ``--key=value``, ``key=value`` and a bare ``--flag`` (true), as
-    HfArgumentParser does for LLaMA-Factory's boolean flags.
-    """
-    args = list(argv)
-    path: str | None = None
-    overrides: list[str] = []
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg.startswith("--"):
-            key, sep, value = arg[2:].partition("=")
-            if not key:
-                raise ConfigError([f"{command}: {arg!r} is not a flag; write --key value"])
-            if not sep:
-                if i + 1 < len(args) and not args[i + 1].startswith("--"):
-                    value = args[i + 1]
-                    i += 1
-                else:
-                    value = "true"
-            overrides.append(f"{key}={value}")
-        elif "=" in arg:
-            overrides.append(arg)
-        elif path is None and not overrides:
-            path = arg
-        else:
-            raise ConfigError([f"{command}: unexpected argument {arg!r}; give the config file first, then --key value flags"])
-        i += 1
-    return path, overrides
-
-
 def load_config(argv: Sequence[str], command: str = "kit chat") -> Config:
-    path, overrides = parse_args(argv, command)
+    from kit.cli import split_config_args
+
+    path, overrides = split_config_args(argv, command)
     if path is not None and Path(path).suffix.lower() not in (".yaml", ".yml", ".json") and not Path(path).is_file():
         raise ConfigError([f"{command}: {path!r} is neither a flag nor a config file; flags start with -- "
                            "(e.g. --model_name_or_path)"])
