@@ -62,11 +62,11 @@ def plan_launch(cfg: Config, env: EnvSettings, info: device_mod.DeviceInfo) -> L
         reasons.append(f"NNODES={env.nnodes}")
     if env.nproc_per_node is not None and env.nproc_per_node > 1:
         reasons.append(f"NPROC_PER_NODE={env.nproc_per_node}")
-    if not reasons:
-        return None
-    problems = rendezvous_problems(env)  # the same rules kit doctor checks
+    problems = rendezvous_problems(env)  # the same rules kit doctor checks, whether or not torchrun is needed
     if problems:
         raise ConfigError(problems)
+    if not reasons:
+        return None
     # On CPU one process unless told otherwise (LLaMA-Factory counts 0 devices there and fails).
     nproc = env.nproc_per_node if env.nproc_per_node is not None else (info.count if info.is_accelerator else 1)
     port = env.master_port if (env.master_port or env.nnodes > 1) else 0

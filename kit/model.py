@@ -106,8 +106,12 @@ def meta_model(model_dir: Path, trust_remote_code: bool = False) -> Any:
     from transformers import AutoConfig, AutoModelForCausalLM
 
     try:
+        from huggingface_hub.errors import StrictDataclassError  # a value of the wrong type in config.json
+    except ImportError:  # older huggingface_hub: config classes are not strict dataclasses there
+        StrictDataclassError = ValueError  # noqa: N806
+    try:
         config = AutoConfig.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code)
-    except (ValueError, KeyError, OSError) as exc:
+    except (ValueError, KeyError, OSError, TypeError, StrictDataclassError) as exc:
         # an unknown model_type, or a config.json transformers cannot read
         raise ModelError(f"model_name_or_path: {model_dir} has a config.json this transformers cannot read "
                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:300]}). Check model_type in config.json; a newer "

@@ -459,16 +459,13 @@ peft.
 `kit export` 把适配器合并进基座权重并保存，transformers 无需 peft 即可加载。
 """),
     code("""
-import shutil
-from pathlib import Path
-
 from kit.chat.export import export_model
 from kit.config import from_dict
 
-if Path(export_dir).exists():
-    shutil.rmtree(export_dir)  # this notebook's own earlier export
+# Replaces only an earlier export of the kit's (it carries kit_export.json); any other folder is refused.
 merged_dir = export_model(from_dict({"model_name_or_path": model_name_or_path, "adapter_name_or_path": adapter_name_or_path,
-                                     "template": template, "finetuning_type": "lora", "export_dir": export_dir}))
+                                     "template": template, "finetuning_type": "lora", "export_dir": export_dir}),
+                          replace_earlier_export=True)
 merged = Engine(str(merged_dir), **greedy)
 merged_answer = merged.chat([{"role": "user", "content": questions[0]}])
 print(sorted(p.name for p in merged_dir.iterdir()))

@@ -135,3 +135,24 @@ def test_bad_export_input(capsys, tiny_model_dir: Path, tmp_path: Path) -> None:
     err = capsys.readouterr().err
     assert code == 2 and "export_dir: missing" in err and "Traceback" not in err
     assert not (tmp_path / "merged").exists()
+
+
+def test_only_an_earlier_kit_export_is_replaced(tiny_model_dir: Path, tiny_adapter_dir: Path, tmp_path: Path) -> None:
+    """What notebook 30 does on a rerun: replace its own export, never a person's folder (export_dir=. or ~/models)."""
+    def cfg(target: Path):
+        return export_mod.config_mod.from_dict({"model_name_or_path": str(tiny_model_dir), "adapter_name_or_path": str(tiny_adapter_dir),
+                                                "template": "qwen", "export_dir": str(target)})
+
+    target = tmp_path / "merged"
+    export_mod.export_model(cfg(target))
+    assert json.loads((target / export_mod.EXPORT_MARKER).read_text())["template"] == "qwen"
+    (target / "stale.bin").write_text("from the first export")
+    export_mod.export_model(cfg(target), replace_earlier_export=True)
+    assert (target / "model.safetensors").is_file() and not (target / "stale.bin").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["merged"]  # no staging or old folders left
+    mine = tmp_path / "models"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    with pytest.raises(export_mod.ExportError, match="not an export the kit wrote"):
+        export_mod.export_model(cfg(mine), replace_earlier_export=True)
+    assert [p.name for p in mine.iterdir()] == ["keep.txt"]

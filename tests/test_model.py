@@ -61,6 +61,7 @@ def test_a_model_that_is_not_a_causal_lm_is_refused(tmp_path):
 
 @pytest.mark.parametrize("change, message", [
     ({"model_type": "qwen99"}, "cannot read"),
+    ({"vocab_size": "3000"}, "cannot read"),  # a number written as text
     ({"vocab_size": 2}, "template: 'qwen' needs <|im_end|>"),  # the template's tokens have no embedding row
 ])
 def test_train_refuses_before_writing(tmp_path, model_dir, data_dir, change, message, capsys):

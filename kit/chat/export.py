@@ -95,12 +95,21 @@ def jinja_chat_template(template: Template) -> str:
 
 # ---------------------------------------------------------------- export
 
-def _check_export_dir(export_dir: Path) -> None:
+# Written into every export: the only folders the kit ever replaces are ones it wrote itself.
+EXPORT_MARKER = "kit_export.json"
+
+
+def _check_export_dir(export_dir: Path, replace_earlier_export: bool = False) -> bool:
+    """Whether export_dir holds an earlier kit export to replace; refuse any other non-empty folder."""
     if export_dir.exists() and not export_dir.is_dir():
         raise ExportError(f"export_dir: {str(export_dir)!r} is a file; give a folder that does not exist yet")
     if export_dir.is_dir() and any(export_dir.iterdir()):
-        raise ExportError(f"export_dir: {str(export_dir)!r} exists and is not empty; choose a new folder "
-                          "(the kit does not overwrite an earlier export)")
+        if replace_earlier_export and (export_dir / EXPORT_MARKER).is_file():
+            return True
+        mine = " (it is not an export the kit wrote: no kit_export.json in it)" if replace_earlier_export else ""
+        raise ExportError(f"export_dir: {str(export_dir)!r} exists and is not empty{mine}; choose a new folder "
+                          "(the kit does not overwrite a folder it did not write)")
+    return False
 
 
 def _drop_load_flags(tokenizer_config: Path) -> None:
@@ -115,13 +124,18 @@ def _drop_load_flags(tokenizer_config: Path) -> None:
         tokenizer_config.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def export_model(cfg: Config) -> Path:
-    """Merge ``cfg``'s adapters into its base model and save the result in ``export_dir``; return it."""
+def export_model(cfg: Config, replace_earlier_export: bool = False) -> Path:
+    """Merge ``cfg``'s adapters into its base model and save the result in ``export_dir``; return it.
+
+    ``export_dir`` must be new or empty; with ``replace_earlier_export`` it may also hold an earlier
+    export of the kit's (marked by kit_export.json), which is swapped out only once the new one is
+    complete. Any other folder is refused: nothing a person put there is ever deleted.
+    """
     from kit.chat.engine import with_checked_template
 
     config_mod.require(cfg, "export")
     export_dir = Path(cfg.infer.export_dir).expanduser().resolve()
-    _check_export_dir(export_dir)
+    _check_export_dir(export_dir, replace_earlier_export)
     adapter_dirs = [model_mod.check_adapter_dir(p) for p in cfg.adapter_paths]
     stage = model_mod.tokenizer_stage(
         cfg, template=with_checked_template(cfg.data.template, adapter_dirs, cfg.data.default_system))
@@ -146,10 +160,19 @@ def export_model(cfg: Config) -> Path:
         model.save_pretrained(str(staging), max_shard_size=f"{cfg.infer.export_size}GB")
         tokenizer.save_pretrained(str(staging))
         _drop_load_flags(staging / "tokenizer_config.json")
-        _check_export_dir(export_dir)  # still free after the (long) save?
-        if export_dir.is_dir():
+        (staging / EXPORT_MARKER).write_text(json.dumps(
+            {"model_name_or_path": cfg.model.model_name_or_path, "adapter_name_or_path": [str(a) for a in adapter_dirs],
+             "template": template.name}, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        earlier = _check_export_dir(export_dir, replace_earlier_export)  # still as checked after the (long) save?
+        old = None
+        if earlier:
+            old = Path(tempfile.mkdtemp(prefix=f".{export_dir.name}.old-", dir=export_dir.parent))
+            os.replace(export_dir, old / export_dir.name)
+        elif export_dir.is_dir():
             export_dir.rmdir()  # empty, checked above; rename needs it gone
         os.replace(staging, export_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
