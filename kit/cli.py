@@ -42,48 +42,14 @@ The quick start's own command works too:
   torchrun --nproc_per_node 1 --nnodes 1 --node_rank 0 --master_addr 127.0.0.1 --master_port 7007 -m kit.train CONFIG.yaml"""
 
 
-def split_config_args(args: Sequence[str], command: str = "kit") -> tuple[str | None, list[str]]:
-    """``[CONFIG.yaml] [key=value | --key value | --key=value | --flag ...]`` -> (config path, ["key=value", ...]).
-
-    The one parser every kit command uses: LLaMA-Factory's CLI takes ``--key value`` (``llamafactory-cli
-    chat --template qwen``), a bare ``--flag`` meaning true as HfArgumentParser reads boolean flags,
-    and its YAML overrides take ``key=value``.
-    """
-    from kit.config import ConfigError
-
-    args = list(args)
-    path: str | None = None
-    overrides: list[str] = []
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg.startswith("--"):
-            key, sep, value = arg[2:].partition("=")
-            if not key:
-                raise ConfigError([f"{command}: {arg!r} is not a flag; write --key value"])
-            if not sep:
-                if i + 1 < len(args) and not args[i + 1].startswith("--"):
-                    value = args[i + 1]
-                    i += 1
-                else:
-                    value = "true"
-            overrides.append(f"{key}={value}")
-        elif "=" in arg:
-            overrides.append(arg)
-        elif path is None and not overrides:
-            path = arg
-        else:
-            raise ConfigError([f"{command}: unexpected argument {arg!r}; give the config file first, then key=value or --key value"])
-        i += 1
-    return path, overrides
-
-
 def cmd_train(args: Sequence[str]) -> int:
     from kit import config, launch
 
     if any(a in ("-h", "--help") for a in args):
         print(TRAIN_HELP)
         return 0
+    from kit.args import split_config_args
+
     path, overrides = split_config_args(args, "kit train")
     if path is None:
         raise KitError("kit train needs a config file: kit train CONFIG.yaml [key=value ...]")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -22,7 +21,6 @@ import yaml
 
 from kit.errors import KitError
 
-DEEPSPEED_DIR = Path(__file__).parent / "deepspeed"
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 QUICKSTART_YAML = EXAMPLES_DIR / "qwen1_5_lora_sft_ds.yaml"
 
@@ -65,6 +63,10 @@ class DataArgs:
     val_size: float = field(default=0.0, metadata=_meta("Fraction (<1) or count (>=1) of examples held out for evaluation."))
     train_on_prompt: bool = field(default=False, metadata=_meta("Also compute the loss on prompt tokens."))
     mask_history: bool = field(default=False, metadata=_meta("Train on the last turn only of multi-turn examples."))
+    enable_thinking: bool | None = field(default=True, metadata=_meta(
+        "Thinking mode of reasoning templates (qwen3): true trains thoughts (an empty <think> block where a reply has none) "
+        "and lets chat think; false removes thoughts and puts the empty block in the prompt, untrained, so chat answers "
+        "at once; null keeps thoughts but puts empty blocks in the prompt. Other templates ignore it."))
     default_system: str | None = field(default=None, metadata=_meta("Override the template's default system prompt."))
     identity_name: str | None = field(default=None, metadata=_meta("Fills {{name}} in identity data (kit only)."))
     identity_author: str | None = field(default=None, metadata=_meta("Fills {{author}} in identity data (kit only)."))
@@ -498,41 +500,6 @@ def require(cfg: Config, purpose: str) -> None:
         p.append("export_dir: missing; say where the merged model should be written")
     if p:
         raise ConfigError(p, source=cfg.source)
-
-
-def find_deepspeed_config(value: str, config_dir: Path | None = None, cwd: Path | None = None) -> Path:
-    """Locate a DeepSpeed JSON: as given, relative to the YAML file, to the working directory, then the kit's own.
-
-    The quick start writes ``deepspeed: examples/deepspeed/ds_z0_config.json`` (a path inside a
-    LLaMA-Factory checkout); the kit ships ZeRO-0/2/3 configs under the same file names.
-    """
-    candidates: list[Path] = []
-    given = Path(value).expanduser()
-    candidates.append(given)
-    if not given.is_absolute():
-        if config_dir is not None:
-            candidates.append(config_dir / given)
-        candidates.append((cwd or Path.cwd()) / given)
-    candidates.append(DEEPSPEED_DIR / given.name)
-    for c in candidates:
-        if c.is_file():
-            return c.resolve()
-    shipped = ", ".join(sorted(p.name for p in DEEPSPEED_DIR.glob("*.json")))
-    raise ConfigError([f"deepspeed: {value!r} not found (looked as given, next to the YAML file, in the working directory, "
-                       f"and among the kit's configs: {shipped})"])
-
-
-def read_deepspeed_config(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"deepspeed: {str(path)!r} is not valid JSON: {exc}"]) from None
-    if not isinstance(data, dict):
-        raise ConfigError([f"deepspeed: {str(path)!r} must hold a JSON object"])
-    stage = data.get("zero_optimization", {}).get("stage", 0)
-    if stage not in (0, 1, 2, 3):
-        raise ConfigError([f"deepspeed: zero_optimization.stage in {str(path)!r} is {stage!r}; use 0, 1, 2 or 3"])
-    return data
 
 
 def key_reference() -> list[dict[str, Any]]:

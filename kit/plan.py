@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kit import config as config_mod
+from kit import ds_config
 from kit import model as model_mod
 from kit.config import Config, ConfigError
 from kit.data import build_sft, read_registry, resolve_dataset_dir, split_indices
@@ -224,8 +225,8 @@ def build(cfg: Config, env: EnvSettings, check_only: bool = False) -> Plan:
     output = decide_output(cfg)
     ds_path = ds_stage = None
     if cfg.train.deepspeed:
-        ds_path = config_mod.find_deepspeed_config(cfg.train.deepspeed, cfg.config_dir)
-        ds_stage = config_mod.read_deepspeed_config(ds_path).get("zero_optimization", {}).get("stage", 0)
+        ds_path = ds_config.find_deepspeed_config(cfg.train.deepspeed, cfg.config_dir)
+        ds_stage = ds_config.read_deepspeed_config(ds_path).get("zero_optimization", {}).get("stage", 0)
     template = _template(cfg)
     dataset_dir = check_datasets(cfg)
     check_output_place(cfg, None, dataset_dir)

@@ -281,7 +281,7 @@ def run_sft(cfg: Plan | Config | str | Path, overrides: Sequence[str] = ()) -> d
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m kit.train --plan DIR`` (a rank started by kit train) or ``CONFIG.yaml [key=value ...]``."""
-    from kit.cli import split_config_args
+    from kit.args import split_config_args
 
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="[kit %(levelname)s] %(message)s")

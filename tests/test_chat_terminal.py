@@ -12,7 +12,7 @@ import yaml
 from kit import cli
 from kit.chat import Engine
 from kit.chat.terminal import WELCOME, LineReader, load_config, run_loop
-from kit.cli import split_config_args as parse_args
+from kit.args import split_config_args as parse_args
 
 WHO = [{"role": "user", "content": "Who are you?"}]
 

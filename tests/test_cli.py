@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kit import cli
+from kit.args import split_config_args
 from kit.config import ConfigError
 
 
@@ -15,14 +16,14 @@ from kit.config import ConfigError
     (["--do_sample", "--top_k", "5"], (None, ["do_sample=true", "top_k=5"])),
 ])
 def test_one_parser_for_both_spellings(args, expected):
-    assert cli.split_config_args(args) == expected
+    assert split_config_args(args) == expected
 
 
 def test_stray_words_are_named():
     with pytest.raises(ConfigError, match="unexpected argument 'oops'"):
-        cli.split_config_args(["c.yaml", "a=1", "oops"])
+        split_config_args(["c.yaml", "a=1", "oops"])
     with pytest.raises(ConfigError, match="'--' is not a flag"):
-        cli.split_config_args(["--"])
+        split_config_args(["--"])
 
 
 def test_unknown_command_and_help(capsys):

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from kit import config
+from kit import config, ds_config
 from kit.config import ConfigError
 
 from helpers import quickstart, write_yaml
@@ -94,24 +94,24 @@ def test_bad_override_form():
 
 def test_deepspeed_lookup_order(tmp_path, monkeypatch):
     # The quick start's path inside a LLaMA-Factory checkout resolves to the kit's own copy.
-    found = config.find_deepspeed_config("examples/deepspeed/ds_z0_config.json", tmp_path, cwd=tmp_path)
-    assert found == (config.DEEPSPEED_DIR / "ds_z0_config.json").resolve()
+    found = ds_config.find_deepspeed_config("examples/deepspeed/ds_z0_config.json", tmp_path, cwd=tmp_path)
+    assert found == (ds_config.DEEPSPEED_DIR / "ds_z0_config.json").resolve()
     # A file next to the YAML wins over the kit's copy.
     (tmp_path / "examples" / "deepspeed").mkdir(parents=True)
     mine = tmp_path / "examples" / "deepspeed" / "ds_z0_config.json"
     mine.write_text(json.dumps({"zero_optimization": {"stage": 2}}))
-    assert config.find_deepspeed_config("examples/deepspeed/ds_z0_config.json", tmp_path, cwd=Path("/")) == mine.resolve()
+    assert ds_config.find_deepspeed_config("examples/deepspeed/ds_z0_config.json", tmp_path, cwd=Path("/")) == mine.resolve()
     with pytest.raises(ConfigError, match="not found"):
-        config.find_deepspeed_config("ds_z9_config.json", tmp_path, cwd=tmp_path)
+        ds_config.find_deepspeed_config("ds_z9_config.json", tmp_path, cwd=tmp_path)
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
     with pytest.raises(ConfigError, match="not valid JSON"):
-        config.read_deepspeed_config(broken)
+        ds_config.read_deepspeed_config(broken)
 
 
 def test_shipped_deepspeed_configs_are_valid_and_spelt_right():
     for stage in (0, 2, 3):
-        data = config.read_deepspeed_config(config.DEEPSPEED_DIR / f"ds_z{stage}_config.json")
+        data = ds_config.read_deepspeed_config(ds_config.DEEPSPEED_DIR / f"ds_z{stage}_config.json")
         assert data["zero_optimization"]["stage"] == stage
         if stage < 3:  # DeepSpeed rejects the misspelt round_robin_gradient
             assert data["zero_optimization"]["round_robin_gradients"] is True
@@ -144,7 +144,7 @@ def test_shipped_quickstart_yaml_is_the_docs_config():
     assert cfg.model.model_name_or_path == "qwen/Qwen1.5-7B"
     assert cfg.train.deepspeed == "examples/deepspeed/ds_z0_config.json"
     assert cfg.train.fp16 is True and cfg.data.val_size == 0.1 and cfg.train.eval_steps == 500
-    config.find_deepspeed_config(cfg.train.deepspeed, cfg.config_dir)
+    ds_config.find_deepspeed_config(cfg.train.deepspeed, cfg.config_dir)
 
 
 def test_older_spelling_evaluation_strategy_accepted():

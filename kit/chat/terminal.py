@@ -36,7 +36,7 @@ history and `exit` (or Ctrl+C, or end of input) leaves.
 
 
 def load_config(argv: Sequence[str], command: str = "kit chat") -> Config:
-    from kit.cli import split_config_args
+    from kit.args import split_config_args
 
     path, overrides = split_config_args(argv, command)
     if path is not None and Path(path).suffix.lower() not in (".yaml", ".yml", ".json") and not Path(path).is_file():
