@@ -112,7 +112,10 @@ class TrainArgs:
     seed: int = field(default=42, metadata=_meta("Random seed for initialisation, shuffling and the split."))
     resume_from_checkpoint: str | None = field(default=None, metadata=_meta("Checkpoint directory to resume from, or true for the latest in output_dir."))
     report_to: str = field(default="none", metadata=_meta("Experiment trackers (none, tensorboard, wandb, ...)."))
-    disable_gradient_checkpointing: bool = field(default=False, metadata=_meta("Turn off gradient checkpointing (on by default, as in LLaMA-Factory)."))
+    disable_gradient_checkpointing: bool | None = field(default=None, metadata=_meta(
+        "Gradient checkpointing: false keeps it on (LLaMA-Factory always does), true turns it off; left out, the kit "
+        "turns it off when its memory estimate says the activations fit in half the device's memory (same results, "
+        "no recomputation), and keeps it on otherwise."))
     dataloader_num_workers: int = field(default=0, metadata=_meta("Worker processes of the data loader."))
 
 

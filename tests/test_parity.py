@@ -10,12 +10,14 @@ from kit.model import load_tokenizer
 
 from helpers import REFERENCE
 
-GOLDEN = sorted((REFERENCE / "golden").glob("*.jsonl")) if REFERENCE.exists() else []
+# golden/: the qwen and default templates; golden-qwen3/: qwen3 and qwen3_nothink, with thinking on and off.
+GOLDEN_DIRS = ("golden", "golden-qwen3")
+GOLDEN = [p for d in GOLDEN_DIRS for p in sorted((REFERENCE / d).glob("*.jsonl"))] if REFERENCE.exists() else []
 
 pytestmark = pytest.mark.skipif(not GOLDEN, reason=f"LLaMA-Factory reference outputs not found at {REFERENCE}")
 
 
-@pytest.mark.parametrize("golden", GOLDEN, ids=lambda p: p.stem)
+@pytest.mark.parametrize("golden", GOLDEN, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_encoding_equals_llamafactory(golden):
     lines = golden.read_text(encoding="utf-8").splitlines()
     settings = json.loads(lines[0])["config"]
@@ -28,6 +30,14 @@ def test_encoding_equals_llamafactory(golden):
     for i, (got, want) in enumerate(zip(data.all, expected)):
         assert got["input_ids"] == want["input_ids"], f"{golden.name}: input_ids differ in example {i}"
         assert got["labels"] == want["labels"], f"{golden.name}: labels differ in example {i}"
+
+
+@pytest.mark.skipif(not (REFERENCE / "golden-qwen3").is_dir(), reason=f"{REFERENCE / 'golden-qwen3'} not found")
+def test_qwen3_golden_sets_are_all_there():
+    # The five cases LLaMA-Factory encoded: a missing file must fail here, not shrink the parametrised list.
+    names = {p.stem for p in (REFERENCE / "golden-qwen3").glob("*.jsonl")}
+    assert names >= {"qwen3_seed_1024", "qwen3_nothink_seed_1024", "qwen3_multiturn", "qwen3_multiturn_no_thinking",
+                     "qwen3_nothink_multiturn_mask_history"}
 
 
 def test_seed_run_split_sizes_match_llamafactory():

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from kit.data.loader import DataError, Example, LoadReport, load_examples, resolve_dataset_dir
-from kit.data.template import Template
+from kit.data.template import Template, with_thinking
 
 logger = logging.getLogger("kit.data")
 
@@ -52,8 +52,14 @@ class Encoded:
 
 def encode_example(template: Template, tokenizer: Any, example: Example, cutoff_len: int,
                    train_on_prompt: bool = False, mask_history: bool = False) -> Encoded:
-    """``encode_supervised``'s ids and labels, with the lengths before truncation."""
-    pairs = template.encode_multiturn(tokenizer, example.prompt + example.response, example.system)
+    """``encode_supervised``'s ids and labels, with the lengths before truncation.
+
+    A reasoning template encodes thoughts by its ``enable_thinking`` (``build_sft`` sets it from the
+    config); with ``mask_history`` only the last reply keeps its thought, as in LLaMA-Factory.
+    """
+    discard_history_thoughts = mask_history and not template.preserve_thinking
+    pairs = template.encode_multiturn(tokenizer, example.prompt + example.response, example.system,
+                                      discard_history_thoughts=discard_history_thoughts)
     full_length = sum(len(s) + len(t) for s, t in pairs) + (1 if template.efficient_eos else 0)
     prompt_length = full_length - (len(pairs[-1][1]) if pairs else 0)
     input_ids: list[int] = []
@@ -137,8 +143,13 @@ def build_sft(cfg: Any, tokenizer: Any, template: Template, split: bool = True) 
     with a warning, is the kinder choice. When no example keeps a trained token, cutoff_len is too
     small for the data and a DataError says so. Per dataset, the report counts the examples read,
     malformed, truncated (longer than cutoff_len before truncation) and left with no trained token.
+    The config's ``enable_thinking`` replaces the template's (only a reasoning template uses it).
     """
     d = cfg.data
+    template = with_thinking(template, d.enable_thinking)  # the data config decides, as LLaMA-Factory's does
+    if d.enable_thinking is not True and not template.reasoning:
+        logger.info("enable_thinking: %s has no effect with template %s, which is not a reasoning template",
+                    d.enable_thinking, template.name)
     fills = {k: v for k, v in (("name", d.identity_name), ("author", d.identity_author)) if v is not None}
     dataset_dir = resolve_dataset_dir(d.dataset_dir, cfg.config_dir)
     examples, report = load_examples(cfg.dataset_names, dataset_dir, d.max_samples, fills)

@@ -3,13 +3,22 @@
 The encoding mirrors LLaMA-Factory 0.9.5: each message is rendered through its role's slots and
 tokenized on its own (``add_special_tokens=False``), so a template's token ids are the same here as
 there. Chat builds prompts with exactly this code, so training and inference cannot drift.
+
+A reasoning template (``"reasoning": true``, LLaMA-Factory's ``ReasoningTemplate``: qwen3) also
+handles a thought, ``<think>\n...\n</think>\n\n`` at the start of an assistant message. A reply
+without one gets an empty thought (``<think>\n\n</think>\n\n``, tokenized on its own): with
+``enable_thinking`` true it is the start of the response, trained; otherwise it ends the prompt, not
+trained, and with ``enable_thinking`` false every thought is removed from the data first. Chat
+prompts drop the thoughts of earlier replies, and with thinking off end in the empty thought, so the
+model answers at once. ``*_nothink`` templates are plain templates: no thought is added or removed.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
@@ -19,6 +28,9 @@ from kit.errors import KitError
 TEMPLATES_FILE = Path(__file__).with_name("templates.json")
 
 ROLES = ("user", "assistant", "observation")
+
+# LLaMA-Factory's default thought_words, the same for every template it registers.
+THOUGHT_WORDS = ("<think>\n", "\n</think>\n\n")
 
 
 class TemplateError(KitError, ValueError):
@@ -47,6 +59,11 @@ class Template:
     stop_words: tuple[str, ...]
     replace_eos: bool
     efficient_eos: bool
+    thought_words: tuple[str, str] = THOUGHT_WORDS
+    reasoning: bool = False  # LLaMA-Factory's ReasoningTemplate: adds and removes thoughts
+    # Set from the data config (build_sft, chat): LLaMA-Factory's DataArguments of the same names.
+    enable_thinking: bool | None = True
+    preserve_thinking: bool = False  # keep earlier replies' thoughts in chat prompts (LLaMA-Factory's default: no)
 
     # ------------------------------------------------------------ tokenizer set-up
     def fix_tokenizer(self, tokenizer: Any) -> list[str]:
@@ -110,15 +127,98 @@ class Template:
             encoded.append(ids)
         return encoded
 
-    def encode_multiturn(self, tokenizer: Any, messages: Sequence[dict[str, str]], system: str | None = None) -> list[tuple[list[int], list[int]]]:
-        """(prompt ids, response ids) for each user/assistant pair."""
+    # ------------------------------------------------------------ thoughts
+    def add_thought(self, content: str = "") -> str:
+        """``content`` after an empty thought: ``<think>\n\n</think>\n\n`` + content."""
+        return self.thought_words[0] + self.thought_words[1] + content
+
+    def remove_thought(self, content: str) -> str:
+        """``content`` without its thoughts, as LLaMA-Factory strips them (leading newlines go too)."""
+        pattern = re.compile(f"{re.escape(self.thought_words[0])}(.*?){re.escape(self.thought_words[1])}", re.DOTALL)
+        return re.sub(pattern, "", content).lstrip("\n")
+
+    def has_thought(self, content: str) -> bool:
+        """Whether ``content`` holds a thought tag (an opening or a closing one, as LLaMA-Factory checks)."""
+        return self.thought_words[0].strip() in content or self.thought_words[1].strip() in content
+
+    def thought_ids(self, tokenizer: Any) -> list[int]:
+        """Token ids of the empty thought, tokenized on its own as LLaMA-Factory does."""
+        return tokenizer.encode(self.add_thought(), add_special_tokens=False)
+
+    def split_thought(self, text: str) -> tuple[str | None, str]:
+        """(thought, answer) of a generated reply; thought is None when the reply has none.
+
+        A reply still thinking (no closing tag yet) is all thought. As LLaMA-Factory's web UI splits it.
+        """
+        opening, closing = self.thought_words[0], self.thought_words[1]
+        if opening not in text:
+            return None, text
+        text = text.replace(opening, "")
+        thought, found, answer = text.partition(closing)
+        return thought, answer if found else ""
+
+    # ------------------------------------------------------------ turns
+    def encode_multiturn(self, tokenizer: Any, messages: Sequence[dict[str, str]], system: str | None = None,
+                         discard_history_thoughts: bool = False) -> list[tuple[list[int], list[int]]]:
+        """(prompt ids, response ids) for each user/assistant pair, as in training.
+
+        A reasoning template handles thoughts as LLaMA-Factory's ReasoningTemplate does: with
+        ``enable_thinking`` false, every thought is removed first; ``discard_history_thoughts``
+        (mask_history) removes those of all but the last reply; each reply left without a thought
+        (only the last one when discarding) gets the empty thought, in the response when
+        ``enable_thinking`` is true, else at the end of its prompt.
+        """
+        if not self.reasoning:
+            enc = self.encode_messages(tokenizer, messages, system)
+            return [(enc[i], enc[i + 1]) for i in range(0, len(enc) - 1, 2)]
+        messages = [dict(m) for m in messages]
+        if self.enable_thinking is False:
+            for i in range(1, len(messages), 2):
+                messages[i]["content"] = self.remove_thought(messages[i]["content"])
+        if discard_history_thoughts:
+            for i in range(1, len(messages) - 2, 2):  # every reply but the last
+                messages[i]["content"] = self.remove_thought(messages[i]["content"])
         enc = self.encode_messages(tokenizer, messages, system)
+        turns = [len(messages) - 2] if discard_history_thoughts else range(0, len(messages) - 1, 2)
+        for i in turns:
+            if not self.has_thought(messages[i + 1]["content"]):
+                if self.enable_thinking:
+                    enc[i + 1] = self.thought_ids(tokenizer) + enc[i + 1]  # trained: the model learns to emit it
+                else:
+                    enc[i] = enc[i] + self.thought_ids(tokenizer)  # prompt: not trained
         return [(enc[i], enc[i + 1]) for i in range(0, len(enc) - 1, 2)]
 
+    def encode_oneturn(self, tokenizer: Any, messages: Sequence[dict[str, str]],
+                       system: str | None = None) -> tuple[list[int], list[int]]:
+        """(prompt ids, response ids): every message before the last is prompt, as in chat.
+
+        A reasoning template drops the thoughts of earlier replies (unless ``preserve_thinking``), and
+        adds the empty thought as ``encode_multiturn`` does when the last message has none.
+        """
+        messages = [dict(m) for m in messages]
+        if self.reasoning:
+            if not self.preserve_thinking:
+                for i in range(1, len(messages) - 2, 2):
+                    messages[i]["content"] = self.remove_thought(messages[i]["content"])
+            if self.enable_thinking is False:
+                messages[-1]["content"] = self.remove_thought(messages[-1]["content"])
+        enc = self.encode_messages(tokenizer, messages, system)
+        prompt_ids = [tok for part in enc[:-1] for tok in part]
+        response_ids = enc[-1]
+        if self.reasoning and not self.has_thought(messages[-1]["content"]):
+            if not self.enable_thinking:
+                prompt_ids += self.thought_ids(tokenizer)
+            else:
+                response_ids = self.thought_ids(tokenizer) + response_ids
+        return prompt_ids, response_ids
+
     def encode_prompt(self, tokenizer: Any, messages: Sequence[dict[str, str]], system: str | None = None) -> list[int]:
-        """Token ids of a chat prompt ending where the assistant's reply starts."""
-        enc = self.encode_messages(tokenizer, list(messages) + [{"role": "assistant", "content": ""}], system)
-        return [tok for part in enc[:-1] for tok in part]
+        """Token ids of a chat prompt ending where the assistant's reply starts (LLaMA-Factory's chat prompt).
+
+        With a reasoning template and thinking off this ends in the empty thought; with thinking on
+        the model writes its thought itself.
+        """
+        return self.encode_oneturn(tokenizer, list(messages) + [{"role": "assistant", "content": ""}], system)[0]
 
 
 def check_vocab(template: Template, tokenizer: Any, embedding_size: int) -> None:
@@ -152,7 +252,7 @@ def check_vocab(template: Template, tokenizer: Any, embedding_size: int) -> None
             f"template: {template.name!r} needs {', '.join(outside)}, but the model's embedding has only {embedding_size} "
             f"rows (vocab_size in config.json), so training would crash at its first step: template {template.name} "
             "does not fit this model's tokenizer. Use the model's own template: default, or the chat template its "
-            "family uses (qwen is for Qwen models, whose tokenizers have <|im_start|> and <|im_end|>)")
+            "family uses (qwen, qwen3 and qwen3_nothink are for Qwen models, whose tokenizers have <|im_start|> and <|im_end|>)")
 
 
 def get(name: str | None) -> Template:
@@ -175,6 +275,8 @@ def get(name: str | None) -> Template:
         stop_words=tuple(spec.get("stop_words", [])),
         replace_eos=bool(spec.get("replace_eos", False)),
         efficient_eos=bool(spec.get("efficient_eos", False)),
+        thought_words=tuple(spec.get("thought_words", THOUGHT_WORDS)),
+        reasoning=bool(spec.get("reasoning", False)),
     )
 
 
@@ -182,4 +284,9 @@ def with_system(template: Template, default_system: str | None) -> Template:
     """The template with its default system prompt replaced (the default_system key)."""
     if default_system is None:
         return template
-    return Template(**{**template.__dict__, "default_system": default_system})
+    return replace(template, default_system=default_system)
+
+
+def with_thinking(template: Template, enable_thinking: bool | None) -> Template:
+    """The template with the data config's enable_thinking (only a reasoning template uses it)."""
+    return template if template.enable_thinking == enable_thinking else replace(template, enable_thinking=enable_thinking)
