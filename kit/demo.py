@@ -13,12 +13,13 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from kit import config as config_mod
+from kit.errors import KitError
 
-NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 ORDER = ("00_environment_check", "10_npu_setup", "20_lora_sft", "30_chat_inference")
 
 
@@ -35,6 +36,22 @@ class DemoRun:
         return self.run_dir / "transcript.md"
 
 
+def notebook_dir() -> Path:
+    """The notebooks ``kit demo`` runs (``en/``, ``zh/``).
+
+    An installed wheel carries them as package data, ``kit/notebooks`` (setup.py maps the
+    repository's ``notebooks/`` there, so git keeps one copy); an editable install or a checkout
+    reads ``notebooks/`` at the repository root, next to the package.
+    """
+    packaged = Path(str(resources.files("kit") / "notebooks"))
+    if packaged.is_dir():
+        return packaged
+    checkout = Path(__file__).resolve().parents[1] / "notebooks"
+    if checkout.is_dir():
+        return checkout
+    raise KitError(f"the tutorial notebooks are missing: neither {packaged} nor {checkout} exists; reinstall the kit")
+
+
 def notebook_parameters(path: Path) -> dict[str, Any]:
     import logging
 
@@ -48,7 +65,8 @@ def notebook_parameters(path: Path) -> dict[str, Any]:
 def plan_parameters(overrides: Sequence[str], run_dir: Path, lang: str = "en") -> tuple[dict[str, dict[str, Any]], Path]:
     """Split ``key=value`` overrides into each notebook's parameters; unknown keys go to the SFT notebook's config."""
     params: dict[str, dict[str, Any]] = {name: {} for name in ORDER}
-    known = {name: set(notebook_parameters(NOTEBOOK_DIR / lang / f"{name}.ipynb")) for name in ORDER}
+    notebooks = notebook_dir() / lang
+    known = {name: set(notebook_parameters(notebooks / f"{name}.ipynb")) for name in ORDER}
     config_overrides: list[str] = []
     given: dict[str, Any] = {}
     for item in overrides:
@@ -90,8 +108,9 @@ def run_demo(overrides: Sequence[str] = (), run_dir: str | Path | None = None, l
     params, output_dir = plan_parameters(overrides, run_dir, lang)
     run = DemoRun(run_dir, output_dir.resolve())
     run_dir.mkdir(parents=True, exist_ok=True)
+    notebooks = notebook_dir() / lang
     for i, name in enumerate(ORDER, 1):
-        source = NOTEBOOK_DIR / lang / f"{name}.ipynb"
+        source = notebooks / f"{name}.ipynb"
         target = run_dir / lang / f"{name}.ipynb"
         shown = ", ".join(f"{k}={v}" for k, v in params[name].items()) or "defaults"
         log(f"[{i}/{len(ORDER)}] {name} ({shown})")
