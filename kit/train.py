@@ -155,7 +155,51 @@ def make_collator(tokenizer: Any) -> Any:
     return DataCollatorForSeq2Seq(tokenizer, pad_to_multiple_of=8, label_pad_token_id=-100)
 
 
-def training_arguments(plan: Plan, info: device_mod.DeviceInfo, fp16: bool, bf16: bool) -> Any:
+# Checkpointing is turned off on its own only when the run without it needs at most this share of the device.
+AUTO_CHECKPOINTING_SHARE = 0.5
+
+
+def gradient_checkpointing(plan: Plan, info: device_mod.DeviceInfo, fp16: bool, bf16: bool) -> tuple[bool, str]:
+    """(on?, why). The config decides when it says; otherwise the memory estimate for this device does.
+
+    Recomputing activations in the backward pass saves memory and costs about a third more compute;
+    the losses are the same either way. LLaMA-Factory always recomputes; the kit does only when the
+    activations would not comfortably fit.
+    """
+    setting = plan.cfg.train.disable_gradient_checkpointing
+    if setting is not None:
+        return (not setting, f"disable_gradient_checkpointing: {str(setting).lower()}")
+    from kit import estimate as estimate_mod
+
+    t = plan.cfg.train
+    processes_here = (plan.env.world_size or 1) // max(1, plan.env.nnodes)
+    if info.kind == "cpu":
+        from kit.device_memory import system_ram
+
+        memory, device = system_ram() / max(1, processes_here), "cpu"
+    else:
+        import torch
+
+        memory = getattr(torch, info.kind).get_device_properties(getattr(torch, info.kind).current_device()).total_memory
+        device = info.kind
+    try:
+        est = estimate_mod.estimate(
+            plan.model_dir, lora_rank=plan.cfg.finetune.lora_rank, lora_target=plan.lora_targets,
+            dtype="bf16" if bf16 else "fp16" if fp16 else "fp32", cutoff_len=plan.cfg.data.cutoff_len,
+            batch_size=t.per_device_train_batch_size, zero_stage=plan.deepspeed_stage, num_devices=plan.env.world_size or 1,
+            nnodes=plan.env.nnodes, gradient_checkpointing=False, device=device, device_memory_gib=memory / estimate_mod.GiB,
+            trust_remote_code=plan.cfg.model.trust_remote_code, suggest=False)
+    except KitError as exc:  # a layout the estimate cannot read: keep the safe default
+        return True, f"no memory estimate for this model ({exc})"
+    need = est.per_device_bytes
+    share = need / memory
+    verdict = "off" if share <= AUTO_CHECKPOINTING_SHARE else "on"
+    return (verdict == "on", f"without it this run needs about {need / 2**30:.2f} GiB of this {info.kind}'s "
+                             f"{memory / 2**30:.1f} GiB ({share:.0%}; off up to {AUTO_CHECKPOINTING_SHARE:.0%}); "
+                             "disable_gradient_checkpointing: false forces it on, true off")
+
+
+def training_arguments(plan: Plan, info: device_mod.DeviceInfo, fp16: bool, bf16: bool, checkpointing: bool = True) -> Any:
     import inspect
 
     from transformers import TrainingArguments
@@ -168,7 +212,6 @@ def training_arguments(plan: Plan, info: device_mod.DeviceInfo, fp16: bool, bf16
         version_specific.update(warmup_ratio=t.warmup_ratio, warmup_steps=t.warmup_steps)
     else:  # transformers 5 folds the ratio into warmup_steps (a float below 1 is a ratio)
         version_specific["warmup_steps"] = t.warmup_steps if t.warmup_steps > 0 else t.warmup_ratio
-    checkpointing = not t.disable_gradient_checkpointing
     if "activation_checkpointing" in accepted:  # the name since transformers 5
         version_specific.update(activation_checkpointing=checkpointing, activation_checkpointing_kwargs={"use_reentrant": False})
     else:
@@ -239,14 +282,17 @@ def run_sft(cfg: Plan | Config | str | Path, overrides: Sequence[str] = ()) -> d
     set_seed(cfg.train.seed)  # before LoRA init, so the same seed gives the same adapter start
     model = model_mod.load_model(plan.model_dir, model_mod.torch_dtype(fp16, bf16), cfg.model.trust_remote_code)
     model.config.use_cache = False  # no KV cache while training (and gradient checkpointing needs it off)
-    if not cfg.train.disable_gradient_checkpointing:
+    checkpointing, why = gradient_checkpointing(plan, info, fp16, bf16)
+    if (env.rank or 0) == 0:
+        logger.info("gradient checkpointing %s: %s", "on" if checkpointing else "off", why)
+    if checkpointing:
         model.enable_input_require_grads()
     model = model_mod.attach_lora(model, plan.lora_targets, cfg.finetune.lora_rank, cfg.lora_alpha, cfg.finetune.lora_dropout)
     trainable, total = model_mod.count_parameters(model)
     logger.info("trainable params: %d || all params: %d || trainable%%: %.4f", trainable, total, 100 * trainable / total)
 
     # fit: TrainingArguments also joins the process group, so every rank has its plan by then
-    args = training_arguments(plan, info, fp16, bf16)
+    args = training_arguments(plan, info, fp16, bf16, checkpointing)
     trainer = Trainer(
         model=model, args=args, train_dataset=plan.train_rows, eval_dataset=plan.eval_rows or None,
         data_collator=make_collator(tokenizer), processing_class=tokenizer,

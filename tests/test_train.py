@@ -148,3 +148,20 @@ def test_resume_after_interrupted_run(tmp_path, model_dir, data_dir):
     last_checkpoint = max(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*") if int(p.name.split("-")[1]) < 60)
     assert (out / "adapter_model.safetensors").is_file()
     assert steps[-1] == 60 and last_checkpoint >= 10
+
+
+def test_gradient_checkpointing_off_when_it_fits_with_the_same_losses(tmp_path, model_dir, data_dir, caplog):
+    """Left out, the kit skips recomputation when activations fit; forced on (LLaMA-Factory's way) the losses are the same."""
+    import logging
+
+    results = {}
+    for setting in (None, False):
+        out = tmp_path / f"gc-{setting}"
+        change = {} if setting is None else {"disable_gradient_checkpointing": setting}
+        cfg = _no_deepspeed(model_dir, data_dir, out, max_steps=6, save_steps=100, eval_steps=100, plot_loss=False, **change)
+        with caplog.at_level(logging.INFO, logger="kit.train"):
+            results[setting] = run_sft(write_yaml(tmp_path / f"gc-{setting}.yaml", cfg))
+    assert "gradient checkpointing off: without it this run needs about" in caplog.text
+    assert "gradient checkpointing on: disable_gradient_checkpointing: false" in caplog.text
+    assert results[None]["train_loss"] == results[False]["train_loss"]
+    assert results[None]["eval_loss"] == results[False]["eval_loss"]
