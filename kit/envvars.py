@@ -46,6 +46,8 @@ class EnvSettings:
     npu_jit_compile: bool
     pytorch_npu_alloc_conf: str | None
     hf_hub_offline: bool
+    # The language of messages: KIT_LANG, else the POSIX locale variables in their order of precedence.
+    language: str | None
     # Set by torchrun in the processes it starts.
     rank: int | None
     local_rank: int | None
@@ -67,6 +69,7 @@ class EnvSettings:
             npu_jit_compile=_flag(env.get("NPU_JIT_COMPILE")),
             pytorch_npu_alloc_conf=env.get("PYTORCH_NPU_ALLOC_CONF"),
             hf_hub_offline=_flag(env.get("HF_HUB_OFFLINE")),
+            language=next((env[k] for k in ("KIT_LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG") if env.get(k)), None),
             rank=_int(env, "RANK", None),
             local_rank=_int(env, "LOCAL_RANK", None),
             world_size=_int(env, "WORLD_SIZE", None),

@@ -1,0 +1,80 @@
+"""Messages in the person's language: English (the source text) and Chinese, through gettext catalogs.
+
+Every message a person sees is written in English in the code, wrapped in ``_()`` (or ``N_()`` where
+it is defined before the language is known, e.g. a table of check titles, and passed through ``_()``
+when shown). Chinese lives in gettext catalogs, one per area of the package (a gettext domain):
+``kit/locale/zh/LC_MESSAGES/<area>.po``, compiled to ``.mo`` and shipped in the package. A
+translator edits the ``.po`` file; ``python scripts/i18n.py`` extracts, updates and compiles them
+with Babel. A message with no translation falls back to English.
+
+The language: ``set_language("zh")`` (a notebook's ``lang`` parameter, ``kit --lang zh``), else the
+environment (KIT_LANG, then the POSIX locale variables: ``LANG=zh_CN.UTF-8`` means Chinese), else English.
+"""
+
+from __future__ import annotations
+
+import gettext
+from pathlib import Path
+
+from kit.envvars import EnvSettings
+from kit.errors import KitError
+
+LOCALE_DIR = Path(__file__).parent / "locale"
+LANGUAGES = ("en", "zh")
+
+_state: dict[str, object] = {"lang": None, "catalogs": {}}
+
+
+class LanguageError(KitError, ValueError):
+    pass
+
+
+def normalise(lang: str | None) -> str | None:
+    """"zh_CN.UTF-8", "zh-Hans", "ZH" -> "zh"; "en_US" -> "en"; "C", "POSIX", "" -> None (no preference)."""
+    if not lang:
+        return None
+    code = lang.split(":")[0].split(".")[0].split("@")[0].replace("-", "_").split("_")[0].lower()
+    return code if code in LANGUAGES else None
+
+
+def set_language(lang: str | None = None) -> str:
+    """Choose the language of every later message; None goes back to what the environment says."""
+    if lang is not None and normalise(lang) is None:
+        raise LanguageError(f"lang: {lang!r} is not a language the kit speaks; use one of {', '.join(LANGUAGES)}")
+    _state["lang"] = normalise(lang)
+    return language()
+
+
+def language() -> str:
+    chosen = _state["lang"]
+    if chosen:
+        return str(chosen)
+    return normalise(EnvSettings.from_environ().language) or "en"
+
+
+def _catalog(lang: str) -> gettext.NullTranslations:
+    catalogs: dict = _state["catalogs"]  # type: ignore[assignment]
+    if lang not in catalogs:
+        chain: gettext.NullTranslations = gettext.NullTranslations()
+        folder = LOCALE_DIR / lang / "LC_MESSAGES"
+        for mo in sorted(folder.glob("*.mo")) if lang != "en" else []:
+            with mo.open("rb") as fh:
+                area = gettext.GNUTranslations(fh)
+            area.add_fallback(chain)
+            chain = area
+        catalogs[lang] = chain
+    return catalogs[lang]
+
+
+def _(message: str) -> str:
+    """``message`` in the current language (English when no catalog has it)."""
+    return _catalog(language()).gettext(message)
+
+
+def N_(message: str) -> str:
+    """Marks ``message`` for extraction without translating it now; translate with ``_()`` when shown."""
+    return message
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return _catalog(language()).ngettext(singular, plural, n)
