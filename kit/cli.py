@@ -27,6 +27,8 @@ commands:
   doctor [--json]                          check the environment (NPU / CANN / torch / libraries)
   estimate CONFIG.yaml [key=value ...]     will it fit? memory per device from config.json
   demo [key=value ...]                     the whole quick start on the embedded tiny model
+  batch NOTEBOOK -p NAME VALUE [VALUE ...] [--out DIR] [--parallel N] [--devices 0,1]
+                                           run a notebook over a grid of parameters (papermill sweeps)
   keys                                     every config key with its type, default and meaning
 """
 
@@ -110,6 +112,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "chat": _lazy("kit.chat.terminal", "chat_main"),
     "export": _lazy("kit.chat.export", "export_main"),
     "demo": _lazy("kit.demo", "demo_main"),
+    "batch": _lazy("kit.batch", "batch_main"),
 }
 
 

@@ -2,14 +2,15 @@
 
 In a notebook, ``kit.nb.publish("final_loss", 1.23)`` records a JSON-able value in the cell's output
 under its own MIME type. ``kit.nb.read(executed.ipynb)`` returns every value a notebook published,
-so tests and ``kit demo`` read results, not printed text.
+so tests, ``kit demo`` and ``kit batch`` read results, not printed text. ``kit.nb.batch`` runs a
+notebook over a grid of parameters (kit.batch).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from kit.errors import KitError
 from kit.fmt import jsonable
@@ -18,7 +19,12 @@ MIME = "application/vnd.kit.published+json"
 
 
 class NotebookError(KitError):
-    pass
+    """A cell failed: ``cell`` is its execution count, ``error`` the exception as ``Name: message``."""
+
+    def __init__(self, message: str, cell: int | None = None, error: str | None = None):
+        super().__init__(message)
+        self.cell = cell
+        self.error = error
 
 
 def publish(name: str, value: Any, show: bool = True) -> Any:
@@ -64,5 +70,18 @@ def execute(notebook: str | Path, output: str | Path, parameters: Mapping[str, A
                             kernel_name=kernel_name, progress_bar=False, execution_timeout=timeout)
     except pm.PapermillExecutionError as exc:
         raise NotebookError(f"{Path(notebook).name}: cell {exc.exec_count} failed with {exc.ename}: {exc.evalue} "
-                            f"(the executed notebook is kept at {output})") from None
+                            f"(the executed notebook is kept at {output})", exc.exec_count, f"{exc.ename}: {exc.evalue}") from None
     return read(output)
+
+
+def batch(notebook: str | Path, parameters: Mapping[str, Any], out: str | Path, parallel: int | None = None,
+          devices: str | Sequence[Any] | None = None, **options: Any) -> list[dict[str, Any]]:
+    """Run ``notebook`` once per combination of ``parameters`` (a list is a sweep) into ``out``; the results table.
+
+    ``kit.nb.batch("20_lora_sft", {"lora_rank": [2, 8, 32], "max_samples": 20}, "runs/rank")`` is
+    ``kit batch 20_lora_sft -p lora_rank 2 8 32 -p max_samples 20 --out runs/rank``; see kit.batch.run_batch
+    for ``options`` (kernel_name, timeout, lang, log).
+    """
+    from kit.batch import run_batch
+
+    return run_batch(notebook, parameters, out, parallel, devices, **options)

@@ -1,0 +1,457 @@
+"""``kit batch``: one notebook over a grid of parameters, with papermill, one folder per run.
+
+    kit batch NOTEBOOK -p NAME VALUE [VALUE ...] [-p NAME VALUE ...] [--out DIR] [--parallel N] [--devices 0,1]
+
+Several values after one name make a sweep; the notebook runs once per combination (the cartesian
+product) in ``DIR/<run-id>/``, the id made from the parameters, so the same command finds its runs
+again: completed ones are skipped, failed ones retried. ``DIR/results.csv`` and ``DIR/results.json``
+hold one row per run (swept values, status, seconds, every scalar the notebook published with
+``kit.nb.publish``) and are rewritten as runs finish. Python: ``kit.nb.batch(...)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import csv
+import difflib
+import hashlib
+import itertools
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from kit.errors import KitError
+from kit.fmt import jsonable
+
+OVERRIDES = "overrides"  # a notebook parameter holding config key=value strings (notebook 20's)
+VISIBLE_DEVICES = "visible_devices"  # the notebook parameter --devices sets, one card per run
+OUTPUT_DIR = "output_dir"
+_NO_LITERAL = object()  # a default papermill shows that is not a Python literal (an expression)
+_SCALARS = (str, int, float, bool, type(None))
+
+
+class BatchError(KitError):
+    pass
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    parameters: dict[str, Any]  # as given (typed); what the id is made from
+
+
+@dataclass(frozen=True)
+class Plan:
+    notebook: Path
+    out: Path
+    swept: list[str]  # names given more than one value: the table's parameter columns
+    runs: list[Run]
+    defaults: dict[str, Any]  # the notebook's parameters and their defaults
+    parallel: int
+    devices: list[str]
+    threads: int | None  # OMP_NUM_THREADS of each run's kernel when runs share the cores
+
+
+# ---------------------------------------------------------------- the plan: checked before anything runs
+
+def resolve_notebook(notebook: str | Path, lang: str = "en") -> Path:
+    """A path, or the name of one of the kit's notebooks (``20_lora_sft``) in edition ``lang``."""
+    path = Path(notebook).expanduser()
+    if path.is_file():
+        return path.resolve()
+    from kit.demo import notebook_dir
+
+    packaged = notebook_dir() / lang / (path.name if path.suffix == ".ipynb" else f"{path.name}.ipynb")
+    if len(path.parts) == 1 and packaged.is_file():
+        return packaged
+    raise BatchError(f"notebook {str(notebook)!r} not found: give a path to an .ipynb file or the name of one "
+                     f"of the kit's notebooks ({', '.join(sorted(p.stem for p in (notebook_dir() / lang).glob('*.ipynb')))})")
+
+
+def notebook_parameters(path: Path) -> dict[str, Any]:
+    """``{name: default}`` from the notebook's parameters cell, as papermill's inspection reads it."""
+    import logging
+
+    import papermill as pm
+
+    logging.getLogger("papermill").setLevel(logging.WARNING)
+    out: dict[str, Any] = {}
+    for name, info in pm.inspect_notebook(str(path)).items():
+        try:
+            out[name] = ast.literal_eval(info["default"])
+        except (ValueError, SyntaxError):
+            out[name] = _NO_LITERAL
+    return out
+
+
+def _literal(raw: str) -> Any:
+    try:
+        return ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return raw
+
+
+def type_value(name: str, raw: Any, default: Any) -> Any:
+    """A command-line value typed as the notebook's default; a None default as config key ``name``, else a literal."""
+    from kit.config import ALIASES, KEYS, _coerce
+
+    key = ALIASES.get(name, name)
+    if (default is None or default is _NO_LITERAL) and key in KEYS:
+        value, problem = _coerce(name, raw, KEYS[key][1])
+        if problem:
+            raise BatchError(f"-p {problem}")
+        return value
+    if not isinstance(raw, str):
+        return raw  # from Python, already typed
+    if default is None or default is _NO_LITERAL:
+        return _literal(raw)
+    kind = type(default)
+    if kind is str:
+        return raw
+    if kind is bool:
+        word = raw.strip().lower()
+        if word in {"true", "yes", "on", "1", "false", "no", "off", "0"}:
+            return word in {"true", "yes", "on", "1"}
+        raise BatchError(f"-p {name}: {raw!r} is not a boolean (the notebook's default is {default!r}); use true or false")
+    if kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise BatchError(f"-p {name}: {raw!r} is not {what} (the notebook's default is {default!r})") from None
+    value = _literal(raw)
+    if isinstance(value, kind):
+        return value
+    if kind in (list, tuple):  # `-p overrides lora_rank=8`: one item
+        return kind([raw])
+    raise BatchError(f"-p {name}: {raw!r} is not a {kind.__name__} like the notebook's default {default!r}")
+
+
+def _unknown(names: Sequence[str], defaults: Mapping[str, Any], notebook: Path) -> str:
+    from kit.config import KEYS
+
+    pool = list(defaults) + (list(KEYS) if OVERRIDES in defaults else [])
+    hints = [f"did you mean {close[0]}?" for n in names if (close := difflib.get_close_matches(n, pool, n=1))]
+    via = f"; config keys (kit keys) go through its `{OVERRIDES}`" if OVERRIDES in defaults else ""
+    return (f"{notebook.name} has no parameter {', '.join(map(repr, names))}{' (' + ' '.join(hints) + ')' if hints else ''}; "
+            f"its parameters: {', '.join(defaults) or 'none (no cell tagged parameters)'}{via}")
+
+
+def run_id(notebook: Path, parameters: Mapping[str, Any], swept: Sequence[str]) -> str:
+    """Readable from the swept values, unique from a hash of every parameter and the notebook's name."""
+    def short(v: Any) -> str:
+        return ",".join(map(short, v)) if isinstance(v, (list, tuple)) else str(v)
+
+    readable = ",".join(f"{n}={short(parameters[n])}" for n in sorted(swept)) or "run"
+    readable = re.sub(r"[^A-Za-z0-9._=+,-]+", "_", readable)[:80]
+    digest = hashlib.sha1(json.dumps([notebook.stem, jsonable(parameters)], sort_keys=True).encode()).hexdigest()[:8]
+    return f"{readable}-{digest}"
+
+
+def make_plan(notebook: str | Path, parameters: Mapping[str, Any], out: str | Path, parallel: int | None = None,
+              devices: str | Sequence[Any] | None = None, lang: str = "en") -> Plan:
+    """Every check a person's mistake can fail, before anything is written or run."""
+    from kit.config import ALIASES, KEYS
+
+    path = resolve_notebook(notebook, lang)
+    defaults = notebook_parameters(path)
+    unknown = [n for n in parameters if n not in defaults and not (OVERRIDES in defaults and ALIASES.get(n, n) in KEYS)]
+    if unknown:
+        raise BatchError(_unknown(unknown, defaults, path))
+    grid: dict[str, list[Any]] = {}
+    for name, given in parameters.items():
+        values = given if isinstance(given, list) else [given]
+        if not values:
+            raise BatchError(f"-p {name}: no value given")
+        grid[name] = [type_value(name, v, defaults.get(name)) for v in values]
+    if isinstance(devices, str):
+        devices = [d.strip() for d in devices.split(",")]
+    cards = [str(d) for d in (devices or [])]
+    if cards:
+        if any(not c for c in cards) or len(set(cards)) != len(cards):
+            raise BatchError(f"--devices {','.join(cards)}: give distinct card numbers separated by commas (0,1,2,3)")
+        if VISIBLE_DEVICES not in defaults:
+            raise BatchError(f"--devices: {path.name} has no `{VISIBLE_DEVICES}` parameter to give each run its card")
+        if VISIBLE_DEVICES in grid:
+            raise BatchError(f"--devices sets {VISIBLE_DEVICES} for each run; do not also give -p {VISIBLE_DEVICES}")
+    if parallel is not None and parallel < 1:
+        raise BatchError(f"--parallel {parallel}: give 1 or more runs at once")
+    parallel = parallel or len(cards) or 1
+    if cards:
+        parallel = min(parallel, len(cards))  # never two runs on one card
+    swept = [n for n, vs in grid.items() if len(vs) > 1]
+    combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    runs = [Run(run_id(path, combo, swept), combo) for combo in combos]
+    threads = None
+    if parallel > 1:  # runs share the cores: each kernel (and the torchrun it starts) gets its part
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        threads = max(1, cores // parallel)
+        if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+            threads = min(threads, max(1, int(os.environ["OMP_NUM_THREADS"])))
+    return Plan(path, Path(out).expanduser().resolve(), swept, runs, defaults, parallel, cards, threads)
+
+
+def papermill_parameters(plan: Plan, run: Run, card: str | None) -> dict[str, Any]:
+    """What the notebook is given: config keys it lacks go into its overrides; output_dir into the run's folder."""
+    params: dict[str, Any] = {}
+    extra: list[str] = []
+    for name, value in run.parameters.items():
+        if name in plan.defaults:
+            params[name] = value
+        else:
+            text = value if isinstance(value, str) else json.dumps(value)
+            extra.append(f"{name}={text}")
+    if extra:
+        params[OVERRIDES] = list(params.get(OVERRIDES, plan.defaults[OVERRIDES]) or []) + extra
+    if OUTPUT_DIR in plan.defaults and OUTPUT_DIR not in params:
+        params[OUTPUT_DIR] = str(plan.out / run.run_id / "output")
+    if card is not None:
+        params[VISIBLE_DEVICES] = card
+    return params
+
+
+# ---------------------------------------------------------------- one run (in this process or a worker)
+
+def execute_run(task: Mapping[str, Any]) -> dict[str, Any]:
+    """Run one notebook; never raises for a failing notebook: the sweep records it and goes on."""
+    from kit import nb
+
+    saved = {k: os.environ.get(k) for k in task["env"]}
+    os.environ.update(task["env"])  # the kernel papermill starts is a child of this process and inherits it
+    start = time.perf_counter()
+    record: dict[str, Any] = {"status": "ok", "failed_cell": None, "error": None}
+    try:
+        nb.execute(task["notebook"], task["output"], task["parameters"], cwd=task["cwd"],
+                   kernel_name=task["kernel_name"], timeout=task["timeout"])
+    except nb.NotebookError as exc:
+        record.update(status="failed", failed_cell=exc.cell, error=exc.error or str(exc))
+    except Exception as exc:  # a dead kernel, a cell timeout: this run failed, the others go on
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    record["seconds"] = round(time.perf_counter() - start, 1)
+    record["values"] = nb.read(task["output"]) if Path(task["output"]).is_file() else {}
+    return record
+
+
+def _done(folder: Path, run: Run, notebook: Path) -> dict[str, Any] | None:
+    try:
+        record = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    same = record.get("parameters") == jsonable(run.parameters) and (folder / notebook.name).is_file()
+    return record if same and record.get("status") == "ok" else None
+
+
+# ---------------------------------------------------------------- the results table
+
+def _row(plan: Plan, run: Run, record: Mapping[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {"run_id": run.run_id, **{n: run.parameters[n] for n in plan.swept},
+                           "status": record.get("status"), "seconds": record.get("seconds")}
+    for name, value in (record.get("values") or {}).items():
+        if isinstance(value, _SCALARS) and name not in row:
+            row[name] = value
+    row.update(failed_cell=record.get("failed_cell"), error=record.get("error"),
+               notebook=str(Path(run.run_id) / plan.notebook.name))
+    return row
+
+
+def write_results(out: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    for name, text in (("results.json", json.dumps(jsonable(list(rows)), indent=1, ensure_ascii=False)),
+                       ("results.csv", None)):
+        tmp = out / f".{name}.tmp"
+        if text is None:
+            with tmp.open("w", newline="", encoding="utf-8") as f:
+                writer = csv.DictWriter(f, columns)
+                writer.writeheader()
+                for row in rows:
+                    writer.writerow({c: json.dumps(v) if isinstance(v, (list, dict)) else v for c, v in row.items()})
+        else:
+            tmp.write_text(text + "\n", encoding="utf-8")
+        tmp.replace(out / name)  # a reader never sees half a file
+
+
+def format_table(rows: Sequence[Mapping[str, Any]], skip: Sequence[str] = ("error", "notebook", "output_dir")) -> str:
+    """The results as aligned text (numbers to 4 significant digits); failures listed below the table."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns and c not in skip and c != "failed_cell"]
+
+    def cell(v: Any) -> str:
+        return "" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    table = [columns] + [[cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(columns))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in table]
+    lines += [f"{row['run_id']}: cell {row.get('failed_cell')}: {row['error']}" for row in rows if row.get("error")]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the sweep
+
+def run_batch(notebook: str | Path, parameters: Mapping[str, Any], out: str | Path, parallel: int | None = None,
+              devices: str | Sequence[Any] | None = None, kernel_name: str | None = None, timeout: int | None = None,
+              lang: str = "en", log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Run the sweep and return the results table, one dict per run, in sweep order.
+
+    ``parameters``: a list is a sweep over its items, anything else a fixed value (a list-typed
+    parameter's fixed value is a list of one list). Strings are typed as on the command line.
+    """
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from multiprocessing import get_context
+
+    from tqdm.auto import tqdm
+
+    plan = make_plan(notebook, parameters, out, parallel, devices, lang)
+    say = log or tqdm.write
+    plan.out.mkdir(parents=True, exist_ok=True)
+    records: dict[str, dict[str, Any]] = {}
+    todo: list[Run] = []
+    for run in plan.runs:
+        earlier = _done(plan.out / run.run_id, run, plan.notebook)
+        if earlier:
+            records[run.run_id] = earlier
+        else:
+            records[run.run_id] = {"status": "pending"}
+            todo.append(run)
+
+    def save() -> None:
+        write_results(plan.out, [_row(plan, run, records[run.run_id]) for run in plan.runs])
+
+    save()
+    total = len(plan.runs)
+    cards = f", one card each ({','.join(plan.devices)})" if plan.devices else ""
+    threads = f", {plan.threads} thread(s) each" if plan.threads else ""
+    say(f"[batch] {plan.notebook.name}: {total} run(s) into {plan.out}; {total - len(todo)} already done, "
+        f"{len(todo)} to run, {plan.parallel} at once{cards}{threads}")
+    bar = tqdm(total=total, initial=total - len(todo), desc="batch", unit="run")
+    free = list(plan.devices)
+    pool = ProcessPoolExecutor(plan.parallel, mp_context=get_context("spawn")) if plan.parallel > 1 else None
+    running: dict[Any, tuple[Run, str | None]] = {}
+    queue = list(todo)
+    number = {run.run_id: i for i, run in enumerate(plan.runs, 1)}
+
+    def label(run: Run) -> str:
+        return f"{number[run.run_id]}/{total} {run.run_id}"
+
+    def finish(run: Run, card: str | None, record: dict[str, Any]) -> None:
+        folder = plan.out / run.run_id
+        records[run.run_id] = {"run_id": run.run_id, "parameters": jsonable(run.parameters), "card": card, **record}
+        (folder / "run.json").write_text(json.dumps(jsonable(records[run.run_id]), indent=1, ensure_ascii=False) + "\n",
+                                         encoding="utf-8")
+        save()
+        how = "ok" if record["status"] == "ok" else f"FAILED (cell {record['failed_cell']}: {record['error']})"
+        say(f"[batch] done  {label(run)}: {how} in {record['seconds']} s")
+        bar.update(1)
+
+    try:
+        while queue or running:
+            while queue and len(running) < plan.parallel:
+                run = queue.pop(0)
+                card = free.pop(0) if free else None
+                folder = plan.out / run.run_id
+                folder.mkdir(exist_ok=True)
+                task = {"notebook": str(plan.notebook), "output": str(folder / plan.notebook.name), "cwd": str(folder),
+                        "parameters": papermill_parameters(plan, run, card), "kernel_name": kernel_name,
+                        "timeout": timeout, "env": {"OMP_NUM_THREADS": str(plan.threads)} if plan.threads else {}}
+                records[run.run_id] = {"status": "running"}
+                save()
+                say(f"[batch] start {label(run)}" + (f" on card {card}" if card is not None else ""))
+                if pool is None:
+                    finish(run, card, execute_run(task))
+                    free += [card] if card is not None else []
+                else:
+                    running[pool.submit(execute_run, task)] = (run, card)
+            if running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    run, card = running.pop(future)
+                    finish(run, card, future.result())
+                    free += [card] if card is not None else []
+    except BaseException:
+        for record in records.values():
+            if record["status"] in ("running", "pending"):
+                record["status"] = "interrupted"
+        save()
+        raise
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    rows = [_row(plan, run, records[run.run_id]) for run in plan.runs]
+    failed = sum(row["status"] != "ok" for row in rows)
+    say(f"[batch] {total - failed} of {total} run(s) ok" + (f", {failed} failed" if failed else "")
+        + f"; results in {plan.out / 'results.csv'} and results.json")
+    return rows
+
+
+HELP = """usage: kit batch NOTEBOOK -p NAME VALUE [VALUE ...] [-p NAME VALUE ...] [--out DIR] [--parallel N] [--devices 0,1,...]
+
+Run a notebook once for every combination of the values given (papermill's -p, several values
+meaning a sweep; a value with commas, like q_proj,v_proj, stays one value). NOTEBOOK is a path or
+the name of one of the kit's notebooks (20_lora_sft). Values are typed as the notebook's defaults;
+where a default is None, as the config key of that name (kit keys), else as a Python literal. A
+config key the notebook has no parameter for goes into its `overrides` (e.g. -p lora_rank 2 8 32
+with notebook 20).
+
+Each run gets DIR/<run-id>/: the executed notebook, run.json and, unless given, output_dir as
+DIR/<run-id>/output. DIR/results.csv and DIR/results.json fill as runs finish: the swept values,
+status, seconds and every scalar the notebook published. Running the same command again skips the
+runs that completed and retries the ones that failed. Exit status 1 when any run failed.
+
+options:
+  -p NAME VALUE [VALUE ...]  a notebook parameter and its value(s)
+  --out DIR                  where runs and results go (default runs/batch-<notebook>)
+  --parallel N               runs at once (default 1, or one per card with --devices); on a CPU
+                             they share the cores (OMP_NUM_THREADS per run)
+  --devices 0,1,...          one card per run, set through the notebook's visible_devices
+  --kernel NAME              the Jupyter kernel (default: the notebook's)
+  --timeout SECONDS          the longest one cell may run
+  --lang en|zh               the edition, for a notebook given by name
+
+example:
+  kit batch 20_lora_sft -p lora_rank 2 8 32 -p learning_rate 1e-3 3e-3 -p max_samples 20 --out runs/rank-lr"""
+
+
+def batch_main(argv: Sequence[str]) -> int:
+    if not argv or any(a in ("-h", "--help") for a in argv):
+        print(HELP)
+        return 0
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # a KitError: one line, exit 2, nothing written
+            raise BatchError(f"kit batch: {message} (see kit batch --help)")
+
+    parser = Parser(prog="kit batch", add_help=False)
+    parser.add_argument("notebook")
+    parser.add_argument("-p", "--parameter", nargs="+", action="append", default=[])
+    parser.add_argument("--out")
+    parser.add_argument("--parallel", type=int)
+    parser.add_argument("--devices")
+    parser.add_argument("--kernel")
+    parser.add_argument("--timeout", type=int)
+    parser.add_argument("--lang", choices=("en", "zh"), default="en")
+    ns = parser.parse_args(list(argv))
+    parameters: dict[str, Any] = {}
+    for item in ns.parameter:
+        if len(item) < 2:
+            raise BatchError(f"-p {item[0]}: give a value (-p NAME VALUE [VALUE ...])")
+        if item[0] in parameters:
+            raise BatchError(f"-p {item[0]} is given twice; put all its values after one -p")
+        parameters[item[0]] = item[1:]
+    out = ns.out or str(Path("runs") / f"batch-{Path(ns.notebook).stem}")
+    rows = run_batch(ns.notebook, parameters, out, ns.parallel, ns.devices, ns.kernel, ns.timeout, ns.lang)
+    print(format_table(rows))
+    return 1 if any(row["status"] != "ok" for row in rows) else 0
