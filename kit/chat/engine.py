@@ -8,7 +8,11 @@
       stop()                                        end the current reply early, from any thread
 
 Prompts are built by exactly the template code training used (``Template.encode_prompt``), so the
-adapter sees at inference the token layout it was trained on. Two backends generate the tokens:
+adapter sees at inference the token layout it was trained on. With a reasoning template (qwen3) the
+prompt follows ``enable_thinking`` as LLaMA-Factory's does: on, the model writes its own
+``<think>...</think>`` first and the reply carries it, shown as ``llamafactory-cli chat`` shows it;
+off, the prompt ends in an empty thought and the model answers at once. Earlier replies' thoughts
+are left out of the prompt. Two backends generate the tokens:
 ``huggingface`` (transformers ``generate`` in a worker thread, ``TextIteratorStreamer`` for the
 pieces) and ``vllm`` (kit/chat/vllm_backend.py). The terminal loop and the notebook panel only
 display what ``stream`` yields.
@@ -310,7 +314,7 @@ class Engine:
         if adapter_dirs and cfg.finetune.finetuning_type != "lora":  # config validation says so too
             raise ChatError(f"adapter_name_or_path needs finetuning_type: lora, not {cfg.finetune.finetuning_type}")
         self.adapter_dirs = adapter_dirs
-        template = with_checked_template(cfg.data.template, adapter_dirs, cfg.data.default_system)
+        template = with_checked_template(cfg.data.template, adapter_dirs, cfg.data.default_system, cfg.data.enable_thinking)
         if cfg.infer.infer_backend == "vllm":
             from kit.chat import vllm_backend
 
@@ -320,6 +324,7 @@ class Engine:
         self.stop_ids = self.template.stop_token_ids(self.tokenizer)
         self.model_config = read_model_config(self.model_dir)
         self.context_len = self._context_len()
+        _hint_qwen3_template(self.model_config, self.template.name, adapter_dirs)
 
         try:
             info = device_mod.detect(cfg.model.device)
@@ -471,22 +476,85 @@ class Engine:
 
 # ---------------------------------------------------------------- helpers
 
-def with_checked_template(name: str | None, adapter_dirs: Sequence[Path], default_system: str | None) -> Template:
-    """The chat template; a warning when an adapter was trained with a different one."""
+def with_checked_template(name: str | None, adapter_dirs: Sequence[Path], default_system: str | None,
+                          enable_thinking: bool | None = True) -> Template:
+    """The chat template, set up as the config says; a warning when an adapter was trained otherwise."""
     recorded = {str(d): t for d in adapter_dirs if (t := model_mod.adapter_template(d))}
     if not name:
         if recorded:
             name = next(iter(recorded.values()))
             logger.info("template: not given; using %s, recorded with the adapter", name)
         # else template_mod.get(None) says the template is missing
-    template = template_mod.get(name)
+    template = template_mod.with_thinking(template_mod.get(name), enable_thinking)
     for adapter, trained_with in recorded.items():
         if trained_with != template.name:
-            message = (f"the adapter {adapter} was trained with template {trained_with!r} but chat uses {template.name!r}; "
-                       f"replies may be poor. Pass --template {trained_with} to match training")
-            logger.warning(message)
-            warnings.warn(message, TemplateMismatchWarning, stacklevel=3)
+            _warn_mismatch(f"the adapter {adapter} was trained with template {trained_with!r} but chat uses {template.name!r}"
+                           f"{_template_difference(trained_with, template.name)}; replies may be poor. "
+                           f"Pass --template {trained_with} to match training")
+        elif template.reasoning:
+            trained_thinking = _recorded_key(Path(adapter), "enable_thinking", True)
+            if trained_thinking != enable_thinking:
+                _warn_mismatch(f"the adapter {adapter} was trained with enable_thinking: {_yaml_value(trained_thinking)} but chat "
+                               f"uses {_yaml_value(enable_thinking)}, so its prompts {_thinking_difference(enable_thinking)}; "
+                               f"replies may be poor. Pass --enable_thinking {_yaml_value(trained_thinking)} to match training")
     return template_mod.with_system(template, default_system)
+
+
+def _warn_mismatch(message: str) -> None:
+    logger.warning(message)
+    warnings.warn(message, TemplateMismatchWarning, stacklevel=4)
+
+
+def _template_difference(trained_with: str, used: str) -> str:
+    """Why two templates LLaMA-Factory users mix up give different prompts (empty when nothing to add)."""
+    try:
+        trained, chat = template_mod.get(trained_with), template_mod.get(used)
+    except template_mod.TemplateError:
+        return ""
+    if trained.reasoning and not chat.reasoning:
+        return f" ({used} has no thought handling: replies start without the <think> block the adapter learned)"
+    if chat.reasoning and not trained.reasoning:
+        return f" ({used} adds a <think> block to prompts or replies that the adapter never saw)"
+    if trained.default_system != chat.default_system:
+        return f" ({used} has a different default system prompt)"
+    return ""
+
+
+def _thinking_difference(enable_thinking: bool | None) -> str:
+    if enable_thinking:
+        return "leave the thought to the model instead of ending in an empty <think> block"
+    return "end in an empty <think> block instead of leaving the thought to the model"
+
+
+def _yaml_value(value: Any) -> str:
+    return "null" if value is None else str(value).lower()
+
+
+def _recorded_key(adapter_dir: Path, key: str, default: Any) -> Any:
+    """A key of the config an adapter was trained with (the kit's training_args.yaml), or ``default``."""
+    import yaml
+
+    f = adapter_dir / "training_args.yaml"
+    try:
+        data = yaml.safe_load(f.read_text(encoding="utf-8")) if f.is_file() else None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = None
+    return data.get(key, default) if isinstance(data, dict) else default
+
+
+# LLaMA-Factory's templates for Qwen3 models: qwen3 for the thinking models, qwen3_nothink for Instruct-2507.
+QWEN3_TEMPLATES = ("qwen3", "qwen3_nothink")
+
+
+def _hint_qwen3_template(model_config: Mapping[str, Any], template: str, adapter_dirs: Sequence[Path]) -> None:
+    """Say so when a Qwen3 model chats with another template, unless its adapter was trained with that one."""
+    model_type = str(model_config.get("model_type") or "")
+    if not model_type.startswith("qwen3") or template in QWEN3_TEMPLATES:
+        return
+    if any(model_mod.adapter_template(d) == template for d in adapter_dirs):
+        return  # trained that way: chat must match training
+    logger.warning("the model is a %s model but chat uses template %r; LLaMA-Factory uses qwen3_nothink for Qwen3 "
+                   "Instruct models and qwen3 for thinking models: pass --template qwen3_nothink (or qwen3)", model_type, template)
 
 
 def _split_system(messages: Sequence[Message], system: str | None) -> tuple[str | None, list[Message]]:

@@ -70,14 +70,53 @@ def _jinja_slots(slots: Sequence[Any], content_expr: str) -> str:
     return "".join(out)
 
 
+def _jinja_bool(value: bool | None) -> str:
+    return "none" if value is None else ("true" if value else "false")
+
+
+def _jinja_reasoning(template: Template) -> tuple[str, str, str]:
+    """(set-up, assistant content, end) of a reasoning template, as ``encode_prompt`` / ``encode_oneturn`` encode it.
+
+    ``enable_thinking`` may be passed to apply_chat_template (as Qwen3's own template takes it); the
+    default is the export's. Earlier replies lose their thoughts (Template.remove_thought, written
+    with split since Jinja has no regex); a last reply without a thought, and a prompt ending in a
+    user turn with thinking off, get the empty thought.
+    """
+    opening, closing = template.thought_words
+    setup = ("{%- set thinking = enable_thinking if enable_thinking is defined else "
+             + _jinja_bool(template.enable_thinking) + " -%}")
+    strip = ("{%- set ns = namespace(text='') -%}"
+             "{%- for part in content.split(" + json.dumps(closing) + ") -%}"
+             "{%- if loop.last -%}{%- set ns.text = ns.text + part -%}"
+             "{%- elif " + json.dumps(opening) + " in part -%}{%- set ns.text = ns.text + part.split(" + json.dumps(opening) + ")[0] -%}"
+             "{%- else -%}{%- set ns.text = ns.text + part + " + json.dumps(closing) + " -%}{%- endif -%}"
+             "{%- endfor -%}{%- set content = ns.text.lstrip('\\n') -%}")
+    has_thought = f"({json.dumps(opening.strip())} in content or {json.dumps(closing.strip())} in content)"
+    empty = json.dumps(template.add_thought())
+    history = "" if template.preserve_thinking else strip
+    content = ("{%- set content = message['content'] -%}"
+               "{%- if loop.last -%}"
+               "{%- if thinking is false -%}" + strip + "{%- endif -%}"
+               "{%- if not " + has_thought + " -%}{%- set content = " + empty + " + content -%}{%- endif -%}"
+               "{%- else -%}" + history + "{%- endif -%}")
+    end = ("{%- if loop_messages and loop_messages[-1]['role'] == 'user' and not thinking -%}"
+           "{{ " + empty + " }}{%- endif -%}")
+    return setup, content, end
+
+
 def jinja_chat_template(template: Template) -> str:
-    """A Jinja chat template that renders what ``template.encode_messages`` encodes.
+    """A Jinja chat template that renders what ``template.encode_prompt`` encodes.
 
     The user slot already ends with the assistant's header (as in LLaMA-Factory), so
-    add_generation_prompt changes nothing, as with LLaMA-Factory's exported templates.
+    add_generation_prompt changes nothing, as with LLaMA-Factory's exported templates. A reasoning
+    template (qwen3) also drops earlier replies' thoughts and follows ``enable_thinking``, as the
+    kit's chat prompts do.
     """
+    setup, assistant_content, end = _jinja_reasoning(template) if template.reasoning else ("", "", "")
+    assistant_expr = "content" if template.reasoning else "message['content']"
     return (
-        "{%- if messages and messages[0]['role'] == 'system' -%}"
+        setup
+        + "{%- if messages and messages[0]['role'] == 'system' -%}"
         "{%- set system_message = messages[0]['content'] -%}{%- set loop_messages = messages[1:] -%}"
         "{%- else -%}"
         "{%- set system_message = " + json.dumps(template.default_system) + " -%}{%- set loop_messages = messages -%}"
@@ -86,10 +125,11 @@ def jinja_chat_template(template: Template) -> str:
         + "{%- if system_message -%}" + _jinja_slots(template.format_system, "system_message") + "{%- endif -%}"
         "{%- for message in loop_messages -%}"
         "{%- if message['role'] == 'user' -%}" + _jinja_slots(template.format_user, "message['content']")
-        + "{%- elif message['role'] == 'assistant' -%}" + _jinja_slots(template.format_assistant, "message['content']")
+        + "{%- elif message['role'] == 'assistant' -%}" + assistant_content + _jinja_slots(template.format_assistant, assistant_expr)
         + "{%- elif message['role'] == 'observation' or message['role'] == 'tool' -%}"
         + _jinja_slots(template.format_observation, "message['content']")
         + "{%- endif -%}{%- endfor -%}"
+        + end
     )
 
 
@@ -137,8 +177,8 @@ def export_model(cfg: Config, replace_earlier_export: bool = False) -> Path:
     export_dir = Path(cfg.infer.export_dir).expanduser().resolve()
     _check_export_dir(export_dir, replace_earlier_export)
     adapter_dirs = [model_mod.check_adapter_dir(p) for p in cfg.adapter_paths]
-    stage = model_mod.tokenizer_stage(
-        cfg, template=with_checked_template(cfg.data.template, adapter_dirs, cfg.data.default_system))
+    stage = model_mod.tokenizer_stage(cfg, template=with_checked_template(
+        cfg.data.template, adapter_dirs, cfg.data.default_system, cfg.data.enable_thinking))
     model_dir, template, tokenizer = stage.model_dir, stage.template, stage.tokenizer
     # dtype "auto": the checkpoint's own dtype, so the export is the size of the base model.
     model = model_mod.load_model(model_dir, "auto", cfg.model.trust_remote_code)

@@ -30,8 +30,12 @@ Chat in the terminal with a model and its LoRA adapter, as llamafactory-cli chat
 
 Any config key works as --key value (or --key=value): infer_backend (huggingface, vllm), do_sample,
 temperature, top_p, top_k, max_new_tokens, repetition_penalty, merge_adapter, default_system,
-cutoff_len, device, vllm_maxlen ... (kit keys lists them all). In the chat, `clear` empties the
-history and `exit` (or Ctrl+C, or end of input) leaves.
+enable_thinking, cutoff_len, device, vllm_maxlen ... (kit keys lists them all). In the chat, `clear`
+empties the history and `exit` (or Ctrl+C, or end of input) leaves.
+
+A Qwen3 model takes --template qwen3_nothink (Instruct-2507) or qwen3 (thinking models). With qwen3 a
+reply's thought, <think>...</think>, is printed as llamafactory-cli chat prints it, and left out of
+later prompts; --enable_thinking false makes the model answer without one.
 """
 
 

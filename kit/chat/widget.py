@@ -23,6 +23,7 @@ import ipywidgets as widgets
 from kit.chat.engine import Engine
 
 _STYLE = "white-space: pre-wrap; margin: 4px 0; padding: 4px 8px; border-radius: 6px;"
+_THOUGHT_STYLE = "color: #666; border-left: 3px solid #ccc; padding-left: 6px; margin: 2px 0;"
 _ROLE_STYLE = {"user": "background: #eef3ff;", "assistant": "background: #f4f4f4;"}
 _UPDATE_EVERY_S = 0.05  # at most ~20 transcript updates a second: enough to look live, few comm messages
 
@@ -105,18 +106,29 @@ class ChatPanel:
 
     def _render(self, side: _Side) -> None:
         parts = []
+        template = side.engine.template
         for m in side.history:
-            parts.append(self._bubble(m["role"], m["content"]))
+            parts.append(self._bubble(m["role"], m["content"], template))
         if side.partial is not None:
-            parts.append(self._bubble("assistant", side.partial + " \u258d"))  # a cursor while streaming
+            parts.append(self._bubble("assistant", side.partial, template, cursor=True))
         if side.note:
             parts.append(f"<div style='color:#a33;{_STYLE}'>{html.escape(side.note)}</div>")
         side.transcript.value = "".join(parts)
 
     @staticmethod
-    def _bubble(role: str, content: str) -> str:
+    def _bubble(role: str, content: str, template: Any = None, cursor: bool = False) -> str:
         name = "User" if role == "user" else "Assistant"
-        return (f"<div style='{_STYLE}{_ROLE_STYLE.get(role, '')}'><b>{name}:</b> {html.escape(content)}</div>")
+        mark = " \u258d" if cursor else ""  # a cursor while streaming
+        thought, answer = template.split_thought(content) if role == "assistant" and template is not None else (None, content)
+        if thought is None:
+            body = html.escape(content + mark)
+        else:
+            # As LLaMA-Factory's web UI shows a reasoning reply: the thought in an open box above the answer.
+            thinking = template.thought_words[1] not in content
+            body = (f"<details open><summary>{'Thinking...' if thinking else 'Thought'}</summary>"
+                    f"<div style='{_THOUGHT_STYLE}'>{html.escape(thought.strip() + (mark if thinking else ''))}</div></details>"
+                    f"{html.escape(answer + ('' if thinking else mark))}")
+        return f"<div style='{_STYLE}{_ROLE_STYLE.get(role, '')}'><b>{name}:</b> {body}</div>"
 
     # ------------------------------------------------------------ state for code and tests
     @property
