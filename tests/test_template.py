@@ -69,3 +69,34 @@ def test_qwen_template_fits_a_chatml_tokenizer(tmp_path):
     check_vocab(template, tokenizer, len(tokenizer))
     with pytest.raises(TemplateError, match=re.escape("needs <|im_end|> (eos token")):
         check_vocab(template, tokenizer, tokenizer.convert_tokens_to_ids("<|im_end|>"))
+
+
+def test_qwen3_templates_are_known_and_fit_a_chatml_tokenizer(tmp_path):
+    from transformers import AutoTokenizer
+
+    from helpers import make_tiny_model
+    from kit.data.template import names
+
+    assert {"qwen", "qwen3", "qwen3_nothink", "default", "empty"} <= set(names())
+    qwen3, nothink = get("qwen3"), get("qwen3_nothink")
+    # As LLaMA-Factory registers them: qwen3 is a ReasoningTemplate, qwen3_nothink a plain copy of qwen;
+    # neither has qwen's default system prompt.
+    assert qwen3.reasoning and not nothink.reasoning and not get("qwen").reasoning
+    assert qwen3.default_system == nothink.default_system == ""
+    assert qwen3.thought_words == ("<think>\n", "\n</think>\n\n") and qwen3.enable_thinking is True
+    tokenizer = AutoTokenizer.from_pretrained(str(make_tiny_model(tmp_path / "m")))
+    for template in (qwen3, nothink):
+        template.fix_tokenizer(tokenizer)
+        check_vocab(template, tokenizer, len(tokenizer))
+    with pytest.raises(TemplateError, match="'qwen3_nothnk' is not known; did you mean qwen3_nothink"):
+        get("qwen3_nothnk")
+
+
+def test_remove_and_split_thought_as_llamafactory():
+    qwen3 = get("qwen3")
+    assert qwen3.remove_thought("<think>\nwhy\n</think>\n\nanswer") == "answer"
+    assert qwen3.remove_thought("a <think>\nx\n</think>\n\nb<think>\ny\n</think>\n\nc") == "a bc"
+    assert qwen3.remove_thought("<think>no newlines</think>answer") == "<think>no newlines</think>answer"  # LF's pattern needs them
+    assert qwen3.add_thought("answer") == "<think>\n\n</think>\n\nanswer"
+    assert qwen3.has_thought("x</think>") and not qwen3.has_thought("plain")
+    assert qwen3.split_thought("<think>\nwhy\n</think>\n\nanswer") == ("why", "answer")
