@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from kit.errors import KitError
+from kit.i18n import N_, _
 
-USAGE = """usage: kit <command> [args]
+USAGE = N_("""usage: kit [--lang en|zh] <command> [args]
 
 commands:
   train CONFIG.yaml [key=value ...]        LoRA SFT (under torchrun when DeepSpeed or several devices)
@@ -30,10 +31,10 @@ commands:
   batch NOTEBOOK -p NAME VALUE [VALUE ...] [--out DIR] [--parallel N] [--devices 0,1]
                                            run a notebook over a grid of parameters (papermill sweeps)
   keys                                     every config key with its type, default and meaning
-"""
+""")
 
 
-TRAIN_HELP = """usage: kit train CONFIG.yaml [key=value ...]
+TRAIN_HELP = N_("""usage: kit train CONFIG.yaml [key=value ...]
 
 LoRA supervised fine-tuning with a LLaMA-Factory-style YAML (see `kit keys` for every key).
 key=value overrides apply after the file. Runs under torchrun when `deepspeed` is set, FORCE_TORCHRUN
@@ -41,20 +42,20 @@ is set or several devices are visible; NPROC_PER_NODE, NNODES, NODE_RANK, MASTER
 are honoured. Writes the adapter, trainer_log.jsonl, all_results.json and plots into output_dir.
 
 The quick start's own command works too:
-  torchrun --nproc_per_node 1 --nnodes 1 --node_rank 0 --master_addr 127.0.0.1 --master_port 7007 -m kit.train CONFIG.yaml"""
+  torchrun --nproc_per_node 1 --nnodes 1 --node_rank 0 --master_addr 127.0.0.1 --master_port 7007 -m kit.train CONFIG.yaml""")
 
 
 def cmd_train(args: Sequence[str]) -> int:
     from kit import config, launch
 
     if any(a in ("-h", "--help") for a in args):
-        print(TRAIN_HELP)
+        print(_(TRAIN_HELP))
         return 0
     from kit.args import split_config_args
 
     path, overrides = split_config_args(args, "kit train")
     if path is None:
-        raise KitError("kit train needs a config file: kit train CONFIG.yaml [key=value ...]")
+        raise KitError(_("kit train needs a config file: kit train CONFIG.yaml [key=value ...]"))
     cfg = config.load(path, overrides)
     return launch.launch_sft(cfg)
 
@@ -116,10 +117,34 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
 }
 
 
+def take_language(argv: list[str]) -> list[str]:
+    """Apply ``--lang X`` (anywhere on the line) and return the rest; the locale decides without it."""
+    from kit import i18n
+
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--lang" and i + 1 < len(argv):
+            i18n.set_language(argv[i + 1])
+            i += 2
+            continue
+        if argv[i].startswith("--lang="):
+            i18n.set_language(argv[i].partition("=")[2])
+        else:
+            rest.append(argv[i])
+        i += 1
+    return rest
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        argv = take_language(argv)
+    except KitError as exc:
+        print(_("error: {message}").format(message=exc), file=sys.stderr)
+        return 2
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(USAGE)
+        print(_(USAGE))
         return 0
     if argv[0] in ("-V", "--version", "version"):
         from kit import __version__
@@ -128,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     command = COMMANDS.get(argv[0])
     if command is None:
-        print(f"error: unknown command {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
+        print(_("error: unknown command {name!r}").format(name=argv[0]) + "\n\n" + _(USAGE), file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="[kit %(levelname)s] %(message)s")
     from kit.launch import Terminated
@@ -136,13 +161,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return command(argv[1:])
     except KitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(_("error: {message}").format(message=exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(_("interrupted"), file=sys.stderr)
         return 130
     except Terminated as exc:  # SIGTERM / SIGHUP: the training processes are already stopped
-        print(str(exc), file=sys.stderr)
+        print(_("stopped by {signal}: training processes ended").format(signal=exc.name), file=sys.stderr)
         return 128 + exc.signum
 
 

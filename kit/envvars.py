@@ -32,6 +32,16 @@ def _int(env: Mapping[str, str], name: str, default: int | None) -> int | None:
         raise EnvError(f"environment variable {name}={raw!r} is not an integer; unset it or give a whole number") from None
 
 
+LANGUAGE_VARIABLES = ("KIT_LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+
+
+def language_preference(env: Mapping[str, str] | None = None) -> str | None:
+    """The first of KIT_LANG and the POSIX locale variables that is set (read alone: a message must
+    be shown in the right language even while another variable is the mistake being reported)."""
+    env = os.environ if env is None else env
+    return next((env[k] for k in LANGUAGE_VARIABLES if env.get(k)), None)
+
+
 @dataclass(frozen=True)
 class EnvSettings:
     ascend_rt_visible_devices: str | None
@@ -69,7 +79,7 @@ class EnvSettings:
             npu_jit_compile=_flag(env.get("NPU_JIT_COMPILE")),
             pytorch_npu_alloc_conf=env.get("PYTORCH_NPU_ALLOC_CONF"),
             hf_hub_offline=_flag(env.get("HF_HUB_OFFLINE")),
-            language=next((env[k] for k in ("KIT_LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG") if env.get(k)), None),
+            language=language_preference(env),
             rank=_int(env, "RANK", None),
             local_rank=_int(env, "LOCAL_RANK", None),
             world_size=_int(env, "WORLD_SIZE", None),

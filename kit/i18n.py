@@ -16,7 +16,7 @@ from __future__ import annotations
 import gettext
 from pathlib import Path
 
-from kit.envvars import EnvSettings
+from kit.envvars import language_preference
 from kit.errors import KitError
 
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -49,7 +49,7 @@ def language() -> str:
     chosen = _state["lang"]
     if chosen:
         return str(chosen)
-    return normalise(EnvSettings.from_environ().language) or "en"
+    return normalise(language_preference()) or "en"
 
 
 def _catalog(lang: str) -> gettext.NullTranslations:

@@ -118,7 +118,8 @@ class Terminated(BaseException):
     """
 
     def __init__(self, signum: int):
-        super().__init__(f"terminated by {signal.Signals(signum).name}")
+        self.name = signal.Signals(signum).name
+        super().__init__(f"terminated by {self.name}")
         self.signum = signum
 
 
