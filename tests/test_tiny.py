@@ -1,17 +1,41 @@
-"""The embedded tiny Qwen (kit.tiny) and the kit's own demo data (kit/data/demo)."""
+"""The embedded tiny Qwen (kit.tiny) and the kit's own demo data (kit/data/demo).
+
+Both are built by scripts outside the package (scripts/build_tiny_model.py, scripts/tiny_data.py);
+the tests load those scripts as modules.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-from kit import tiny
+from kit import hub, tiny
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def _script(name: str) -> ModuleType:
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+build_tiny_model = _script("build_tiny_model")
+tiny_data = _script("tiny_data")
+DEMO_DIR = build_tiny_model.DEMO_DATA_DIR
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +45,7 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _load(name: str) -> list[dict[str, str]]:
-    return json.loads((tiny.demo_data_dir() / name).read_text(encoding="utf-8"))
+    return json.loads((DEMO_DIR / name).read_text(encoding="utf-8"))
 
 
 # ---------------------------------------------------------------- demo data
@@ -29,19 +53,19 @@ def _load(name: str) -> list[dict[str, str]]:
 
 def test_committed_demo_data_is_what_the_generator_writes() -> None:
     # The JSON files are committed; this catches a hand edit that the generator would undo.
-    for name, text in tiny.demo_data_files().items():
-        assert (tiny.demo_data_dir() / name).read_text(encoding="utf-8") == text, name
+    for name, text in tiny_data.demo_data_files().items():
+        assert (DEMO_DIR / name).read_text(encoding="utf-8") == text, name
 
 
 def test_dataset_info_registers_the_three_demo_files() -> None:
-    info = json.loads((tiny.demo_data_dir() / "dataset_info.json").read_text(encoding="utf-8"))
+    info = json.loads((DEMO_DIR / "dataset_info.json").read_text(encoding="utf-8"))
     assert info == {
         "identity": {"file_name": "identity.json"},
         "alpaca_en_demo": {"file_name": "alpaca_en_demo.json"},
         "alpaca_zh_demo": {"file_name": "alpaca_zh_demo.json"},
     }
     for entry in info.values():
-        assert (tiny.demo_data_dir() / entry["file_name"]).is_file()
+        assert (DEMO_DIR / entry["file_name"]).is_file()
 
 
 def test_identity_has_placeholders_in_both_languages() -> None:
@@ -91,22 +115,53 @@ def test_generated_answers_are_correct_arithmetic() -> None:
 
 def test_build_is_deterministic(tmp_path: Path) -> None:
     # A few steps are enough: any non-determinism in init, batching or the optimizer shows at once.
-    first = tiny.build(tmp_path / "a", seed=0, steps=2)
-    second = tiny.build(tmp_path / "b", seed=0, steps=2)
-    other_seed = tiny.build(tmp_path / "c", seed=1, steps=1)
+    first = build_tiny_model.build(tmp_path / "a", seed=0, steps=2)
+    second = build_tiny_model.build(tmp_path / "b", seed=0, steps=2)
+    other_seed = build_tiny_model.build(tmp_path / "c", seed=1, steps=1)
     for name in ("model.safetensors", "tokenizer.json", "tokenizer_config.json", "config.json", "README.md"):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     assert (first / "model.safetensors").read_bytes() != (other_seed / "model.safetensors").read_bytes()
 
 
 def test_committed_tokenizer_matches_the_committed_data(tmp_path: Path) -> None:
-    # If the demo data changes, the committed model must be rebuilt (python -m kit.tiny --out ...).
-    tokenizer = tiny.train_tokenizer(tiny.pretraining_texts())
-    tiny._save_tokenizer(tokenizer, tmp_path)
+    # If the demo data changes, the committed model must be rebuilt (scripts/build_tiny_model.py --out ...).
+    tokenizer = build_tiny_model.train_tokenizer(build_tiny_model.pretraining_texts())
+    build_tiny_model._save_tokenizer(tokenizer, tmp_path)
     assert (tmp_path / "tokenizer.json").read_bytes() == (tiny.path() / "tokenizer.json").read_bytes()
     stats = json.loads((tiny.path() / "build_stats.json").read_text(encoding="utf-8"))
-    corpus = hashlib.sha256("".join(tiny.pretraining_texts()).encode("utf-8")).hexdigest()
+    corpus = hashlib.sha256("".join(build_tiny_model.pretraining_texts()).encode("utf-8")).hexdigest()
     assert stats["corpus_sha256"] == corpus
+
+
+def test_committed_readme_is_what_the_build_writes() -> None:
+    # The README is generated from build_stats.json and the file sizes; regenerating it from the
+    # committed stats catches a hand edit and a generator changed without a rebuild.
+    stats = json.loads((tiny.path() / "build_stats.json").read_text(encoding="utf-8"))
+    files_bytes = sum(p.stat().st_size for p in tiny.path().iterdir() if p.is_file() and p.name != "README.md")
+    readme = (tiny.path() / "README.md").read_text(encoding="utf-8")
+    assert readme == build_tiny_model._readme(stats, files_bytes)
+    assert f"python scripts/build_tiny_model.py --out kit/tiny_qwen --seed {stats['seed']} --steps {stats['steps']}" in readme
+
+
+def test_the_runtime_names_the_built_model() -> None:
+    assert tiny.TINY_NAME == build_tiny_model.TINY_NAME
+    assert hub.resolve_model(tiny.TINY_NAME) == tiny.path()
+    assert (tiny.path() / "config.json").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("KIT_TEST_TINY_REBUILD"),
+                    reason="the full 1200-step rebuild takes 8-14 minutes on one core; set KIT_TEST_TINY_REBUILD=1")
+def test_full_rebuild_reproduces_the_committed_files(tmp_path: Path) -> None:
+    # As a command, the way the README says: the script pins the CPU kernels before torch is imported.
+    stats = json.loads((tiny.path() / "build_stats.json").read_text(encoding="utf-8"))
+    out = tmp_path / "tiny_qwen"
+    subprocess.run([sys.executable, str(SCRIPTS / "build_tiny_model.py"), "--out", str(out),
+                    "--seed", str(stats["seed"]), "--steps", str(stats["steps"])], check=True, timeout=3600)
+    committed = sorted(p.name for p in tiny.path().iterdir() if p.is_file())
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == committed
+    for name in committed:
+        assert (out / name).read_bytes() == (tiny.path() / name).read_bytes(), name
 
 
 # ---------------------------------------------------------------- the committed model
@@ -150,7 +205,7 @@ def test_chat_template_renders_the_qwen_format(committed: tuple) -> None:
     tokenizer, _ = committed
     text = tokenizer.apply_chat_template([{"role": "user", "content": "Who are you?"}],
                                          tokenize=False, add_generation_prompt=True)
-    assert text == tiny.render_chatml("Who are you?", "", "")[: -len("<|im_end|>\n")]
+    assert text == build_tiny_model.render_chatml("Who are you?", "", "")[: -len("<|im_end|>\n")]
 
 
 def test_committed_model_answers_in_text(committed: tuple) -> None:
