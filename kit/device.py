@@ -166,12 +166,22 @@ def setup(info: DeviceInfo, env: EnvSettings, local_rank: int = 0) -> None:
 
 
 def subprocess_env(env: EnvSettings, base: dict[str, str]) -> dict[str, str]:
-    """Environment for a launched training process: pass the device variables through unchanged."""
+    """Environment for a launched training process: the documented variables as ``env`` has them.
+
+    ``env`` is what the launching process read (a notebook's parameters are in it once
+    ``kit.envvars.apply`` ran); each rank starts its own NPU runtime, which reads
+    ASCEND_RT_VISIBLE_DEVICES and PYTORCH_NPU_ALLOC_CONF when it starts, so they must be in the
+    rank's environment, not only in the launcher's.
+    """
     out = dict(base)
     if env.pytorch_npu_alloc_conf:
         out["PYTORCH_NPU_ALLOC_CONF"] = env.pytorch_npu_alloc_conf
     if env.ascend_rt_visible_devices is not None:
         out["ASCEND_RT_VISIBLE_DEVICES"] = env.ascend_rt_visible_devices
+    if env.cuda_visible_devices is not None:
+        out["CUDA_VISIBLE_DEVICES"] = env.cuda_visible_devices
+    if env.use_modelscope_hub:
+        out["USE_MODELSCOPE_HUB"] = "1"
     return out
 
 

@@ -3,13 +3,24 @@
 Everything else in the kit receives these values as arguments; nothing below this module reads
 ``os.environ`` for configuration. The names are the ones LLaMA-Factory and the Ascend stack document,
 so a person's existing shell set-up keeps working.
+
+The kit writes ``os.environ`` in this module only, through one writer (``_write``), for two reasons:
+
+- ``set_defaults``: variables a library reads itself (vLLM, DeepSpeed); a value a person already set wins.
+- ``apply``: the notebooks' parameters (``visible_devices``, ``use_modelscope_hub``, ``npu_alloc_conf``).
+  A variable exported in a terminal does not reach a notebook kernel started elsewhere, so the
+  notebooks set them; a parameter given explicitly wins over what the kernel inherited (that is
+  what a person typing it into the notebook means), and None keeps the inherited value.
 """
 
 from __future__ import annotations
 
+import html
 import os
-from dataclasses import dataclass
-from typing import Mapping, MutableMapping
+import sys
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Mapping, MutableMapping
 
 from kit.errors import KitError
 
@@ -128,10 +139,172 @@ def set_defaults(values: Mapping[str, str], target: MutableMapping[str, str] | N
 
     The one place the kit writes ``os.environ``; returns what it set.
     """
+    return _write(values, target, replace=False)
+
+
+def _write(values: Mapping[str, str], target: MutableMapping[str, str] | None, replace: bool) -> dict[str, str]:
+    """The one writer of ``os.environ`` (or ``target``): returns what changed."""
     target = os.environ if target is None else target
     written = {}
     for key, value in values.items():
-        if key not in target:
+        if (replace or key not in target) and target.get(key) != value:
             target[key] = value
             written[key] = value
     return written
+
+
+# ---------------------------------------------------------------- the notebooks' parameters
+
+class EnvTooLateWarning(UserWarning):
+    """A variable was changed after the NPU runtime of this process may already have read it."""
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str  # the notebook parameter
+    variable: str
+    read_by: str  # who reads it, and when
+    runtime: bool  # read once, by the NPU runtime of a process (not by the kit at each use)
+
+
+PARAMETERS = (
+    Parameter("visible_devices", "ASCEND_RT_VISIBLE_DEVICES",
+              "the NPU runtime, once, when it starts in a process: the cards that process sees, numbered from 0 "
+              "(physical cards 6,7 appear as 0,1); training ranks and vLLM workers each start their own runtime", True),
+    Parameter("use_modelscope_hub", "USE_MODELSCOPE_HUB",
+              "the kit, each time it resolves a model id: 1 downloads ids such as qwen/Qwen1.5-7B from ModelScope, "
+              "0 from the Hugging Face Hub", False),
+    Parameter("npu_alloc_conf", "PYTORCH_NPU_ALLOC_CONF",
+              "torch_npu's memory allocator, once, when it starts in a process: e.g. max_split_size_mb:256 "
+              "(the quick start's vLLM setting) splits fewer large blocks and so fragments less", True),
+)
+VLLM_METHOD = "VLLM_WORKER_MULTIPROC_METHOD"
+# The quick start's vLLM section on an NPU: applied by ``apply(vllm=True)`` where the kernel has no value of its own.
+VLLM_DEFAULTS = {"PYTORCH_NPU_ALLOC_CONF": "max_split_size_mb:256"}
+
+
+def npu_runtime_state(modules: Mapping[str, Any] | None = None) -> str:
+    """How far the NPU runtime of this process has got: "not imported", "imported" or "initialised".
+
+    Looks only (``sys.modules``, and ``torch.npu.is_initialized()`` once torch_npu is there); imports nothing.
+    """
+    modules = sys.modules if modules is None else modules
+    if "torch_npu" not in modules:
+        return "not imported"
+    npu = getattr(modules.get("torch"), "npu", None)
+    is_initialized = getattr(npu, "is_initialized", None)
+    try:
+        if callable(is_initialized) and is_initialized():
+            return "initialised"
+    except Exception:  # a torch_npu without a working driver may raise here: treat as not started
+        pass
+    return "imported"
+
+
+def _as_text(parameter: str, value: Any) -> str:
+    if parameter == "use_modelscope_hub":
+        if isinstance(value, str) and value.strip().lower() in {"0", "false", "no", "n", "off", ""}:
+            return "0"
+        return "1" if _flag(str(value)) or value is True else "0"
+    if parameter == "visible_devices":
+        items = [value] if isinstance(value, int) else (value.split(",") if isinstance(value, str) else list(value))
+        ids = [str(i).strip() for i in items]
+        if not ids or not all(i.isdigit() for i in ids) or len(set(ids)) != len(ids):
+            raise EnvError(f"visible_devices={value!r}: give card numbers, e.g. 0 or \"0,1\" (each once), or None to keep "
+                           "ASCEND_RT_VISIBLE_DEVICES as the kernel inherited it")
+        return ",".join(ids)
+    if not isinstance(value, str) or not value.strip():
+        raise EnvError(f"{parameter}={value!r}: give the text of the variable, e.g. \"max_split_size_mb:256\", or None")
+    return value.strip()
+
+
+@dataclass(frozen=True)
+class Setting:
+    parameter: str
+    variable: str
+    value: str | None  # what this process (and every process it starts) now has; None: unset
+    source: str  # "notebook parameter", "inherited", "kit default" or "unset"
+    read_by: str
+    replaced: str | None = None  # an inherited value the parameter replaced
+    too_late: str | None = None  # why the new value may not take effect in this process
+
+
+@dataclass(frozen=True)
+class AppliedEnvironment:
+    """What ``apply`` set: one row per variable, and the warnings a person must read."""
+
+    settings: tuple[Setting, ...]
+    runtime_state: str
+    warnings: tuple[str, ...] = field(default=())
+
+    def values(self) -> dict[str, str | None]:
+        return {s.variable: s.value for s in self.settings}
+
+    def __repr__(self) -> str:
+        lines = [f"{s.variable}={s.value if s.value is not None else '(unset)'}  [{s.parameter}: {s.source}"
+                 + (f", replaced {s.replaced!r}" if s.replaced is not None else "") + "]" for s in self.settings]
+        lines += [f"WARNING: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td><code>{html.escape(s.parameter)}</code></td><td><code>{html.escape(s.variable)}</code></td>"
+            f"<td><code>{html.escape(s.value) if s.value is not None else '(unset)'}</code></td>"
+            f"<td>{html.escape(s.source)}{html.escape(f' (replaced {s.replaced!r})') if s.replaced is not None else ''}</td>"
+            f"<td style='text-align:left'>{html.escape(s.read_by)}</td></tr>" for s in self.settings)
+        warned = "".join(f"<p style='color:#cf222e'><b>Too late:</b> {html.escape(w)}</p>" for w in self.warnings)
+        return ("<table><tr><th>parameter</th><th>variable</th><th>value</th><th>from</th><th>read by</th></tr>"
+                f"{rows}</table>{warned}")
+
+
+def apply(visible_devices: Any = None, use_modelscope_hub: Any = None, npu_alloc_conf: str | None = None,
+          vllm: bool = False, target: MutableMapping[str, str] | None = None,
+          modules: Mapping[str, Any] | None = None) -> AppliedEnvironment:
+    """Set the notebooks' parameters as the documented variables, before torch_npu starts; say what each is.
+
+    A parameter given (not None) replaces what the kernel inherited; None keeps the inherited value.
+    The variables go into this process's environment, so every process started from it afterwards
+    (torchrun and its ranks, vLLM's workers) gets them. ``vllm`` adds the quick start's vLLM settings
+    where nothing was given or inherited: VLLM_WORKER_MULTIPROC_METHOD=spawn (vLLM on an NPU cannot fork
+    its workers) and PYTORCH_NPU_ALLOC_CONF=max_split_size_mb:256.
+
+    The NPU runtime reads ASCEND_RT_VISIBLE_DEVICES and PYTORCH_NPU_ALLOC_CONF once, when it starts in
+    a process. Changing them after torch_npu was imported in this process (and certainly after
+    ``torch.npu`` was initialised) does not change this process: a warning says so, and to restart
+    the kernel and run this cell first. Processes started later still get the new value.
+    """
+    target = os.environ if target is None else target
+    state = npu_runtime_state(modules)
+    given = {"visible_devices": visible_devices, "use_modelscope_hub": use_modelscope_hub, "npu_alloc_conf": npu_alloc_conf}
+    settings: list[Setting] = []
+    messages: list[str] = []
+    for p in PARAMETERS:
+        before = target.get(p.variable)
+        raw = given[p.name]
+        source = "notebook parameter"
+        if raw is None and vllm and p.variable in VLLM_DEFAULTS and before is None:
+            raw, source = VLLM_DEFAULTS[p.variable], "kit default (the quick start's vLLM setting)"
+        if raw is None:
+            settings.append(Setting(p.name, p.variable, before, "inherited" if before is not None else "unset", p.read_by))
+            continue
+        value = _as_text(p.name, raw)
+        _write({p.variable: value}, target, replace=True)
+        late = None
+        if p.runtime and value != before and state != "not imported":
+            late = (f"{p.variable}={value} was set after torch_npu was imported in this process"
+                    + (" and the NPU runtime had started (torch.npu.is_initialized())" if state == "initialised" else
+                       "; the NPU runtime may already have read it")
+                    + f" ({before!r} before). This kernel keeps the old setting; training processes and vLLM workers "
+                    "started from now on get the new one. Restart the kernel and run this cell first to apply it here too.")
+            messages.append(late)
+            warnings.warn(late, EnvTooLateWarning, stacklevel=2)
+        settings.append(Setting(p.name, p.variable, value, source,
+                                p.read_by, before if before not in (None, value) else None, late))
+    if vllm:
+        written = set_defaults({VLLM_METHOD: "spawn"}, target)
+        value = target.get(VLLM_METHOD)
+        note = "vLLM, when it starts its engine: spawn starts workers afresh (a forked worker cannot re-initialise the NPU)"
+        if value != "spawn":
+            note += f"; {value!r} was set before the kit, and vLLM on an NPU then fails with 'Cannot re-initialize NPU in forked subprocess'"
+        settings.append(Setting("(vLLM)", VLLM_METHOD, value, "kit default" if written else "inherited", note))
+    return AppliedEnvironment(tuple(settings), state, tuple(messages))

@@ -84,6 +84,12 @@ def torchrun_command(plan: LaunchPlan, train_args: Sequence[str]) -> list[str]:
 
 
 def child_environment(env: EnvSettings, info: device_mod.DeviceInfo, nproc: int, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The ranks' environment: this process's, with the documented variables as ``env`` read them.
+
+    A notebook's ``visible_devices``, ``npu_alloc_conf`` and ``use_modelscope_hub`` (set by
+    ``kit.envvars.apply`` in the kernel) reach every rank this way: each rank's NPU runtime reads
+    them when it starts. Plus unbuffered output, DeepSpeed's op cache, and OpenMP threads on a CPU.
+    """
     out = device_mod.subprocess_env(env, dict(os.environ if base is None else base))
     out.setdefault("PYTHONUNBUFFERED", "1")
     # DeepSpeed compiles a C++ op on first use (about a minute); keep it between runs.

@@ -47,3 +47,58 @@ def test_set_defaults_keeps_what_a_person_set():
     target = {"VLLM_WORKER_MULTIPROC_METHOD": "fork"}
     written = envvars.set_defaults({"VLLM_WORKER_MULTIPROC_METHOD": "spawn", "X": "1"}, target)
     assert target == {"VLLM_WORKER_MULTIPROC_METHOD": "fork", "X": "1"} and written == {"X": "1"}
+
+
+# ---------------------------------------------------------------- the notebooks' parameters (apply)
+
+def test_apply_parameter_given_wins_none_keeps_the_inherited_value():
+    target = {"ASCEND_RT_VISIBLE_DEVICES": "0", "PYTORCH_NPU_ALLOC_CONF": "expandable_segments:True"}
+    applied = envvars.apply(visible_devices=[2, 3], use_modelscope_hub=None, npu_alloc_conf=None, target=target, modules={})
+    assert target == {"ASCEND_RT_VISIBLE_DEVICES": "2,3", "PYTORCH_NPU_ALLOC_CONF": "expandable_segments:True"}
+    rows = {s.variable: s for s in applied.settings}
+    assert rows["ASCEND_RT_VISIBLE_DEVICES"].source == "notebook parameter" and rows["ASCEND_RT_VISIBLE_DEVICES"].replaced == "0"
+    assert rows["PYTORCH_NPU_ALLOC_CONF"].source == "inherited" and rows["USE_MODELSCOPE_HUB"].source == "unset"
+    assert applied.values()["ASCEND_RT_VISIBLE_DEVICES"] == "2,3" and not applied.warnings
+
+
+@pytest.mark.parametrize("value, text", [(True, "1"), (False, "0"), ("1", "1"), ("0", "0"), ("yes", "1")])
+def test_apply_use_modelscope_hub_as_the_variable_reads(value, text):
+    target = {}
+    envvars.apply(use_modelscope_hub=value, target=target, modules={})
+    assert target["USE_MODELSCOPE_HUB"] == text
+    assert EnvSettings.from_environ(target).use_modelscope_hub is (text == "1")
+
+
+@pytest.mark.parametrize("value", ["0,a", "1,1", [], "-1"])
+def test_apply_refuses_a_bad_card_list_naming_the_parameter(value):
+    with pytest.raises(EnvError, match="visible_devices="):
+        envvars.apply(visible_devices=value, target={}, modules={})
+
+
+def test_apply_for_vllm_sets_the_quick_start_settings_unless_given_or_inherited():
+    target = {}
+    envvars.apply(vllm=True, target=target, modules={})
+    assert target == {"VLLM_WORKER_MULTIPROC_METHOD": "spawn", "PYTORCH_NPU_ALLOC_CONF": "max_split_size_mb:256"}
+    kept = {"VLLM_WORKER_MULTIPROC_METHOD": "fork", "PYTORCH_NPU_ALLOC_CONF": "expandable_segments:True"}
+    applied = envvars.apply(vllm=True, target=kept, modules={})
+    assert kept == {"VLLM_WORKER_MULTIPROC_METHOD": "fork", "PYTORCH_NPU_ALLOC_CONF": "expandable_segments:True"}
+    assert "Cannot re-initialize NPU" in {s.variable: s for s in applied.settings}["VLLM_WORKER_MULTIPROC_METHOD"].read_by
+    given = {}
+    envvars.apply(npu_alloc_conf="max_split_size_mb:64", vllm=True, target=given, modules={})
+    assert given["PYTORCH_NPU_ALLOC_CONF"] == "max_split_size_mb:64"
+
+
+def test_runtime_state_and_too_late_only_for_a_changed_runtime_variable():
+    import types
+
+    imported = {"torch_npu": types.ModuleType("torch_npu"), "torch": types.SimpleNamespace(npu=types.SimpleNamespace())}
+    assert envvars.npu_runtime_state({}) == "not imported"
+    assert envvars.npu_runtime_state(imported) == "imported"
+    target = {"ASCEND_RT_VISIBLE_DEVICES": "0"}
+    # the same value again (a cell run twice), and a variable the kit reads at each use: no warning
+    quiet = envvars.apply(visible_devices="0", use_modelscope_hub=True, target=target, modules=imported)
+    assert not quiet.warnings
+    with pytest.warns(envvars.EnvTooLateWarning, match="may already have read it"):
+        late = envvars.apply(npu_alloc_conf="max_split_size_mb:256", target=target, modules=imported)
+    assert late.warnings and target["PYTORCH_NPU_ALLOC_CONF"] == "max_split_size_mb:256"
+    assert envvars.npu_runtime_state() in ("not imported", "imported", "initialised")  # this process: reads, imports nothing
