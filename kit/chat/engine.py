@@ -5,7 +5,9 @@
       prepare(messages, system)                     template.encode_prompt, trimmed to fit the context
       stream(messages, system)                      text pieces as they are generated
       chat(messages, system)                        the whole reply
+      chat(messages, adapter=False)                 the base model's reply, from the same loaded copy
       stop()                                        end the current reply early, from any thread
+      close()                                       free the model and its device memory
 
 Prompts are built by exactly the template code training used (``Template.encode_prompt``), so the
 adapter sees at inference the token layout it was trained on. With a reasoning template (qwen3) the
@@ -127,7 +129,9 @@ class HuggingfaceBackend:
         self.device = device
 
     def generate(self, prompt_ids: list[int], settings: GenerationSettings, stop_ids: list[int],
-                 stop_event: threading.Event) -> Iterator[str]:
+                 stop_event: threading.Event, use_adapter: bool = True) -> Iterator[str]:
+        import contextlib
+
         import torch
         from transformers import GenerationConfig, StoppingCriteriaList, TextIteratorStreamer
 
@@ -145,9 +149,14 @@ class HuggingfaceBackend:
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         failure: list[BaseException] = []
 
+        # The base model's answer from the same weights: peft's disable_adapter() switches the LoRA
+        # layers off for this reply only (the engine runs one reply at a time, so no other reply sees it).
+        adapter_off = (self.model.disable_adapter() if not use_adapter and _is_peft(self.model)
+                       else contextlib.nullcontext())  # no adapter at all: the model is the base model
+
         def work() -> None:
             try:
-                with torch.inference_mode():
+                with torch.inference_mode(), adapter_off:
                     self.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
                                         generation_config=gen_config, streamer=streamer,
                                         stopping_criteria=StoppingCriteriaList([_event_stopping_criteria(stop_event)]))
@@ -308,6 +317,7 @@ class Engine:
         self.generation = GenerationSettings.from_config(cfg)
         self._lock = threading.Lock()  # guards starting a reply; never held while a reply streams
         self._current: _Generation | None = None
+        self._closed = False
         self.backend_name = cfg.infer.infer_backend
 
         adapter_dirs = [model_mod.check_adapter_dir(p) for p in cfg.adapter_paths]
@@ -411,17 +421,42 @@ class Engine:
         return ids[-budget:] if len(ids) > budget else ids
 
     # ------------------------------------------------------------ generation
-    def stream(self, messages: Sequence[Message], system: str | None = None, **generation: Any) -> ReplyStream:
+    def stream(self, messages: Sequence[Message], system: str | None = None, *, adapter: bool = True,
+               **generation: Any) -> ReplyStream:
         """The reply in pieces as they are generated; ``generation`` overrides the defaults once.
 
-        Raises ChatError at once for bad messages or settings, and when another reply is still being
-        generated (one reply at a time per engine).
+        ``adapter=False`` answers as the base model, from the same loaded weights: the LoRA layers are
+        switched off for this reply (an unmerged adapter: ``merge_adapter: false``, or the vLLM
+        backend, which applies the adapter per request). One copy of the model then gives both the
+        base and the fine-tuned answers, one after the other.
+
+        Raises ChatError at once for bad messages or settings, when another reply is still being
+        generated (one reply at a time per engine), and after ``close()``.
         """
+        if self._closed:
+            raise ChatError("this engine was closed (its model freed); create a new Engine to chat again")
+        if not adapter:
+            self._check_can_disable_adapter()
         settings = self.generation.updated(**generation) if generation else self.generation
         prompt = self.prepare(messages, system, settings.max_new_tokens)
         settings = replace(settings, max_new_tokens=prompt.max_new_tokens)
         backend, stop_ids = self.backend, self.stop_ids
-        return ReplyStream(self._start(lambda stop_event: backend.generate(prompt.ids, settings, stop_ids, stop_event)))
+        if adapter:
+            pieces = lambda stop_event: backend.generate(prompt.ids, settings, stop_ids, stop_event)  # noqa: E731
+        else:
+            pieces = lambda stop_event: backend.generate(prompt.ids, settings, stop_ids, stop_event, use_adapter=False)  # noqa: E731
+        return ReplyStream(self._start(pieces))
+
+    def _check_can_disable_adapter(self) -> None:
+        """adapter=False needs the adapter kept apart from the base weights (or no adapter at all)."""
+        if not self.adapter_dirs or self.backend_name == "vllm" and len(self.adapter_dirs) == 1:
+            return
+        if len(self.adapter_dirs) > 1:
+            raise ChatError("adapter=False: this engine has several adapters, and all but the last are merged into the weights; "
+                            "load the base model alone (Engine(model)) for its answers")
+        if self.cfg.infer.merge_adapter:
+            raise ChatError("adapter=False: the adapter was merged into the weights at load (merge_adapter: true), so the base "
+                            "model is gone from this engine; create it with merge_adapter=False to ask both from one copy")
 
     def _start(self, pieces: Callable[[threading.Event], Iterator[str]]) -> _Generation:
         with self._lock:
@@ -439,9 +474,9 @@ class Engine:
             generation.thread.start()
             return generation
 
-    def chat(self, messages: Sequence[Message], system: str | None = None, **generation: Any) -> str:
-        """The whole reply as one string."""
-        with self.stream(messages, system, **generation) as pieces:
+    def chat(self, messages: Sequence[Message], system: str | None = None, *, adapter: bool = True, **generation: Any) -> str:
+        """The whole reply as one string (``adapter=False``: the base model's, see ``stream``)."""
+        with self.stream(messages, system, adapter=adapter, **generation) as pieces:
             return "".join(pieces)
 
     @property
@@ -460,12 +495,22 @@ class Engine:
             current.stop_event.set()
 
     def close(self) -> None:
-        """Free the model (and the vLLM engine's processes)."""
+        """Free the model and its device memory (and the vLLM engine's processes); safe to call twice.
+
+        On one card this must happen before another copy is loaded (vLLM, an export check): the
+        backend drops its model, the last reply's thread is let go, a garbage collection frees what
+        only cycles still held, and the device's caching allocator returns its blocks to the card.
+        """
+        if self._closed:
+            return
         self.stop()
         current = self._current
         if current is not None:
             current.done.wait(STOP_WAIT_S)
+        self._current = None
+        self._closed = True
         self.backend.close()
+        release_device_memory(getattr(self, "device_info", None))
 
     def __enter__(self) -> "Engine":
         return self
@@ -475,6 +520,26 @@ class Engine:
 
 
 # ---------------------------------------------------------------- helpers
+
+def _is_peft(model: Any) -> bool:
+    from peft import PeftModel
+
+    return isinstance(model, PeftModel)
+
+
+def release_device_memory(info: Any = None) -> None:
+    """Collect garbage, then hand the device allocator's cached blocks back to the card (NPU or CUDA)."""
+    import gc
+
+    gc.collect()
+    kind = getattr(info, "kind", None)
+    if kind in ("npu", "cuda"):
+        import torch
+
+        empty_cache = getattr(getattr(torch, kind, None), "empty_cache", None)
+        if callable(empty_cache):
+            empty_cache()
+
 
 def with_checked_template(name: str | None, adapter_dirs: Sequence[Path], default_system: str | None,
                           enable_thinking: bool | None = True) -> Template:
