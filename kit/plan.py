@@ -246,7 +246,25 @@ def build(cfg: Config, env: EnvSettings, check_only: bool = False) -> Plan:
         train_idx, eval_idx = list(range(len(data.all))), []
     plan.train_rows = [data.all[i] for i in train_idx]
     plan.eval_rows = [data.all[i] for i in eval_idx]
-    plan.data_stats = data.stats()
-    logger.info("data: %s", json.dumps(plan.data_stats.get("per_dataset", {}), ensure_ascii=False))
+    plan.data_stats = {**data.stats(), "dataset_dir": str(dataset_dir)}
+    logger.info("%s", data_line(plan.data_stats, cfg.data.dataset_dir, dataset_dir))
     return plan
+
+
+def data_line(stats: dict[str, Any], given: str | None, dataset_dir: Path) -> str:
+    """One line: the folder the datasets were read from and why, and what each dataset gave.
+
+    e.g. ``data: /work/LLaMA-Factory/data (./data of the working directory, ...): identity 91,
+    alpaca_en_demo 999 -> 1090 examples encoded``. A dataset's count is the examples that train:
+    read (after max_samples) less the malformed and those cut to no trained token.
+    """
+    from kit.data.loader import describe_dataset_dir
+
+    parts = []
+    for name, c in stats.get("per_dataset", {}).items():
+        kept = c.get("read", 0) - c.get("malformed", 0) - c.get("no_trained_tokens", 0)
+        dropped = c.get("read", 0) - kept
+        parts.append(f"{name} {kept}" + (f" (of {c.get('read', 0)} read; {dropped} dropped)" if dropped else ""))
+    return (f"data: {dataset_dir} ({describe_dataset_dir(given, dataset_dir)}): {', '.join(parts)} "
+            f"-> {stats.get('examples', 0)} examples encoded")
 

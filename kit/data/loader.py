@@ -2,7 +2,8 @@
 
 The registry format, the alpaca and sharegpt column mappings and the rules for what counts as a
 malformed example are LLaMA-Factory 0.9.5's, so ``dataset_dir`` can point at a LLaMA-Factory
-checkout's ``data/`` folder. Without ``dataset_dir`` the kit's own demo data is used.
+checkout's ``data/`` folder. Without ``dataset_dir``, ``./data`` is read when it holds a
+``dataset_info.json`` (as LLaMA-Factory does), else the kit's own demo data (``resolve_dataset_dir``).
 """
 
 from __future__ import annotations
@@ -76,8 +77,23 @@ class LoadReport:
     dropped: list[str] = field(default_factory=list)
 
 
-def resolve_dataset_dir(dataset_dir: str | None, config_dir: Path | None = None) -> Path:
+# LLaMA-Factory's default dataset_dir: "data", relative to the folder the command runs in.
+LLAMAFACTORY_DATA = "data"
+
+
+def resolve_dataset_dir(dataset_dir: str | None, config_dir: Path | None = None, cwd: Path | None = None) -> Path:
+    """The folder the datasets are read from, as LLaMA-Factory 0.9.5 finds it, with the kit's data as the fallback.
+
+    - ``dataset_dir`` given: that folder (relative to the working directory, else to the YAML's folder);
+    - not given, and ``./data/dataset_info.json`` exists in the working directory (``cwd``): that
+      folder, as LLaMA-Factory reads it (its default ``dataset_dir`` is ``data``), so the quick
+      start run from a LLaMA-Factory checkout trains on that checkout's ``data/``;
+    - otherwise: the kit's own demo data (``kit/data/demo``), so the quick start runs anywhere.
+    """
     if dataset_dir is None:
+        local = (Path.cwd() if cwd is None else cwd) / LLAMAFACTORY_DATA
+        if (local / "dataset_info.json").is_file():
+            return local.resolve()
         return DEMO_DIR
     p = Path(dataset_dir).expanduser()
     if not p.is_absolute() and not p.exists() and config_dir is not None and (config_dir / p).exists():
@@ -86,6 +102,15 @@ def resolve_dataset_dir(dataset_dir: str | None, config_dir: Path | None = None)
         raise DataError(f"dataset_dir: {dataset_dir!r} is not a directory; point it at a folder holding dataset_info.json "
                         "(e.g. LLaMA-Factory's data/), or leave it out to use the kit's demo data")
     return p
+
+
+def describe_dataset_dir(dataset_dir: str | None, resolved: Path) -> str:
+    """Why ``resolved`` was read, in a few words a person understands (for the run's data line)."""
+    if dataset_dir is not None:
+        return f"dataset_dir: {dataset_dir}"
+    if resolved == DEMO_DIR:
+        return "the kit's own demo data: no dataset_dir, and no ./data/dataset_info.json in the working directory"
+    return "./data of the working directory, as LLaMA-Factory reads it when dataset_dir is not set"
 
 
 def _read_text(path: Path, what: str) -> str:
