@@ -129,7 +129,13 @@ def check_template_fits(template: Any, tokenizer: Any, model: Any) -> None:
     """Refuse a template whose special tokens the model has no embedding for (the run would crash at step 1)."""
     from kit.data.template import check_vocab
 
-    check_vocab(template, tokenizer, model.get_input_embeddings().num_embeddings)
+    rows = model.get_input_embeddings().num_embeddings
+    check_vocab(template, tokenizer, rows)  # first: a template token added past the embedding names the template
+    if len(tokenizer) > rows:
+        # Any token id past the embedding ends the run at its first batch with "index out of range".
+        raise ModelError(f"model_name_or_path: the tokenizer has {len(tokenizer)} tokens but the model's embedding only "
+                         f"{rows} rows (vocab_size in config.json): the tokenizer files and the weights do not belong "
+                         "together. Use the tokenizer saved with this model")
 
 
 def linear_module_names(model: Any) -> list[str]:

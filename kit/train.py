@@ -148,6 +148,17 @@ def _clean_tokenizer_config(output_dir: Path) -> None:
             path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def peak_memory_mib(info: device_mod.DeviceInfo) -> float:
+    """This process's peak memory so far: the device's allocator peak on an NPU or GPU, resident memory on a CPU."""
+    if info.kind == "cpu":
+        import resource
+
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux reports KiB
+    import torch
+
+    return round(getattr(torch, info.kind).max_memory_allocated() / 2**20, 1)
+
+
 def make_collator(tokenizer: Any) -> Any:
     """Pads each batch to its longest example (a multiple of 8): input_ids with pad, labels with -100."""
     from transformers import DataCollatorForSeq2Seq
@@ -309,6 +320,7 @@ def run_sft(cfg: Plan | Config | str | Path, overrides: Sequence[str] = ()) -> d
     if trainer.is_world_process_zero():
         _clean_tokenizer_config(Path(cfg.train.output_dir))
     metrics = dict(result.metrics)
+    metrics["train_peak_memory_mib"] = peak_memory_mib(info)
     trainer.log_metrics("train", metrics)
     trainer.save_metrics("train", metrics)
     trainer.save_state()

@@ -63,6 +63,7 @@ def test_a_model_that_is_not_a_causal_lm_is_refused(tmp_path):
     ({"model_type": "qwen99"}, "cannot read"),
     ({"vocab_size": "3000"}, "cannot read"),  # a number written as text
     ({"vocab_size": 2}, "template: 'qwen' needs <|im_end|>"),  # the template's tokens have no embedding row
+    ({"vocab_size": 40}, "the tokenizer has"),  # the tokenizer and the weights do not belong together
 ])
 def test_train_refuses_before_writing(tmp_path, model_dir, data_dir, change, message, capsys):
     bad = _variant(model_dir, tmp_path / "m", **change)

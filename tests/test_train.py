@@ -53,6 +53,7 @@ def test_run_sft_in_process_writes_llamafactory_outputs_and_loss_falls(tmp_path,
     assert train_rows[-1]["loss"] < train_rows[0]["loss"]  # it learned something
     results = json.loads((out / "all_results.json").read_text())
     assert {"train_loss", "eval_loss", "epoch", "train_runtime"} <= set(results)
+    assert 50 < results["train_peak_memory_mib"] < 8192  # this process's resident peak on a CPU, in MiB
     assert metrics["eval_loss"] == pytest.approx(results["eval_loss"])
     resolved = yaml.safe_load((out / "training_args.yaml").read_text())
     assert resolved["template"] == "qwen" and resolved["lora_target"] == "q_proj,v_proj"
