@@ -16,6 +16,7 @@ import ast
 import csv
 import difflib
 import hashlib
+import io
 import itertools
 import json
 import os
@@ -215,6 +216,19 @@ def papermill_parameters(plan: Plan, run: Run, card: str | None) -> dict[str, An
     return params
 
 
+def command_line(notebook: str | Path, parameters: Mapping[str, Any], out: str | Path, parallel: int | None = None,
+                 devices: str | None = None) -> str:
+    """The ``kit batch`` command that runs the same sweep as ``kit.nb.batch`` with these arguments."""
+    import shlex
+
+    def word(v: Any) -> str:
+        return shlex.quote(v if isinstance(v, str) else repr(v))
+
+    args = [f"-p {n} " + " ".join(map(word, v if isinstance(v, list) else [v])) for n, v in parameters.items()]
+    args += [f"--out {word(str(out))}"] + ([f"--parallel {parallel}"] if parallel else []) + ([f"--devices {devices}"] if devices else [])
+    return " ".join(["kit batch", word(str(notebook)), *args])
+
+
 # ---------------------------------------------------------------- one run (in this process or a worker)
 
 def execute_run(task: Mapping[str, Any]) -> dict[str, Any]:
@@ -265,29 +279,31 @@ def _row(plan: Plan, run: Run, record: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
+def _replace(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)  # a person watching the file never reads half of it
+
+
 def write_results(out: Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    columns: list[str] = []
-    for row in rows:
-        columns += [c for c in row if c not in columns]
-    for name, text in (("results.json", json.dumps(jsonable(list(rows)), indent=1, ensure_ascii=False)),
-                       ("results.csv", None)):
-        tmp = out / f".{name}.tmp"
-        if text is None:
-            with tmp.open("w", newline="", encoding="utf-8") as f:
-                writer = csv.DictWriter(f, columns)
-                writer.writeheader()
-                for row in rows:
-                    writer.writerow({c: json.dumps(v) if isinstance(v, (list, dict)) else v for c, v in row.items()})
-        else:
-            tmp.write_text(text + "\n", encoding="utf-8")
-        tmp.replace(out / name)  # a reader never sees half a file
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, list(dict.fromkeys(c for row in rows for c in row)))
+    writer.writeheader()
+    writer.writerows({c: json.dumps(v) if isinstance(v, (list, dict)) else v for c, v in row.items()} for row in rows)
+    _replace(out / "results.csv", buffer.getvalue())
+    _replace(out / "results.json", json.dumps(jsonable(list(rows)), indent=1, ensure_ascii=False) + "\n")
 
 
-def format_table(rows: Sequence[Mapping[str, Any]], skip: Sequence[str] = ("error", "notebook", "output_dir")) -> str:
-    """The results as aligned text (numbers to 4 significant digits); failures listed below the table."""
-    columns: list[str] = []
-    for row in rows:
-        columns += [c for c in row if c not in columns and c not in skip and c != "failed_cell"]
+def format_table(rows: Sequence[Mapping[str, Any]], skip: Sequence[str] = ("error", "failed_cell", "notebook", "output_dir")) -> str:
+    """The results as aligned text (numbers to 4 significant digits), failures below it; the files have every column.
+
+    A published text that is the same in every row (a data folder) says nothing about the settings: left out.
+    """
+    def constant(c: str) -> bool:
+        values = {json.dumps(row.get(c)) for row in rows}
+        return len(rows) > 1 and len(values) == 1 and isinstance(rows[0].get(c), str) and c not in ("status", "run_id")
+
+    columns = [c for c in dict.fromkeys(c for row in rows for c in row) if c not in skip and not constant(c)]
 
     def cell(v: Any) -> str:
         return "" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
@@ -317,50 +333,36 @@ def run_batch(notebook: str | Path, parameters: Mapping[str, Any], out: str | Pa
     plan = make_plan(notebook, parameters, out, parallel, devices, lang)
     say = log or tqdm.write
     plan.out.mkdir(parents=True, exist_ok=True)
-    records: dict[str, dict[str, Any]] = {}
-    todo: list[Run] = []
-    for run in plan.runs:
-        earlier = _done(plan.out / run.run_id, run, plan.notebook)
-        if earlier:
-            records[run.run_id] = earlier
-        else:
-            records[run.run_id] = {"status": "pending"}
-            todo.append(run)
+    records = {run.run_id: _done(plan.out / run.run_id, run, plan.notebook) or {"status": "pending"} for run in plan.runs}
+    queue = [run for run in plan.runs if records[run.run_id]["status"] == "pending"]
+    number = {run.run_id: f"{i}/{len(plan.runs)} {run.run_id}" for i, run in enumerate(plan.runs, 1)}
 
     def save() -> None:
         write_results(plan.out, [_row(plan, run, records[run.run_id]) for run in plan.runs])
 
     save()
-    total = len(plan.runs)
-    cards = f", one card each ({','.join(plan.devices)})" if plan.devices else ""
-    threads = f", {plan.threads} thread(s) each" if plan.threads else ""
-    say(f"[batch] {plan.notebook.name}: {total} run(s) into {plan.out}; {total - len(todo)} already done, "
-        f"{len(todo)} to run, {plan.parallel} at once{cards}{threads}")
-    bar = tqdm(total=total, initial=total - len(todo), desc="batch", unit="run")
-    free = list(plan.devices)
+    each = (f", one card each ({','.join(plan.devices)})" if plan.devices else "") + (
+        f", {plan.threads} thread(s) each" if plan.threads else "")
+    say(f"[batch] {plan.notebook.name}: {len(plan.runs)} run(s) into {plan.out}; {len(plan.runs) - len(queue)} already "
+        f"done, {len(queue)} to run, {plan.parallel} at once{each}")
+    bar = tqdm(total=len(plan.runs), initial=len(plan.runs) - len(queue), desc="batch", unit="run")
+    free = list(plan.devices)  # a card is handed to one run at a time and back when it ends
     pool = ProcessPoolExecutor(plan.parallel, mp_context=get_context("spawn")) if plan.parallel > 1 else None
     running: dict[Any, tuple[Run, str | None]] = {}
-    queue = list(todo)
-    number = {run.run_id: i for i, run in enumerate(plan.runs, 1)}
-
-    def label(run: Run) -> str:
-        return f"{number[run.run_id]}/{total} {run.run_id}"
 
     def finish(run: Run, card: str | None, record: dict[str, Any]) -> None:
-        folder = plan.out / run.run_id
         records[run.run_id] = {"run_id": run.run_id, "parameters": jsonable(run.parameters), "card": card, **record}
-        (folder / "run.json").write_text(json.dumps(jsonable(records[run.run_id]), indent=1, ensure_ascii=False) + "\n",
-                                         encoding="utf-8")
+        _replace(plan.out / run.run_id / "run.json", json.dumps(jsonable(records[run.run_id]), indent=1, ensure_ascii=False))
         save()
+        free.extend([card] if card is not None else [])
         how = "ok" if record["status"] == "ok" else f"FAILED (cell {record['failed_cell']}: {record['error']})"
-        say(f"[batch] done  {label(run)}: {how} in {record['seconds']} s")
+        say(f"[batch] done  {number[run.run_id]}: {how} in {record['seconds']} s")
         bar.update(1)
 
     try:
         while queue or running:
             while queue and len(running) < plan.parallel:
-                run = queue.pop(0)
-                card = free.pop(0) if free else None
+                run, card = queue.pop(0), (free.pop(0) if free else None)
                 folder = plan.out / run.run_id
                 folder.mkdir(exist_ok=True)
                 task = {"notebook": str(plan.notebook), "output": str(folder / plan.notebook.name), "cwd": str(folder),
@@ -368,18 +370,13 @@ def run_batch(notebook: str | Path, parameters: Mapping[str, Any], out: str | Pa
                         "timeout": timeout, "env": {"OMP_NUM_THREADS": str(plan.threads)} if plan.threads else {}}
                 records[run.run_id] = {"status": "running"}
                 save()
-                say(f"[batch] start {label(run)}" + (f" on card {card}" if card is not None else ""))
+                say(f"[batch] start {number[run.run_id]}" + (f" on card {card}" if card is not None else ""))
                 if pool is None:
                     finish(run, card, execute_run(task))
-                    free += [card] if card is not None else []
                 else:
                     running[pool.submit(execute_run, task)] = (run, card)
-            if running:
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    run, card = running.pop(future)
-                    finish(run, card, future.result())
-                    free += [card] if card is not None else []
+            for future in wait(running, return_when=FIRST_COMPLETED).done if running else ():
+                finish(*running.pop(future), future.result())
     except BaseException:
         for record in records.values():
             if record["status"] in ("running", "pending"):
@@ -392,7 +389,7 @@ def run_batch(notebook: str | Path, parameters: Mapping[str, Any], out: str | Pa
             pool.shutdown(wait=True, cancel_futures=True)
     rows = [_row(plan, run, records[run.run_id]) for run in plan.runs]
     failed = sum(row["status"] != "ok" for row in rows)
-    say(f"[batch] {total - failed} of {total} run(s) ok" + (f", {failed} failed" if failed else "")
+    say(f"[batch] {len(rows) - failed} of {len(rows)} run(s) ok" + (f", {failed} failed" if failed else "")
         + f"; results in {plan.out / 'results.csv'} and results.json")
     return rows
 
