@@ -44,7 +44,7 @@ def test_unknown_parameter_lists_the_notebooks_parameters_before_anything_runs(t
     assert cli.main(["batch", str(NB20), "-p", "lora_rnk", "2", "8", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "no parameter 'lora_rnk'" in err and "did you mean lora_rank?" in err
-    assert "model_name_or_path, dataset, identity_name" in err and "Traceback" not in err
+    assert "its parameters: " + ", ".join(batch.notebook_parameters(NB20)) in err and "Traceback" not in err
     assert not out.exists()
 
 
