@@ -1,6 +1,7 @@
 """The notebooks: static rules (one parameters cell, no outputs, identical code in both editions) and
 end-to-end runs under papermill on the embedded tiny model, asserting on the values they publish."""
 
+import csv
 import json
 import subprocess
 import sys
@@ -138,3 +139,29 @@ def test_notebooks_with_other_parameters(tmp_path):
     adapter = json.loads((run.output_dir / "adapter_config.json").read_text())
     assert sorted(adapter["target_modules"]) == ["k_proj", "o_proj", "q_proj", "v_proj"]
     assert "Orion" in run.values["30_chat_inference"]["answers_after"]["Who are you?"]
+
+
+@pytest.mark.notebook
+def test_experiments_notebook_sweeps_and_draws(tmp_path):
+    """40_experiments with two short runs; the second edition finds them done and only draws."""
+    import os
+    import shutil
+
+    params = {"lora_ranks": [2, 8], "learning_rates": [3e-3], "max_samples": 8, "num_train_epochs": 1.0,
+              "out": str(tmp_path / "sweep")}
+    for lang in EDITIONS:
+        code = [c.source for c in _load(lang, "40_experiments").cells if c.cell_type == "code"]
+        assert code == [c.source for c in _load("en", "40_experiments").cells if c.cell_type == "code"]
+        executed = tmp_path / lang / "40_experiments.ipynb"
+        v = nb.execute(ROOT / "notebooks" / lang / "40_experiments.ipynb", executed, params, cwd=tmp_path)
+        assert v["runs"] == 2 and v["failed"] == [] and v["curves"] == 2
+        assert set(v["eval_loss"]) == {"lora_rank=2", "lora_rank=8"} and v["best"] in v["eval_loss"]
+        book = json.loads(executed.read_text())
+        pictures = [o for c in book["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+        assert len(pictures) == 2  # the loss curves and the eval-loss bars
+        if os.environ.get("KIT_EXECUTED_DIR"):  # for the docs build, as _keep_executed does
+            keep = Path(os.environ["KIT_EXECUTED_DIR"]) / lang
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(executed, keep / executed.name)
+    rows = list(csv.DictReader((tmp_path / "sweep" / "results.csv").open(encoding="utf-8")))
+    assert [r["lora_rank"] for r in rows] == ["2", "8"] and {r["status"] for r in rows} == {"ok"}
