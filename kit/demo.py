@@ -131,7 +131,9 @@ def _headline(name: str, v: dict[str, Any]) -> str:
     if name == "10_npu_setup":
         return "NPU present" if v.get("npu_present") else "no NPU here: the tutorial runs on this machine's CPU/GPU"
     if name == "20_lora_sft":
-        return f"loss {v.get('first_loss'):.3f} -> {v.get('final_loss'):.3f}, eval_loss {v.get('eval_loss')}, {v.get('train_seconds')} s"
+        first, final = v.get("first_loss"), v.get("final_loss")
+        losses = f"loss {first:.3f} -> {final:.3f}" if first is not None and final is not None else "no loss logged (raise the steps or lower logging_steps)"
+        return f"{losses}, eval_loss {v.get('eval_loss')}, {v.get('train_seconds')} s"
     if name == "30_chat_inference":
         question = (v.get("questions") or [""])[0]
         return f"after training, {question!r} -> {v.get('answers_after', {}).get(question)!r}"
