@@ -8,8 +8,8 @@ FORCE_TORCHRUN=1 NPROC_PER_NODE=1 (LLaMA-Factory's venv bin first on PATH, for i
 tool runs with its own defaults (thread settings included): that is what a person gets.
 
 Per run: optimizer steps/s of the training loop (train_steps_per_second from all_results.json),
-whole-command wall and CPU time (the process tree's), peak resident memory of the tree (sampled
-every 50 ms), and the final train_loss / eval_loss, which must agree. Ratios are kit / LLaMA-Factory
+whole-command wall and CPU time (the process tree's), peak memory of the tree (proportional set
+size, so pages forked workers share count once; sampled every 50 ms), and the final train_loss / eval_loss, which must agree. Ratios are kit / LLaMA-Factory
 per pair and their median (single runs on 2 cores vary by 30%, so pairs, not single figures).
 
 LLaMA-Factory is looked for in ~/.cache/kit-reference/llamafactory/venv; build it with
@@ -45,7 +45,7 @@ def config(out: Path, a: argparse.Namespace) -> dict:
 
 
 def run(cmd: list[str], env: dict[str, str], cwd: Path) -> dict:
-    """Wall, CPU (user+system of the whole tree) and peak RSS (sum over the tree) of one command."""
+    """Wall, CPU (user+system of the whole tree) and peak memory (PSS summed over the tree) of one command."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     root = psutil.Process(proc.pid)
@@ -59,7 +59,11 @@ def run(cmd: list[str], env: dict[str, str], cwd: Path) -> dict:
         for p in tree:
             try:
                 with p.oneshot():
-                    rss += p.memory_info().rss
+                    # PSS: pages shared by forked workers (LLaMA-Factory's preprocessing) are counted once, not per process
+                    try:
+                        rss += p.memory_full_info().pss
+                    except (psutil.AccessDenied, AttributeError):
+                        rss += p.memory_info().rss
                     t = p.cpu_times()
                     cpu_seen[p.pid] = t.user + t.system + t.children_user + t.children_system
             except psutil.NoSuchProcess:
