@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.envvars import EnvError, EnvSettings
+from kit.i18n import N_
 
 # The kit's minimum versions, in one place (pyproject.toml states the same floors for pip). The probes
 # read the installed version of exactly these packages; the checks compare.
@@ -21,14 +22,18 @@ MINIMUM_VERSIONS: dict[str, str] = {
     "modelscope": "1.18",
 }
 # Missing optional packages are a warning: the kit runs without them (no DeepSpeed config, no ModelScope ids).
+# Marked N_: the checks translate them when they show them.
 OPTIONAL_PACKAGES: dict[str, str] = {
-    "deepspeed": "needed only when the config names a DeepSpeed JSON (deepspeed: ...)",
-    "modelscope": "needed only to download models from ModelScope (USE_MODELSCOPE_HUB=1)",
+    "deepspeed": N_("needed only when the config names a DeepSpeed JSON (deepspeed: ...)"),
+    "modelscope": N_("needed only to download models from ModelScope (USE_MODELSCOPE_HUB=1)"),
 }
 MINIMUM_TORCH = "2.1"
 MINIMUM_PYTHON = (3, 10)
 # LLaMA-Factory's Ascend install page asks for CANN >= 8.0.RC1.
 MINIMUM_CANN = (8, 0)
+# CannFacts.source when no variable named the toolkit: kept English in the facts (tests and JSON details
+# read it), translated when the cann check shows it.
+DEFAULT_SOURCE = N_("default install path")
 
 
 @dataclass
@@ -58,7 +63,7 @@ class TorchNpuFacts:
 @dataclass
 class CannFacts:
     root: Path | None = None  # toolkit root, e.g. /usr/local/Ascend/ascend-toolkit/latest
-    source: str | None = None  # which variable or default path named it
+    source: str | None = None  # which variable named it, or DEFAULT_SOURCE (English here; the check translates it)
     info_file: Path | None = None
     version: str | None = None
     arch: str | None = None

@@ -3,6 +3,9 @@
 Every probe catches its own errors and records them as facts; gathering never raises. Probes that
 may hang (``npu-smi info``, DeepSpeed's accelerator probe, a matmul on the device) run with a time
 limit.
+
+The errors recorded here are shown to people as a check's found text, so they are made in the language
+chosen (``kit.i18n._``); the gathering runs after ``doctor(lang=...)`` has set it.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from kit import device as kit_device
-from kit.doctor.facts import (MINIMUM_VERSIONS, CannFacts, DeepSpeedFacts, DiskFacts, DriverFacts, Facts, MemoryFacts,
-                              NpuChip, NpuSmiFacts, SmokeFacts, TorchFacts, TorchNpuFacts)
+from kit.doctor.facts import (DEFAULT_SOURCE, MINIMUM_VERSIONS, CannFacts, DeepSpeedFacts, DiskFacts, DriverFacts, Facts,
+                              MemoryFacts, NpuChip, NpuSmiFacts, SmokeFacts, TorchFacts, TorchNpuFacts)
 from kit.envvars import EnvError, EnvSettings
+from kit.i18n import _
 
 NPU_SMI_TIMEOUT_S = 10.0
 SMOKE_TIMEOUT_S = 120.0
@@ -69,11 +73,11 @@ def read_key_value_file(path: Path) -> dict[str, str]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise ValueError(f"{path} is not a text file (it could not be decoded as UTF-8)") from None
+        raise ValueError(_("{path} is not a text file (it could not be decoded as UTF-8)").format(path=path)) from None
     out: dict[str, str] = {}
     for line in text.splitlines():
         if "=" in line:
-            key, _, value = line.partition("=")
+            key, _sep, value = line.partition("=")
             out[key.strip().lower()] = value.strip().strip('"')
     return out
 
@@ -83,12 +87,12 @@ def _read_version_file(path: Path, key: str = "version") -> tuple[str | None, st
     try:
         values = read_key_value_file(path)
     except (OSError, ValueError) as exc:
-        return None, f"cannot read {path}: {exc}"
+        return None, _("cannot read {path}: {error}").format(path=path, error=exc)
     value = values.get(key)
     if value is None:
-        return None, f"{path} has no '{key}=' line (the file may be corrupt or from an unknown release)"
+        return None, _("{path} has no '{key}=' line (the file may be corrupt or from an unknown release)").format(path=path, key=key)
     if release(value) is None:
-        return None, f"{path} says {key}={value!r}, which is not a version number"
+        return None, _("{path} says {key}={value!r}, which is not a version number").format(path=path, key=key, value=value)
     return value, None
 
 
@@ -114,8 +118,8 @@ def find_cann(env: Mapping[str, str], roots: Sequence[Path] | None = None, arch:
         if env.get(var):
             candidates.append((Path(env[var]), var))
     for r in (default_cann_roots(env.get("HOME")) if roots is None else roots):
-        candidates.append((Path(r), "default install path"))
-    facts = CannFacts(searched=[str(c) for c, _ in candidates])
+        candidates.append((Path(r), DEFAULT_SOURCE))
+    facts = CannFacts(searched=[str(c) for c, _source in candidates])
     for root, source in candidates:
         if not root.is_dir():
             continue
@@ -128,8 +132,8 @@ def find_cann(env: Mapping[str, str], roots: Sequence[Path] | None = None, arch:
                 facts.set_env = p
                 break
         if info is None:
-            facts.error = (f"found {root} (from {source}) but no ascend_toolkit_install.info under it: "
-                           "the toolkit install is incomplete or this is not a CANN toolkit folder")
+            facts.error = _("found {root} (from {source}) but no ascend_toolkit_install.info under it: "
+                            "the toolkit install is incomplete or this is not a CANN toolkit folder").format(root=root, source=_(source))
             return facts
         facts.info_file = info
         facts.version, facts.error = _read_version_file(info)
@@ -139,7 +143,7 @@ def find_cann(env: Mapping[str, str], roots: Sequence[Path] | None = None, arch:
             pass
         ops = info.parent / "ascend_ops_install.info"
         if ops.exists():
-            facts.ops_version, _ = _read_version_file(ops)
+            facts.ops_version = _read_version_file(ops)[0]
         return facts
     return facts
 
@@ -177,16 +181,17 @@ def run_command(cmd: Sequence[str], timeout: float, env: Mapping[str, str] | Non
         proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=None if env is None else dict(env), start_new_session=True)
     except OSError as exc:
-        return None, "", f"cannot run {cmd[0]}: {exc}"
+        return None, "", _("cannot run {command}: {error}").format(command=cmd[0], error=exc)
     try:
-        out, _ = proc.communicate(timeout=timeout)
+        out, _err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except OSError:
             proc.kill()
-        out, _ = proc.communicate()
-        return None, out.decode("utf-8", "replace"), f"{' '.join(cmd)} did not finish within {timeout:g} s and was stopped"
+        out, _err = proc.communicate()
+        return (None, out.decode("utf-8", "replace"),
+                _("{command} did not finish within {timeout:g} s and was stopped").format(command=" ".join(cmd), timeout=timeout))
     return proc.returncode, out.decode("utf-8", "replace"), None
 
 
@@ -237,7 +242,7 @@ def gather_npu_smi(env: Mapping[str, str], timeout: float = NPU_SMI_TIMEOUT_S,
     if err is None and rc == 0:
         facts.chips, facts.version = parse_npu_smi(out)
         if not facts.chips:
-            facts.parse_error = "no NPU rows found (each card should have a row with a PCI bus id such as 0000:C1:00.0)"
+            facts.parse_error = _("no NPU rows found (each card should have a row with a PCI bus id such as 0000:C1:00.0)")
     return facts
 
 
@@ -272,7 +277,7 @@ def gather_torch_npu(import_fn: Callable[[], tuple[Any | None, str | None]] = ki
     try:
         module, reason = import_fn()
     except Exception as exc:
-        module, reason = None, f"torch_npu import raised {type(exc).__name__}: {exc}"
+        module, reason = None, _("torch_npu import raised {type}: {error}").format(type=type(exc).__name__, error=exc)
     facts.installed = module is not None or facts.version is not None
     if module is None:
         facts.import_error = reason if facts.installed else None
@@ -308,8 +313,8 @@ def gather_deepspeed(env: Mapping[str, str], timeout: float = DEEPSPEED_PROBE_TI
         return DeepSpeedFacts(error=err)
     m = re.search(r"^KIT_DS=(\w+),(\w+)", out, re.M)
     if rc != 0 or not m:
-        tail = out.strip().splitlines()[-1:] or ["(no output)"]
-        return DeepSpeedFacts(error=f"deepspeed.accelerator.get_accelerator() failed (exit {rc}): {tail[0]}")
+        tail = out.strip().splitlines()[-1:] or [_("(no output)")]
+        return DeepSpeedFacts(error=_("deepspeed.accelerator.get_accelerator() failed (exit {code}): {output}").format(code=rc, output=tail[0]))
     return DeepSpeedFacts(accelerator=m.group(1), backend=m.group(2))
 
 
@@ -345,11 +350,11 @@ def gather_memory() -> MemoryFacts:
     try:
         values = {}
         for line in Path("/proc/meminfo").read_text().splitlines():
-            key, _, rest = line.partition(":")
+            key, _sep, rest = line.partition(":")
             values[key] = int(rest.split()[0]) * 1024
         return MemoryFacts(total_bytes=values.get("MemTotal"), available_bytes=values.get("MemAvailable"))
     except (OSError, ValueError, IndexError) as exc:
-        return MemoryFacts(error=f"cannot read memory size (no psutil, /proc/meminfo: {exc})")
+        return MemoryFacts(error=_("cannot read memory size (no psutil, /proc/meminfo: {error})").format(error=exc))
 
 
 def run_smoke_test(requested: str, env: Mapping[str, str], timeout: float = SMOKE_TIMEOUT_S) -> SmokeFacts:
@@ -386,12 +391,13 @@ def run_smoke_test(requested: str, env: Mapping[str, str], timeout: float = SMOK
     t.join(timeout)
     device = result.get("device", requested)
     if t.is_alive():
-        return SmokeFacts(device=device, ok=False, error=f"the matmul did not finish within {timeout:g} s (the device may be hung)")
+        return SmokeFacts(device=device, ok=False,
+                          error=_("the matmul did not finish within {timeout:g} s (the device may be hung)").format(timeout=timeout))
     if "error" in result:
         return SmokeFacts(device=device, ok=False, error=result["error"])
     err = result["err"]
     return SmokeFacts(device=device, ok=err < 1e-3, max_abs_error=err, seconds=result.get("seconds"),
-                      error=None if err < 1e-3 else f"the result differs from the CPU's by up to {err:g}")
+                      error=None if err < 1e-3 else _("the result differs from the CPU's by up to {error:g}").format(error=err))
 
 
 # ------------------------------------------------------------------------------------------- gather
@@ -414,7 +420,7 @@ def gather(device: str = "auto", output_dir: str | Path = ".", nproc: int | None
     else:
         facts.torch_npu = TorchNpuFacts(installed=distribution_version("torch-npu") is not None,
                                         version=distribution_version("torch-npu"),
-                                        import_error="not tried: import torch failed")
+                                        import_error=_("not tried: import torch failed"))
     facts.cann = find_cann(env)
     facts.driver = find_driver()
     facts.npu_smi = gather_npu_smi(env, timeout)
