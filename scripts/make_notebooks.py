@@ -800,11 +800,11 @@ skipped, so running the notebook again only draws.
 
 **做什么：** 对每一组设置组合（这里是 `lora_rank` × `learning_rate`）各训练一个简短的 LoRA 适配器：用 papermill
 把 [20 · LoRA 微调](20_lora_sft.ipynb) 按组合各运行一次（`kit.nb.batch`，即终端里的 `kit batch`）。然后把所有运行的
-损失曲线画在同一张图上，再画出每组设置最终的验证损失（eval loss），并说明如何解读。
+损失曲线画在同一张图上，再画出每组设置最终的评估损失（eval loss），并说明如何解读。
 
-**需要：** 只需要 kit；默认在 CPU 上训练内置的小模型。在 NPU 上：设置真实模型、`device = "npu"` 和卡号列表，
+**需要：** 只需要 kit；默认在 CPU 上训练自带的微型模型。在 NPU 上：设置真实模型、`device = "npu"` 和卡号列表，
 每个运行独占一张卡。**耗时：** 2 核 CPU 上六个简短运行约几分钟。`out` 中已完成的运行会被跳过，
-所以再次运行本 notebook 只会重新画图。
+所以再次运行本 Notebook 只会重新画图。
 """),
     params("""
 notebook = "20_lora_sft"              # the notebook each run executes: a path, or one of the kit's by name
@@ -828,8 +828,8 @@ The same sweep from a terminal:
 """, """
 ## 批量运行
 
-每一组合都在自己的文件夹 `out/<run-id>/` 中运行 notebook 20：里面有执行后的 notebook、`run.json`，以及
-`output/` 中的适配器。`lora_rank` 和 `logging_steps` 不是 notebook 20 的参数，它们作为配置键进入其 `overrides`。
+每一组合都在自己的文件夹 `out/<run-id>/` 中运行 Notebook 20：里面有执行后的 Notebook、`run.json`，以及
+`output/` 中的适配器。`lora_rank` 和 `logging_steps` 不是 Notebook 20 的参数，它们作为配置键进入其 `overrides`。
 `out/results.csv` 随运行完成逐行填写（运行期间即可打开查看）。终端中的等价命令：
 """),
     code("""
@@ -854,7 +854,7 @@ raw loss jumps between the identity and the alpaca examples). The curves come fr
 """, """
 ## 所有运行的损失曲线
 
-每个秩（rank）一种颜色，每个学习率一种线型，并像 notebook 20 那样做了平滑（原始损失会在 identity 与 alpaca 样本之间跳动）。
+每个秩（rank）一种颜色，每个学习率一种线型，并像 Notebook 20 那样做了平滑（原始损失会在 identity 与 alpaca 样本之间跳动）。
 曲线来自各运行的 `trainer_log.jsonl`。
 """),
     code("""
@@ -893,7 +893,7 @@ Image(print_figure(curves, "png", dpi=100))  # a Figure of its own, drawn to PNG
 
 The loss on the held-out examples (`val_size` of the quick start) after the last step: lower is better.
 """, """
-## 每组设置最终的验证损失
+## 每组设置最终的评估损失
 
 训练结束后在留出样本（快速开始配置中的 `val_size`）上的损失：越低越好。
 """),
@@ -937,15 +937,15 @@ On an NPU the same cells take a real model: set `model_name_or_path`, `device = 
 
 - **沿同一种线型看**（学习率相同、秩不同）：容量带来了什么。适配器的可训练参数量与 `lora_rank` 成正比（每个被适配的矩阵为
   `r × (d_in + d_out)`），而 `lora_alpha` 默认是秩的两倍，更新的尺度保持不变：不同颜色之间的差距来自容量，而不是步长。
-  如果秩 8 和秩 32 的最终验证损失相同，说明这份数据用不到更大的容量，小适配器更划算：文件更小、显存更少、回答相同。
+  如果秩 8 和秩 32 的最终评估损失相同，说明这份数据用不到更大的容量，小适配器更划算：文件更小、显存更少、回答相同。
 - **沿同一种颜色看**（秩相同、学习率不同）：步长的影响。训练很短时，较高的学习率走得更远；学习率过高时，曲线会跳动或回升。
 - **两者一起看：** 较小的秩配较高的学习率，可能与较大的秩配较低的学习率效果相当；柱状图告诉你哪些设置可以互换、哪个最省。
-- **验证损失与训练损失：** 如果某个运行的训练损失一直下降，而验证损失却高于其他运行，它就是在死记训练样本。
-- **噪声：** 用小模型和几十条样本时，相差零点零几的差异属于运行间的随机波动。在 sweep 中加入
+- **评估损失与训练损失：** 如果某个运行的训练损失一直下降，而评估损失却高于其他运行，它就是在死记训练样本。
+- **噪声：** 用微型模型和几十条样本时，相差零点零几的差异属于运行间的随机波动。在参数网格中加入
   `"seed": [1, 2, 3]`，先看看波动有多大，再相信排名。
 
 在 NPU 上，同样的单元格使用真实模型：设置 `model_name_or_path`、`device = "npu"`、`devices = "0,1,2,3"`
-和 `parallel = 4`；每个运行通过 notebook 20 的 `visible_devices` 参数独占一张卡。
+和 `parallel = 4`；每个运行通过 Notebook 20 的 `visible_devices` 参数独占一张卡。
 """),
     code("""
 from pathlib import Path
