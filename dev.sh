@@ -5,13 +5,31 @@
 #   bash dev.sh test [pytest args]     the test suite
 #   bash dev.sh setup                  only create .venv and install the kit
 #
-# KIT_VENV (default .venv) and KIT_TORCH (default torch==2.13.0, the CPU build) can be overridden.
+# KIT_VENV (default .venv), KIT_TORCH (default torch==2.13.0) and KIT_TORCH_INDEX (default PyTorch's CPU
+# index; empty: only the index pip is configured with) can be overridden.
+#
+# What torch this installs: the CPU build from PyTorch's CPU index (about 200 MB). Only when that index cannot
+# be reached (a machine that sees nothing but a mirror or a wheel folder) does it fall back to `pip install
+# torch==2.13.0` from the configured index: there, whatever that index holds (on plain PyPI for x86_64 Linux,
+# the CUDA build of several GB).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 VENV=${KIT_VENV:-.venv}
 TORCH=${KIT_TORCH:-torch==2.13.0}
+TORCH_INDEX=${KIT_TORCH_INDEX-https://download.pytorch.org/whl/cpu}
 PY=${PYTHON:-python3}
+
+install_torch() {
+  # Pinned and first, so the kit's "torch>=2.1" is already met and pip fetches no other torch.
+  if [ -n "$TORCH_INDEX" ] \
+     && "$VENV/bin/python" -m pip install -q --timeout 10 --retries 0 "$TORCH" --index-url "$TORCH_INDEX"; then
+    return
+  fi
+  [ -n "$TORCH_INDEX" ] && echo "dev.sh: no $TORCH from $TORCH_INDEX (unreachable, or no wheel there); installing it from pip's configured index" \
+    "(on PyPI for x86_64 Linux that is the CUDA build)" >&2
+  "$VENV/bin/python" -m pip install -q "$TORCH"
+}
 
 setup() {
   if [ ! -x "$VENV/bin/python" ]; then
@@ -23,9 +41,9 @@ setup() {
   want=$(cat pyproject.toml dev.sh | sha256sum | cut -c1-16)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    # Pin torch first: an unpinned torch would pull a multi-GB CUDA build on a CPU machine.
-    "$VENV/bin/python" -m pip install -q "$TORCH"
-    "$VENV/bin/python" -m pip install -q -e ".[deepspeed,notebooks,dev]"
+    install_torch
+    # modelscope: the quick start's hub (USE_MODELSCOPE_HUB=1), so `kit doctor` finds it after `dev.sh demo`.
+    "$VENV/bin/python" -m pip install -q -e ".[deepspeed,notebooks,modelscope,dev]"
     echo "$want" > "$stamp"
   fi
 }
