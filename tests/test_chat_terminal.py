@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kit import cli
-from kit.chat import Engine
+from kit import cli, i18n
+from kit.chat import ChatError, Engine
 from kit.chat.terminal import WELCOME, LineReader, load_config, run_loop
 from kit.args import split_config_args as parse_args
 
@@ -105,6 +105,57 @@ def test_ctrl_c_leaves_with_status_0() -> None:
 def test_line_reader_on_text_streams() -> None:
     reader = LineReader(io.StringIO("one\r\ntwo\n"), io.StringIO())
     assert [reader.read("> "), reader.read("> "), reader.read("> ")] == ["one", "two", None]
+
+
+# ---------------------------------------------------------------- Chinese
+
+@pytest.fixture
+def chinese():
+    """Chinese as the current language for one test (``kit --lang zh``, LANG=zh_CN.UTF-8), English again after it."""
+    i18n.set_language("zh")
+    yield
+    i18n.set_language(None)
+
+
+class _EchoEngine:
+    def stream(self, messages):
+        yield f"{len(messages)} message(s)"
+
+    def stop(self) -> None:
+        pass
+
+
+def test_chinese_welcome_prompts_and_synonyms(chinese) -> None:
+    out = io.StringIO()
+    assert run_loop(_EchoEngine(), io.StringIO("你好\n清空\n你是谁？\n退出\nnever read\n"), out) == 0
+    text = out.getvalue()
+    assert text.startswith("欢迎使用命令行对话：输入 `clear`（或“清空”）清除历史，输入 `exit`（或“退出”）退出程序。\n")
+    assert "\n用户：" in text and "助手：1 message(s)" in text and "历史记录已清空。" in text
+    assert text.count("助手：1 message(s)") == 2  # the history was cleared between the two questions
+    # `clear` and `exit` are LLaMA-Factory's words in every language.
+    out = io.StringIO()
+    assert run_loop(_EchoEngine(), io.StringIO("a\nclear\nb\nexit\nnever read\n"), out) == 0
+    assert out.getvalue().count("助手：1 message(s)") == 2 and "never" not in out.getvalue()
+
+
+def test_chinese_errors(chinese, base: Engine, monkeypatch, capsys, tiny_model_dir: Path) -> None:
+    with pytest.raises(ChatError, match="messages：为空；请至少给出一条 .* 消息"):
+        base.chat([])
+    with pytest.raises(ChatError, match="messages：最后一条消息必须是用户的"):
+        base.chat([*WHO, {"role": "assistant", "content": "I am."}])
+    code, out, err = _chat(monkeypatch, capsys, b"", "notes.txt", "--model_name_or_path", str(tiny_model_dir))
+    assert code == 2 and "kit chat：'notes.txt' 既不是参数也不是配置文件" in err and "Traceback" not in err
+    code, out, _ = _chat(monkeypatch, capsys, b"", "--help")
+    assert code == 0 and out.startswith("用法：kit chat") and "--adapter_name_or_path" in out
+
+
+def test_chinese_from_the_command_line(monkeypatch, capsys, tiny_model_dir: Path) -> None:
+    try:
+        code, out, err = _chat(monkeypatch, capsys, b"caf\xe9\n", "--lang", "zh", *_flags(tiny_model_dir))
+    finally:
+        i18n.set_language(None)
+    assert code == 0, err
+    assert out.startswith("欢迎使用命令行对话") and "[输入不是有效的 UTF-8" in out and "LANG=C.UTF-8" in out
 
 
 # ---------------------------------------------------------------- flags and YAML

@@ -156,3 +156,22 @@ def test_only_an_earlier_kit_export_is_replaced(tiny_model_dir: Path, tiny_adapt
     with pytest.raises(export_mod.ExportError, match="not an export the kit wrote"):
         export_mod.export_model(cfg(mine), replace_earlier_export=True)
     assert [p.name for p in mine.iterdir()] == ["keep.txt"]
+
+
+def test_export_messages_in_chinese(tmp_path: Path, capsys) -> None:
+    from kit import i18n
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine")
+    i18n.set_language("zh")
+    try:
+        with pytest.raises(export_mod.ExportError, match="（它不是 kit 导出的结果：里面没有 kit_export.json）；请换一个新文件夹"):
+            export_mod._check_export_dir(folder, replace_earlier_export=True)
+        with pytest.raises(export_mod.ExportError, match="是一个文件；请给出一个尚不存在的文件夹"):
+            export_mod._check_export_dir(folder / "keep.txt")
+        assert cli.main(["export", "--help"]) == 0
+        assert capsys.readouterr().out.startswith("用法：kit export")
+    finally:
+        i18n.set_language(None)
+    assert cli.main(["export", "--help"]) == 0 and capsys.readouterr().out.startswith("usage: kit export")

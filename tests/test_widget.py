@@ -8,6 +8,7 @@ from pathlib import Path
 import ipywidgets as widgets
 import pytest
 
+from kit import i18n
 from kit.chat import ChatPanel, Engine
 
 WHO = [{"role": "user", "content": "Who are you?"}]
@@ -133,6 +134,59 @@ def test_errors_show_in_the_panel(base: Engine) -> None:
     panel.sides[0].history.append({"role": "user", "content": "an unanswered turn breaks alternation"})
     assert panel.send("hi") and panel.wait(30)
     assert panel.errors and "error: ChatError" in panel.transcript_text
+
+
+@pytest.fixture
+def chinese():
+    """Chinese as the current language for one test (a notebook's ``lang = "zh"``), English again after it."""
+    i18n.set_language("zh")
+    yield
+    i18n.set_language(None)
+
+
+def test_panel_built_in_chinese_stays_chinese(tuned: Engine, chinese) -> None:
+    panel = ChatPanel(tuned)
+    i18n.set_language(None)  # later changes do not reach a panel already built (its threads set texts later)
+    assert (panel.send_button.description, panel.stop_button.description, panel.clear_button.description) == (
+        "发送", "停止", "清空")
+    assert (panel.system.description, panel.temperature.description, panel.max_new_tokens.description) == (
+        "系统提示词", "温度", "最大 token 数")
+    assert panel.status.value == "就绪" and panel.input.placeholder == "输入消息，然后点击“发送”"
+    assert not panel.send("   ") and panel.status.value == "请先输入消息"
+    assert panel.send("Who are you?") and panel.wait(60)
+    assert panel.status.value.startswith("完成（微调后 ") and panel.status.value.endswith(" 秒）")
+    assert panel.transcript_text == f"用户：Who are you?\n助手：{tuned.chat(WHO)}"
+    assert "<b>用户：</b>" in panel.sides[0].transcript.value
+    panel.clear_button.click()
+    assert panel.status.value == "历史已清空"
+
+
+def test_panel_lang_argument_and_chinese_columns(tuned: Engine, base: Engine) -> None:
+    panel = ChatPanel(tuned, compare_engine=base, lang="zh")  # the current language is English
+    assert panel.lang == "zh" and [s.label for s in panel.sides] == ["微调后", "基座模型"]
+    titles = [w.value for w in _shown(panel.widget) if isinstance(w, widgets.HTML) and w.value.startswith("<b>")]
+    assert titles == ["<b>微调后</b>", "<b>基座模型</b>"]
+    assert ChatPanel(tuned, lang="en").send_button.description == "Send"
+    assert ChatPanel(tuned).send_button.description == "Send"
+    with pytest.raises(i18n.LanguageError, match="'fr'"):
+        ChatPanel(tuned, lang="fr")
+
+
+def test_errors_and_stop_show_in_chinese(base: Engine, chinese) -> None:
+    panel = ChatPanel(base)
+    panel.max_new_tokens.value = 1
+    panel.sides[0].history.append({"role": "user", "content": "an unanswered turn breaks alternation"})
+    assert panel.send("hi") and panel.wait(30)
+    # The note is the panel's; the ChatError's own text is in the language current when it was raised.
+    assert "错误：ChatError：messages[1]：角色是 'user'，应为 'assistant'" in panel.transcript_text
+    panel.clear()
+    panel.max_new_tokens.value = 1000
+    assert panel.send("Who are you?")
+    assert not panel.send("again") and panel.status.value == "仍在回答：请等待，或点击“停止”"
+    _wait_for(lambda: len(panel.sides[0].partial or "") > 0)
+    panel.stop()
+    assert panel.wait(30)
+    assert "（已停止）" in panel.transcript_text and panel.status.value.startswith("已停止（基座模型 ")
 
 
 @pytest.mark.notebook

@@ -42,6 +42,7 @@ from kit.config import Config
 from kit.data import template as template_mod
 from kit.data.template import Template
 from kit.errors import KitError
+from kit.i18n import _
 
 logger = logging.getLogger("kit.chat")
 
@@ -81,7 +82,8 @@ class GenerationSettings:
         unknown = sorted(set(changes) - {f.name for f in fields(self)})
         if unknown:
             allowed = ", ".join(f.name for f in fields(self))
-            raise ChatError(f"unknown generation setting(s) {', '.join(unknown)}; use {allowed}")
+            raise ChatError(_("unknown generation setting(s) {names}; use {allowed}").format(
+                names=", ".join(unknown), allowed=allowed))
         merged = replace(self, **changes)
         # Same checks, same messages as a YAML file would get.
         config_mod.from_dict(asdict(merged))
@@ -309,8 +311,8 @@ class Engine:
         if config is None:
             config = chat_config(model_name_or_path, adapter_name_or_path, **settings)
         elif model_name_or_path is not None or adapter_name_or_path is not None or settings:
-            raise ChatError("Engine: give either config= or the model, adapter and settings, not both; "
-                            "change a Config with cfg.replace(key=value) or build one with kit.chat.chat_config(...)")
+            raise ChatError(_("Engine: give either config= or the model, adapter and settings, not both; "
+                              "change a Config with cfg.replace(key=value) or build one with kit.chat.chat_config(...)"))
         from kit import device as device_mod
 
         self.cfg = cfg = config
@@ -322,7 +324,8 @@ class Engine:
 
         adapter_dirs = [model_mod.check_adapter_dir(p) for p in cfg.adapter_paths]
         if adapter_dirs and cfg.finetune.finetuning_type != "lora":  # config validation says so too
-            raise ChatError(f"adapter_name_or_path needs finetuning_type: lora, not {cfg.finetune.finetuning_type}")
+            raise ChatError(_("adapter_name_or_path needs finetuning_type: lora, not {finetuning_type}").format(
+                finetuning_type=cfg.finetune.finetuning_type))
         self.adapter_dirs = adapter_dirs
         template = with_checked_template(cfg.data.template, adapter_dirs, cfg.data.default_system, cfg.data.enable_thinking)
         if cfg.infer.infer_backend == "vllm":
@@ -350,9 +353,9 @@ class Engine:
                 model_config=self.model_config)
         else:
             self.backend = self._load_huggingface(adapter_dirs, info)
-        logger.info("chat engine ready: %s%s, template %s, backend %s, %s", self.model_dir,
-                    f" + {', '.join(map(str, adapter_dirs))}" if adapter_dirs else "", self.template.name,
-                    self.backend_name, info.kind)
+        logger.info(_("chat engine ready: {model}{adapters}, template {template}, backend {backend}, {device}").format(
+            model=self.model_dir, adapters=f" + {', '.join(map(str, adapter_dirs))}" if adapter_dirs else "",
+            template=self.template.name, backend=self.backend_name, device=info.kind))
 
     # ------------------------------------------------------------ loading
     def _load_huggingface(self, adapter_dirs: list[Path], info: Any) -> HuggingfaceBackend:
@@ -405,9 +408,11 @@ class Engine:
             ids = self._truncate_last_user(turns, system, budget)
             truncated = True
         if dropped:
-            logger.info("history too long for the context (%d tokens): dropped the %d oldest turn(s)", self.context_len, dropped)
+            logger.info(_("history too long for the context ({tokens} tokens): dropped the {dropped} oldest turn(s)").format(
+                tokens=self.context_len, dropped=dropped))
         if truncated:
-            logger.warning("the message alone is longer than the context (%d tokens); it was cut to fit", self.context_len)
+            logger.warning(_("the message alone is longer than the context ({tokens} tokens); it was cut to fit").format(
+                tokens=self.context_len))
         return Prompt(ids, max(1, min(wanted, self.context_len - len(ids))), dropped, truncated)
 
     def _truncate_last_user(self, turns: list[Message], system: str | None, budget: int) -> list[int]:
@@ -434,7 +439,7 @@ class Engine:
         generated (one reply at a time per engine), and after ``close()``.
         """
         if self._closed:
-            raise ChatError("this engine was closed (its model freed); create a new Engine to chat again")
+            raise ChatError(_("this engine was closed (its model freed); create a new Engine to chat again"))
         if not adapter:
             self._check_can_disable_adapter()
         settings = self.generation.updated(**generation) if generation else self.generation
@@ -452,23 +457,23 @@ class Engine:
         if not self.adapter_dirs or self.backend_name == "vllm" and len(self.adapter_dirs) == 1:
             return
         if len(self.adapter_dirs) > 1:
-            raise ChatError("adapter=False: this engine has several adapters, and all but the last are merged into the weights; "
-                            "load the base model alone (Engine(model)) for its answers")
+            raise ChatError(_("adapter=False: this engine has several adapters, and all but the last are merged into the "
+                              "weights; load the base model alone (Engine(model)) for its answers"))
         if self.cfg.infer.merge_adapter:
-            raise ChatError("adapter=False: the adapter was merged into the weights at load (merge_adapter: true), so the base "
-                            "model is gone from this engine; create it with merge_adapter=False to ask both from one copy")
+            raise ChatError(_("adapter=False: the adapter was merged into the weights at load (merge_adapter: true), so the "
+                              "base model is gone from this engine; create it with merge_adapter=False to ask both from one copy"))
 
     def _start(self, pieces: Callable[[threading.Event], Iterator[str]]) -> _Generation:
         with self._lock:
             current = self._current
             if current is not None and current.running:
                 if not current.stop_event.is_set():
-                    raise ChatError("a reply is still being generated; call stop() or finish reading it "
-                                    "(or close() its stream) before asking again")
+                    raise ChatError(_("a reply is still being generated; call stop() or finish reading it "
+                                      "(or close() its stream) before asking again"))
                 # Stopped (stop(), or its stream closed or dropped): it ends at its next token.
                 if not current.done.wait(STOP_WAIT_S):
-                    raise ChatError(f"the previous reply was stopped but has not ended after {STOP_WAIT_S:.0f} s; "
-                                    "try again in a moment")
+                    raise ChatError(_("the previous reply was stopped but has not ended after {seconds:.0f} s; "
+                                      "try again in a moment").format(seconds=STOP_WAIT_S))
             generation = _Generation(pieces)
             self._current = generation
             generation.thread.start()
@@ -548,20 +553,23 @@ def with_checked_template(name: str | None, adapter_dirs: Sequence[Path], defaul
     if not name:
         if recorded:
             name = next(iter(recorded.values()))
-            logger.info("template: not given; using %s, recorded with the adapter", name)
+            logger.info(_("template: not given; using {template}, recorded with the adapter").format(template=name))
         # else template_mod.get(None) says the template is missing
     template = template_mod.with_thinking(template_mod.get(name), enable_thinking)
     for adapter, trained_with in recorded.items():
         if trained_with != template.name:
-            _warn_mismatch(f"the adapter {adapter} was trained with template {trained_with!r} but chat uses {template.name!r}"
-                           f"{_template_difference(trained_with, template.name)}; replies may be poor. "
-                           f"Pass --template {trained_with} to match training")
+            _warn_mismatch(_("the adapter {adapter} was trained with template {trained!r} but chat uses {used!r}"
+                             "{difference}; replies may be poor. Pass --template {trained} to match training").format(
+                adapter=adapter, trained=trained_with, used=template.name,
+                difference=_template_difference(trained_with, template.name)))
         elif template.reasoning:
             trained_thinking = _recorded_key(Path(adapter), "enable_thinking", True)
             if trained_thinking != enable_thinking:
-                _warn_mismatch(f"the adapter {adapter} was trained with enable_thinking: {_yaml_value(trained_thinking)} but chat "
-                               f"uses {_yaml_value(enable_thinking)}, so its prompts {_thinking_difference(enable_thinking)}; "
-                               f"replies may be poor. Pass --enable_thinking {_yaml_value(trained_thinking)} to match training")
+                _warn_mismatch(_("the adapter {adapter} was trained with enable_thinking: {trained} but chat uses {used}, "
+                                 "so its prompts {difference}; replies may be poor. Pass --enable_thinking {trained} to "
+                                 "match training").format(adapter=adapter, trained=_yaml_value(trained_thinking),
+                                                          used=_yaml_value(enable_thinking),
+                                                          difference=_thinking_difference(enable_thinking)))
     return template_mod.with_system(template, default_system)
 
 
@@ -577,18 +585,19 @@ def _template_difference(trained_with: str, used: str) -> str:
     except template_mod.TemplateError:
         return ""
     if trained.reasoning and not chat.reasoning:
-        return f" ({used} has no thought handling: replies start without the <think> block the adapter learned)"
+        return _(" ({used} has no thought handling: replies start without the <think> block the adapter learned)").format(
+            used=used)
     if chat.reasoning and not trained.reasoning:
-        return f" ({used} adds a <think> block to prompts or replies that the adapter never saw)"
+        return _(" ({used} adds a <think> block to prompts or replies that the adapter never saw)").format(used=used)
     if trained.default_system != chat.default_system:
-        return f" ({used} has a different default system prompt)"
+        return _(" ({used} has a different default system prompt)").format(used=used)
     return ""
 
 
 def _thinking_difference(enable_thinking: bool | None) -> str:
     if enable_thinking:
-        return "leave the thought to the model instead of ending in an empty <think> block"
-    return "end in an empty <think> block instead of leaving the thought to the model"
+        return _("leave the thought to the model instead of ending in an empty <think> block")
+    return _("end in an empty <think> block instead of leaving the thought to the model")
 
 
 def _yaml_value(value: Any) -> str:
@@ -618,8 +627,9 @@ def _hint_qwen3_template(model_config: Mapping[str, Any], template: str, adapter
         return
     if any(model_mod.adapter_template(d) == template for d in adapter_dirs):
         return  # trained that way: chat must match training
-    logger.warning("the model is a %s model but chat uses template %r; LLaMA-Factory uses qwen3_nothink for Qwen3 "
-                   "Instruct models and qwen3 for thinking models: pass --template qwen3_nothink (or qwen3)", model_type, template)
+    logger.warning(_("the model is a {model_type} model but chat uses template {template!r}; LLaMA-Factory uses "
+                     "qwen3_nothink for Qwen3 Instruct models and qwen3 for thinking models: pass --template "
+                     "qwen3_nothink (or qwen3)").format(model_type=model_type, template=template))
 
 
 def _split_system(messages: Sequence[Message], system: str | None) -> tuple[str | None, list[Message]]:
@@ -634,17 +644,18 @@ def _split_system(messages: Sequence[Message], system: str | None) -> tuple[str 
 
 def _check_turns(turns: Sequence[Message]) -> None:
     if not turns:
-        raise ChatError("messages: empty; give at least one {'role': 'user', 'content': ...} message")
+        raise ChatError(_("messages: empty; give at least one {example} message").format(
+            example="{'role': 'user', 'content': ...}"))
     for i, message in enumerate(turns):
         expected = "user" if i % 2 == 0 else "assistant"
         role = message.get("role") if isinstance(message, Mapping) else None
         if role != expected:
-            raise ChatError(f"messages[{i}]: role {role!r}, expected {expected!r}; messages alternate user, assistant, "
-                            "..., and end with a user message")
+            raise ChatError(_("messages[{index}]: role {role!r}, expected {expected!r}; messages alternate user, "
+                              "assistant, ..., and end with a user message").format(index=i, role=role, expected=expected))
         if not isinstance(message.get("content"), str):
-            raise ChatError(f"messages[{i}]: content must be a string")
+            raise ChatError(_("messages[{index}]: content must be a string").format(index=i))
     if len(turns) % 2 == 0:
-        raise ChatError("messages: the last message must be the user's (the assistant answers it)")
+        raise ChatError(_("messages: the last message must be the user's (the assistant answers it)"))
 
 
 def read_model_config(model_dir: Path) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from kit import model as model_mod
 from kit.config import Config
 from kit.data.template import Template
 from kit.errors import KitError
+from kit.i18n import N_, _
 
 logger = logging.getLogger("kit.export")
 
@@ -32,7 +33,7 @@ class ExportError(KitError):
     pass
 
 
-USAGE = """usage: kit export [CONFIG.yaml] [--key value ...]
+USAGE = N_("""usage: kit export [CONFIG.yaml] [--key value ...]
 
 Merge a LoRA adapter into its base model and save a standalone model, as llamafactory-cli export does:
 
@@ -40,7 +41,7 @@ Merge a LoRA adapter into its base model and save a standalone model, as llamafa
              --template qwen --finetuning_type lora --export_dir models/qwen1.5-7b-sft
 
 export_dir must not exist or be empty; export_size sets the shard size in GB (default 5).
-"""
+""")
 
 
 # ---------------------------------------------------------------- chat template
@@ -142,13 +143,14 @@ EXPORT_MARKER = "kit_export.json"
 def _check_export_dir(export_dir: Path, replace_earlier_export: bool = False) -> bool:
     """Whether export_dir holds an earlier kit export to replace; refuse any other non-empty folder."""
     if export_dir.exists() and not export_dir.is_dir():
-        raise ExportError(f"export_dir: {str(export_dir)!r} is a file; give a folder that does not exist yet")
+        raise ExportError(_("export_dir: {path!r} is a file; give a folder that does not exist yet").format(
+            path=str(export_dir)))
     if export_dir.is_dir() and any(export_dir.iterdir()):
         if replace_earlier_export and (export_dir / EXPORT_MARKER).is_file():
             return True
-        mine = " (it is not an export the kit wrote: no kit_export.json in it)" if replace_earlier_export else ""
-        raise ExportError(f"export_dir: {str(export_dir)!r} exists and is not empty{mine}; choose a new folder "
-                          "(the kit does not overwrite a folder it did not write)")
+        mine = _(" (it is not an export the kit wrote: no kit_export.json in it)") if replace_earlier_export else ""
+        raise ExportError(_("export_dir: {path!r} exists and is not empty{why}; choose a new folder "
+                            "(the kit does not overwrite a folder it did not write)").format(path=str(export_dir), why=mine))
     return False
 
 
@@ -185,7 +187,7 @@ def export_model(cfg: Config, replace_earlier_export: bool = False) -> Path:
     if adapter_dirs:
         model = model_mod.load_adapters(model, adapter_dirs, merge=True)
     else:
-        logger.warning("no adapter_name_or_path: exporting the base model unchanged")
+        logger.warning(_("no adapter_name_or_path: exporting the base model unchanged"))
 
     stop_ids = template.stop_token_ids(tokenizer)
     # Plain transformers generate() then stops where the template's replies end.
@@ -216,14 +218,15 @@ def export_model(cfg: Config, replace_earlier_export: bool = False) -> Path:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    logger.info("exported %s%s to %s", model_dir, f" + {', '.join(map(str, adapter_dirs))}" if adapter_dirs else "", export_dir)
+    logger.info(_("exported {model}{adapters} to {export_dir}").format(
+        model=model_dir, adapters=f" + {', '.join(map(str, adapter_dirs))}" if adapter_dirs else "", export_dir=export_dir))
     return export_dir
 
 
 def export_main(argv: list[str]) -> int:
     """Entry point of ``kit export`` (kit.cli routes here)."""
     if any(a in ("-h", "--help") for a in argv):
-        print(USAGE)
+        print(_(USAGE))
         return 0
     from kit.chat.terminal import load_config
 

@@ -17,11 +17,16 @@ from typing import IO, Any, Sequence
 
 from kit import config as config_mod
 from kit.config import Config, ConfigError
+from kit.i18n import N_, _
 
 logger = logging.getLogger("kit.chat")
 
-WELCOME = "Welcome to the CLI application, use `clear` to remove the history, use `exit` to exit the application."
-USAGE = """usage: kit chat [CONFIG.yaml] [--key value ...]
+# Defined before the language is known: shown through _() (run_loop, chat_main).
+WELCOME = N_("Welcome to the CLI application, use `clear` to remove the history, use `exit` to exit the application.")
+# The commands are LLaMA-Factory's English words in every language; a Chinese speaker may also type these.
+EXIT_WORDS = ("exit", "退出")
+CLEAR_WORDS = ("clear", "清空")
+USAGE = N_("""usage: kit chat [CONFIG.yaml] [--key value ...]
 
 Chat in the terminal with a model and its LoRA adapter, as llamafactory-cli chat does:
 
@@ -36,7 +41,7 @@ empties the history and `exit` (or Ctrl+C, or end of input) leaves.
 A Qwen3 model takes --template qwen3_nothink (Instruct-2507) or qwen3 (thinking models). With qwen3 a
 reply's thought, <think>...</think>, is printed as llamafactory-cli chat prints it, and left out of
 later prompts; --enable_thinking false makes the model answer without one.
-"""
+""")
 
 
 def load_config(argv: Sequence[str], command: str = "kit chat") -> Config:
@@ -44,8 +49,8 @@ def load_config(argv: Sequence[str], command: str = "kit chat") -> Config:
 
     path, overrides = split_config_args(argv, command)
     if path is not None and Path(path).suffix.lower() not in (".yaml", ".yml", ".json") and not Path(path).is_file():
-        raise ConfigError([f"{command}: {path!r} is neither a flag nor a config file; flags start with -- "
-                           "(e.g. --model_name_or_path)"])
+        raise ConfigError([_("{command}: {path!r} is neither a flag nor a config file; flags start with -- "
+                             "(e.g. --model_name_or_path)").format(command=command, path=path)])
     cfg = config_mod.load(path, overrides)
     config_mod.require(cfg, "chat")
     return cfg
@@ -84,24 +89,30 @@ class LineReader:
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            self.stdout.write(f"\n[input was not valid UTF-8 ({exc.reason} at byte {exc.start}); undecodable bytes "
-                              "were replaced with \ufffd. Set your terminal to UTF-8, e.g. LANG=C.UTF-8]\n")
+            self.stdout.write("\n" + _("[input was not valid UTF-8 ({reason} at byte {start}); undecodable bytes "
+                                      "were replaced with \ufffd. Set your terminal to UTF-8, e.g. LANG=C.UTF-8]").format(
+                reason=exc.reason, start=exc.start) + "\n")
             return raw.decode("utf-8", errors="replace")
 
 
 # ---------------------------------------------------------------- the loop
 
 def run_loop(engine: Any, stdin: IO[Any] | None = None, stdout: IO[str] | None = None) -> int:
-    """llamafactory-cli's chat loop: `clear`, `exit`, streamed replies; returns the exit status."""
+    """llamafactory-cli's chat loop: `clear`, `exit`, streamed replies; returns the exit status.
+
+    The texts are in the language current when it starts (kit.i18n); `exit` and `clear` are typed as
+    in LLaMA-Factory, and 退出 / 清空 do the same.
+    """
     stdin = stdin if stdin is not None else sys.stdin
     stdout = stdout if stdout is not None else sys.stdout
     reader = LineReader(stdin, stdout)
     messages: list[dict[str, str]] = []
-    stdout.write(WELCOME + "\n")
+    stdout.write(_(WELCOME) + "\n")
+    user_prompt, assistant_prompt = "\n" + _("User: "), _("Assistant: ")
     stdout.flush()
     while True:
         try:
-            query = reader.read("\nUser: ")
+            query = reader.read(user_prompt)
         except KeyboardInterrupt:
             stdout.write("\n")
             return 0
@@ -111,14 +122,14 @@ def run_loop(engine: Any, stdin: IO[Any] | None = None, stdout: IO[str] | None =
         query = query.strip()
         if not query:
             continue  # nothing to answer: prompt again
-        if query == "exit":
+        if query in EXIT_WORDS:
             return 0
-        if query == "clear":
+        if query in CLEAR_WORDS:
             messages = []
-            stdout.write("History has been removed.\n")
+            stdout.write(_("History has been removed.") + "\n")
             continue
         messages.append({"role": "user", "content": query})
-        stdout.write("Assistant: ")
+        stdout.write(assistant_prompt)
         stdout.flush()
         reply: list[str] = []
         try:
@@ -138,7 +149,7 @@ def run_loop(engine: Any, stdin: IO[Any] | None = None, stdout: IO[str] | None =
 def chat_main(argv: list[str]) -> int:
     """Entry point of ``kit chat`` (kit.cli routes here)."""
     if any(a in ("-h", "--help") for a in argv):
-        print(USAGE)
+        print(_(USAGE))
         return 0
     from kit.chat.engine import Engine
 

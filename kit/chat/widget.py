@@ -8,19 +8,26 @@ Replies are generated in worker threads, so the kernel stays free while tokens s
 transcript and Stop can end a reply midway. The same methods the buttons call are public
 (``send``, ``stop``, ``clear``, ``wait``), so a notebook run unattended (papermill) or a test can
 drive the panel without a browser.
+
+Its labels and status texts are in the language current when the panel is built (a notebook sets
+``lang`` first), or in ``ChatPanel(..., lang="zh")``; status texts set later from reply threads keep
+that language.
 """
 
 from __future__ import annotations
 
+import gettext
 import html
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import ipywidgets as widgets
 
+from kit import i18n
 from kit.chat.engine import Engine
+from kit.i18n import N_, _
 
 _STYLE = "white-space: pre-wrap; margin: 4px 0; padding: 4px 8px; border-radius: 6px;"
 _THOUGHT_STYLE = "color: #666; border-left: 3px solid #ccc; padding-left: 6px; margin: 2px 0;"
@@ -44,21 +51,39 @@ class _Side:
 
 
 def _label(engine: Engine) -> str:
-    return "fine-tuned" if getattr(engine, "adapter_dirs", None) else "base"
+    """A column's title (English; translated where shown)."""
+    return N_("fine-tuned") if getattr(engine, "adapter_dirs", None) else N_("base")
+
+
+def _speaker(role: str, translate: Callable[[str], str]) -> str:
+    """"User: " or "Assistant: " (as the terminal chat writes them), in the panel's language."""
+    return translate(N_("User: ") if role == "user" else N_("Assistant: "))
+
+
+def _translator(lang: str) -> Callable[[str], str]:
+    """gettext for the chat catalog in ``lang``, fixed now (English when there is no catalog)."""
+    return gettext.translation("chat", localedir=str(i18n.LOCALE_DIR), languages=[lang], fallback=True).gettext
 
 
 class ChatPanel:
     """An ipywidgets chat panel over one engine, or two side by side (``compare_engine``)."""
 
     def __init__(self, engine: Engine, compare_engine: Engine | None = None, labels: tuple[str, ...] | None = None,
-                 system: str | None = None):
+                 system: str | None = None, lang: str | None = None):
+        if lang is not None and i18n.normalise(lang) is None:
+            raise i18n.LanguageError(_("lang: {lang!r} is not a language the kit speaks; use one of {languages}").format(
+                lang=lang, languages=", ".join(i18n.LANGUAGES)))
+        # The language is fixed here: texts set later (from reply threads) do not follow a later set_language.
+        self.lang = i18n.normalise(lang) or i18n.language()
+        self._ = _translator(self.lang)  # the panel's gettext: self._("...")
         if compare_engine is engine:
-            raise ValueError("compare_engine: give a second engine (an engine answers one reply at a time), "
-                             "e.g. Engine(model) beside Engine(model, adapter)")
+            raise ValueError(self._("compare_engine: give a second engine (an engine answers one reply at a time), "
+                                    "e.g. Engine(model) beside Engine(model, adapter)"))
         engines = [engine] + ([compare_engine] if compare_engine is not None else [])
-        labels = labels or tuple(_label(e) for e in engines)
+        labels = labels or tuple(self._(_label(e)) for e in engines)
         if len(labels) != len(engines):
-            raise ValueError(f"labels: {len(labels)} given for {len(engines)} engine(s)")
+            raise ValueError(self._("labels: {given} given for {engines} engine(s)").format(
+                given=len(labels), engines=len(engines)))
         if len(set(labels)) < len(labels):  # e.g. two base models: still tell them apart
             labels = tuple(f"{label} ({i + 1})" for i, label in enumerate(labels))
         self.sides = [_Side(label, e, widgets.HTML(layout=widgets.Layout(flex="1 1 0", min_width="0")))
@@ -71,16 +96,16 @@ class ChatPanel:
 
         gen = engine.generation
         self.system = widgets.Textarea(value=system if system is not None else engine.template.default_system,
-                                       description="System", layout=widgets.Layout(width="100%"))
+                                       description=self._("System"), layout=widgets.Layout(width="100%"))
         self.temperature = widgets.FloatSlider(value=0.0 if gen.greedy else gen.temperature, min=0.0, max=2.0, step=0.05,
-                                               description="Temperature", tooltip="0 = greedy (deterministic)")
+                                               description=self._("Temperature"), tooltip=self._("0 = greedy (deterministic)"))
         self.max_new_tokens = widgets.BoundedIntText(value=min(gen.max_new_tokens, engine.context_len), min=1,
-                                                     max=engine.context_len, description="Max tokens")
-        self.input = widgets.Textarea(placeholder="Type a message, then Send", layout=widgets.Layout(width="100%"))
-        self.send_button = widgets.Button(description="Send", button_style="primary", icon="paper-plane")
-        self.stop_button = widgets.Button(description="Stop", button_style="warning", icon="stop", disabled=True)
-        self.clear_button = widgets.Button(description="Clear", icon="trash")
-        self.status = widgets.HTML(value="ready")
+                                                     max=engine.context_len, description=self._("Max tokens"))
+        self.input = widgets.Textarea(placeholder=self._("Type a message, then Send"), layout=widgets.Layout(width="100%"))
+        self.send_button = widgets.Button(description=self._("Send"), button_style="primary", icon="paper-plane")
+        self.stop_button = widgets.Button(description=self._("Stop"), button_style="warning", icon="stop", disabled=True)
+        self.clear_button = widgets.Button(description=self._("Clear"), icon="trash")
+        self.status = widgets.HTML(value=self._("ready"))
         self.send_button.on_click(lambda _: self.send(self.input.value))
         self.stop_button.on_click(lambda _: self.stop())
         self.clear_button.on_click(lambda _: self.clear())
@@ -108,16 +133,18 @@ class ChatPanel:
         parts = []
         template = side.engine.template
         for m in side.history:
-            parts.append(self._bubble(m["role"], m["content"], template))
+            parts.append(self._bubble(m["role"], m["content"], template, translate=self._))
         if side.partial is not None:
-            parts.append(self._bubble("assistant", side.partial, template, cursor=True))
+            parts.append(self._bubble("assistant", side.partial, template, cursor=True, translate=self._))
         if side.note:
             parts.append(f"<div style='color:#a33;{_STYLE}'>{html.escape(side.note)}</div>")
         side.transcript.value = "".join(parts)
 
     @staticmethod
-    def _bubble(role: str, content: str, template: Any = None, cursor: bool = False) -> str:
-        name = "User" if role == "user" else "Assistant"
+    def _bubble(role: str, content: str, template: Any = None, cursor: bool = False,
+                translate: Callable[[str], str] | None = None) -> str:
+        say = translate or _  # a panel passes its own language; called alone, the current one
+        name = html.escape(_speaker(role, say).rstrip())
         mark = " \u258d" if cursor else ""  # a cursor while streaming
         thought, answer = template.split_thought(content) if role == "assistant" and template is not None else (None, content)
         if thought is None:
@@ -125,10 +152,11 @@ class ChatPanel:
         else:
             # As LLaMA-Factory's web UI shows a reasoning reply: the thought in an open box above the answer.
             thinking = template.thought_words[1] not in content
-            body = (f"<details open><summary>{'Thinking...' if thinking else 'Thought'}</summary>"
+            title = say(N_("Thinking...") if thinking else N_("Thought"))
+            body = (f"<details open><summary>{html.escape(title)}</summary>"
                     f"<div style='{_THOUGHT_STYLE}'>{html.escape(thought.strip() + (mark if thinking else ''))}</div></details>"
                     f"{html.escape(answer + ('' if thinking else mark))}")
-        return f"<div style='{_STYLE}{_ROLE_STYLE.get(role, '')}'><b>{name}:</b> {body}</div>"
+        return f"<div style='{_STYLE}{_ROLE_STYLE.get(role, '')}'><b>{name}</b> {body}</div>"
 
     # ------------------------------------------------------------ state for code and tests
     @property
@@ -153,9 +181,9 @@ class ChatPanel:
         for side in self.sides:
             lines = [f"[{side.label}]"] if len(self.sides) > 1 else []
             for m in side.history:
-                lines.append(f"{'User' if m['role'] == 'user' else 'Assistant'}: {m['content']}")
+                lines.append(_speaker(m["role"], self._) + m["content"])
             if side.partial is not None:
-                lines.append(f"Assistant: {side.partial}")
+                lines.append(_speaker("assistant", self._) + side.partial)
             if side.note:
                 lines.append(side.note)
             blocks.append("\n".join(lines))
@@ -170,11 +198,11 @@ class ChatPanel:
         """Ask every engine ``text``; returns at once (False when empty or a reply is still running)."""
         text = (text or "").strip()
         if not text:
-            self.status.value = "type a message first"
+            self.status.value = self._("type a message first")
             return False
         with self._lock:
             if self.busy:
-                self.status.value = "still answering: wait, or press Stop"
+                self.status.value = self._("still answering: wait, or press Stop")
                 return False
             self._stop_requested.clear()
             self._running = len(self.sides)
@@ -185,7 +213,7 @@ class ChatPanel:
             self.input.value = ""
             self.send_button.disabled = True
             self.stop_button.disabled = False
-            self.status.value = "answering..."
+            self.status.value = self._("answering...")
             for side in self.sides:
                 side.history.append({"role": "user", "content": text})
                 side.partial, side.note, side.error = "", "", None
@@ -221,9 +249,9 @@ class ChatPanel:
                     side.seconds = time.perf_counter() - start
                     side.error = error
                     if error is not None:
-                        side.note = f"error: {type(error).__name__}: {error}"
+                        side.note = self._("error: {kind}: {error}").format(kind=type(error).__name__, error=error)
                     elif self._stop_requested.is_set():
-                        side.note = "(stopped)"
+                        side.note = self._("(stopped)")
                     # Keep what was said (even a stopped reply) so the conversation continues from what was shown.
                     side.history.append({"role": "assistant", "content": reply})
                     side.partial = None
@@ -245,8 +273,10 @@ class ChatPanel:
         self.send_button.disabled = False
         self.stop_button.disabled = True
         if epoch == self._epoch:
-            times = ", ".join(f"{s.label} {s.seconds:.1f} s" for s in self.sides)
-            self.status.value = ("stopped" if self._stop_requested.is_set() else "done") + f" ({times})"
+            times = ", ".join(self._("{label} {seconds:.1f} s").format(label=s.label, seconds=s.seconds)
+                              for s in self.sides)
+            status = N_("stopped ({times})") if self._stop_requested.is_set() else N_("done ({times})")
+            self.status.value = self._(status).format(times=times)
 
     def stop(self) -> None:
         """End the replies being generated (at the next token)."""
@@ -275,7 +305,7 @@ class ChatPanel:
                 side.history.clear()
                 side.partial, side.note, side.error = None, "", None
                 self._render(side)
-            self.status.value = "history cleared"
+            self.status.value = self._("history cleared")
         if self.busy:
             self.stop()
             self.wait(timeout)
