@@ -1,12 +1,8 @@
-"""``kit batch``: one notebook over a grid of parameters, with papermill, one folder per run.
+"""``kit batch`` and ``kit.nb.batch``: one notebook over a grid of parameters with papermill, a folder per run.
 
-    kit batch NOTEBOOK -p NAME VALUE [VALUE ...] [-p NAME VALUE ...] [--out DIR] [--parallel N] [--devices 0,1]
-
-Several values after one name make a sweep; the notebook runs once per combination (the cartesian
-product) in ``DIR/<run-id>/``, the id made from the parameters, so the same command finds its runs
-again: completed ones are skipped, failed ones retried. ``DIR/results.csv`` and ``DIR/results.json``
-hold one row per run (swept values, status, seconds, every scalar the notebook published with
-``kit.nb.publish``) and are rewritten as runs finish. Python: ``kit.nb.batch(...)``.
+The plan (notebook, typed values, run ids, cards, threads) is checked whole before anything is written;
+the runs then go through ``kit.nb.execute`` here or in worker processes, and ``results.csv`` /
+``results.json`` are rewritten as each ends. What a person sees is in HELP below.
 """
 
 from __future__ import annotations
