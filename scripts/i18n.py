@@ -1,7 +1,7 @@
 """Keep the gettext catalogs in step with the code: extract, update, compile (with Babel).
 
-    python scripts/i18n.py            # extract every _()/N_() message, add new ones to each area's .po, compile .mo
-    python scripts/i18n.py --check    # exit 1 when a message has no Chinese text or a .mo is stale
+    python scripts/i18n.py [AREA ...]  # extract every _()/N_() message, add new ones to the areas' .po (all by default), compile .mo
+    python scripts/i18n.py --check     # exit 1 when a message has no Chinese text or a .mo is stale
 
 Each area of the package has its own catalog, kit/locale/zh/LC_MESSAGES/<area>.po; a translator
 edits those (any .po editor works) and runs this script to compile them. tests/test_i18n.py runs the
@@ -112,10 +112,15 @@ def update(lang: str, area: str) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true")
+    ap.add_argument("areas", nargs="*", metavar="AREA", help=f"only these areas (default: all of {', '.join(AREAS)})")
     a = ap.parse_args()
+    unknown = [x for x in a.areas if x not in AREAS]
+    if unknown:
+        ap.error(f"unknown area(s) {', '.join(unknown)}; known: {', '.join(AREAS)}")
+    areas = a.areas or list(AREAS)
     problems = []
     for lang in TRANSLATED:
-        for area in AREAS:
+        for area in areas:
             if a.check:
                 for msgid in untranslated(lang, area):
                     problems.append(f"{lang}/{area}.po: no translation for {msgid!r}")
