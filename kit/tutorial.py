@@ -11,6 +11,7 @@ import html
 import json
 import logging
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -21,6 +22,13 @@ from kit import config as config_mod
 from kit.config import Config
 from kit.errors import KitError
 from kit.hub import TINY_NAMES
+
+# peft's PeftModel.__init__ (every adapter load: chat, export, training) reads model.is_gradient_checkpointing,
+# which transformers 5 deprecated for is_activation_checkpointing; the kit never reads the old name. The
+# FutureWarning is peft's to fix and a reader can do nothing about it, so exactly that message from that
+# module is filtered for the notebooks (which import this module first); every other warning still shows.
+warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning,
+                        module=r"transformers\.modeling_utils")
 
 # The quick start trains Qwen1.5-7B for 3 epochs on 1000 + 91 examples at lr 1e-4. The embedded
 # tiny model gets a budget that fits a few minutes on 2 CPU cores and still visibly learns its new
@@ -134,11 +142,14 @@ class ExamplePreview:
         return "".join(f"[[{t}]]" if trained else t for t, trained in self.pieces)
 
 
-def preview_example(cfg: Config, index: int = 0) -> ExamplePreview:
-    """Example ``index`` encoded exactly as ``kit preprocess`` and training encode it, trained part marked."""
+def preview_example(cfg: Config | None, index: int = 0, encoded: Any = None) -> ExamplePreview:
+    """Example ``index`` encoded exactly as ``kit preprocess`` and training encode it, trained part marked.
+
+    ``encoded``: a ``kit.preview.Encoded`` already made (``kit.lessons.data_lesson`` has one), else ``cfg`` is encoded.
+    """
     from kit import preview
 
-    encoded = preview.encode(cfg)
+    encoded = encoded if encoded is not None else preview.encode(cfg)
     src = encoded.data.sources[index]
     n_tokens, n_trained = encoded.counts(index)
     return ExamplePreview(src.dataset, src.index, encoded.pieces(index), n_tokens, n_trained)
@@ -159,6 +170,14 @@ def read_log(output_dir: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _checkpointing_prefixes() -> tuple[list[str], list[str]]:
+    """How kit train's line on gradient checkpointing starts, on and off, in English and in the kit's language now."""
+    from kit.i18n import _
+
+    on, off = "gradient checkpointing on: {why}", "gradient checkpointing off: {why}"
+    return ([on.split("{")[0], _(on).split("{")[0]], [off.split("{")[0], _(off).split("{")[0]])
+
+
 @dataclass
 class TrainReport:
     output_dir: Path
@@ -167,6 +186,14 @@ class TrainReport:
     log: list[dict[str, Any]]
     metrics: dict[str, Any] = field(default_factory=dict)
     tail: list[str] = field(default_factory=list)
+    checkpointing_line: str | None = None  # kit train's "gradient checkpointing on|off: why" line
+
+    @property
+    def checkpointing(self) -> bool | None:
+        """Whether the run recomputed activations (gradient checkpointing), as kit train logged it."""
+        if not self.checkpointing_line:
+            return None
+        return any(self.checkpointing_line.startswith(on) for on in _checkpointing_prefixes()[0])
 
     @property
     def losses(self) -> list[float]:
@@ -236,9 +263,13 @@ def train(cfg: Config, live: bool = True, echo: bool = False) -> TrainReport:
 
     out = Path(cfg.train.output_dir)
     tail: list[str] = []
-    state: dict[str, Any] = {"bar": None, "handle": None, "shown": 0}
+    state: dict[str, Any] = {"bar": None, "handle": None, "shown": 0, "checkpointing": None}
 
     def on_line(line: str) -> None:
+        if state["checkpointing"] is None:
+            message = line.split("] ", 1)[-1].strip()
+            if any(message.startswith(p) for p in sum(_checkpointing_prefixes(), [])):
+                state["checkpointing"] = message
         tail.append(line)
         del tail[:-40]
         if echo:
@@ -252,6 +283,8 @@ def train(cfg: Config, live: bool = True, echo: bool = False) -> TrainReport:
             return
         state["shown"] = len(log)
         from IPython.display import display
+
+        from kit.fmt import Picture
         from tqdm.auto import tqdm
 
         if state["bar"] is None:
@@ -263,9 +296,9 @@ def train(cfg: Config, live: bool = True, echo: bool = False) -> TrainReport:
             bar.set_postfix(loss=f"{last_loss:.3f}")
         fig = _loss_figure(log, f"{out.name}: step {log[-1]['current_steps']}/{log[-1]['total_steps']}")
         if state["handle"] is None:
-            state["handle"] = display(fig, display_id=True)
+            state["handle"] = display(Picture(fig), display_id=True)
         else:
-            state["handle"].update(fig)
+            state["handle"].update(Picture(fig))
 
     start = time.perf_counter()
     # The plan is built here, in the kernel: its lines (which data folder, how many examples; what
@@ -278,7 +311,7 @@ def train(cfg: Config, live: bool = True, echo: bool = False) -> TrainReport:
     if code != 0:
         raise KitError(f"training failed (exit code {code}); last output:\n" + "\n".join(tail[-20:]))
     metrics = json.loads((out / "all_results.json").read_text()) if (out / "all_results.json").is_file() else {}
-    return TrainReport(out, code, seconds, read_log(out), metrics, tail)
+    return TrainReport(out, code, seconds, read_log(out), metrics, tail, state["checkpointing"])
 
 
 def ask(engine: Any, questions: Sequence[str], system: str | None = None, adapter: bool = True) -> dict[str, str]:

@@ -35,3 +35,18 @@ def test_html_table_styles_cells_and_leaves_markup_to_the_caller():
     table = html_table(["a", ("b", "text-align:left")], [["<b>1</b>", ("2", "color:red")]])
     assert table == ("<table><thead><tr><th>a</th><th style='text-align:left'>b</th></tr></thead>"
                      "<tbody><tr><td><b>1</b></td><td style='color:red'>2</td></tr></tbody></table>")
+
+
+def test_picture_gives_ipython_a_png_without_pyplot():
+    """A bare Figure has no IPython formatter without pyplot's inline backend: notebooks showed '<Figure ...>'."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    from kit.fmt import Picture
+
+    backend = matplotlib.get_backend()
+    fig = Figure(figsize=(2, 1))
+    fig.subplots().plot([0, 1], [1, 0])
+    png = Picture(fig)._repr_png_()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 500
+    assert matplotlib.get_backend() == backend
