@@ -141,7 +141,9 @@ def build(executed_dir: Path | None, languages: Sequence[str], out: Path, docs: 
     for lang in languages:
         start = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="kit-docs-doctrees-") as doctrees:
-            result = subprocess.run(sphinx_command(docs / lang, out / lang, Path(doctrees)), cwd=docs)
+            # KIT_LANG: whatever the kit writes into this edition's pages (the generated references) is in its language.
+            result = subprocess.run(sphinx_command(docs / lang, out / lang, Path(doctrees)), cwd=docs,
+                                    env={**os.environ, "KIT_LANG": lang})
         status = "ok" if result.returncode == 0 else f"FAILED (exit {result.returncode})"
         print(f"[docs] {lang}: {status} in {time.monotonic() - start:.1f} s -> {out / lang / 'index.html'}", flush=True)
         if result.returncode != 0:

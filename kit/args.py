@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from kit.config import ConfigError
+from kit.i18n import _
 
 
 def split_config_args(args: Sequence[str], command: str = "kit") -> tuple[str | None, list[str]]:
@@ -27,7 +28,7 @@ def split_config_args(args: Sequence[str], command: str = "kit") -> tuple[str | 
         if arg.startswith("--"):
             key, sep, value = arg[2:].partition("=")
             if not key:
-                raise ConfigError([f"{command}: {arg!r} is not a flag; write --key value"])
+                raise ConfigError([_("{command}: {arg} is not a flag; write --key value").format(command=command, arg=repr(arg))])
             if not sep:
                 if i + 1 < len(args) and not args[i + 1].startswith("--"):
                     value = args[i + 1]
@@ -40,6 +41,7 @@ def split_config_args(args: Sequence[str], command: str = "kit") -> tuple[str | 
         elif path is None and not overrides:
             path = arg
         else:
-            raise ConfigError([f"{command}: unexpected argument {arg!r}; give the config file first, then key=value or --key value"])
+            raise ConfigError([_("{command}: unexpected argument {arg}; give the config file first, then key=value or --key value").format(
+                command=command, arg=repr(arg))])
         i += 1
     return path, overrides

@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from kit.errors import KitError
+from kit.i18n import N_, _
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 QUICKSTART_YAML = EXAMPLES_DIR / "qwen1_5_lora_sft_ds.yaml"
@@ -31,8 +32,11 @@ class ConfigError(KitError, ValueError):
     def __init__(self, problems: Sequence[str], source: str | None = None):
         self.problems = list(problems)
         self.source = source
-        where = f" in {source}" if source else ""
-        lines = [f"{len(self.problems)} problem(s) with the configuration{where}:"]
+        if source:
+            header = _("{count} problem(s) with the configuration in {source}:").format(count=len(self.problems), source=source)
+        else:
+            header = _("{count} problem(s) with the configuration:").format(count=len(self.problems))
+        lines = [header]
         lines += [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
 
@@ -43,113 +47,114 @@ def _meta(help: str, choices: Sequence[Any] | None = None) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ModelArgs:
-    model_name_or_path: str | None = field(default=None, metadata=_meta("Local directory, hub id, or kit/tiny-qwen for the embedded model."))
-    adapter_name_or_path: str | None = field(default=None, metadata=_meta("LoRA adapter directory(ies), comma separated, applied in order."))
-    trust_remote_code: bool = field(default=False, metadata=_meta("Allow model code from the model directory or hub."))
-    cache_dir: str | None = field(default=None, metadata=_meta("Where downloaded models are cached."))
-    model_revision: str = field(default="main", metadata=_meta("Hub revision (branch, tag or commit)."))
-    device: str = field(default="auto", metadata=_meta("Device to run on (kit only).", ["auto", "npu", "cuda", "cpu"]))
+    model_name_or_path: str | None = field(default=None, metadata=_meta(N_("Local directory, hub id, or kit/tiny-qwen for the embedded model.")))
+    adapter_name_or_path: str | None = field(default=None, metadata=_meta(N_("LoRA adapter directory(ies), comma separated, applied in order.")))
+    trust_remote_code: bool = field(default=False, metadata=_meta(N_("Allow model code from the model directory or hub.")))
+    cache_dir: str | None = field(default=None, metadata=_meta(N_("Where downloaded models are cached.")))
+    model_revision: str = field(default="main", metadata=_meta(N_("Hub revision (branch, tag or commit).")))
+    device: str = field(default="auto", metadata=_meta(N_("Device to run on (kit only)."), ["auto", "npu", "cuda", "cpu"]))
 
 
 @dataclass(frozen=True)
 class DataArgs:
-    dataset: str | None = field(default=None, metadata=_meta("Dataset names from dataset_info.json, comma separated."))
-    dataset_dir: str | None = field(default=None, metadata=_meta("Folder holding dataset_info.json; default: the kit's own demo data."))
-    template: str | None = field(default=None, metadata=_meta("Prompt template used for training and inference (e.g. qwen)."))
-    cutoff_len: int = field(default=2048, metadata=_meta("Maximum tokens of one encoded example."))
-    max_samples: int | None = field(default=None, metadata=_meta("Use at most this many examples of each dataset."))
-    overwrite_cache: bool = field(default=False, metadata=_meta("Re-encode datasets instead of using a cache (the kit always re-encodes)."))
-    preprocessing_num_workers: int | None = field(default=None, metadata=_meta("Worker processes for encoding (the kit encodes in-process; accepted for compatibility)."))
-    val_size: float = field(default=0.0, metadata=_meta("Fraction (<1) or count (>=1) of examples held out for evaluation."))
-    train_on_prompt: bool = field(default=False, metadata=_meta("Also compute the loss on prompt tokens."))
-    mask_history: bool = field(default=False, metadata=_meta("Train on the last turn only of multi-turn examples."))
-    enable_thinking: bool | None = field(default=True, metadata=_meta(
+    dataset: str | None = field(default=None, metadata=_meta(N_("Dataset names from dataset_info.json, comma separated.")))
+    dataset_dir: str | None = field(default=None, metadata=_meta(N_("Folder holding dataset_info.json; default: the kit's own demo data.")))
+    template: str | None = field(default=None, metadata=_meta(N_("Prompt template used for training and inference (e.g. qwen).")))
+    cutoff_len: int = field(default=2048, metadata=_meta(N_("Maximum tokens of one encoded example.")))
+    max_samples: int | None = field(default=None, metadata=_meta(N_("Use at most this many examples of each dataset.")))
+    overwrite_cache: bool = field(default=False, metadata=_meta(N_("Re-encode datasets instead of using a cache (the kit always re-encodes).")))
+    preprocessing_num_workers: int | None = field(default=None, metadata=_meta(N_("Worker processes for encoding (the kit encodes in-process; accepted for compatibility).")))
+    val_size: float = field(default=0.0, metadata=_meta(N_("Fraction (<1) or count (>=1) of examples held out for evaluation.")))
+    train_on_prompt: bool = field(default=False, metadata=_meta(N_("Also compute the loss on prompt tokens.")))
+    mask_history: bool = field(default=False, metadata=_meta(N_("Train on the last turn only of multi-turn examples.")))
+    enable_thinking: bool | None = field(default=True, metadata=_meta(N_(
         "Thinking mode of reasoning templates (qwen3): true trains thoughts (an empty <think> block where a reply has none) "
         "and lets chat think; false removes thoughts and puts the empty block in the prompt, untrained, so chat answers "
-        "at once; null keeps thoughts but puts empty blocks in the prompt. Other templates ignore it."))
-    default_system: str | None = field(default=None, metadata=_meta("Override the template's default system prompt."))
-    identity_name: str | None = field(default=None, metadata=_meta("Fills {{name}} in identity data (kit only)."))
-    identity_author: str | None = field(default=None, metadata=_meta("Fills {{author}} in identity data (kit only)."))
+        "at once; null keeps thoughts but puts empty blocks in the prompt. Other templates ignore it.")))
+    default_system: str | None = field(default=None, metadata=_meta(N_("Override the template's default system prompt.")))
+    identity_name: str | None = field(default=None, metadata=_meta(N_("Fills {{name}} in identity data (kit only).")))
+    identity_author: str | None = field(default=None, metadata=_meta(N_("Fills {{author}} in identity data (kit only).")))
 
 
 @dataclass(frozen=True)
 class FinetuneArgs:
-    stage: str = field(default="sft", metadata=_meta("Training stage.", ["sft"]))
-    finetuning_type: str = field(default="lora", metadata=_meta("Fine-tuning method.", ["lora"]))
-    lora_target: str = field(default="all", metadata=_meta("Modules to adapt: comma list (q_proj,v_proj) or all."))
-    lora_rank: int = field(default=8, metadata=_meta("LoRA rank r."))
-    lora_alpha: int | None = field(default=None, metadata=_meta("LoRA alpha; default 2 x lora_rank."))
-    lora_dropout: float = field(default=0.0, metadata=_meta("Dropout on the LoRA path."))
-    plot_loss: bool = field(default=False, metadata=_meta("Save training_loss.png (and training_eval_loss.png)."))
+    stage: str = field(default="sft", metadata=_meta(N_("Training stage."), ["sft"]))
+    finetuning_type: str = field(default="lora", metadata=_meta(N_("Fine-tuning method."), ["lora"]))
+    lora_target: str = field(default="all", metadata=_meta(N_("Modules to adapt: comma list (q_proj,v_proj) or all.")))
+    lora_rank: int = field(default=8, metadata=_meta(N_("LoRA rank r.")))
+    lora_alpha: int | None = field(default=None, metadata=_meta(N_("LoRA alpha; default 2 x lora_rank.")))
+    lora_dropout: float = field(default=0.0, metadata=_meta(N_("Dropout on the LoRA path.")))
+    plot_loss: bool = field(default=False, metadata=_meta(N_("Save training_loss.png (and training_eval_loss.png).")))
 
 
 @dataclass(frozen=True)
 class TrainArgs:
-    do_train: bool = field(default=False, metadata=_meta("Run training."))
-    output_dir: str | None = field(default=None, metadata=_meta("Where the adapter, logs and plots are written."))
-    overwrite_output_dir: bool = field(default=False, metadata=_meta("Allow writing into a non-empty output_dir."))
-    deepspeed: str | None = field(default=None, metadata=_meta("DeepSpeed JSON: a path, or ds_z0_config.json / ds_z2_config.json / ds_z3_config.json."))
-    ddp_timeout: int = field(default=1800, metadata=_meta("Timeout in seconds for distributed collectives."))
-    logging_steps: float = field(default=500, metadata=_meta("Log every N optimizer steps."))
-    save_steps: float = field(default=500, metadata=_meta("Save a checkpoint every N optimizer steps."))
-    per_device_train_batch_size: int = field(default=8, metadata=_meta("Examples per device per forward pass."))
-    per_device_eval_batch_size: int = field(default=8, metadata=_meta("Examples per device in evaluation."))
-    gradient_accumulation_steps: int = field(default=1, metadata=_meta("Forward passes per optimizer step."))
-    learning_rate: float = field(default=5e-5, metadata=_meta("Peak learning rate."))
-    num_train_epochs: float = field(default=3.0, metadata=_meta("Epochs over the training data."))
-    max_steps: int = field(default=-1, metadata=_meta("Stop after this many optimizer steps (overrides epochs when > 0)."))
-    lr_scheduler_type: str = field(default="linear", metadata=_meta("Learning-rate schedule.", ["linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt"]))
-    warmup_ratio: float = field(default=0.0, metadata=_meta("Fraction of steps spent warming up."))
-    warmup_steps: int = field(default=0, metadata=_meta("Warm-up steps (overrides warmup_ratio when > 0)."))
-    weight_decay: float = field(default=0.0, metadata=_meta("AdamW weight decay."))
-    max_grad_norm: float = field(default=1.0, metadata=_meta("Gradient clipping norm."))
-    fp16: bool = field(default=False, metadata=_meta("fp16 mixed precision (falls back to fp32 where unsupported)."))
-    bf16: bool = field(default=False, metadata=_meta("bf16 mixed precision (falls back to fp32 where unsupported)."))
-    eval_strategy: str = field(default="no", metadata=_meta("When to evaluate.", ["no", "steps", "epoch"]))
-    eval_steps: float | None = field(default=None, metadata=_meta("Evaluate every N steps (default: logging_steps)."))
-    save_strategy: str = field(default="steps", metadata=_meta("When to save checkpoints.", ["no", "steps", "epoch"]))
-    save_total_limit: int | None = field(default=None, metadata=_meta("Keep at most this many checkpoints."))
-    seed: int = field(default=42, metadata=_meta("Random seed for initialisation, shuffling and the split."))
-    resume_from_checkpoint: str | None = field(default=None, metadata=_meta("Checkpoint directory to resume from, or true for the latest in output_dir."))
-    report_to: str = field(default="none", metadata=_meta("Experiment trackers (none, tensorboard, wandb, ...)."))
-    disable_gradient_checkpointing: bool | None = field(default=None, metadata=_meta(
+    do_train: bool = field(default=False, metadata=_meta(N_("Run training.")))
+    output_dir: str | None = field(default=None, metadata=_meta(N_("Where the adapter, logs and plots are written.")))
+    overwrite_output_dir: bool = field(default=False, metadata=_meta(N_("Allow writing into a non-empty output_dir.")))
+    deepspeed: str | None = field(default=None, metadata=_meta(N_("DeepSpeed JSON: a path, or ds_z0_config.json / ds_z2_config.json / ds_z3_config.json.")))
+    ddp_timeout: int = field(default=1800, metadata=_meta(N_("Timeout in seconds for distributed collectives.")))
+    logging_steps: float = field(default=500, metadata=_meta(N_("Log every N optimizer steps.")))
+    save_steps: float = field(default=500, metadata=_meta(N_("Save a checkpoint every N optimizer steps.")))
+    per_device_train_batch_size: int = field(default=8, metadata=_meta(N_("Examples per device per forward pass.")))
+    per_device_eval_batch_size: int = field(default=8, metadata=_meta(N_("Examples per device in evaluation.")))
+    gradient_accumulation_steps: int = field(default=1, metadata=_meta(N_("Forward passes per optimizer step.")))
+    learning_rate: float = field(default=5e-5, metadata=_meta(N_("Peak learning rate.")))
+    num_train_epochs: float = field(default=3.0, metadata=_meta(N_("Epochs over the training data.")))
+    max_steps: int = field(default=-1, metadata=_meta(N_("Stop after this many optimizer steps (overrides epochs when > 0).")))
+    lr_scheduler_type: str = field(default="linear", metadata=_meta(N_("Learning-rate schedule."), ["linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt"]))
+    warmup_ratio: float = field(default=0.0, metadata=_meta(N_("Fraction of steps spent warming up.")))
+    warmup_steps: int = field(default=0, metadata=_meta(N_("Warm-up steps (overrides warmup_ratio when > 0).")))
+    weight_decay: float = field(default=0.0, metadata=_meta(N_("AdamW weight decay.")))
+    max_grad_norm: float = field(default=1.0, metadata=_meta(N_("Gradient clipping norm.")))
+    fp16: bool = field(default=False, metadata=_meta(N_("fp16 mixed precision (falls back to fp32 where unsupported).")))
+    bf16: bool = field(default=False, metadata=_meta(N_("bf16 mixed precision (falls back to fp32 where unsupported).")))
+    eval_strategy: str = field(default="no", metadata=_meta(N_("When to evaluate."), ["no", "steps", "epoch"]))
+    eval_steps: float | None = field(default=None, metadata=_meta(N_("Evaluate every N steps (default: logging_steps).")))
+    save_strategy: str = field(default="steps", metadata=_meta(N_("When to save checkpoints."), ["no", "steps", "epoch"]))
+    save_total_limit: int | None = field(default=None, metadata=_meta(N_("Keep at most this many checkpoints.")))
+    seed: int = field(default=42, metadata=_meta(N_("Random seed for initialisation, shuffling and the split.")))
+    resume_from_checkpoint: str | None = field(default=None, metadata=_meta(N_("Checkpoint directory to resume from, or true for the latest in output_dir.")))
+    report_to: str = field(default="none", metadata=_meta(N_("Experiment trackers (none, tensorboard, wandb, ...).")))
+    disable_gradient_checkpointing: bool | None = field(default=None, metadata=_meta(N_(
         "Gradient checkpointing: false keeps it on (LLaMA-Factory always does), true turns it off; left out, the kit "
         "turns it off when its memory estimate says the activations fit in half the device's memory (same results, "
-        "no recomputation), and keeps it on otherwise."))
-    dataloader_num_workers: int = field(default=0, metadata=_meta("Worker processes of the data loader."))
+        "no recomputation), and keeps it on otherwise.")))
+    dataloader_num_workers: int = field(default=0, metadata=_meta(N_("Worker processes of the data loader.")))
 
 
 @dataclass(frozen=True)
 class InferArgs:
-    infer_backend: str = field(default="huggingface", metadata=_meta("Inference engine.", ["huggingface", "vllm"]))
-    do_sample: bool = field(default=True, metadata=_meta("Sample instead of greedy decoding."))
-    temperature: float = field(default=0.95, metadata=_meta("Sampling temperature."))
-    top_p: float = field(default=0.7, metadata=_meta("Nucleus sampling threshold."))
-    top_k: int = field(default=50, metadata=_meta("Top-k sampling."))
-    max_new_tokens: int = field(default=1024, metadata=_meta("Maximum new tokens per reply."))
-    repetition_penalty: float = field(default=1.0, metadata=_meta("Penalty for repeated tokens."))
-    merge_adapter: bool = field(default=True, metadata=_meta("Merge LoRA weights into the model at load (kit only)."))
-    vllm_maxlen: int = field(default=4096, metadata=_meta("vLLM maximum sequence length."))
-    vllm_gpu_util: float = field(default=0.7, metadata=_meta("vLLM fraction of device memory."))
-    vllm_enforce_eager: bool = field(default=False, metadata=_meta("vLLM: disable graph capture."))
-    vllm_max_lora_rank: int = field(default=32, metadata=_meta("vLLM: largest LoRA rank it accepts."))
-    export_dir: str | None = field(default=None, metadata=_meta("Where kit export writes the merged model."))
-    export_size: int = field(default=5, metadata=_meta("Shard size of the exported model, in GB."))
+    infer_backend: str = field(default="huggingface", metadata=_meta(N_("Inference engine."), ["huggingface", "vllm"]))
+    do_sample: bool = field(default=True, metadata=_meta(N_("Sample instead of greedy decoding.")))
+    temperature: float = field(default=0.95, metadata=_meta(N_("Sampling temperature.")))
+    top_p: float = field(default=0.7, metadata=_meta(N_("Nucleus sampling threshold.")))
+    top_k: int = field(default=50, metadata=_meta(N_("Top-k sampling.")))
+    max_new_tokens: int = field(default=1024, metadata=_meta(N_("Maximum new tokens per reply.")))
+    repetition_penalty: float = field(default=1.0, metadata=_meta(N_("Penalty for repeated tokens.")))
+    merge_adapter: bool = field(default=True, metadata=_meta(N_("Merge LoRA weights into the model at load (kit only).")))
+    vllm_maxlen: int = field(default=4096, metadata=_meta(N_("vLLM maximum sequence length.")))
+    vllm_gpu_util: float = field(default=0.7, metadata=_meta(N_("vLLM fraction of device memory.")))
+    vllm_enforce_eager: bool = field(default=False, metadata=_meta(N_("vLLM: disable graph capture.")))
+    vllm_max_lora_rank: int = field(default=32, metadata=_meta(N_("vLLM: largest LoRA rank it accepts.")))
+    export_dir: str | None = field(default=None, metadata=_meta(N_("Where kit export writes the merged model.")))
+    export_size: int = field(default=5, metadata=_meta(N_("Shard size of the exported model, in GB.")))
 
 
 SECTIONS: dict[str, type] = {"model": ModelArgs, "data": DataArgs, "finetune": FinetuneArgs, "train": TrainArgs, "infer": InferArgs}
 
 # Keys LLaMA-Factory has that the kit recognises but does not implement: a clear "not supported yet".
+# The feature names are shown in a message: marked here, translated there.
 UNSUPPORTED = {
-    "quantization_bit": "QLoRA quantisation", "quantization_method": "QLoRA quantisation",
-    "flash_attn": "choosing the attention kernel", "use_unsloth": "unsloth", "packing": "sequence packing",
-    "neat_packing": "sequence packing", "streaming": "streaming datasets", "tokenized_path": "cached tokenized datasets",
-    "mix_strategy": "dataset interleaving", "interleave_probs": "dataset interleaving", "eval_dataset": "a separate eval dataset",
+    "quantization_bit": N_("QLoRA quantisation"), "quantization_method": N_("QLoRA quantisation"),
+    "flash_attn": N_("choosing the attention kernel"), "use_unsloth": "unsloth", "packing": N_("sequence packing"),
+    "neat_packing": N_("sequence packing"), "streaming": N_("streaming datasets"), "tokenized_path": N_("cached tokenized datasets"),
+    "mix_strategy": N_("dataset interleaving"), "interleave_probs": N_("dataset interleaving"), "eval_dataset": N_("a separate eval dataset"),
     "use_dora": "DoRA", "use_rslora": "rsLoRA", "pissa_init": "PiSSA", "loraplus_lr_ratio": "LoRA+",
-    "additional_target": "extra trainable modules", "freeze_trainable_layers": "freeze tuning",
-    "pref_beta": "preference training", "predict_with_generate": "generation during evaluation", "do_predict": "prediction",
-    "rope_scaling": "RoPE scaling", "shift_attn": "shift short attention", "upcast_layernorm": "upcast layernorm",
-    "optim": "choosing the optimizer", "template_file": "templates from a file",
+    "additional_target": N_("extra trainable modules"), "freeze_trainable_layers": N_("freeze tuning"),
+    "pref_beta": N_("preference training"), "predict_with_generate": N_("generation during evaluation"), "do_predict": N_("prediction"),
+    "rope_scaling": N_("RoPE scaling"), "shift_attn": N_("shift short attention"), "upcast_layernorm": N_("upcast layernorm"),
+    "optim": N_("choosing the optimizer"), "template_file": N_("templates from a file"),
 }
 # LLaMA-Factory keys that only carry meaning for its own web UI or logging; accepted and ignored.
 IGNORED = {"run_name", "logging_dir", "save_only_model", "include_num_input_tokens_seen", "disable_tqdm", "log_level",
@@ -241,16 +246,17 @@ def _coerce(key: str, value: Any, f: dataclasses.Field) -> tuple[Any, str | None
     if value is None or (isinstance(value, str) and value.strip().lower() in {"null", "none", "~"} and tp is not str):
         if optional:
             return None, None
-        return None, f"{key}: null is not allowed; expected {tp.__name__} (default {f.default!r})"
+        return None, _("{key}: null is not allowed; expected {type} (default {default})").format(
+            key=key, type=tp.__name__, default=repr(f.default))
     if tp is bool:
         if isinstance(value, bool):
             return value, None
         if isinstance(value, (int, str)) and str(value).strip().lower() in _TRUE | _FALSE:
             return str(value).strip().lower() in _TRUE, None
-        return None, f"{key}: {value!r} is not a boolean; use true or false"
+        return None, _("{key}: {value} is not a boolean; use true or false").format(key=key, value=repr(value))
     if tp is int:
         if isinstance(value, bool):
-            return None, f"{key}: {value!r} is not an integer"
+            return None, _("{key}: {value} is not an integer").format(key=key, value=repr(value))
         if isinstance(value, int):
             return value, None
         if isinstance(value, float) and value.is_integer():
@@ -264,21 +270,23 @@ def _coerce(key: str, value: Any, f: dataclasses.Field) -> tuple[Any, str | None
                     return int(as_float), None
             except ValueError:
                 pass
-            return None, f"{key}: {value!r} is not an integer (for example {f.default if f.default is not None else 1})"
+            return None, _("{key}: {value} is not an integer (for example {example})").format(
+                key=key, value=repr(value), example=f.default if f.default is not None else 1)
     if tp is float:
         if isinstance(value, bool):
-            return None, f"{key}: {value!r} is not a number"
+            return None, _("{key}: {value} is not a number").format(key=key, value=repr(value))
         if isinstance(value, (int, float)):
             return float(value), None
         try:
             return float(str(value).strip()), None
         except ValueError:
-            return None, f"{key}: {value!r} is not a number (for example {f.default if f.default is not None else 1.0})"
+            return None, _("{key}: {value} is not a number (for example {example})").format(
+                key=key, value=repr(value), example=f.default if f.default is not None else 1.0)
     if tp is str:
         if isinstance(value, (dict, list)):
             if key in {"dataset", "lora_target", "adapter_name_or_path"} and isinstance(value, list):
                 return ",".join(str(v) for v in value), None
-            return None, f"{key}: expected a string, got {type(value).__name__}"
+            return None, _("{key}: expected a string, got {type}").format(key=key, type=type(value).__name__)
         if isinstance(value, bool) and key == "resume_from_checkpoint":
             return ("true" if value else None), None
         return str(value), None
@@ -289,7 +297,7 @@ def _parse_override(item: str) -> tuple[str, Any]:
     key, sep, raw = item.partition("=")
     key = key.strip().lstrip("-")
     if not sep or not key:
-        raise ConfigError([f"override {item!r} is not of the form key=value (for example learning_rate=1e-4)"])
+        raise ConfigError([_("override {item} is not of the form key=value (for example learning_rate=1e-4)").format(item=repr(item))])
     # YAML parsing gives numbers, booleans and null their natural types, as in the file.
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
@@ -303,21 +311,27 @@ def _parse_override(item: str) -> tuple[str, Any]:
 def read_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
-        raise ConfigError([f"config file {str(p)!r} does not exist; give the path of a LLaMA-Factory-style YAML file"])
+        raise ConfigError([_("config file {path} does not exist; give the path of a LLaMA-Factory-style YAML file").format(path=repr(str(p)))])
     if p.is_dir():
-        raise ConfigError([f"config file {str(p)!r} is a directory; give the path of a YAML file"])
+        raise ConfigError([_("config file {path} is a directory; give the path of a YAML file").format(path=repr(str(p)))])
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
-        raise ConfigError([f"config file {str(p)!r} is not UTF-8 text"]) from None
+        raise ConfigError([_("config file {path} is not UTF-8 text").format(path=repr(str(p)))]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError([f"config file {str(p)!r} is not valid YAML{where}: {getattr(exc, 'problem', exc)}"]) from None
+        problem = getattr(exc, "problem", exc)
+        if mark:
+            text = _("config file {path} is not valid YAML at line {line}, column {column}: {problem}").format(
+                path=repr(str(p)), line=mark.line + 1, column=mark.column + 1, problem=problem)
+        else:
+            text = _("config file {path} is not valid YAML: {problem}").format(path=repr(str(p)), problem=problem)
+        raise ConfigError([text]) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError([f"config file {str(p)!r} must hold a mapping of key: value lines, not a {type(data).__name__}"])
+        raise ConfigError([_("config file {path} must hold a mapping of key: value lines, not a {type}").format(
+            path=repr(str(p)), type=type(data).__name__)])
     return data
 
 
@@ -335,20 +349,26 @@ def from_dict(raw: Mapping[str, Any], source: str | None = None) -> Config:
                 continue
             choices = f.metadata.get("choices")
             if choices and coerced is not None and coerced not in choices:
-                problem = f"{key}: {coerced!r} is not allowed; choose one of {', '.join(map(str, choices))}"
+                allowed = ", ".join(map(str, choices))
                 if key == "stage" or key == "finetuning_type":
-                    problem += " (the kit supports LoRA supervised fine-tuning; other methods are not supported yet)"
-                problems.append(problem)
+                    problem = _("{key}: {value} is not allowed; choose one of {choices} (the kit supports LoRA supervised "
+                                "fine-tuning; other methods are not supported yet)")
+                else:
+                    problem = _("{key}: {value} is not allowed; choose one of {choices}")
+                problems.append(problem.format(key=key, value=repr(coerced), choices=allowed))
                 continue
             per_section[section][key] = coerced
         elif key in UNSUPPORTED:
-            problems.append(f"{key}: recognised LLaMA-Factory key, but {UNSUPPORTED[key]} is not supported by the kit yet; remove it")
+            problems.append(_("{key}: recognised LLaMA-Factory key, but {feature} is not supported by the kit yet; remove it").format(
+                key=key, feature=_(UNSUPPORTED[key])))
         elif key in IGNORED:
             continue
         else:
             close = difflib.get_close_matches(key, list(KEYS) + list(UNSUPPORTED), n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]}?" if close else ""
-            problems.append(f"{key}: unknown key{hint}")
+            if close:
+                problems.append(_("{key}: unknown key; did you mean {match}?").format(key=key, match=close[0]))
+            else:
+                problems.append(_("{key}: unknown key").format(key=key))
 
     _normalise_paths(per_section)
     sections = {s: SECTIONS[s](**per_section[s]) for s in SECTIONS}
@@ -399,70 +419,77 @@ def _normalise_paths(per_section: dict[str, dict[str, Any]]) -> None:
 def _check_values(cfg: Config) -> list[str]:
     p: list[str] = []
     d, t, f, i = cfg.data, cfg.train, cfg.finetune, cfg.infer
+
+    def bad(message: str, **values: Any) -> None:
+        p.append(_(message).format(**values))
+
     if d.cutoff_len <= 0:
-        p.append(f"cutoff_len: {d.cutoff_len} must be a positive number of tokens (e.g. 1024)")
+        bad(N_("cutoff_len: {value} must be a positive number of tokens (e.g. 1024)"), value=d.cutoff_len)
     if d.max_samples is not None and d.max_samples <= 0:
-        p.append(f"max_samples: {d.max_samples} must be positive, or left out to use every example")
+        bad(N_("max_samples: {value} must be positive, or left out to use every example"), value=d.max_samples)
     if d.val_size < 0:
-        p.append(f"val_size: {d.val_size} must be >= 0 (a fraction below 1, or a count)")
+        bad(N_("val_size: {value} must be >= 0 (a fraction below 1, or a count)"), value=d.val_size)
     elif d.val_size == 1 or (d.val_size > 1 and not float(d.val_size).is_integer()):
-        p.append(f"val_size: {d.val_size} must be a fraction below 1 (e.g. 0.1), or a whole count of examples above 1 (e.g. 100)")
+        bad(N_("val_size: {value} must be a fraction below 1 (e.g. 0.1), or a whole count of examples above 1 (e.g. 100)"),
+            value=d.val_size)
     if f.lora_rank <= 0:
-        p.append(f"lora_rank: {f.lora_rank} must be a positive integer (e.g. 8)")
+        bad(N_("lora_rank: {value} must be a positive integer (e.g. 8)"), value=f.lora_rank)
     if f.lora_alpha is not None and f.lora_alpha <= 0:
-        p.append(f"lora_alpha: {f.lora_alpha} must be positive")
+        bad(N_("lora_alpha: {value} must be positive"), value=f.lora_alpha)
     if not 0 <= f.lora_dropout < 1:
-        p.append(f"lora_dropout: {f.lora_dropout} must be in [0, 1)")
+        bad(N_("lora_dropout: {value} must be in [0, 1)"), value=f.lora_dropout)
     if not f.lora_target.strip() or any(not part.strip() for part in f.lora_target.split(",")):
-        p.append(f"lora_target: {f.lora_target!r} must be a comma list of module names (q_proj,v_proj) or all")
+        bad(N_("lora_target: {value} must be a comma list of module names (q_proj,v_proj) or all"), value=repr(f.lora_target))
     for key in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
         if getattr(t, key) <= 0:
-            p.append(f"{key}: {getattr(t, key)} must be a positive integer")
+            bad(N_("{key}: {value} must be a positive integer"), key=key, value=getattr(t, key))
     if t.learning_rate <= 0:
-        p.append(f"learning_rate: {t.learning_rate} must be positive (e.g. 1.0e-4)")
+        bad(N_("learning_rate: {value} must be positive (e.g. 1.0e-4)"), value=t.learning_rate)
     if t.num_train_epochs <= 0 and t.max_steps <= 0:
-        p.append(f"num_train_epochs: {t.num_train_epochs} must be positive (or set max_steps)")
+        bad(N_("num_train_epochs: {value} must be positive (or set max_steps)"), value=t.num_train_epochs)
     if not 0 <= t.warmup_ratio < 1:
-        p.append(f"warmup_ratio: {t.warmup_ratio} must be in [0, 1)")
+        bad(N_("warmup_ratio: {value} must be in [0, 1)"), value=t.warmup_ratio)
     for key in ("logging_steps", "save_steps"):
         if getattr(t, key) <= 0:
-            p.append(f"{key}: {getattr(t, key)} must be positive")
+            bad(N_("{key}: {value} must be positive"), key=key, value=getattr(t, key))
     if t.eval_steps is not None and t.eval_steps <= 0:
-        p.append(f"eval_steps: {t.eval_steps} must be positive")
+        bad(N_("eval_steps: {value} must be positive"), value=t.eval_steps)
     if t.fp16 and t.bf16:
-        p.append("fp16 and bf16: both are true; choose one")
+        bad(N_("fp16 and bf16: both are true; choose one"))
     if t.eval_strategy != "no" and d.val_size == 0:
-        p.append(f"eval_strategy: {t.eval_strategy!r} needs held-out data; set val_size (e.g. 0.1) or eval_strategy: no")
+        bad(N_("eval_strategy: {value} needs held-out data; set val_size (e.g. 0.1) or eval_strategy: no"),
+            value=repr(t.eval_strategy))
     if i.temperature < 0:
-        p.append(f"temperature: {i.temperature} must be >= 0")
+        bad(N_("temperature: {value} must be >= 0"), value=i.temperature)
     if not 0 < i.top_p <= 1:
-        p.append(f"top_p: {i.top_p} must be in (0, 1]")
+        bad(N_("top_p: {value} must be in (0, 1]"), value=i.top_p)
     if i.max_new_tokens <= 0:
-        p.append(f"max_new_tokens: {i.max_new_tokens} must be positive")
+        bad(N_("max_new_tokens: {value} must be positive"), value=i.max_new_tokens)
     if i.top_k < 0:
-        p.append(f"top_k: {i.top_k} must be >= 0 (0 turns top-k sampling off)")
+        bad(N_("top_k: {value} must be >= 0 (0 turns top-k sampling off)"), value=i.top_k)
     if i.repetition_penalty <= 0:
-        p.append(f"repetition_penalty: {i.repetition_penalty} must be positive (1.0 means no penalty)")
+        bad(N_("repetition_penalty: {value} must be positive (1.0 means no penalty)"), value=i.repetition_penalty)
     if not 0 < i.vllm_gpu_util <= 1:
-        p.append(f"vllm_gpu_util: {i.vllm_gpu_util} must be a fraction of device memory in (0, 1], e.g. 0.7")
+        bad(N_("vllm_gpu_util: {value} must be a fraction of device memory in (0, 1], e.g. 0.7"), value=i.vllm_gpu_util)
     for key in ("vllm_maxlen", "vllm_max_lora_rank", "export_size"):
         if getattr(i, key) <= 0:
-            p.append(f"{key}: {getattr(i, key)} must be a positive integer")
+            bad(N_("{key}: {value} must be a positive integer"), key=key, value=getattr(i, key))
     if t.ddp_timeout <= 0:
-        p.append(f"ddp_timeout: {t.ddp_timeout} must be a positive number of seconds")
+        bad(N_("ddp_timeout: {value} must be a positive number of seconds"), value=t.ddp_timeout)
     if t.dataloader_num_workers < 0:
-        p.append(f"dataloader_num_workers: {t.dataloader_num_workers} must be >= 0 (0 loads data in the training process)")
+        bad(N_("dataloader_num_workers: {value} must be >= 0 (0 loads data in the training process)"),
+            value=t.dataloader_num_workers)
     if d.preprocessing_num_workers is not None and d.preprocessing_num_workers <= 0:
-        p.append(f"preprocessing_num_workers: {d.preprocessing_num_workers} must be positive, or left out")
+        bad(N_("preprocessing_num_workers: {value} must be positive, or left out"), value=d.preprocessing_num_workers)
     if t.max_steps == 0 or t.max_steps < -1:
-        p.append(f"max_steps: {t.max_steps} must be positive, or -1 to train for num_train_epochs")
+        bad(N_("max_steps: {value} must be positive, or -1 to train for num_train_epochs"), value=t.max_steps)
     for key in ("warmup_steps", "weight_decay", "max_grad_norm", "seed"):
         if getattr(t, key) < 0:
-            p.append(f"{key}: {getattr(t, key)} must be >= 0")
+            bad(N_("{key}: {value} must be >= 0"), key=key, value=getattr(t, key))
     if t.save_total_limit is not None and t.save_total_limit <= 0:
-        p.append(f"save_total_limit: {t.save_total_limit} must be positive, or left out to keep every checkpoint")
+        bad(N_("save_total_limit: {value} must be positive, or left out to keep every checkpoint"), value=t.save_total_limit)
     if cfg.model.adapter_name_or_path and f.finetuning_type != "lora":
-        p.append(f"adapter_name_or_path: adapters need finetuning_type: lora, not {f.finetuning_type}")
+        bad(N_("adapter_name_or_path: adapters need finetuning_type: lora, not {value}"), value=f.finetuning_type)
     return p
 
 
@@ -490,26 +517,29 @@ def require(cfg: Config, purpose: str) -> None:
     """Check the keys a command needs are there (train needs a model, datasets, a template ...)."""
     p: list[str] = []
     if not cfg.model.model_name_or_path:
-        p.append("model_name_or_path: missing; give a local model directory, a hub id, or kit/tiny-qwen")
+        p.append(_("model_name_or_path: missing; give a local model directory, a hub id, or kit/tiny-qwen"))
     if purpose in ("train", "preprocess"):
         if not cfg.data.dataset:
-            p.append("dataset: missing; give dataset names from dataset_info.json, e.g. identity,alpaca_en_demo")
+            p.append(_("dataset: missing; give dataset names from dataset_info.json, e.g. identity,alpaca_en_demo"))
         if not cfg.data.template:
-            p.append("template: missing; use the model's template, e.g. qwen for Qwen models")
+            p.append(_("template: missing; use the model's template, e.g. qwen for Qwen models"))
     if purpose == "train":
         if not cfg.train.output_dir:
-            p.append("output_dir: missing; say where the adapter should be written, e.g. saves/qwen/lora/sft")
+            p.append(_("output_dir: missing; say where the adapter should be written, e.g. saves/qwen/lora/sft"))
     if purpose == "export" and not cfg.infer.export_dir:
-        p.append("export_dir: missing; say where the merged model should be written")
+        p.append(_("export_dir: missing; say where the merged model should be written"))
     if p:
         raise ConfigError(p, source=cfg.source)
 
 
 def key_reference() -> list[dict[str, Any]]:
-    """Every key: section, type, default, meaning, allowed values. For docs and `kit keys`."""
+    """Every key: section, type, default, meaning, allowed values. For docs and `kit keys`.
+
+    The meaning is in the current language (``kit --lang zh keys``, the zh docs' reference page).
+    """
     rows = []
     for key, (section, f) in KEYS.items():
         tp, optional = _base_type(f.type)
         rows.append({"key": key, "section": section, "type": tp.__name__ + (" | null" if optional else ""),
-                     "default": f.default, "choices": list(f.metadata.get("choices") or []), "help": f.metadata.get("help", "")})
+                     "default": f.default, "choices": list(f.metadata.get("choices") or []), "help": _(f.metadata["help"]) if f.metadata.get("help") else ""})
     return rows

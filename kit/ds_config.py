@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.config import ConfigError
+from kit.i18n import _
 
 DEEPSPEED_DIR = Path(__file__).parent / "deepspeed"
 
@@ -29,18 +30,19 @@ def find_deepspeed_config(value: str, config_dir: Path | None = None, cwd: Path 
         if c.is_file():
             return c.resolve()
     shipped = ", ".join(sorted(p.name for p in DEEPSPEED_DIR.glob("*.json")))
-    raise ConfigError([f"deepspeed: {value!r} not found (looked as given, next to the YAML file, in the working directory, "
-                       f"and among the kit's configs: {shipped})"])
+    raise ConfigError([_("deepspeed: {value} not found (looked as given, next to the YAML file, in the working directory, "
+                         "and among the kit's configs: {shipped})").format(value=repr(value), shipped=shipped)])
 
 
 def read_deepspeed_config(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"deepspeed: {str(path)!r} is not valid JSON: {exc}"]) from None
+        raise ConfigError([_("deepspeed: {path} is not valid JSON: {error}").format(path=repr(str(path)), error=exc)]) from None
     if not isinstance(data, dict):
-        raise ConfigError([f"deepspeed: {str(path)!r} must hold a JSON object"])
+        raise ConfigError([_("deepspeed: {path} must hold a JSON object").format(path=repr(str(path)))])
     stage = data.get("zero_optimization", {}).get("stage", 0)
     if stage not in (0, 1, 2, 3):
-        raise ConfigError([f"deepspeed: zero_optimization.stage in {str(path)!r} is {stage!r}; use 0, 1, 2 or 3"])
+        raise ConfigError([_("deepspeed: zero_optimization.stage in {path} is {stage}; use 0, 1, 2 or 3").format(
+            path=repr(str(path)), stage=repr(stage))])
     return data

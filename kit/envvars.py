@@ -25,6 +25,17 @@ from typing import Any, Mapping, MutableMapping
 from kit.errors import KitError
 
 
+def _(message: str) -> str:
+    """``kit.i18n._``, imported when a message is shown: kit.i18n reads its language through this module."""
+    from kit.i18n import _ as translate
+
+    return translate(message)
+
+
+def N_(message: str) -> str:
+    return message
+
+
 class EnvError(KitError, ValueError):
     """A documented environment variable holds a value the kit cannot use."""
 
@@ -40,7 +51,8 @@ def _int(env: Mapping[str, str], name: str, default: int | None) -> int | None:
     try:
         return int(raw)
     except ValueError:
-        raise EnvError(f"environment variable {name}={raw!r} is not an integer; unset it or give a whole number") from None
+        raise EnvError(_("environment variable {name}={value} is not an integer; unset it or give a whole number").format(
+            name=name, value=repr(raw))) from None
 
 
 LANGUAGE_VARIABLES = ("KIT_LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
@@ -113,19 +125,21 @@ def rendezvous_problems(env: EnvSettings) -> list[str]:
     """
     problems = []
     if env.nnodes < 1:
-        problems.append(f"NNODES={env.nnodes}: give at least 1 node")
+        problems.append(_("NNODES={nnodes}: give at least 1 node").format(nnodes=env.nnodes))
     elif not 0 <= env.node_rank < env.nnodes:
-        problems.append(f"NODE_RANK={env.node_rank} with NNODES={env.nnodes}: NODE_RANK must be between 0 and {env.nnodes - 1}")
+        problems.append(_("NODE_RANK={node_rank} with NNODES={nnodes}: NODE_RANK must be between 0 and {last}").format(
+            node_rank=env.node_rank, nnodes=env.nnodes, last=env.nnodes - 1))
     if env.nproc_per_node is not None and env.nproc_per_node < 1:
-        problems.append(f"NPROC_PER_NODE={env.nproc_per_node}: give at least 1 process per node")
+        problems.append(_("NPROC_PER_NODE={nproc}: give at least 1 process per node").format(nproc=env.nproc_per_node))
     if env.nnodes > 1:
         if not env.master_addr:
-            problems.append(f"NNODES={env.nnodes} needs MASTER_ADDR: the address of the node with NODE_RANK=0, "
-                            "the same on every node (127.0.0.1 would make each node wait for itself)")
+            problems.append(_("NNODES={nnodes} needs MASTER_ADDR: the address of the node with NODE_RANK=0, "
+                              "the same on every node (127.0.0.1 would make each node wait for itself)").format(nnodes=env.nnodes))
         if not env.master_port:
-            problems.append(f"NNODES={env.nnodes} needs MASTER_PORT: a free port on the NODE_RANK=0 node, the same on every node")
+            problems.append(_("NNODES={nnodes} needs MASTER_PORT: a free port on the NODE_RANK=0 node, the same on every "
+                              "node").format(nnodes=env.nnodes))
     if env.master_port and not 0 < env.master_port < 65536:
-        problems.append(f"MASTER_PORT={env.master_port}: give a port between 1 and 65535")
+        problems.append(_("MASTER_PORT={port}: give a port between 1 and 65535").format(port=env.master_port))
     return problems
 
 
@@ -169,14 +183,14 @@ class Parameter:
 
 PARAMETERS = (
     Parameter("visible_devices", "ASCEND_RT_VISIBLE_DEVICES",
-              "the NPU runtime, once, when it starts in a process: the cards that process sees, numbered from 0 "
-              "(physical cards 6,7 appear as 0,1); training ranks and vLLM workers each start their own runtime", True),
+              N_("the NPU runtime, once, when it starts in a process: the cards that process sees, numbered from 0 "
+                 "(physical cards 6,7 appear as 0,1); training ranks and vLLM workers each start their own runtime"), True),
     Parameter("use_modelscope_hub", "USE_MODELSCOPE_HUB",
-              "the kit, each time it resolves a model id: 1 downloads ids such as qwen/Qwen1.5-7B from ModelScope, "
-              "0 from the Hugging Face Hub", False),
+              N_("the kit, each time it resolves a model id: 1 downloads ids such as qwen/Qwen1.5-7B from ModelScope, "
+                 "0 from the Hugging Face Hub"), False),
     Parameter("npu_alloc_conf", "PYTORCH_NPU_ALLOC_CONF",
-              "torch_npu's memory allocator, once, when it starts in a process: e.g. max_split_size_mb:256 "
-              "(the quick start's vLLM setting) splits fewer large blocks and so fragments less", True),
+              N_("torch_npu's memory allocator, once, when it starts in a process: e.g. max_split_size_mb:256 "
+                 "(the quick start's vLLM setting) splits fewer large blocks and so fragments less"), True),
 )
 VLLM_METHOD = "VLLM_WORKER_MULTIPROC_METHOD"
 # The quick start's vLLM section on an NPU: applied by ``apply(vllm=True)`` where the kernel has no value of its own.
@@ -210,11 +224,12 @@ def _as_text(parameter: str, value: Any) -> str:
         items = [value] if isinstance(value, int) else (value.split(",") if isinstance(value, str) else list(value))
         ids = [str(i).strip() for i in items]
         if not ids or not all(i.isdigit() for i in ids) or len(set(ids)) != len(ids):
-            raise EnvError(f"visible_devices={value!r}: give card numbers, e.g. 0 or \"0,1\" (each once), or None to keep "
-                           "ASCEND_RT_VISIBLE_DEVICES as the kernel inherited it")
+            raise EnvError(_("visible_devices={value}: give card numbers, e.g. 0 or \"0,1\" (each once), or None to keep "
+                             "ASCEND_RT_VISIBLE_DEVICES as the kernel inherited it").format(value=repr(value)))
         return ",".join(ids)
     if not isinstance(value, str) or not value.strip():
-        raise EnvError(f"{parameter}={value!r}: give the text of the variable, e.g. \"max_split_size_mb:256\", or None")
+        raise EnvError(_("{parameter}={value}: give the text of the variable, e.g. \"max_split_size_mb:256\", or None").format(
+            parameter=parameter, value=repr(value)))
     return value.strip()
 
 
@@ -223,8 +238,8 @@ class Setting:
     parameter: str
     variable: str
     value: str | None  # what this process (and every process it starts) now has; None: unset
-    source: str  # "notebook parameter", "inherited", "kit default" or "unset"
-    read_by: str
+    source: str  # SOURCES: "notebook parameter", "inherited", "kit default" or "unset" (English; shown through _())
+    read_by: str  # in the language of the moment apply() ran
     replaced: str | None = None  # an inherited value the parameter replaced
     too_late: str | None = None  # why the new value may not take effect in this process
 
@@ -241,20 +256,29 @@ class AppliedEnvironment:
         return {s.variable: s.value for s in self.settings}
 
     def __repr__(self) -> str:
-        lines = [f"{s.variable}={s.value if s.value is not None else '(unset)'}  [{s.parameter}: {s.source}"
-                 + (f", replaced {s.replaced!r}" if s.replaced is not None else "") + "]" for s in self.settings]
-        lines += [f"WARNING: {w}" for w in self.warnings]
+        unset = _("(unset)")
+        lines = [f"{s.variable}={s.value if s.value is not None else unset}  [{s.parameter}: {_(s.source)}"
+                 + (_(", replaced {value}").format(value=repr(s.replaced)) if s.replaced is not None else "") + "]"
+                 for s in self.settings]
+        lines += [_("WARNING: {message}").format(message=w) for w in self.warnings]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
+        unset = html.escape(_("(unset)"))
+
+        def source(s: Setting) -> str:
+            replaced = _(" (replaced {value})").format(value=repr(s.replaced)) if s.replaced is not None else ""
+            return html.escape(_(s.source) + replaced)
+
         rows = "".join(
             f"<tr><td><code>{html.escape(s.parameter)}</code></td><td><code>{html.escape(s.variable)}</code></td>"
-            f"<td><code>{html.escape(s.value) if s.value is not None else '(unset)'}</code></td>"
-            f"<td>{html.escape(s.source)}{html.escape(f' (replaced {s.replaced!r})') if s.replaced is not None else ''}</td>"
+            f"<td><code>{html.escape(s.value) if s.value is not None else unset}</code></td>"
+            f"<td>{source(s)}</td>"
             f"<td style='text-align:left'>{html.escape(s.read_by)}</td></tr>" for s in self.settings)
-        warned = "".join(f"<p style='color:#cf222e'><b>Too late:</b> {html.escape(w)}</p>" for w in self.warnings)
-        return ("<table><tr><th>parameter</th><th>variable</th><th>value</th><th>from</th><th>read by</th></tr>"
-                f"{rows}</table>{warned}")
+        too_late = html.escape(_("Too late:"))
+        warned = "".join(f"<p style='color:#cf222e'><b>{too_late}</b> {html.escape(w)}</p>" for w in self.warnings)
+        head = "".join(f"<th>{html.escape(_(h))}</th>" for h in (N_("parameter"), N_("variable"), N_("value"), N_("from"), N_("read by")))
+        return f"<table><tr>{head}</tr>{rows}</table>{warned}"
 
 
 def apply(visible_devices: Any = None, use_modelscope_hub: Any = None, npu_alloc_conf: str | None = None,
@@ -281,30 +305,39 @@ def apply(visible_devices: Any = None, use_modelscope_hub: Any = None, npu_alloc
     for p in PARAMETERS:
         before = target.get(p.variable)
         raw = given[p.name]
-        source = "notebook parameter"
+        source = N_("notebook parameter")
         if raw is None and vllm and p.variable in VLLM_DEFAULTS and before is None:
-            raw, source = VLLM_DEFAULTS[p.variable], "kit default (the quick start's vLLM setting)"
+            raw, source = VLLM_DEFAULTS[p.variable], N_("kit default (the quick start's vLLM setting)")
         if raw is None:
-            settings.append(Setting(p.name, p.variable, before, "inherited" if before is not None else "unset", p.read_by))
+            settings.append(Setting(p.name, p.variable, before, N_("inherited") if before is not None else N_("unset"), _(p.read_by)))
             continue
         value = _as_text(p.name, raw)
         _write({p.variable: value}, target, replace=True)
         late = None
         if p.runtime and value != before and state != "not imported":
-            late = (f"{p.variable}={value} was set after torch_npu was imported in this process"
-                    + (" and the NPU runtime had started (torch.npu.is_initialized())" if state == "initialised" else
-                       "; the NPU runtime may already have read it")
-                    + f" ({before!r} before). This kernel keeps the old setting; training processes and vLLM workers "
-                    "started from now on get the new one. Restart the kernel and run this cell first to apply it here too.")
+            if state == "initialised":
+                late = _("{variable}={value} was set after torch_npu was imported in this process and the NPU runtime had "
+                         "started (torch.npu.is_initialized()) ({before} before). This kernel keeps the old setting; training "
+                         "processes and vLLM workers started from now on get the new one. Restart the kernel and run this "
+                         "cell first to apply it here too.")
+            else:
+                late = _("{variable}={value} was set after torch_npu was imported in this process; the NPU runtime may "
+                         "already have read it ({before} before). This kernel keeps the old setting; training processes and "
+                         "vLLM workers started from now on get the new one. Restart the kernel and run this cell first to "
+                         "apply it here too.")
+            late = late.format(variable=p.variable, value=value, before=repr(before))
             messages.append(late)
             warnings.warn(late, EnvTooLateWarning, stacklevel=2)
         settings.append(Setting(p.name, p.variable, value, source,
-                                p.read_by, before if before not in (None, value) else None, late))
+                                _(p.read_by), before if before not in (None, value) else None, late))
     if vllm:
         written = set_defaults({VLLM_METHOD: "spawn"}, target)
         value = target.get(VLLM_METHOD)
-        note = "vLLM, when it starts its engine: spawn starts workers afresh (a forked worker cannot re-initialise the NPU)"
         if value != "spawn":
-            note += f"; {value!r} was set before the kit, and vLLM on an NPU then fails with 'Cannot re-initialize NPU in forked subprocess'"
-        settings.append(Setting("(vLLM)", VLLM_METHOD, value, "kit default" if written else "inherited", note))
+            note = _("vLLM, when it starts its engine: spawn starts workers afresh (a forked worker cannot re-initialise the "
+                     "NPU); {value} was set before the kit, and vLLM on an NPU then fails with 'Cannot re-initialize NPU in "
+                     "forked subprocess'").format(value=repr(value))
+        else:
+            note = _("vLLM, when it starts its engine: spawn starts workers afresh (a forked worker cannot re-initialise the NPU)")
+        settings.append(Setting("(vLLM)", VLLM_METHOD, value, N_("kit default") if written else N_("inherited"), note))
     return AppliedEnvironment(tuple(settings), state, tuple(messages))

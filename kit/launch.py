@@ -30,6 +30,7 @@ from kit import device as device_mod
 from kit import plan as plan_mod
 from kit.config import Config, ConfigError
 from kit.envvars import EnvSettings, master_addr, rendezvous_problems
+from kit.i18n import _, language
 
 DEFAULT_EXTENSIONS_DIR = Path.home() / ".cache" / "kit" / "torch_extensions"
 
@@ -45,7 +46,7 @@ class LaunchPlan:
 
     def describe(self) -> str:
         where = (f"master={self.master_addr}:{self.master_port}" if self.master_port
-                 else "standalone: torchrun picks a free port on this machine")
+                 else _("standalone: torchrun picks a free port on this machine"))
         return f"nproc_per_node={self.nproc_per_node} nnodes={self.nnodes} node_rank={self.node_rank} {where}"
 
 
@@ -53,11 +54,11 @@ def plan_launch(cfg: Config, env: EnvSettings, info: device_mod.DeviceInfo) -> L
     """How to launch, or None to train in this process."""
     reasons = []
     if cfg.train.deepspeed:
-        reasons.append("deepspeed is set")
+        reasons.append(_("deepspeed is set"))
     if env.force_torchrun:
-        reasons.append("FORCE_TORCHRUN is set")
+        reasons.append(_("FORCE_TORCHRUN is set"))
     if info.is_accelerator and info.count > 1:
-        reasons.append(f"{info.count} {info.kind} devices are visible")
+        reasons.append(_("{count} {kind} devices are visible").format(count=info.count, kind=info.kind))
     if env.nnodes > 1:
         reasons.append(f"NNODES={env.nnodes}")
     if env.nproc_per_node is not None and env.nproc_per_node > 1:
@@ -92,6 +93,8 @@ def child_environment(env: EnvSettings, info: device_mod.DeviceInfo, nproc: int,
     """
     out = device_mod.subprocess_env(env, dict(os.environ if base is None else base))
     out.setdefault("PYTHONUNBUFFERED", "1")
+    # The ranks speak the language this process chose (kit --lang zh, a notebook's lang), not only the locale's.
+    out["KIT_LANG"] = language()
     # DeepSpeed compiles a C++ op on first use (about a minute); keep it between runs.
     out.setdefault("TORCH_EXTENSIONS_DIR", str(DEFAULT_EXTENSIONS_DIR))
     if info.kind == "cpu" and "OMP_NUM_THREADS" not in out:
@@ -125,7 +128,7 @@ class Terminated(BaseException):
 
     def __init__(self, signum: int):
         self.name = signal.Signals(signum).name
-        super().__init__(f"terminated by {self.name}")
+        super().__init__(_("terminated by {signal}").format(signal=self.name))
         self.signum = signum
 
 
@@ -163,16 +166,33 @@ def stop_tree(proc: subprocess.Popen, signum: int, grace: float = GRACE_SECONDS)
         tree = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
         tree = []
+    _stop(tree, {proc.pid: signum}, grace)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(5)
+
+
+def stop_descendants(grace: float = GRACE_SECONDS) -> None:
+    """SIGTERM to every process this one started (and theirs), SIGKILL after ``grace``.
+
+    For a command that runs its work in other processes it did not start itself as torchrun
+    (kit batch: pool workers, their notebook kernels, the kernels' torchrun and ranks).
+    """
+    import psutil
+
+    _stop(psutil.Process().children(recursive=True), {}, grace)
+
+
+def _stop(tree: list, signals: dict[int, int], grace: float) -> None:
+    import psutil
+
     for p in tree:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            p.send_signal(signum if p.pid == proc.pid else signal.SIGTERM)
+            p.send_signal(signals.get(p.pid, signal.SIGTERM))
     _, alive = psutil.wait_procs(tree, timeout=grace)
     for p in alive:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             p.kill()
     psutil.wait_procs(alive, timeout=5)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(5)
 
 
 def exit_code(returncode: int) -> int:
@@ -255,6 +275,6 @@ def launch_sft(cfg: Config, on_line: Callable[[str], None] | None = None, env: E
     with tempfile.TemporaryDirectory(prefix="kit-launch-") as tmp:
         plan.save(Path(tmp))
         plan_mod.prepare_output(plan)
-        emit(f"[kit] launching torchrun ({launch.reason}): {launch.describe()}")
+        emit("[kit] " + _("launching torchrun ({reason}): {launch}").format(reason=launch.reason, launch=launch.describe()))
         return run_supervised(torchrun_command(launch, ["--plan", tmp]), child_environment(env, info, launch.nproc_per_node),
                               cwd, on_line, on_tick, tick_seconds)

@@ -28,6 +28,7 @@ from kit.data import encoded
 from kit.data.loader import dataset_attr
 from kit.data.template import Template, get as get_template, with_system
 from kit.envvars import EnvSettings
+from kit.i18n import _
 
 logger = logging.getLogger("kit.plan")
 
@@ -137,32 +138,41 @@ def decide_output(cfg: Config) -> OutputDecision:
     out = Path(cfg.train.output_dir)
     resume = cfg.train.resume_from_checkpoint
     if out.exists() and not out.is_dir():
-        raise ConfigError([f"output_dir: {str(out)!r} is a file; give a directory"])
+        raise ConfigError([_("output_dir: {path} is a file; give a directory").format(path=repr(str(out)))])
     if resume:
         if resume.strip().lower() in ("true", "latest", "last"):
             found = last_checkpoint(out) if out.is_dir() else None
             if found is None:
-                raise ConfigError([f"resume_from_checkpoint: {resume} but {str(out)!r} holds no complete checkpoint-* folder to resume from"])
-            return OutputDecision(str(found), message=f"resuming from {found} (resume_from_checkpoint: {resume})")
+                raise ConfigError([_("resume_from_checkpoint: {value} but {path} holds no complete checkpoint-* folder to resume "
+                                     "from").format(value=resume, path=repr(str(out)))])
+            return OutputDecision(str(found), message=_("resuming from {checkpoint} (resume_from_checkpoint: {value})").format(
+                checkpoint=found, value=resume))
         if not (Path(resume) / "trainer_state.json").is_file():
-            raise ConfigError([f"resume_from_checkpoint: {resume!r} is not a complete checkpoint folder (no trainer_state.json); "
-                               "give a checkpoint-N folder of an earlier run, or true for the newest in output_dir"])
-        return OutputDecision(resume, message=f"resuming from {resume} (resume_from_checkpoint)")
+            raise ConfigError([_("resume_from_checkpoint: {value} is not a complete checkpoint folder (no trainer_state.json); "
+                                 "give a checkpoint-N folder of an earlier run, or true for the newest in output_dir").format(
+                value=repr(resume))])
+        return OutputDecision(resume, message=_("resuming from {checkpoint} (resume_from_checkpoint)").format(checkpoint=resume))
     if not out.is_dir() or not any(out.iterdir()):
         return OutputDecision(None)
     ours, others = run_files(out)
     if cfg.train.overwrite_output_dir:
-        kept = f"; keeping {len(others)} other file(s): {', '.join(others[:5])}{' ...' if len(others) > 5 else ''}" if others else ""
-        return OutputDecision(None, tuple(ours), tuple(others),
-                              f"overwrite_output_dir: removing the last run's {len(ours)} file(s) in {out} before training{kept}"
-                              if ours else None)
+        message = None
+        if ours:
+            message = _("overwrite_output_dir: removing the last run's {count} file(s) in {folder} before training").format(
+                count=len(ours), folder=out)
+            if others:
+                names = ", ".join(others[:5]) + (" ..." if len(others) > 5 else "")
+                message += _("; keeping {count} other file(s): {names}").format(count=len(others), names=names)
+        return OutputDecision(None, tuple(ours), tuple(others), message)
     found = last_checkpoint(out)
     if found is not None:
-        return OutputDecision(str(found), message=(
-            f"resuming from {found}: {out} holds an earlier run's checkpoint and overwrite_output_dir is false "
-            "(as LLaMA-Factory does; set overwrite_output_dir: true to start over, or choose another output_dir)"))
-    raise ConfigError([f"output_dir: {str(out)!r} exists and is not empty (and holds no checkpoint to resume from); "
-                       "choose another output_dir, or set overwrite_output_dir: true to replace the last run's files in it"])
+        return OutputDecision(str(found), message=_(
+            "resuming from {checkpoint}: {folder} holds an earlier run's checkpoint and overwrite_output_dir is false "
+            "(as LLaMA-Factory does; set overwrite_output_dir: true to start over, or choose another output_dir)").format(
+            checkpoint=found, folder=out))
+    raise ConfigError([_("output_dir: {path} exists and is not empty (and holds no checkpoint to resume from); "
+                         "choose another output_dir, or set overwrite_output_dir: true to replace the last run's files in it"
+                         ).format(path=repr(str(out)))])
 
 
 def _is_within(inner: Path, outer: Path) -> bool:
@@ -176,15 +186,17 @@ def _is_within(inner: Path, outer: Path) -> bool:
 def check_output_place(cfg: Config, model_dir: Path | None, dataset_dir: Path | None) -> None:
     """Refuse an output_dir that would write into the base model, a dataset, the working or home folder."""
     out = Path(cfg.train.output_dir)
-    protected = {"the working directory": Path.cwd(), "the home directory": Path.home(), "the filesystem root": Path("/")}
+    protected = {_("the working directory"): Path.cwd(), _("the home directory"): Path.home(),
+                 _("the filesystem root"): Path("/")}
     for what, place in protected.items():
         if out.resolve() == place.resolve():
-            raise ConfigError([f"output_dir: {str(out)!r} is {what}; training writes adapter, tokenizer and checkpoint files "
-                               "there. Give a folder of its own, e.g. saves/qwen/lora/sft"])
-    for what, place in (("the model folder", model_dir), ("the dataset folder", dataset_dir)):
+            raise ConfigError([_("output_dir: {path} is {what}; training writes adapter, tokenizer and checkpoint files "
+                                 "there. Give a folder of its own, e.g. saves/qwen/lora/sft").format(path=repr(str(out)), what=what)])
+    for what, place in ((_("the model folder"), model_dir), (_("the dataset folder"), dataset_dir)):
         if place is not None and _is_within(place, out):
-            raise ConfigError([f"output_dir: {str(out)!r} is or contains {what} {str(place)!r}; training would write "
-                               "tokenizer files and checkpoints into it. Give a folder of its own, e.g. saves/qwen/lora/sft"])
+            raise ConfigError([_("output_dir: {path} is or contains {what} {place}; training would write tokenizer files "
+                                 "and checkpoints into it. Give a folder of its own, e.g. saves/qwen/lora/sft").format(
+                path=repr(str(out)), what=what, place=repr(str(place)))])
 
 
 def prepare_output(plan: Plan) -> None:
@@ -210,7 +222,8 @@ def check_datasets(cfg: Config) -> Path:
     for name in cfg.dataset_names:
         attr = dataset_attr(name, registry, dataset_dir)
         if not (dataset_dir / attr.file_name).exists():
-            missing.append(f"dataset: {name!r} names file {attr.file_name!r}, which is not in {dataset_dir}")
+            missing.append(_("dataset: {name} names file {file}, which is not in {folder}").format(
+                name=repr(name), file=repr(attr.file_name), folder=dataset_dir))
     if missing:
         raise ConfigError(missing)
     return dataset_dir
@@ -264,7 +277,11 @@ def data_line(stats: dict[str, Any], given: str | None, dataset_dir: Path) -> st
     for name, c in stats.get("per_dataset", {}).items():
         kept = c.get("read", 0) - c.get("malformed", 0) - c.get("no_trained_tokens", 0)
         dropped = c.get("read", 0) - kept
-        parts.append(f"{name} {kept}" + (f" (of {c.get('read', 0)} read; {dropped} dropped)" if dropped else ""))
-    return (f"data: {dataset_dir} ({describe_dataset_dir(given, dataset_dir)}): {', '.join(parts)} "
-            f"-> {stats.get('examples', 0)} examples encoded")
+        if dropped:
+            parts.append(_("{name} {kept} (of {read} read; {dropped} dropped)").format(
+                name=name, kept=kept, read=c.get("read", 0), dropped=dropped))
+        else:
+            parts.append(f"{name} {kept}")
+    return _("data: {folder} ({why}): {datasets} -> {count} examples encoded").format(
+        folder=dataset_dir, why=describe_dataset_dir(given, dataset_dir), datasets=", ".join(parts), count=stats.get("examples", 0))
 

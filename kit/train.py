@@ -31,6 +31,7 @@ from kit import plan as plan_mod
 from kit.config import Config
 from kit.envvars import EnvSettings
 from kit.errors import KitError
+from kit.i18n import _
 from kit.plan import Plan
 
 logger = logging.getLogger("kit.train")
@@ -179,7 +180,7 @@ def gradient_checkpointing(plan: Plan, info: device_mod.DeviceInfo, fp16: bool, 
     """
     setting = plan.cfg.train.disable_gradient_checkpointing
     if setting is not None:
-        return (not setting, f"disable_gradient_checkpointing: {str(setting).lower()}")
+        return (not setting, f"disable_gradient_checkpointing: {str(setting).lower()}")  # a key: value, the same in every language
     from kit import estimate as estimate_mod
 
     t = plan.cfg.train
@@ -201,13 +202,14 @@ def gradient_checkpointing(plan: Plan, info: device_mod.DeviceInfo, fp16: bool, 
             nnodes=plan.env.nnodes, gradient_checkpointing=False, device=device, device_memory_gib=memory / estimate_mod.GiB,
             trust_remote_code=plan.cfg.model.trust_remote_code, suggest=False)
     except KitError as exc:  # a layout the estimate cannot read: keep the safe default
-        return True, f"no memory estimate for this model ({exc})"
+        return True, _("no memory estimate for this model ({error})").format(error=exc)
     need = est.per_device_bytes
     share = need / memory
     verdict = "off" if share <= AUTO_CHECKPOINTING_SHARE else "on"
-    return (verdict == "on", f"without it this run needs about {need / 2**30:.2f} GiB of this {info.kind}'s "
-                             f"{memory / 2**30:.1f} GiB ({share:.0%}; off up to {AUTO_CHECKPOINTING_SHARE:.0%}); "
-                             "disable_gradient_checkpointing: false forces it on, true off")
+    return (verdict == "on", _("without it this run needs about {need:.2f} GiB of this {device}'s {memory:.1f} GiB "
+                               "({share:.0%}; off up to {limit:.0%}); disable_gradient_checkpointing: false forces it on, "
+                               "true off").format(need=need / 2**30, device=info.kind, memory=memory / 2**30, share=share,
+                                                  limit=AUTO_CHECKPOINTING_SHARE))
 
 
 def training_arguments(plan: Plan, info: device_mod.DeviceInfo, fp16: bool, bf16: bool, checkpointing: bool = True) -> Any:
@@ -295,7 +297,8 @@ def run_sft(cfg: Plan | Config | str | Path, overrides: Sequence[str] = ()) -> d
     model.config.use_cache = False  # no KV cache while training (and gradient checkpointing needs it off)
     checkpointing, why = gradient_checkpointing(plan, info, fp16, bf16)
     if (env.rank or 0) == 0:
-        logger.info("gradient checkpointing %s: %s", "on" if checkpointing else "off", why)
+        logger.info("%s", (_("gradient checkpointing on: {why}") if checkpointing else _("gradient checkpointing off: {why}"))
+                    .format(why=why))
     if checkpointing:
         model.enable_input_require_grads()
     model = model_mod.attach_lora(model, plan.lora_targets, cfg.finetune.lora_rank, cfg.lora_alpha, cfg.finetune.lora_dropout)
@@ -331,7 +334,7 @@ def run_sft(cfg: Plan | Config | str | Path, overrides: Sequence[str] = ()) -> d
         metrics.update(eval_metrics)
     if trainer.is_world_process_zero() and cfg.finetune.plot_loss:
         for path in plot_loss(cfg.train.output_dir, ["loss", "eval_loss"] if plan.eval_rows else ["loss"]):
-            logger.info("figure saved at %s", path)
+            logger.info("%s", _("figure saved at {path}").format(path=path))
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()
     return metrics
@@ -347,8 +350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         env = EnvSettings.from_environ()
         if argv[:1] == ["--plan"] and len(argv) == 2:
             plan = Plan.load(Path(argv[1]), env)
-            logger.info("rank %s: plan and %d + %d encoded examples read from %s", env.rank, len(plan.train_rows),
-                        len(plan.eval_rows), argv[1])
+            logger.info("%s", _("rank {rank}: plan and {train} + {eval} encoded examples read from {folder}").format(
+                rank=env.rank, train=len(plan.train_rows), eval=len(plan.eval_rows), folder=argv[1]))
         else:
             path, overrides = split_config_args(argv)
             plan = plan_mod.build(config_mod.load(path, overrides), env)
@@ -356,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 plan_mod.prepare_output(plan)
         metrics = run_sft(plan)
     except KitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(_("error: {message}").format(message=exc), file=sys.stderr)
         return 2
     if (env.rank or 0) == 0:
         print(json.dumps({"metrics": metrics}))

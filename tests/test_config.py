@@ -165,3 +165,30 @@ def test_numbers_out_of_range_are_refused(key, value, message):
     with pytest.raises(config.ConfigError) as err:
         config.from_dict({key: value})
     assert message in str(err.value)
+
+
+def test_problems_and_key_help_in_chinese(tmp_path, capsys):
+    """With Chinese chosen, a bad config's message and `kit keys` are Chinese; keys, values and hints stay as written."""
+    from kit import cli, i18n
+
+    try:
+        i18n.set_language("zh")
+        path = write_yaml(tmp_path / "bad.yaml", {"learnig_rate": 1e-4, "lora_rank": 0, "flash_attn": "fa2"})
+        with pytest.raises(ConfigError) as err:
+            config.load(path)
+        text = str(err.value)
+        assert text.startswith(f"{path} 中的配置有 3 个问题：")
+        assert "learnig_rate：未知的配置键；你是不是想写 learning_rate？" in text
+        assert "lora_rank：0 必须是正整数（例如 8）" in text
+        assert "flash_attn：这是 LLaMA-Factory 的配置键，但 kit 暂不支持 选择注意力算子" in text
+        assert "problem(s)" not in text and "unknown key" not in text
+        rows = {r["key"]: r for r in config.key_reference()}
+        assert rows["cutoff_len"]["help"] == "一条编码后样本的最大 token 数。"
+
+        assert cli.main(["--lang", "zh", "keys"]) == 0
+        out = capsys.readouterr().out
+        assert "cutoff_len" in out and "一条编码后样本的最大 token 数。" in out
+        assert "Maximum tokens of one encoded example." not in out
+    finally:
+        i18n.set_language(None)
+    assert config.key_reference()[0]["help"].startswith("Local directory")  # English again

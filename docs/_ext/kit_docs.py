@@ -8,6 +8,9 @@ text made from the code itself:
     <!-- kit:quickstart-yaml -->    the quick-start YAML the kit ships (kit/examples/qwen1_5_lora_sft_ds.yaml)
 
 So the reference cannot drift from the code: a new config key or command appears in the next build.
+Each edition's text is in its language: the kit's own messages (each key's meaning, the usage and
+``--help`` pages) come from its gettext catalogs, with the language set to the edition's while the text
+is made (the zh pages show the Chinese help).
 The build runs with ``-E`` (fresh environment), so a changed key is never hidden by Sphinx's cache.
 """
 
@@ -16,9 +19,9 @@ from __future__ import annotations
 import io
 import logging
 import os
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 CONFIG_MARKER = "<!-- kit:config-reference -->"
 CLI_MARKER = "<!-- kit:cli-reference -->"
@@ -50,6 +53,18 @@ def _text(lang: str) -> dict[str, Any]:
     return _TEXT.get(lang, _TEXT["en"])
 
 
+@contextmanager
+def _language(lang: str) -> Iterator[None]:
+    """The kit speaks ``lang`` inside (then the environment's language again): the edition's, whoever builds it."""
+    from kit import i18n
+
+    i18n.set_language(lang)
+    try:
+        yield
+    finally:
+        i18n.set_language(None)
+
+
 def _cell(text: str) -> str:
     """Text safe inside a Markdown table cell."""
     return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
@@ -76,7 +91,8 @@ def config_reference_md(lang: str = "en") -> str:
     from kit.config import key_reference
 
     t = _text(lang)
-    rows = key_reference()
+    with _language(lang):
+        rows = key_reference()
     sections: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         sections.setdefault(row["section"], []).append(row)
@@ -95,12 +111,13 @@ def config_reference_md(lang: str = "en") -> str:
 
 
 def usage_lines() -> dict[str, str]:
-    """Each command's lines of kit.cli.USAGE, keyed by command name."""
+    """Each command's lines of kit.cli.USAGE (in the kit's current language), keyed by command name."""
     from kit.cli import COMMANDS, USAGE
+    from kit.i18n import _
 
     entries: dict[str, list[str]] = {}
     current = None
-    for line in USAGE.splitlines():
+    for line in _(USAGE).splitlines():
         words = line.split()
         if line.startswith("  ") and not line.startswith("   ") and words and words[0] in COMMANDS:
             current = words[0]
@@ -139,7 +156,7 @@ def command_help(command: str) -> str | None:
         else:
             os.environ["COLUMNS"] = saved_columns
     text = out.getvalue().strip()
-    if code != 0 or not text.lower().startswith("usage"):
+    if code != 0 or not text.lower().startswith(("usage", "用法")):
         return None
     return text
 
@@ -147,18 +164,20 @@ def command_help(command: str) -> str | None:
 def cli_reference_md(lang: str = "en") -> str:
     """MyST text: kit.cli.USAGE, then one section per command with its --help page."""
     from kit.cli import COMMANDS, USAGE
+    from kit.i18n import _
 
     t = _text(lang)
-    usages = usage_lines()
     fence = "````"  # four backticks: help text may quote code in backticks
-    out = [f"{fence}text", USAGE.strip(), fence, ""]
-    for name in COMMANDS:
-        out += [f"(cli-{name})=", f"## `kit {name}`", ""]
-        help_text = command_help(name)
-        if help_text:
-            out += [f"{fence}text", help_text, fence, ""]
-        else:
-            out += [f"{fence}text", usages.get(name, f"kit {name}"), fence, "", t["no_help"], ""]
+    with _language(lang):
+        usages = usage_lines()
+        out = [f"{fence}text", _(USAGE).strip(), fence, ""]
+        for name in COMMANDS:
+            out += [f"(cli-{name})=", f"## `kit {name}`", ""]
+            help_text = command_help(name)
+            if help_text:
+                out += [f"{fence}text", help_text, fence, ""]
+            else:
+                out += [f"{fence}text", usages.get(name, f"kit {name}"), fence, "", t["no_help"], ""]
     return "\n".join(out)
 
 
