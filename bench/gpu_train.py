@@ -119,9 +119,10 @@ def main() -> int:
 
     import torch
 
-    from kit import config as config_mod, device as device_mod, launch
+    from kit import config as config_mod, device as device_mod, i18n, launch
     from kit.envvars import EnvSettings
 
+    i18n.set_language("en")  # the log lines read below are the English ones
     info = device_mod.detect()
     has_ds = importlib.util.find_spec("deepspeed") is not None
     runs = []

@@ -37,7 +37,7 @@ def config(out: Path, steps: int, save_steps: int) -> dict:
 
 
 def start(cfg_file: Path) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "KIT_LANG": "en"}  # the log lines read below are the English ones
     return subprocess.Popen([sys.executable, "-m", "kit.cli", "train", str(cfg_file)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
 

@@ -355,7 +355,7 @@ def run_batch(notebook: str | Path, parameters: Mapping[str, Any], out: str | Pa
         say(f"[batch] done  {number[run.run_id]}: {how} in {record['seconds']} s")
         bar.update(1)
 
-    try:
+    def _drive() -> None:
         while queue or running:
             while queue and len(running) < plan.parallel:
                 run, card = queue.pop(0), (free.pop(0) if free else None)
@@ -373,15 +373,27 @@ def run_batch(notebook: str | Path, parameters: Mapping[str, Any], out: str | Pa
                     running[pool.submit(execute_run, task)] = (run, card)
             for future in wait(running, return_when=FIRST_COMPLETED).done if running else ():
                 finish(*running.pop(future), future.result())
+
+    from kit.launch import signals_raise, stop_descendants
+
+    stopped = False
+    try:
+        with signals_raise():  # SIGTERM / SIGHUP end the sweep as Ctrl-C does, through the clean-up below
+            _drive()
     except BaseException:
         for record in records.values():
             if record["status"] in ("running", "pending"):
                 record["status"] = "interrupted"
         save()
+        # the workers, their notebook kernels and whatever those started (torchrun and its ranks)
+        stopped = True
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        stop_descendants()
         raise
     finally:
         bar.close()
-        if pool is not None:
+        if pool is not None and not stopped:
             pool.shutdown(wait=True, cancel_futures=True)
     rows = [_row(plan, run, records[run.run_id]) for run in plan.runs]
     failed = sum(row["status"] != "ok" for row in rows)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 # Before anything imports huggingface_hub: a stray download must fail loudly, not hang or succeed.
 os.environ["HF_HUB_OFFLINE"] = "1"
+# The tests read English messages; a developer's LANG=zh_CN.UTF-8 must not change them (the Chinese ones are tested explicitly).
+os.environ["KIT_LANG"] = "en"
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Tiny models on a few cores: one intra-op thread is many times faster than several fighting over

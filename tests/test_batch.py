@@ -205,3 +205,42 @@ def test_parallel_runs_get_their_own_card_and_a_share_of_the_cores(tmp_path):
     cores = len(os.sched_getaffinity(0))
     assert {r["threads"] for r in rows} == {str(min(max(1, cores // 2), int(os.environ.get("OMP_NUM_THREADS", cores))))}
     assert rows[0]["output_dir"] == str(out / rows[0]["run_id"] / "output")
+
+
+@pytest.mark.notebook
+def test_sigterm_to_a_parallel_sweep_leaves_no_process(tmp_path):
+    """kill PID of kit batch: the workers, their kernels and what those started (a stand-in for torchrun, in a
+    session of its own as kit train starts it) are all gone within 15 s, and the runs are marked interrupted."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    marker = f"kit-batch-sigterm-{os.getpid()}"
+    book = _notebook(tmp_path / "slow.ipynb", "x = 1\n",
+                     "import subprocess, time\n"
+                     f"subprocess.Popen(['bash', '-c', 'exec -a {marker} sleep 300'], start_new_session=True)\n"
+                     "time.sleep(300)\n")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "kit.cli", "batch", str(book), "-p", "x", "1", "2", "--parallel", "2",
+                             "--out", str(out)], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def stand_ins():
+        return [p for p in psutil.process_iter(["cmdline"]) if marker in " ".join(p.info["cmdline"] or [])]
+
+    deadline = time.time() + 180
+    while len(stand_ins()) < 2:
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        assert time.time() < deadline, "the two runs did not start"
+        time.sleep(0.2)
+    tree = psutil.Process(proc.pid).children(recursive=True) + stand_ins()
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(20)
+    _, alive = psutil.wait_procs(tree, timeout=15)
+    assert not alive, [(p.pid, p.cmdline()) for p in alive if p.is_running()]
+    assert code == 128 + signal.SIGTERM
+    rows = json.loads((out / "results.json").read_text())
+    assert {r["status"] for r in rows} == {"interrupted"}
