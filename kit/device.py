@@ -14,6 +14,7 @@ from typing import Any
 
 from kit.envvars import EnvSettings
 from kit.errors import KitError
+from kit.i18n import _
 
 
 class DeviceError(KitError, ValueError):
@@ -26,21 +27,27 @@ _torch_npu_state: dict[str, Any] = {}
 
 
 def import_torch_npu() -> tuple[Any | None, str | None]:
-    """Import torch_npu once; return (module, None) or (None, reason it is unusable)."""
-    if "result" in _torch_npu_state:
-        return _torch_npu_state["result"]
-    if importlib.util.find_spec("torch_npu") is None:
-        result: tuple[Any | None, str | None] = (None, "torch_npu is not installed (pip install torch-npu, matching your torch version)")
-    else:
-        try:
-            module = importlib.import_module("torch_npu")
-            result = (module, None)
-        except Exception as exc:  # torch_npu raises many kinds of errors without CANN
-            result = (None, f"torch_npu is installed but failed to import: {type(exc).__name__}: {exc}. "
-                            "Source the CANN environment (source /usr/local/Ascend/ascend-toolkit/set_env.sh) "
-                            "and check that torch and torch_npu versions match")
-    _torch_npu_state["result"] = result
-    return result
+    """Import torch_npu once; return (module, None) or (None, reason it is unusable).
+
+    The outcome is kept, the reason is worded at each call: in the language chosen by then.
+    """
+    if "result" not in _torch_npu_state:
+        if importlib.util.find_spec("torch_npu") is None:
+            outcome: tuple[Any | None, Exception | None] = (None, None)
+        else:
+            try:
+                outcome = (importlib.import_module("torch_npu"), None)
+            except Exception as exc:  # torch_npu raises many kinds of errors without CANN
+                outcome = (None, exc)
+        _torch_npu_state["result"] = outcome
+    module, exc = _torch_npu_state["result"]
+    if module is not None:
+        return module, None
+    if exc is None:
+        return None, _("torch_npu is not installed (pip install torch-npu, matching your torch version)")
+    return None, _("torch_npu is installed but failed to import: {error}. Source the CANN environment "
+                   "(source /usr/local/Ascend/ascend-toolkit/set_env.sh) and check that torch and torch_npu "
+                   "versions match").format(error=f"{type(exc).__name__}: {exc}")
 
 
 def parse_visible_devices(value: str | None) -> list[int] | None:
@@ -58,10 +65,10 @@ def parse_visible_devices(value: str | None) -> list[int] | None:
     for part in value.split(","):
         part = part.strip()
         if not part.isdigit():
-            raise DeviceError(f"visible devices list {value!r} has {part!r}, which is not a device number; "
-                             "write it as e.g. ASCEND_RT_VISIBLE_DEVICES=0,1")
+            raise DeviceError(_("visible devices list {value!r} has {part!r}, which is not a device number; "
+                                "write it as e.g. ASCEND_RT_VISIBLE_DEVICES=0,1").format(value=value, part=part))
         if int(part) in ids:
-            raise DeviceError(f"visible devices list {value!r} names device {part} twice")
+            raise DeviceError(_("visible devices list {value!r} names device {part} twice").format(value=value, part=part))
         ids.append(int(part))
     return ids
 
@@ -89,9 +96,12 @@ class DeviceInfo:
         return torch.device(self.kind, local_rank % max(self.count, 1))
 
     def summary(self) -> str:
-        text = f"{self.kind} x{self.count} ({self.name}), backend {self.backend}, bf16={'yes' if self.bf16 else 'no'}, fp16={'yes' if self.fp16 else 'no'}"
+        yes, no = _("yes"), _("no")
+        text = _("{kind} x{count} ({name}), backend {backend}, bf16={bf16}, fp16={fp16}").format(
+            kind=self.kind, count=self.count, name=self.name, backend=self.backend, bf16=yes if self.bf16 else no,
+            fp16=yes if self.fp16 else no)
         if self.kind != "npu" and self.npu_unavailable:
-            text += f"; NPU not used: {self.npu_unavailable}"
+            text += _("; NPU not used: {reason}").format(reason=self.npu_unavailable)
         return text
 
 
@@ -122,7 +132,7 @@ def detect(prefer: str | None = None, env: EnvSettings | None = None, query: boo
 
     env = env or EnvSettings.from_environ()
     if prefer not in (None, "auto", *KINDS):
-        raise DeviceError(f"device: {prefer!r} is not one of auto, npu, cuda, cpu")
+        raise DeviceError(_("device: {device!r} is not one of auto, npu, cuda, cpu").format(device=prefer))
     npu_reason: str | None = None
 
     if prefer in (None, "auto", "npu"):
@@ -131,10 +141,11 @@ def detect(prefer: str | None = None, env: EnvSettings | None = None, query: boo
             info = _npu_info(torch_npu, env, query)
             if info is not None:
                 return info
-            npu_reason = "torch_npu imported but torch.npu.is_available() is False: check the driver (npu-smi info) and ASCEND_RT_VISIBLE_DEVICES"
+            npu_reason = _("torch_npu imported but torch.npu.is_available() is False: check the driver (npu-smi info) "
+                           "and ASCEND_RT_VISIBLE_DEVICES")
         if prefer == "npu":
-            raise DeviceError(f"device: npu was asked for but cannot be used: {npu_reason}. "
-                              "Set device: auto (or leave it out) to use what this machine has")
+            raise DeviceError(_("device: npu was asked for but cannot be used: {reason}. "
+                                "Set device: auto (or leave it out) to use what this machine has").format(reason=npu_reason))
 
     if prefer in (None, "auto", "cuda"):
         if torch.cuda.is_available():
@@ -144,11 +155,12 @@ def detect(prefer: str | None = None, env: EnvSettings | None = None, query: boo
                 torch.cuda.get_device_name(0) if query else "cuda", npu_reason, parse_visible_devices(env.cuda_visible_devices),
             )
         if prefer == "cuda":
-            raise DeviceError(f"device: cuda was asked for but torch.cuda.is_available() is False (torch {torch.__version__}; "
-                              "a +cpu build has no CUDA). Set device: auto (or leave it out) to use what this machine has")
+            raise DeviceError(_("device: cuda was asked for but torch.cuda.is_available() is False (torch {version}; "
+                                "a +cpu build has no CUDA). Set device: auto (or leave it out) to use what this machine has").format(
+                version=torch.__version__))
 
     # bf16 autocast works on CPU (Trainer needs use_cpu=True); fp16 mixed precision needs an accelerator.
-    return DeviceInfo("cpu", 1, "gloo", True, False, "cpu", npu_reason or "no NPU found", None)
+    return DeviceInfo("cpu", 1, "gloo", True, False, "cpu", npu_reason or _("no NPU found"), None)
 
 
 def setup(info: DeviceInfo, env: EnvSettings, local_rank: int = 0) -> None:
@@ -156,7 +168,7 @@ def setup(info: DeviceInfo, env: EnvSettings, local_rank: int = 0) -> None:
     import torch
 
     if info.kind == "npu":
-        torch_npu, _ = import_torch_npu()
+        torch_npu, _reason = import_torch_npu()
         # The Ascend docs' stack runs with JIT compilation off (binary kernels): much faster start-up.
         torch_npu.npu.set_compile_mode(jit_compile=env.npu_jit_compile)
         torch.npu.config.allow_internal_format = env.npu_jit_compile
@@ -188,9 +200,10 @@ def subprocess_env(env: EnvSettings, base: dict[str, str]) -> dict[str, str]:
 def resolve_precision(info: DeviceInfo, fp16: bool, bf16: bool) -> tuple[bool, bool, str | None]:
     """Return (fp16, bf16, warning): what the device can do, and a warning when a request is dropped."""
     if fp16 and bf16:
-        raise DeviceError("fp16 and bf16 are both true; choose one")
+        raise DeviceError(_("fp16 and bf16 are both true; choose one"))
     if fp16 and not info.fp16:
-        return False, False, f"fp16 was asked for but {info.kind} cannot train in fp16 mixed precision; training in fp32"
+        return False, False, _("fp16 was asked for but {kind} cannot train in fp16 mixed precision; training in fp32").format(kind=info.kind)
     if bf16 and not info.bf16:
-        return False, False, f"bf16 was asked for but this {info.kind} ({info.name}) does not support bf16; training in fp32"
+        return False, False, _("bf16 was asked for but this {kind} ({name}) does not support bf16; training in fp32").format(
+            kind=info.kind, name=info.name)
     return fp16, bf16, None

@@ -9,6 +9,7 @@ import difflib
 
 from kit.errors import KitError
 from kit.fmt import GiB
+from kit.i18n import _
 
 
 class DeviceMemoryError(KitError, ValueError):
@@ -36,16 +37,16 @@ def _normalise(name: str) -> str:
 def lookup_device(name: str) -> tuple[str, int, str]:
     """(display name, memory in bytes, kind) for a device name such as 910B, "Ascend 910B4", H200 or cpu."""
     if name.strip().lower() == "cpu":
-        return "cpu (system RAM)", system_ram(), "cpu"
+        return _("cpu (system RAM)"), system_ram(), "cpu"
     key = _normalise(name)
     if key in KNOWN_DEVICES:
         display, gib = KNOWN_DEVICES[key]
         return display, int(gib * GiB), "npu" if display.startswith("Ascend") else "cuda"
     close = difflib.get_close_matches(key, KNOWN_DEVICES, 3)
     known = sorted({v[0] for v in KNOWN_DEVICES.values()})
-    raise DeviceMemoryError(f"device {name!r} is not in the table of known devices"
-                            + (f" (close: {', '.join(close)})" if close else "")
-                            + f"; known: {', '.join(known)}, cpu. Or give the memory with device_memory_gib")
+    raise DeviceMemoryError(_("device {name!r} is not in the table of known devices{close}; known: {known}, cpu. "
+                              "Or give the memory with device_memory_gib").format(
+        name=name, close=_(" (close: {names})").format(names=", ".join(close)) if close else "", known=", ".join(known)))
 
 
 def system_ram() -> int:
@@ -53,7 +54,7 @@ def system_ram() -> int:
 
     memory = gather_memory()
     if not memory.total_bytes:
-        raise DeviceMemoryError(f"cannot read the size of system RAM: {memory.error}")
+        raise DeviceMemoryError(_("cannot read the size of system RAM: {error}").format(error=memory.error))
     return memory.total_bytes
 
 
@@ -63,7 +64,7 @@ def detect_device() -> tuple[str, int, str]:
 
     info = kit_device.detect()
     if info.kind == "cpu":
-        return "cpu (system RAM)", system_ram(), "cpu"
+        return _("cpu (system RAM)"), system_ram(), "cpu"
     import torch
 
     props = getattr(torch, info.kind).get_device_properties(0)

@@ -34,7 +34,8 @@ from typing import Any, Mapping, Sequence
 
 from kit.device_memory import DeviceMemoryError, detect_device, lookup_device, system_ram
 from kit.errors import KitError
-from kit.fmt import GiB, html_table, size
+from kit.fmt import GiB, html_table, ljust, rjust, size, width
+from kit.i18n import N_, _
 
 try:  # recent huggingface_hub validates config fields, raising this (not a ValueError) for a value of the wrong type
     from huggingface_hub.errors import StrictDataclassError as _InvalidConfig
@@ -55,6 +56,10 @@ OVERHEAD_FIXED = {"npu": 3 * GiB, "cuda": 1.5 * GiB, "cpu": 64 << 20}
 # tensors with the default allocator, ~1.0x with MALLOC_MMAP_THRESHOLD_=65536.
 FRAGMENTATION = {"npu": 0.10, "cuda": 0.10, "cpu": 0.30}
 FIT_HEADROOM = 0.90  # above 90% of device memory the run is "tight": fragmentation or a long batch tips it over
+
+# A verdict is an English code (``verdict``, the JSON value, what callers compare); text and HTML show these words.
+VERDICT_HEADLINE = {"fits": N_("FITS"), "tight": N_("TIGHT"), "does not fit": N_("DOES NOT FIT"), "unknown": N_("UNKNOWN")}
+VERDICT_WORD = {"fits": N_("fits"), "tight": N_("tight"), "does not fit": N_("does not fit"), "unknown": N_("unknown")}
 
 
 class EstimateError(KitError):
@@ -83,7 +88,8 @@ class ModelShape:
         get = {k: getattr(c, k, None) for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size")}
         missing = [k for k, v in get.items() if not isinstance(v, int) or v <= 0]
         if missing:
-            raise EstimateError(f"{source}: the activation formula needs these as positive integers: {', '.join(missing)}")
+            raise EstimateError(_("{source}: the activation formula needs these as positive integers: {keys}").format(
+                source=source, keys=", ".join(missing)))
         h, heads = get["hidden_size"], get["num_attention_heads"]
         return cls(model_type=str(getattr(c, "model_type", "")).lower(), hidden_size=h, intermediate_size=get["intermediate_size"],
                    num_layers=get["num_hidden_layers"], num_heads=heads, num_kv_heads=int(getattr(c, "num_key_value_heads", None) or heads),
@@ -104,15 +110,16 @@ def parse_targets(lora_target: str | Sequence[str], available: Sequence[str]) ->
     ``available``: the model's linear layers (``kit.model.linear_module_names``), what training accepts.
     """
     if not available:
-        raise EstimateError("lora_target: this model has no torch.nn.Linear layers for LoRA (besides the output head)")
+        raise EstimateError(_("lora_target: this model has no torch.nn.Linear layers for LoRA (besides the output head)"))
     names = [t.strip() for t in (lora_target.split(",") if isinstance(lora_target, str) else lora_target) if t.strip()]
     if names == ["all"]:
         return tuple(available)
     bad = [n for n in names if n not in available]
     if bad or not names:
-        hints = [f"{n} (did you mean {m[0]}?)" if (m := difflib.get_close_matches(n, available, 1)) else n for n in bad]
-        raise EstimateError(f"lora_target: {', '.join(hints) or 'empty'} is not a linear layer of this model; "
-                            f"use all or some of {', '.join(available)}")
+        hints = [_("{name} (did you mean {close}?)").format(name=n, close=m[0]) if (m := difflib.get_close_matches(n, available, 1))
+                 else n for n in bad]
+        raise EstimateError(_("lora_target: {names} is not a linear layer of this model; use all or some of {available}").format(
+            names=", ".join(hints) or _("empty"), available=", ".join(available)))
     return tuple(dict.fromkeys(names))
 
 
@@ -148,9 +155,10 @@ def _count_parameters(config_json: str, folder: str | None, source: str, trust_r
             model = model_mod.meta_model(Path(folder or tmp), trust_remote_code)
         except (model_mod.ModelError, _InvalidConfig, TypeError, ValueError, KeyError, OSError) as exc:  # a person's mistake, no traceback
             detail = (str(exc).splitlines() or [""])[0][:400].replace(tmp, source)
-            raise EstimateError(f"{source}: transformers cannot build this model from it ({type(exc).__name__}: {detail})") from None
+            raise EstimateError(_("{source}: transformers cannot build this model from it ({error})").format(
+                source=source, error=f"{type(exc).__name__}: {detail}")) from None
     shape = ModelShape.from_config(model.config, source)
-    first_seen = list(dict.fromkeys(name.rsplit(".", 1)[-1] for name, _ in model.named_modules()))
+    first_seen = list(dict.fromkeys(name.rsplit(".", 1)[-1] for name, _module in model.named_modules()))
     available = sorted(model_mod.linear_module_names(model), key=first_seen.index)  # "all" in the model's order: q, k, v, o, ...
     targets = parse_targets(lora_target, available)
     with torch.device("meta"), warnings.catch_warnings():
@@ -170,11 +178,11 @@ def read_model_config(config: str | Path | Mapping[str, Any]) -> tuple[dict[str,
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise EstimateError(f"{path}: not found; point at the model's config.json or its folder") from None
+        raise EstimateError(_("{path}: not found; point at the model's config.json or its folder").format(path=path)) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EstimateError(f"{path}: not valid JSON ({exc})") from None
+        raise EstimateError(_("{path}: not valid JSON ({error})").format(path=path, error=exc)) from None
     if not isinstance(data, dict):
-        raise EstimateError(f"{path}: must hold a JSON object")
+        raise EstimateError(_("{path}: must hold a JSON object").format(path=path))
     return data, str(path)
 
 
@@ -219,11 +227,12 @@ def activation_bytes(shape: ModelShape, targets: Sequence[str], rank: int, dtype
     if gradient_checkpointing:
         # The peak is either the loss's backward (logits) or one layer recomputed with its gradients.
         layers = shape.num_layers * h * d + max(logits, 2 * per_layer)
-        formula = (f"tokens x (L x h x d + max(logits {logits} B, 2 x one layer {per_layer} B)) "
-                   f"+ final norm + padding mask")
+        formula = _("tokens x (L x h x d + max(logits {logits} B, 2 x one layer {per_layer} B)) + final norm + padding mask").format(
+            logits=logits, per_layer=per_layer)
         return tokens * (layers + final_norm) + mask, formula
     layers = shape.num_layers * per_layer
-    formula = f"tokens x (L x {per_layer} B per layer + logits {logits} B + final norm) + padding mask"
+    formula = _("tokens x (L x {per_layer} B per layer + logits {logits} B + final norm) + padding mask").format(
+        per_layer=per_layer, logits=logits)
     return tokens * (layers + final_norm + logits) + mask, formula
 
 
@@ -231,10 +240,29 @@ def activation_bytes(shape: ModelShape, targets: Sequence[str], rank: int, dtype
 
 @dataclass(frozen=True)
 class MemoryItem:
-    name: str
+    name: str  # English, a stable id (JSON, bench/estimate_accuracy.py look rows up by it); text and HTML show _(name)
     bytes: int
     exact: bool
-    how: str
+    how: str  # in the language of the run
+
+
+def _rows_text(items: Sequence[MemoryItem], total: tuple[str, int, str] | None = None) -> list[str]:
+    """The table of a text rendering: name, size, exact or estimate, how; aligned in terminal columns."""
+    rows = [(_(it.name), size(it.bytes), _("exact") if it.exact else _("estimate"), it.how) for it in items]
+    if total is not None:
+        rows.append((total[0], size(total[1]), _("estimate"), total[2]))
+    w = max(width(r[0]) for r in rows)
+    kind_w = max(width(_("exact")), width(_("estimate")))
+    return [f"  {ljust(name, w)}  {rjust(amount, 10)}  {ljust(kind, kind_w)}  {how}" for name, amount, kind, how in rows]
+
+
+def _table_html(items: Sequence[MemoryItem], total_row: list | None = None) -> str:
+    rows = [[html.escape(_(it.name)), (size(it.bytes), "text-align:right"), html.escape(_("exact") if it.exact else _("estimate")),
+             (html.escape(it.how), "text-align:left")] for it in items]
+    if total_row is not None:
+        rows.append(total_row)
+    header = [html.escape(_("memory")), html.escape(_("size")), html.escape(_("kind")), (html.escape(_("how")), "text-align:left")]
+    return html_table(header, rows)
 
 
 @dataclass(frozen=True)
@@ -289,30 +317,31 @@ class Estimate:
         return d
 
     def _headline(self) -> str:
-        need = f"{size(self.per_device_bytes)} per device"
+        need = _("{size} per device").format(size=size(self.per_device_bytes))
         if self.processes_sharing_device > 1:
-            need += f" x {self.processes_sharing_device} processes = {size(self.needed_bytes)}"
+            need += _(" x {count} processes = {size}").format(count=self.processes_sharing_device, size=size(self.needed_bytes))
         if not self.device_memory_bytes:
-            return f"needs about {need}; no device memory to compare with (name one with --device)"
-        return (f"{self.verdict.upper()}: needs about {need}; {self.device_name} has {size(self.device_memory_bytes)} "
-                f"({100 * self.needed_bytes / self.device_memory_bytes:.0f}%)")
+            return _("needs about {need}; no device memory to compare with (name one with --device)").format(need=need)
+        return _("{verdict}: needs about {need}; {device} has {memory} ({percent}%)").format(
+            verdict=_(VERDICT_HEADLINE[self.verdict]), need=need, device=self.device_name, memory=size(self.device_memory_bytes),
+            percent=f"{100 * self.needed_bytes / self.device_memory_bytes:.0f}")
 
     def _settings(self) -> str:
-        zero = "no DeepSpeed" if self.zero_stage is None else f"ZeRO-{self.zero_stage}"
-        return (f"{self.model} ({self.model_type}): {self.base_params:,} base parameters (exact), LoRA r={self.lora_rank} on "
-                f"{','.join(self.lora_targets)}: {self.trainable_params:,} trainable (exact, "
-                f"{100 * self.trainable_params / self.total_params:.3f}% of {self.total_params:,}). {self.dtype}, cutoff_len {self.cutoff_len}, "
-                f"batch {self.batch_size} x accumulation {self.gradient_accumulation_steps} x {self.num_devices} device(s), "
-                f"{zero}, gradient checkpointing {'on' if self.gradient_checkpointing else 'off'}, {self.device_kind}.")
+        zero = _("no DeepSpeed") if self.zero_stage is None else f"ZeRO-{self.zero_stage}"
+        return _("{model} ({model_type}): {base} base parameters (exact), LoRA r={rank} on {targets}: {trainable} trainable "
+                 "(exact, {percent}% of {total}). {dtype}, cutoff_len {cutoff_len}, batch {batch} x accumulation {accumulation} "
+                 "x {devices} device(s), {zero}, gradient checkpointing {checkpointing}, {device_kind}.").format(
+            model=self.model, model_type=self.model_type, base=f"{self.base_params:,}", rank=self.lora_rank,
+            targets=",".join(self.lora_targets), trainable=f"{self.trainable_params:,}",
+            percent=f"{100 * self.trainable_params / self.total_params:.3f}", total=f"{self.total_params:,}", dtype=self.dtype,
+            cutoff_len=self.cutoff_len, batch=self.batch_size, accumulation=self.gradient_accumulation_steps, devices=self.num_devices,
+            zero=zero, checkpointing=_("on") if self.gradient_checkpointing else _("off"), device_kind=self.device_kind)
 
     def render_text(self) -> str:
         lines = [self._headline(), self._settings(), ""]
-        w = max(len(it.name) for it in self.items)
-        for it in self.items:
-            lines.append(f"  {it.name:<{w}}  {size(it.bytes):>10}  {'exact   ' if it.exact else 'estimate'}  {it.how}")
-        lines.append(f"  {'total':<{w}}  {size(self.per_device_bytes):>10}  estimate  per device")
-        lines += [""] + [f"note: {n}" for n in self.notes]
-        lines += [f"to fit: {s}" for s in self.suggestions]
+        lines += _rows_text(self.items, (_("total"), self.per_device_bytes, _("per device")))
+        lines += [""] + [_("note: {note}").format(note=n) for n in self.notes]
+        lines += [_("to fit: {suggestion}").format(suggestion=s) for s in self.suggestions]
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -323,13 +352,13 @@ class Estimate:
 
     def _repr_html_(self) -> str:
         colour = {"fits": "#1a7f37", "tight": "#9a6700", "does not fit": "#cf222e"}.get(self.verdict, "inherit")
-        rows = [[html.escape(it.name), (size(it.bytes), "text-align:right"), "exact" if it.exact else "estimate",
-                 (html.escape(it.how), "text-align:left")] for it in self.items]
-        rows.append(["<b>total</b>", (f"<b>{size(self.per_device_bytes)}</b>", "text-align:right"), "estimate", "per device"])
+        total = ["<b>" + html.escape(_("total")) + "</b>", (f"<b>{size(self.per_device_bytes)}</b>", "text-align:right"),
+                 html.escape(_("estimate")), html.escape(_("per device"))]
+        to_fit = html.escape(_("to fit:"))
         extra = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
-        extra += "".join(f"<li><b>to fit:</b> {html.escape(s)}</li>" for s in self.suggestions)
+        extra += "".join(f"<li><b>{to_fit}</b> {html.escape(s)}</li>" for s in self.suggestions)
         return (f"<p style='color:{colour}'><b>{html.escape(self._headline())}</b></p><p>{html.escape(self._settings())}</p>"
-                + html_table(["memory", "size", "kind", ("how", "text-align:left")], rows) + f"<ul>{extra}</ul>")
+                + _table_html(self.items, total) + f"<ul>{extra}</ul>")
 
 
 # ------------------------------------------------------------------------------------- estimate
@@ -348,22 +377,22 @@ def estimate(config: str | Path | Mapping[str, Any], *, lora_rank: int = 8, lora
     """
     raw, source = read_model_config(config)
     if dtype not in DTYPE_BYTES:
-        raise EstimateError(f"dtype {dtype!r}: use one of {', '.join(DTYPE_BYTES)}")
+        raise EstimateError(_("dtype {dtype!r}: use one of {allowed}").format(dtype=dtype, allowed=", ".join(DTYPE_BYTES)))
     if zero_stage not in (None, 0, 1, 2, 3):
-        raise EstimateError(f"zero_stage {zero_stage!r}: use 0, 1, 2, 3 or None (no DeepSpeed)")
+        raise EstimateError(_("zero_stage {stage!r}: use 0, 1, 2, 3 or None (no DeepSpeed)").format(stage=zero_stage))
     if attention not in ("sdpa", "eager"):
-        raise EstimateError(f"attention {attention!r}: use sdpa or eager")
+        raise EstimateError(_("attention {attention!r}: use sdpa or eager").format(attention=attention))
     for name, value in (("lora_rank", lora_rank), ("cutoff_len", cutoff_len), ("batch_size", batch_size),
                         ("gradient_accumulation_steps", gradient_accumulation_steps), ("num_devices", num_devices), ("nnodes", nnodes)):
         if not isinstance(value, int) or value < 1:
-            raise EstimateError(f"{name} {value!r}: must be a whole number >= 1")
+            raise EstimateError(_("{key} {value!r}: must be a whole number >= 1").format(key=name, value=value))
     counts = count_parameters(config, lora_rank, lora_target, trust_remote_code)
     shape, targets, base, trainable = counts.shape, counts.targets, counts.base, counts.trainable
 
     if device_memory_gib is not None:
         dev_mem, dev_source = int(device_memory_gib * GiB), "given"
         try:
-            dev_name, _, kind = lookup_device(device) if device else ("given memory", 0, "npu")
+            dev_name, _bytes, kind = lookup_device(device) if device else (_("given memory"), 0, "npu")
         except DeviceMemoryError:  # an unlisted name is fine when the memory is given: guess its kind from the name
             dev_name = device
             kind = "npu" if any(s in device.lower() for s in ("910", "310", "ascend", "npu")) else "cuda"
@@ -378,38 +407,47 @@ def estimate(config: str | Path | Mapping[str, Any], *, lora_rank: int = 8, lora
     shard_w, shard_g, shard_o = (n if zero >= 3 else 1), (n if zero >= 2 else 1), (n if zero >= 1 else 1)
     # Mixed precision under DeepSpeed keeps an fp32 master copy of the trainable weights in the optimizer.
     master = 4 if (zero_stage is not None and d != 4) else 0
-    zero_note = "" if zero == 0 else f", / {n} devices (ZeRO-{zero})"
 
+    def sharded(shards: int, stage: int) -> str:
+        return _(" / {count} devices (ZeRO-{stage})").format(count=n, stage=stage) if shards > 1 else ""
+
+    moments = (_("AdamW: 2 moments + fp32 master copy = {count} x {bytes} B") if master
+               else _("AdamW: 2 moments = {count} x {bytes} B")).format(count=f"{trainable:,}", bytes=8 + master)
     items = [
-        MemoryItem("base weights", -(-base * d // shard_w), True,
-                   f"{base:,} frozen parameters x {d} B ({dtype}){' / ' + str(n) + ' devices (ZeRO-3)' if shard_w > 1 else ''}"),
-        MemoryItem("LoRA weights", -(-trainable * 4 // shard_w), True, f"{trainable:,} x 4 B (trainable parameters are kept in fp32)"
-                   + (f" / {n} devices (ZeRO-3)" if shard_w > 1 else "")),
-        MemoryItem("LoRA gradients", -(-trainable * 4 // shard_g), True, f"{trainable:,} x 4 B (fp32)" + (f" / {n} devices (ZeRO-{zero})" if shard_g > 1 else "")),
-        MemoryItem("optimizer state", -(-trainable * (8 + master) // shard_o), True,
-                   f"AdamW: 2 moments{' + fp32 master copy' if master else ''} = {trainable:,} x {8 + master} B{zero_note if shard_o > 1 else ''}"),
+        MemoryItem(N_("base weights"), -(-base * d // shard_w), True,
+                   _("{count} frozen parameters x {bytes} B ({dtype})").format(count=f"{base:,}", bytes=d, dtype=dtype) + sharded(shard_w, 3)),
+        MemoryItem(N_("LoRA weights"), -(-trainable * 4 // shard_w), True,
+                   _("{count} x 4 B (trainable parameters are kept in fp32)").format(count=f"{trainable:,}") + sharded(shard_w, 3)),
+        MemoryItem(N_("LoRA gradients"), -(-trainable * 4 // shard_g), True,
+                   _("{count} x 4 B (fp32)").format(count=f"{trainable:,}") + sharded(shard_g, zero)),
+        MemoryItem(N_("optimizer state"), -(-trainable * (8 + master) // shard_o), True,
+                   moments + ("," + sharded(shard_o, zero) if shard_o > 1 else "")),
     ]
     act, formula = activation_bytes(shape, targets, lora_rank, d, batch_size, cutoff_len, gradient_checkpointing, attention)
-    items.append(MemoryItem("activations", act, False,
-                            f"{batch_size} x {cutoff_len} tokens at cutoff_len, {'with' if gradient_checkpointing else 'without'} "
-                            f"gradient checkpointing, {attention} attention: {formula} (kit.estimate.activation_bytes)"))
+    how_act = (_("{batch} x {cutoff_len} tokens at cutoff_len, with gradient checkpointing, {attention} attention: {formula} "
+                 "(kit.estimate.activation_bytes)") if gradient_checkpointing else
+               _("{batch} x {cutoff_len} tokens at cutoff_len, without gradient checkpointing, {attention} attention: {formula} "
+                 "(kit.estimate.activation_bytes)"))
+    items.append(MemoryItem(N_("activations"), act, False,
+                            how_act.format(batch=batch_size, cutoff_len=cutoff_len, attention=attention, formula=formula)))
     dynamic = sum(it.bytes for it in items)
     overhead = int(OVERHEAD_FIXED[kind] + FRAGMENTATION[kind] * dynamic)
-    items.append(MemoryItem("framework overhead", overhead, False,
-                            f"{size(OVERHEAD_FIXED[kind])} fixed for the {kind} runtime + {FRAGMENTATION[kind]:.0%} of the rest held by the allocator"
-                            + (" (measured on CPU)" if kind == "cpu" else " (rule of thumb)")))
+    items.append(MemoryItem(N_("framework overhead"), overhead, False,
+                            _("{fixed} fixed for the {kind} runtime + {percent} of the rest held by the allocator").format(
+                                fixed=size(OVERHEAD_FIXED[kind]), kind=kind, percent=f"{FRAGMENTATION[kind]:.0%}")
+                            + (_(" (measured on CPU)") if kind == "cpu" else _(" (rule of thumb)"))))
 
     notes = [
-        "exact: parameter counts, and bytes for weights, gradients and optimizer state under the stated precision",
-        "estimate: activations (formula, at the longest sequence cutoff_len allows; shorter batches use less), framework overhead",
-        f"gradient accumulation ({gradient_accumulation_steps}) adds no memory: gradients accumulate in place; "
-        f"effective batch {batch_size * gradient_accumulation_steps * num_devices} sequences",
+        _("exact: parameter counts, and bytes for weights, gradients and optimizer state under the stated precision"),
+        _("estimate: activations (formula, at the longest sequence cutoff_len allows; shorter batches use less), framework overhead"),
+        _("gradient accumulation ({steps}) adds no memory: gradients accumulate in place; effective batch {batch} sequences").format(
+            steps=gradient_accumulation_steps, batch=batch_size * gradient_accumulation_steps * num_devices),
     ]
     if shape.model_type not in DENSE_DECODERS:
-        notes.append(f"activations: the formula follows the dense Qwen2 / Llama layout; {shape.model_type} differs "
-                     "(e.g. mixture-of-experts or fused projections), so take that row as a rough guide")
+        notes.append(_("activations: the formula follows the dense Qwen2 / Llama layout; {model_type} differs "
+                       "(e.g. mixture-of-experts or fused projections), so take that row as a rough guide").format(model_type=shape.model_type))
     if zero_stage is None and num_devices > 1:
-        notes.append(f"{num_devices} devices without DeepSpeed: plain DDP, every device holds everything")
+        notes.append(_("{count} devices without DeepSpeed: plain DDP, every device holds everything").format(count=num_devices))
     sharing = max(1, num_devices // max(1, nnodes)) if kind == "cpu" else 1
     result = Estimate(
         model=raw.get("_name_or_path") or source, model_type=shape.model_type, base_params=base,
@@ -433,28 +471,32 @@ def _suggestions(config: str | Path | Mapping[str, Any], e: Estimate, device: st
                 device_memory_gib=memory / GiB, attention=attention, trust_remote_code=trust_remote_code, suggest=False)
     tries: list[tuple[str, dict[str, Any]]] = []
     if not e.gradient_checkpointing:
-        tries.append(("turn gradient checkpointing on (disable_gradient_checkpointing: false)", {"gradient_checkpointing": True}))
+        tries.append((_("turn gradient checkpointing on (disable_gradient_checkpointing: false)"), {"gradient_checkpointing": True}))
     if e.batch_size > 1:
-        tries.append((f"per_device_train_batch_size: 1, gradient_accumulation_steps: {e.batch_size * e.gradient_accumulation_steps} "
-                      "(same effective batch)", {"batch_size": 1, "gradient_accumulation_steps": e.batch_size * e.gradient_accumulation_steps}))
+        steps = e.batch_size * e.gradient_accumulation_steps
+        tries.append((_("per_device_train_batch_size: 1, gradient_accumulation_steps: {steps} (same effective batch)").format(steps=steps),
+                      {"batch_size": 1, "gradient_accumulation_steps": steps}))
     if e.dtype == "fp32":
-        tries.append(("bf16: true (910B and recent GPUs; fp16: true otherwise)", {"dtype": "bf16"}))
+        tries.append((_("bf16: true (910B and recent GPUs; fp16: true otherwise)"), {"dtype": "bf16"}))
     if e.num_devices > 1 and (e.zero_stage or 0) < 3:
-        tries.append((f"deepspeed: ds_z3_config.json (ZeRO-3 shards the weights over {e.num_devices} devices)", {"zero_stage": 3}))
+        tries.append((_("deepspeed: ds_z3_config.json (ZeRO-3 shards the weights over {count} devices)").format(count=e.num_devices),
+                      {"zero_stage": 3}))
     if e.cutoff_len > 256:
         tries.append((f"cutoff_len: {e.cutoff_len // 2}", {"cutoff_len": e.cutoff_len // 2}))
     out = []
+    verdicts = []
     for text, change in tries:
         alt = estimate(config, **{**base, **change})  # the counts come from count_parameters' cache
-        out.append(f"{text}: {size(alt.needed_bytes)} ({alt.verdict})")
-    if len(tries) > 1 and not any(s.endswith("(fits)") for s in out):
+        out.append(_("{change}: {size} ({verdict})").format(change=text, size=size(alt.needed_bytes), verdict=_(VERDICT_WORD[alt.verdict])))
+        verdicts.append(alt.verdict)
+    if len(tries) > 1 and "fits" not in verdicts:
         combined: dict[str, Any] = {}
-        for _, change in tries:
+        for _text, change in tries:
             combined.update(change)
         alt = estimate(config, **{**base, **combined})
-        out.append(f"all of the above together: {size(alt.needed_bytes)} ({alt.verdict})")
+        out.append(_("all of the above together: {size} ({verdict})").format(size=size(alt.needed_bytes), verdict=_(VERDICT_WORD[alt.verdict])))
     if not out:
-        out.append("use more devices with ZeRO-3, a device with more memory, or a smaller model")
+        out.append(_("use more devices with ZeRO-3, a device with more memory, or a smaller model"))
     return out
 
 
@@ -505,14 +547,15 @@ class StepEstimate:
         return "fits" if ratio <= FIT_HEADROOM else "tight" if ratio <= 1.0 else "does not fit"
 
     def headline(self) -> str:
-        where = "host RAM" if self.memory_kind == "cpu" else "device memory"
-        peak = f"{self.step}: peak {where} about {size(self.peak_bytes)}"
+        where = _("host RAM") if self.memory_kind == "cpu" else _("device memory")
+        peak = _("{step}: peak {where} about {size}").format(step=self.step, where=where, size=size(self.peak_bytes))
         if self.peak_override is not None:
-            peak += f" (vLLM's reservation; its contents need {size(self.needed_bytes)})"
+            peak += _(" (vLLM's reservation; its contents need {size})").format(size=size(self.needed_bytes))
         if not self.memory_bytes:
-            return peak + "; no memory to compare with"
-        return (f"{self.verdict.upper()}: {peak}; {self.memory_name} has {size(self.memory_bytes)} "
-                f"({100 * self.peak_bytes / self.memory_bytes:.0f}%)")
+            return peak + _("; no memory to compare with")
+        return _("{verdict}: {peak}; {memory} has {size} ({percent}%)").format(
+            verdict=_(VERDICT_HEADLINE[self.verdict]), peak=peak, memory=self.memory_name, size=size(self.memory_bytes),
+            percent=f"{100 * self.peak_bytes / self.memory_bytes:.0f}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -523,10 +566,8 @@ class StepEstimate:
 
     def render_text(self) -> str:
         lines = [self.headline(), ""]
-        w = max(len(it.name) for it in self.items)
-        for it in self.items:
-            lines.append(f"  {it.name:<{w}}  {size(it.bytes):>10}  {'exact   ' if it.exact else 'estimate'}  {it.how}")
-        lines += [""] + [f"note: {n}" for n in self.notes]
+        lines += _rows_text(self.items)
+        lines += [""] + [_("note: {note}").format(note=n) for n in self.notes]
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -537,18 +578,16 @@ class StepEstimate:
 
     def _repr_html_(self) -> str:
         colour = {"fits": "#1a7f37", "tight": "#9a6700", "does not fit": "#cf222e"}.get(self.verdict, "inherit")
-        rows = [[html.escape(it.name), (size(it.bytes), "text-align:right"), "exact" if it.exact else "estimate",
-                 (html.escape(it.how), "text-align:left")] for it in self.items]
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
         return (f"<p style='color:{colour}'><b>{html.escape(self.headline())}</b></p>"
-                + html_table(["memory", "size", "kind", ("how", "text-align:left")], rows) + f"<ul>{notes}</ul>")
+                + _table_html(self.items) + f"<ul>{notes}</ul>")
 
 
 def _memory_of(device: str | None, device_memory_gib: float | None) -> tuple[str | None, int | None, str]:
     """(name, bytes, kind) of the memory a step runs in, as ``estimate`` reads ``device`` / ``device_memory_gib``."""
     if device_memory_gib is not None:
         try:
-            name, _, kind = lookup_device(device) if device else ("given memory", 0, "npu")
+            name, _bytes, kind = lookup_device(device) if device else (_("given memory"), 0, "npu")
         except DeviceMemoryError:
             name = device
             kind = "npu" if any(t in device.lower() for t in ("910", "310", "ascend", "npu")) else "cuda"
@@ -569,8 +608,9 @@ def _kv_cache(shape: ModelShape, tokens: int, d: int) -> int:
 
 def _runtime(kind: str, rest: int) -> MemoryItem:
     overhead = int(OVERHEAD_FIXED[kind] + FRAGMENTATION[kind] * rest)
-    return MemoryItem("runtime and allocator", overhead, False,
-                      f"{size(OVERHEAD_FIXED[kind])} for the {kind} runtime + {FRAGMENTATION[kind]:.0%} held by the allocator (rule of thumb)")
+    return MemoryItem(N_("runtime and allocator"), overhead, False,
+                      _("{fixed} for the {kind} runtime + {percent} held by the allocator (rule of thumb)").format(
+                          fixed=size(OVERHEAD_FIXED[kind]), kind=kind, percent=f"{FRAGMENTATION[kind]:.0%}"))
 
 
 def step_estimate(step: str, config: str | Path | Mapping[str, Any], *, adapter_params: int = 0, merged: bool = False,
@@ -583,7 +623,8 @@ def step_estimate(step: str, config: str | Path | Mapping[str, Any], *, adapter_
     ``device`` / ``device_memory_gib`` as for ``estimate`` (export compares with host RAM instead).
     """
     if step not in STEPS[1:]:
-        raise EstimateError(f"step {step!r}: use one of {', '.join(STEPS[1:])} (kit.estimate.estimate for train)")
+        raise EstimateError(_("step {step!r}: use one of {steps} (kit.estimate.estimate for train)").format(
+            step=step, steps=", ".join(STEPS[1:])))
     raw, source = read_model_config(config)
     base = count_parameters(config, 1, "all", trust_remote_code)
     shape, n = base.shape, base.base
@@ -591,47 +632,51 @@ def step_estimate(step: str, config: str | Path | Mapping[str, Any], *, adapter_
     if step == "export":
         d = _checkpoint_bytes(raw)
         weights = n * d
-        items = [MemoryItem("base weights (host RAM)", weights, True, f"{n:,} parameters x {d} B (the checkpoint's dtype, on the CPU)"),
-                 MemoryItem("LoRA weights", adapter_params * 4, True, f"{adapter_params:,} x 4 B (fp32), merged into the weights in place"),
-                 MemoryItem("one shard being written", min(weights, export_size_gb * 10**9), False,
-                            f"save_pretrained writes shards of export_size {export_size_gb} GB"),
-                 MemoryItem("Python, torch and transformers", 1 * GiB, False, "rule of thumb")]
-        return StepEstimate("export", name, tuple(items), "host RAM", system_ram(), "cpu",
-                            ("kit export loads the model on the CPU: it holds nothing on the card, so it can run while "
-                             "another job uses the card, but it needs this much free RAM",))
+        items = [MemoryItem(N_("base weights (host RAM)"), weights, True,
+                            _("{count} parameters x {bytes} B (the checkpoint's dtype, on the CPU)").format(count=f"{n:,}", bytes=d)),
+                 MemoryItem(N_("LoRA weights"), adapter_params * 4, True,
+                            _("{count} x 4 B (fp32), merged into the weights in place").format(count=f"{adapter_params:,}")),
+                 MemoryItem(N_("one shard being written"), min(weights, export_size_gb * 10**9), False,
+                            _("save_pretrained writes shards of export_size {size} GB").format(size=export_size_gb)),
+                 MemoryItem(N_("Python, torch and transformers"), 1 * GiB, False, _("rule of thumb"))]
+        return StepEstimate("export", name, tuple(items), _("host RAM"), system_ram(), "cpu",
+                            (_("kit export loads the model on the CPU: it holds nothing on the card, so it can run while "
+                               "another job uses the card, but it needs this much free RAM"),))
     mem_name, mem_bytes, kind = _memory_of(device, device_memory_gib)
     d = 4 if kind == "cpu" else 2  # the chat engine: fp32 on a CPU, bf16 (or fp16) on an accelerator
     dname = "fp32" if d == 4 else "bf16/fp16"
-    weights = MemoryItem("base weights", n * d, True, f"{n:,} parameters x {d} B ({dname})")
+    weights = MemoryItem(N_("base weights"), n * d, True, _("{count} parameters x {bytes} B ({dtype})").format(count=f"{n:,}", bytes=d, dtype=dname))
     if step == "chat":
-        lora = MemoryItem("LoRA layers", 0 if merged else adapter_params * 4, True,
-                          "merged into the weights at load: nothing extra" if merged or not adapter_params else
-                          f"{adapter_params:,} x 4 B (peft keeps an unmerged adapter in fp32)")
-        kv = MemoryItem("KV cache", _kv_cache(shape, context_len, d), True,
-                        f"2 x {shape.num_layers} layers x {shape.kv_dim} x {context_len} tokens x {d} B (one conversation at full context)")
-        work = MemoryItem("prefill working memory", context_len * (2 * shape.hidden_size + 2 * shape.q_dim + 2 * shape.kv_dim
-                                                                     + 3 * shape.intermediate_size) * d + 8 * shape.vocab_size, False,
-                          f"one layer's temporaries for a {context_len}-token prompt, and the last token's logits")
+        lora = MemoryItem(N_("LoRA layers"), 0 if merged else adapter_params * 4, True,
+                          _("merged into the weights at load: nothing extra") if merged or not adapter_params else
+                          _("{count} x 4 B (peft keeps an unmerged adapter in fp32)").format(count=f"{adapter_params:,}"))
+        kv = MemoryItem(N_("KV cache"), _kv_cache(shape, context_len, d), True,
+                        _("2 x {layers} layers x {kv_dim} x {tokens} tokens x {bytes} B (one conversation at full context)").format(
+                            layers=shape.num_layers, kv_dim=shape.kv_dim, tokens=context_len, bytes=d))
+        work = MemoryItem(N_("prefill working memory"), context_len * (2 * shape.hidden_size + 2 * shape.q_dim + 2 * shape.kv_dim
+                                                                         + 3 * shape.intermediate_size) * d + 8 * shape.vocab_size, False,
+                          _("one layer's temporaries for a {tokens}-token prompt, and the last token's logits").format(tokens=context_len))
         items = [weights, lora, kv, work]
         items.append(_runtime(kind, sum(it.bytes for it in items)))
         return StepEstimate("chat", name, tuple(items), mem_name, mem_bytes, kind,
-                            ("one engine holds one copy of the weights: base and fine-tuned answers come from the same copy "
-                             "(the adapter switched off for the base model's answer)",))
+                            (_("one engine holds one copy of the weights: base and fine-tuned answers come from the same copy "
+                               "(the adapter switched off for the base model's answer)"),))
     # vllm
-    slots = MemoryItem("LoRA slots", VLLM_LORA_SLOTS * adapter_params * d, False,
-                       f"{VLLM_LORA_SLOTS} adapter slots x {adapter_params:,} x {d} B")
-    kv = MemoryItem("KV cache, one sequence", _kv_cache(shape, context_len, d), True,
-                    f"2 x {shape.num_layers} x {shape.kv_dim} x {context_len} tokens (max_model_len) x {d} B")
+    slots = MemoryItem(N_("LoRA slots"), VLLM_LORA_SLOTS * adapter_params * d, False,
+                       _("{slots} adapter slots x {count} x {bytes} B").format(slots=VLLM_LORA_SLOTS, count=f"{adapter_params:,}", bytes=d))
+    kv = MemoryItem(N_("KV cache, one sequence"), _kv_cache(shape, context_len, d), True,
+                    _("2 x {layers} x {kv_dim} x {tokens} tokens (max_model_len) x {bytes} B").format(
+                        layers=shape.num_layers, kv_dim=shape.kv_dim, tokens=context_len, bytes=d))
     items = [weights, slots, kv]
     if kind == "cpu":
         items.append(_runtime(kind, sum(it.bytes for it in items)))
         return StepEstimate("vllm", name, tuple(items), mem_name, mem_bytes, kind,
-                            ("vLLM on a CPU: VLLM_CPU_KVCACHE_SPACE sets its KV cache (the kit sizes it from config.json)",))
-    items.append(MemoryItem("runtime and graphs", int(OVERHEAD_FIXED[kind]), False, "rule of thumb"))
+                            (_("vLLM on a CPU: VLLM_CPU_KVCACHE_SPACE sets its KV cache (the kit sizes it from config.json)"),))
+    items.append(MemoryItem(N_("runtime and graphs"), int(OVERHEAD_FIXED[kind]), False, _("rule of thumb")))
     reservation = int(vllm_gpu_util * mem_bytes) if mem_bytes else None
     return StepEstimate("vllm", name, tuple(items), mem_name, mem_bytes, kind,
-                        (f"vLLM reserves vllm_gpu_util ({vllm_gpu_util}) of the card when it starts, whatever the model needs, "
-                         "and fills the rest with KV cache: no other engine may hold the card while it runs",),
+                        (_("vLLM reserves vllm_gpu_util ({util}) of the card when it starts, whatever the model needs, "
+                           "and fills the rest with KV cache: no other engine may hold the card while it runs").format(util=vllm_gpu_util),),
                         peak_override=reservation)
 
 
@@ -701,7 +746,7 @@ def step_estimate_for_config(cfg: Any, step: str, device: str | None = None, dev
         else:  # before training: the adapter this config trains
             adapter_params = count_parameters(model_dir, cfg.finetune.lora_rank, cfg.finetune.lora_target,
                                               cfg.model.trust_remote_code).trainable
-    raw, _ = read_model_config(model_dir)
+    raw, _source = read_model_config(model_dir)
     positions = raw.get("max_position_embeddings") or (raw.get("text_config") or {}).get("max_position_embeddings")
     limits = [cfg.data.cutoff_len] + ([int(positions)] if positions else []) + ([cfg.infer.vllm_maxlen] if step == "vllm" else [])
     return step_estimate(step, model_dir, adapter_params=adapter_params, merged=cfg.infer.merge_adapter and step == "chat",
@@ -709,18 +754,30 @@ def step_estimate_for_config(cfg: Any, step: str, device: str | None = None, dev
                          device=device, device_memory_gib=device_memory_gib, trust_remote_code=cfg.model.trust_remote_code)
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's help, with the word it adds itself ("usage:") in the chosen language too."""
+
+    def add_usage(self, usage, actions, groups, prefix=None):  # type: ignore[no-untyped-def]
+        super().add_usage(usage, actions, groups, _("usage: ") if prefix is None else prefix)
+
+
 def estimate_main(argv: list[str]) -> int:
     """``kit estimate CONFIG.yaml [key=value ...] [--device 910B] [--json] [--nproc N] [--step chat]``."""
-    parser = argparse.ArgumentParser(prog="kit estimate", description="Will it fit? Memory per device for the LoRA run a config describes, from the model's config.json alone.")
-    parser.add_argument("config", help="the training YAML (LLaMA-Factory keys)")
-    parser.add_argument("overrides", nargs="*", help="key=value overrides, as for kit train")
-    parser.add_argument("--device", default=None, help="compare with this device (910B, 910B4, A100-80G, H200, cpu ...); default: this machine's")
-    parser.add_argument("--device_memory_gib", type=float, default=None, help="compare with this much memory instead")
-    parser.add_argument("--nproc", type=int, default=None, help="processes per node (default: NPROC_PER_NODE or 1)")
-    parser.add_argument("--nnodes", type=int, default=None, help="nodes (default: NNODES or 1)")
-    parser.add_argument("--step", choices=STEPS, default="train",
-                        help="which step's peak memory: train (default), chat (the chat engine), vllm, export (host RAM)")
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser = argparse.ArgumentParser(prog="kit estimate", add_help=False, formatter_class=_HelpFormatter, description=_(
+        "Will it fit? Memory per device for the LoRA run a config describes, from the model's config.json alone."))
+    # Our own groups and -h, so that the headings and the help's help are translated like the rest.
+    positional = parser.add_argument_group(_("positional arguments"))
+    positional.add_argument("config", help=_("the training YAML (LLaMA-Factory keys)"))
+    positional.add_argument("overrides", nargs="*", help=_("key=value overrides, as for kit train"))
+    options = parser.add_argument_group(_("options"))
+    options.add_argument("-h", "--help", action="help", help=_("show this help message and exit"))
+    options.add_argument("--device", default=None, help=_("compare with this device (910B, 910B4, A100-80G, H200, cpu ...); default: this machine's"))
+    options.add_argument("--device_memory_gib", type=float, default=None, help=_("compare with this much memory instead"))
+    options.add_argument("--nproc", type=int, default=None, help=_("processes per node (default: NPROC_PER_NODE or 1)"))
+    options.add_argument("--nnodes", type=int, default=None, help=_("nodes (default: NNODES or 1)"))
+    options.add_argument("--step", choices=STEPS, default="train",
+                         help=_("which step's peak memory: train (default), chat (the chat engine), vllm, export (host RAM)"))
+    options.add_argument("--json", action="store_true", help=_("print JSON"))
     args = parser.parse_args(argv)
     try:
         from kit.config import load

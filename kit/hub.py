@@ -21,6 +21,7 @@ from pathlib import Path
 
 from kit.envvars import EnvSettings
 from kit.errors import KitError
+from kit.i18n import _
 
 TINY_NAMES = {"kit/tiny-qwen", "kit/tiny_qwen", "tiny-qwen"}
 
@@ -48,7 +49,7 @@ def missing_files(folder: Path, config_only: bool = False) -> list[str]:
     ``*.tiktoken`` file, or vocab.json with merges.txt).
     """
     if not folder.is_dir():
-        return [f"folder {folder}"]
+        return [_("folder {folder}").format(folder=folder)]
     missing: list[str] = []
     if not (folder / "config.json").is_file():
         missing.append("config.json")
@@ -64,20 +65,21 @@ def missing_files(folder: Path, config_only: bool = False) -> list[str]:
                 weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
                 shards = sorted(set(weight_map.values()))
             except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
-                missing.append(f"a readable {index.name} ({type(exc).__name__}: {exc})")
+                missing.append(_("a readable {index} ({error})").format(index=index.name, error=f"{type(exc).__name__}: {exc}"))
                 continue
             lacking = [s for s in shards if not (folder / s).is_file()]
             if lacking:
-                shown = ", ".join(lacking[:3]) + (f" and {len(lacking) - 3} more" if len(lacking) > 3 else "")
-                missing.append(f"{len(lacking)} of the {len(shards)} weight shards {index.name} names ({shown})")
+                shown = ", ".join(lacking[:3]) + (_(" and {count} more").format(count=len(lacking) - 3) if len(lacking) > 3 else "")
+                missing.append(_("{count} of the {total} weight shards {index} names ({shown})").format(
+                    count=len(lacking), total=len(shards), index=index.name, shown=shown))
     elif not weights:
-        missing.append("weight files (*.safetensors or *.bin)")
+        missing.append(_("weight files (*.safetensors or *.bin)"))
     has_tokenizer = ((folder / "tokenizer.json").is_file()
                      or any(p.is_file() for p in folder.glob("*.model"))
                      or any(p.is_file() for p in folder.glob("*.tiktoken"))
                      or ((folder / "vocab.json").is_file() and (folder / "merges.txt").is_file()))
     if not has_tokenizer:
-        missing.append("tokenizer files (tokenizer.json, or tokenizer.model, or vocab.json + merges.txt)")
+        missing.append(_("tokenizer files (tokenizer.json, or tokenizer.model, or vocab.json + merges.txt)"))
     return missing
 
 
@@ -89,7 +91,7 @@ def resolve_model(name: str | None, cache_dir: str | None = None, revision: str 
     Raises HubError when the folder (given, cached or downloaded) lacks what the purpose needs.
     """
     if not name:
-        raise HubError("model_name_or_path: missing; give a local model directory, a hub id (qwen/Qwen1.5-7B) or kit/tiny-qwen")
+        raise HubError(_("model_name_or_path: missing; give a local model directory, a hub id (qwen/Qwen1.5-7B) or kit/tiny-qwen"))
     env = env or EnvSettings.from_environ()
     if name in TINY_NAMES:
         from kit import tiny
@@ -99,9 +101,10 @@ def resolve_model(name: str | None, cache_dir: str | None = None, revision: str 
     if local.is_dir():
         return _local_folder(name, local, config_only)
     if local.exists():
-        raise HubError(f"model_name_or_path: {name!r} is a file; point it at the model's folder")
+        raise HubError(_("model_name_or_path: {name!r} is a file; point it at the model's folder").format(name=name))
     if _looks_like_path(name):
-        raise HubError(f"model_name_or_path: {name!r} does not exist; check the path, or give a hub id such as qwen/Qwen1.5-7B")
+        raise HubError(_("model_name_or_path: {name!r} does not exist; check the path, or give a hub id such as qwen/Qwen1.5-7B").format(
+            name=name))
     if env.use_modelscope_hub:
         return _from_modelscope(name, cache_dir, revision, config_only)
     return _from_huggingface(name, cache_dir, revision, env.hf_hub_offline, config_only)
@@ -111,29 +114,36 @@ def _local_folder(name: str, local: Path, config_only: bool) -> Path:
     if not (local / "config.json").is_file():
         if (local / "adapter_config.json").is_file():
             return local.resolve()  # a LoRA adapter folder: it names its base model, which peft loads
-        raise HubError(f"model_name_or_path: {name!r} is a directory but has no config.json; point it at a model folder")
+        raise HubError(_("model_name_or_path: {name!r} is a directory but has no config.json; point it at a model folder").format(
+            name=name))
     missing = missing_files(local, config_only)
     if missing:
-        raise HubError(f"model_name_or_path: the folder {name!r} is not a complete model: it has no {'; no '.join(missing)}. "
-                       "Copy the model's files there (config.json, the *.safetensors weights, the tokenizer files), "
-                       "or give a hub id such as qwen/Qwen1.5-7B")
+        raise HubError(_("model_name_or_path: the folder {name!r} is not a complete model: it has no {missing}. "
+                         "Copy the model's files there (config.json, the *.safetensors weights, the tokenizer files), "
+                         "or give a hub id such as qwen/Qwen1.5-7B").format(name=name, missing=_no_list(missing)))
     return local.resolve()
 
 
+def _no_list(missing: list[str]) -> str:
+    """"a; no b; no c": what a folder lacks, after "it has no"."""
+    return _("; no ").join(missing)
+
+
 def _incomplete(name: str, where: str, folder: Path | None, missing: list[str], what_to_do: str) -> HubError:
-    at = f" at {folder}" if folder is not None else ""
-    return HubError(f"model_name_or_path: the cached {where} snapshot of {name!r}{at} is incomplete: it has no "
-                    f"{'; no '.join(missing)}. It may be the config-only copy `kit estimate` keeps, or an interrupted "
-                    f"download. {what_to_do}, or download the model elsewhere and give its folder")
+    at = _(" at {folder}").format(folder=folder) if folder is not None else ""
+    return HubError(_("model_name_or_path: the cached {hub} snapshot of {name!r}{at} is incomplete: it has no {missing}. "
+                      "It may be the config-only copy `kit estimate` keeps, or an interrupted download. {what_to_do}, "
+                      "or download the model elsewhere and give its folder").format(
+        hub=where, name=name, at=at, missing=_no_list(missing), what_to_do=what_to_do))
 
 
 def _checked(name: str, where: str, folder: Path, config_only: bool) -> Path:
     """``folder`` just downloaded, if it holds what the purpose needs."""
     missing = missing_files(folder, config_only)
     if missing:
-        raise HubError(f"model_name_or_path: {name!r} was downloaded from {where} to {folder} but has no "
-                       f"{'; no '.join(missing)}; the repository may not hold a transformers model. "
-                       "Check the id, or give a local folder")
+        raise HubError(_("model_name_or_path: {name!r} was downloaded from {hub} to {folder} but has no {missing}; "
+                         "the repository may not hold a transformers model. Check the id, or give a local folder").format(
+            name=name, hub=where, folder=folder, missing=_no_list(missing)))
     return folder
 
 
@@ -148,7 +158,7 @@ def _is_not_cached_modelscope(exc: Exception) -> bool:
 
 def _from_modelscope(name: str, cache_dir: str | None, revision: str, config_only: bool = False) -> Path:
     if importlib.util.find_spec("modelscope") is None:
-        raise HubError("USE_MODELSCOPE_HUB=1 but modelscope is not installed: pip install 'kit[modelscope]' (or pip install modelscope)")
+        raise HubError(_("USE_MODELSCOPE_HUB=1 but modelscope is not installed: pip install 'kit[modelscope]' (or pip install modelscope)"))
     from modelscope import snapshot_download
 
     ms_revision = None if revision == "main" else revision  # ModelScope's default branch is "master"
@@ -160,9 +170,9 @@ def _from_modelscope(name: str, cache_dir: str | None, revision: str, config_onl
                                         allow_patterns=patterns))
     except (ValueError, OSError) as exc:
         if not _is_not_cached_modelscope(exc):
-            raise HubError(f"model_name_or_path: looking up {name!r} in the ModelScope cache "
-                           f"({cache_dir or 'MODELSCOPE_CACHE'}) failed ({type(exc).__name__}: {exc}); "
-                           "check the id and the cache folder's permissions") from exc
+            raise HubError(_("model_name_or_path: looking up {name!r} in the ModelScope cache ({cache}) failed ({error}); "
+                             "check the id and the cache folder's permissions").format(
+                name=name, cache=cache_dir or "MODELSCOPE_CACHE", error=f"{type(exc).__name__}: {exc}")) from exc
         cached = None
     if cached is not None and not missing_files(cached, config_only):
         return cached
@@ -172,18 +182,24 @@ def _from_modelscope(name: str, cache_dir: str | None, revision: str, config_onl
             folder = Path(snapshot_download(name, revision=ms_revision, cache_dir=cache_dir, allow_patterns=BIN_PATTERNS))
     except Exception as exc:  # network, authorisation, unknown id: modelscope raises many kinds
         if cached is not None:
-            raise _incomplete(name, "ModelScope", cached, missing_files(cached, config_only),
-                              f"Downloading the rest failed ({type(exc).__name__}: {exc}): check the network and run again") from exc
-        raise HubError(f"model_name_or_path: {name!r} is not cached and could not be downloaded from ModelScope "
-                       f"({type(exc).__name__}: {exc}). Check the id and the network, or download it elsewhere and give its folder") from exc
+            raise _incomplete(name, "ModelScope", cached, missing_files(cached, config_only), _download_failed(exc)) from exc
+        raise HubError(_("model_name_or_path: {name!r} is not cached and could not be downloaded from ModelScope ({error}). "
+                         "Check the id and the network, or download it elsewhere and give its folder").format(
+            name=name, error=f"{type(exc).__name__}: {exc}")) from exc
     return _checked(name, "ModelScope", folder, config_only)
+
+
+def _download_failed(exc: Exception) -> str:
+    return _("Downloading the rest failed ({error}): check the network and run again").format(error=f"{type(exc).__name__}: {exc}")
 
 
 def _hub_missing(exc: Exception) -> str:
     """The files huggingface_hub's IncompleteSnapshotError says a cached snapshot lacks."""
     found = re.search(r"\d+ file\(s\) are missing \((.*?)\)(?=\. )", str(exc))
     # Without the count in the message (another huggingface_hub version), quote it whole.
-    return f"{found.group(1)} (listed by the repository)" if found else f"all the files the repository lists ({exc})"
+    if found:
+        return _("{files} (listed by the repository)").format(files=found.group(1))
+    return _("all the files the repository lists ({error})").format(error=exc)
 
 
 def _from_huggingface(name: str, cache_dir: str | None, revision: str, offline: bool, config_only: bool = False) -> Path:
@@ -205,26 +221,26 @@ def _from_huggingface(name: str, cache_dir: str | None, revision: str, offline: 
             cached = Path(path)
             missing = (missing_files(cached, config_only) if cached.is_dir() else []) or [_hub_missing(exc)]
     except (OSError, ValueError) as exc:  # an unreadable cache, an invalid id or revision
-        raise HubError(f"model_name_or_path: looking up {name!r} in the Hugging Face cache "
-                       f"({cache_dir or 'HF_HUB_CACHE'}) failed ({type(exc).__name__}: {exc}); "
-                       "check the id, the revision and the cache folder") from exc
+        raise HubError(_("model_name_or_path: looking up {name!r} in the Hugging Face cache ({cache}) failed ({error}); "
+                         "check the id, the revision and the cache folder").format(
+            name=name, cache=cache_dir or "HF_HUB_CACHE", error=f"{type(exc).__name__}: {exc}")) from exc
     if cached is not None and not missing:
         return cached
     if offline:
         if missing:
             raise _incomplete(name, "Hugging Face", cached, missing,
-                              "Download it again where there is network, without HF_HUB_OFFLINE=1")
-        raise HubError(f"model_name_or_path: {name!r} is not in the Hugging Face cache and HF_HUB_OFFLINE=1 forbids downloading. "
-                       "Download it where there is network, or give a local folder (or set USE_MODELSCOPE_HUB=1 for ModelScope)")
+                              _("Download it again where there is network, without HF_HUB_OFFLINE=1"))
+        raise HubError(_("model_name_or_path: {name!r} is not in the Hugging Face cache and HF_HUB_OFFLINE=1 forbids downloading. "
+                         "Download it where there is network, or give a local folder (or set USE_MODELSCOPE_HUB=1 for ModelScope)").format(
+            name=name))
     try:
         folder = Path(snapshot_download(name, revision=revision, cache_dir=cache_dir, allow_patterns=patterns))
         if not config_only and not _has_safetensors(folder):
             folder = Path(snapshot_download(name, revision=revision, cache_dir=cache_dir, allow_patterns=BIN_PATTERNS))
     except Exception as exc:  # network, authorisation, gated or unknown repository: many kinds
         if missing:
-            raise _incomplete(name, "Hugging Face", cached, missing,
-                              f"Downloading the rest failed ({type(exc).__name__}: {exc}): check the network and run again") from exc
-        raise HubError(f"model_name_or_path: {name!r} is not cached and could not be downloaded from Hugging Face "
-                       f"({type(exc).__name__}: {exc}). Check the id and the network, set USE_MODELSCOPE_HUB=1 to use ModelScope, "
-                       "or give a local folder") from exc
+            raise _incomplete(name, "Hugging Face", cached, missing, _download_failed(exc)) from exc
+        raise HubError(_("model_name_or_path: {name!r} is not cached and could not be downloaded from Hugging Face ({error}). "
+                         "Check the id and the network, set USE_MODELSCOPE_HUB=1 to use ModelScope, or give a local folder").format(
+            name=name, error=f"{type(exc).__name__}: {exc}")) from exc
     return _checked(name, "Hugging Face", folder, config_only)

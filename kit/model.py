@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from kit.errors import KitError
+from kit.i18n import _
 
 if TYPE_CHECKING:
     from kit.config import Config
@@ -34,7 +35,7 @@ def load_tokenizer(model_dir: Path, template: Any | None = None, trust_remote_co
         try:
             tok_class = json.loads(tok_cfg_file.read_text(encoding="utf-8")).get("tokenizer_class")
         except json.JSONDecodeError as exc:
-            raise ModelError(f"{tok_cfg_file} is not valid JSON: {exc}") from None
+            raise ModelError(_("{path} is not valid JSON: {error}").format(path=tok_cfg_file, error=exc)) from None
     try:
         if tok_class in ("TokenizersBackend", "PreTrainedTokenizerFast"):
             # A tokenizer saved as a plain tokenizer.json must be read as written: newer transformers
@@ -47,7 +48,7 @@ def load_tokenizer(model_dir: Path, template: Any | None = None, trust_remote_co
         else:
             tokenizer = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise ModelError(f"could not load a tokenizer from {model_dir}: {exc}") from None
+        raise ModelError(_("could not load a tokenizer from {path}: {error}").format(path=model_dir, error=exc)) from None
     tokenizer.padding_side = "right"
     if template is not None:
         for note in template.fix_tokenizer(tokenizer):
@@ -96,7 +97,7 @@ def load_model(model_dir: Path, dtype: Any = None, trust_remote_code: bool = Fal
     try:
         model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise ModelError(f"could not load the model from {model_dir}: {exc}") from None
+        raise ModelError(_("could not load the model from {path}: {error}").format(path=model_dir, error=exc)) from None
     return model
 
 
@@ -113,16 +114,17 @@ def meta_model(model_dir: Path, trust_remote_code: bool = False) -> Any:
         config = AutoConfig.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code)
     except (ValueError, KeyError, OSError, TypeError, StrictDataclassError) as exc:
         # an unknown model_type, or a config.json transformers cannot read
-        raise ModelError(f"model_name_or_path: {model_dir} has a config.json this transformers cannot read "
-                         f"({type(exc).__name__}: {str(exc).splitlines()[0][:300]}). Check model_type in config.json; a newer "
-                         "transformers, or trust_remote_code: true for a model that ships its own code, may be needed") from None
+        raise ModelError(_("model_name_or_path: {path} has a config.json this transformers cannot read ({error}). Check "
+                           "model_type in config.json; a newer transformers, or trust_remote_code: true for a model that ships "
+                           "its own code, may be needed").format(
+            path=model_dir, error=f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}")) from None
     try:
         with torch.device("meta"):
             return AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
     except (ValueError, KeyError) as exc:
-        raise ModelError(f"model_name_or_path: {model_dir} holds a {getattr(config, 'model_type', '?')} model, which is not a "
-                         f"causal language model transformers can train here ({str(exc).splitlines()[0][:200]}); "
-                         "LoRA SFT needs a decoder model such as Qwen") from None
+        raise ModelError(_("model_name_or_path: {path} holds a {model_type} model, which is not a causal language model "
+                           "transformers can train here ({error}); LoRA SFT needs a decoder model such as Qwen").format(
+            path=model_dir, model_type=getattr(config, "model_type", "?"), error=(str(exc).splitlines() or [""])[0][:200])) from None
 
 
 def check_template_fits(template: Any, tokenizer: Any, model: Any) -> None:
@@ -133,9 +135,9 @@ def check_template_fits(template: Any, tokenizer: Any, model: Any) -> None:
     check_vocab(template, tokenizer, rows)  # first: a template token added past the embedding names the template
     if len(tokenizer) > rows:
         # Any token id past the embedding ends the run at its first batch with "index out of range".
-        raise ModelError(f"model_name_or_path: the tokenizer has {len(tokenizer)} tokens but the model's embedding only "
-                         f"{rows} rows (vocab_size in config.json): the tokenizer files and the weights do not belong "
-                         "together. Use the tokenizer saved with this model")
+        raise ModelError(_("model_name_or_path: the tokenizer has {tokens} tokens but the model's embedding only {rows} rows "
+                           "(vocab_size in config.json): the tokenizer files and the weights do not belong together. Use the "
+                           "tokenizer saved with this model").format(tokens=len(tokenizer), rows=rows))
 
 
 def linear_module_names(model: Any) -> list[str]:
@@ -157,8 +159,8 @@ def lora_targets(model: Any, lora_target: str) -> list[str]:
     wanted = [t.strip() for t in lora_target.split(",") if t.strip()]
     missing = [t for t in wanted if t not in available]
     if missing:
-        raise ModelError(f"lora_target: {', '.join(missing)} name(s) no linear module of this model; "
-                         f"its linear layers are: {', '.join(available)} (or use all)")
+        raise ModelError(_("lora_target: {names} name(s) no linear module of this model; its linear layers are: {available} "
+                           "(or use all)").format(names=", ".join(missing), available=", ".join(available)))
     return wanted
 
 
@@ -181,11 +183,13 @@ def count_parameters(model: Any) -> tuple[int, int]:
 def check_adapter_dir(path: str | Path) -> Path:
     p = Path(path).expanduser()
     if not p.exists():
-        raise ModelError(f"adapter_name_or_path: {str(path)!r} does not exist; give the output_dir of a LoRA training run")
+        raise ModelError(_("adapter_name_or_path: {path!r} does not exist; give the output_dir of a LoRA training run").format(
+            path=str(path)))
     if not (p / "adapter_config.json").is_file():
-        raise ModelError(f"adapter_name_or_path: {str(path)!r} is not a LoRA adapter (no adapter_config.json in it)")
+        raise ModelError(_("adapter_name_or_path: {path!r} is not a LoRA adapter (no adapter_config.json in it)").format(path=str(path)))
     if not any((p / n).is_file() for n in ("adapter_model.safetensors", "adapter_model.bin")):
-        raise ModelError(f"adapter_name_or_path: {str(path)!r} has adapter_config.json but no adapter_model.safetensors")
+        raise ModelError(_("adapter_name_or_path: {path!r} has adapter_config.json but no adapter_model.safetensors").format(
+            path=str(path)))
     return p.resolve()
 
 
@@ -212,11 +216,11 @@ def load_adapters(model: Any, adapter_paths: Sequence[str | Path], merge: bool =
             model = PeftModel.from_pretrained(model, str(path), is_trainable=False)
         except RuntimeError as exc:
             if "size mismatch" in str(exc) or "shape" in str(exc):
-                raise ModelError(f"adapter_name_or_path: {str(raw)!r} was trained for another base model "
-                                 f"(weight shapes do not match): {str(exc).splitlines()[0][:300]}") from None
+                raise ModelError(_("adapter_name_or_path: {path!r} was trained for another base model (weight shapes do not "
+                                   "match): {error}").format(path=str(raw), error=str(exc).splitlines()[0][:300])) from None
             raise
         except ValueError as exc:
-            raise ModelError(f"adapter_name_or_path: {str(raw)!r} does not fit this model: {exc}") from None
+            raise ModelError(_("adapter_name_or_path: {path!r} does not fit this model: {error}").format(path=str(raw), error=exc)) from None
         if merge or i < len(adapter_paths) - 1:
             # Earlier adapters are always merged so the next one applies on top of them.
             model = model.merge_and_unload()

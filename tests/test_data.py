@@ -262,3 +262,23 @@ def test_cutoff_len_that_leaves_nothing_to_train_is_a_data_error(tmp_path, token
     prompt_lengths = [len(t.encode_prompt(tokenizer, [{"role": "user", "content": r["instruction"] + ("\n" + r["input"] if r["input"] else "")}]))
                       for r in json.loads((d / "identity.json").read_text(encoding="utf-8"))]
     assert f"the shortest such prompt has {min(prompt_lengths)} tokens" in msg
+
+
+def test_problems_warnings_and_errors_in_chinese(tmp_path, tokenizer, caplog):
+    from kit import i18n
+
+    d = _one_dataset(tmp_path / "mine", [GOOD, {**GOOD, "output": ["a", "b"]}, GOOD], columns={
+        "prompt": "instruction", "query": "input", "response": "output"})
+    i18n.set_language("zh")
+    try:
+        with caplog.at_level(logging.WARNING, logger="kit.data"):
+            data = build_sft(_cfg(d, dataset="mine"), tokenizer, get_template("qwen"), split=False)
+        assert data.report.dropped == ["mine[1]: 列 'output' 是 list 类型，应为文本"]
+        assert "3 条样本中丢弃了 1 条格式有误的样本：mine[1]" in caplog.text
+        with pytest.raises(DataError, match="中没有 'identiy'；是不是想用 identity？"):
+            build_sft(_cfg(make_dataset_dir(tmp_path / "two"), dataset="identiy"), tokenizer, get_template("qwen"))
+    finally:
+        i18n.set_language(None)
+    # English again once the language is reset
+    with pytest.raises(DataError, match="'identiy' is not in .*did you mean identity"):
+        build_sft(_cfg(make_dataset_dir(tmp_path / "two"), dataset="identiy"), tokenizer, get_template("qwen"))

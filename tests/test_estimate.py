@@ -267,3 +267,27 @@ def test_estimate_main_with_the_kit_config(tmp_path, capsys):
     # A misspelt key is a person's mistake: a message and exit status 2, no traceback.
     assert est.estimate_main([str(yaml), "lora_rnak=16", "--device", "910B"]) == 2
     assert "lora_rnak" in capsys.readouterr().err
+
+
+def test_text_and_html_in_chinese_keep_english_codes_in_json():
+    from kit import i18n
+
+    i18n.set_language("zh")
+    try:
+        fits = estimate(QWEN15_7B, lora_target="q_proj,v_proj", dtype="bf16", cutoff_len=1024, zero_stage=0, device="910B")
+        big = estimate(QWEN15_7B, dtype="fp32", cutoff_len=2048, batch_size=4, gradient_checkpointing=False, num_devices=2,
+                       zero_stage=0, device="910B4")
+        text, html, big_text = fits.render_text(), fits._repr_html_(), big.render_text()
+    finally:
+        i18n.set_language(None)
+    assert text.startswith("放得下：约需每个设备") and "Ascend 910B 有 64.00 GiB" in text
+    assert "基座模型参数 7,721,324,544 个（精确）" in text and "梯度检查点开启" in text
+    rows = {line.split()[0]: line for line in text.splitlines() if line.startswith("  ")}
+    assert " 精确 " in rows["基座模型权重"] and " 估算 " in rows["激活值"] and " 估算 " in rows["框架开销"] and "合计" in rows
+    assert "<th>占用项</th>" in html and "基座模型权重" in html and "放得下" in html
+    assert big_text.startswith("放不下：") and "可尝试：开启梯度检查点" in big_text
+    assert big.suggestions[-1].startswith("以上全部一起用") and big.suggestions[-1].endswith("（放得下）")
+    # JSON keeps the English codes: the verdict and the row names (bench/estimate_accuracy.py looks rows up by name).
+    assert fits.to_dict()["verdict"] == "fits" and big.verdict == "does not fit"
+    assert [it["name"] for it in big.to_dict()["items"]][:2] == ["base weights", "LoRA weights"]
+    assert fits.render_text().startswith("FITS: needs about")  # English again once the language is reset

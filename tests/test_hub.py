@@ -297,3 +297,14 @@ def test_hf_incomplete_cache_and_failed_download_says_which_files(tmp_path, monk
     with pytest.raises(hub.HubError, match=r"Hugging Face snapshot .* is incomplete: it has no tokenizer files .*"
                                            r"Downloading the rest failed \(ConnectionError: network unreachable\)"):
         hub.resolve_model("org/cut", env=EnvSettings.from_environ({}))
+
+
+def test_errors_in_chinese():
+    from kit import i18n
+
+    i18n.set_language("zh")
+    try:
+        with pytest.raises(hub.HubError, match="model_name_or_path：'./missing-model' 不存在；请检查路径"):
+            hub.resolve_model("./missing-model", env=EnvSettings.from_environ({}))
+    finally:
+        i18n.set_language(None)

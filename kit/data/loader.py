@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.errors import KitError
+from kit.i18n import _
 
 logger = logging.getLogger("kit.data")
 
@@ -99,8 +100,8 @@ def resolve_dataset_dir(dataset_dir: str | None, config_dir: Path | None = None,
     if not p.is_absolute() and not p.exists() and config_dir is not None and (config_dir / p).exists():
         p = config_dir / p
     if not p.is_dir():
-        raise DataError(f"dataset_dir: {dataset_dir!r} is not a directory; point it at a folder holding dataset_info.json "
-                        "(e.g. LLaMA-Factory's data/), or leave it out to use the kit's demo data")
+        raise DataError(_("dataset_dir: {dataset_dir!r} is not a directory; point it at a folder holding dataset_info.json "
+                          "(e.g. LLaMA-Factory's data/), or leave it out to use the kit's demo data").format(dataset_dir=dataset_dir))
     return p
 
 
@@ -109,69 +110,73 @@ def describe_dataset_dir(dataset_dir: str | None, resolved: Path) -> str:
     if dataset_dir is not None:
         return f"dataset_dir: {dataset_dir}"
     if resolved == DEMO_DIR:
-        return "the kit's own demo data: no dataset_dir, and no ./data/dataset_info.json in the working directory"
-    return "./data of the working directory, as LLaMA-Factory reads it when dataset_dir is not set"
+        return _("the kit's own demo data: no dataset_dir, and no ./data/dataset_info.json in the working directory")
+    return _("./data of the working directory, as LLaMA-Factory reads it when dataset_dir is not set")
 
 
 def _read_text(path: Path, what: str) -> str:
     """The text of a UTF-8 file; a byte-order mark (which Windows editors write) is dropped, as JSON wants."""
     raw = path.read_bytes()
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise DataError(f"{what}: {path} is UTF-16 text, not UTF-8; save it as UTF-8 (in most editors: Save As, "
-                        "encoding UTF-8) and run again")
+        raise DataError(_("{what}: {path} is UTF-16 text, not UTF-8; save it as UTF-8 (in most editors: Save As, "
+                          "encoding UTF-8) and run again").format(what=what, path=path))
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[:exc.start].count(b"\n") + 1
-        raise DataError(f"{what}: {path} is not UTF-8 text (byte {exc.start}, line {line}: {raw[exc.start:exc.start + 1]!r}); "
-                        "save it as UTF-8 (e.g. iconv -f GBK -t UTF-8 in.json > out.json for a GBK file) and run again") from None
+        raise DataError(_("{what}: {path} is not UTF-8 text (byte {byte}, line {line}: {value!r}); save it as UTF-8 "
+                          "(e.g. iconv -f GBK -t UTF-8 in.json > out.json for a GBK file) and run again").format(
+                            what=what, path=path, byte=exc.start, line=line, value=raw[exc.start:exc.start + 1])) from None
 
 
 def read_registry(dataset_dir: Path) -> dict[str, Any]:
     info = dataset_dir / "dataset_info.json"
     if not info.is_file():
-        raise DataError(f"dataset_dir: {str(dataset_dir)!r} has no dataset_info.json")
+        raise DataError(_("dataset_dir: {dataset_dir!r} has no dataset_info.json").format(dataset_dir=str(dataset_dir)))
     text = _read_text(info, "dataset_dir")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataError(f"{info}: not valid JSON ({exc})") from None
+        raise DataError(_("{path}: not valid JSON ({error})").format(path=info, error=exc)) from None
     if not isinstance(data, dict):
-        raise DataError(f"{info}: must hold a JSON object mapping dataset names to their description")
+        raise DataError(_("{path}: must hold a JSON object mapping dataset names to their description").format(path=info))
     return data
 
 
 def dataset_attr(name: str, registry: dict[str, Any], dataset_dir: Path) -> DatasetAttr:
     if name not in registry:
         close = difflib.get_close_matches(name, list(registry), n=1)
-        hint = f"; did you mean {close[0]}?" if close else ""
-        raise DataError(f"dataset: {name!r} is not in {dataset_dir / 'dataset_info.json'}{hint} "
-                        f"(it has: {', '.join(sorted(registry)[:20])}{' ...' if len(registry) > 20 else ''})")
+        hint = _("; did you mean {name}?").format(name=close[0]) if close else ""
+        raise DataError(_("dataset: {name!r} is not in {registry}{hint} (it has: {names})").format(
+            name=name, registry=dataset_dir / "dataset_info.json", hint=hint,
+            names=", ".join(sorted(registry)[:20]) + (" ..." if len(registry) > 20 else "")))
     entry = registry[name]
     if not isinstance(entry, dict):
-        raise DataError(f"dataset_info.json: entry {name!r} must be an object")
+        raise DataError(_("dataset_info.json: entry {name!r} must be an object").format(name=name))
     if "file_name" not in entry:
         hub = entry.get("hf_hub_url") or entry.get("ms_hub_url") or entry.get("script_url")
-        raise DataError(f"dataset: {name!r} is a hub dataset ({hub}); the kit reads local files only. "
-                        "Download it, save it as JSON or JSONL, and register it with file_name")
+        raise DataError(_("dataset: {name!r} is a hub dataset ({hub}); the kit reads local files only. "
+                          "Download it, save it as JSON or JSONL, and register it with file_name").format(name=name, hub=hub))
     if entry.get("ranking") or (entry.get("columns") or {}).get("kto_tag"):
-        raise DataError(f"dataset: {name!r} is a preference dataset; the kit trains supervised fine-tuning (sft) only")
+        raise DataError(_("dataset: {name!r} is a preference dataset; the kit trains supervised fine-tuning (sft) only").format(name=name))
     formatting = entry.get("formatting", "alpaca")
     if formatting not in ("alpaca", "sharegpt"):
-        raise DataError(f"dataset_info.json: {name!r} has formatting {formatting!r}; use alpaca or sharegpt")
+        raise DataError(_("dataset_info.json: {name!r} has formatting {formatting!r}; use alpaca or sharegpt").format(
+            name=name, formatting=formatting))
     kwargs: dict[str, Any] = {"name": name, "file_name": entry["file_name"], "formatting": formatting}
     columns = entry.get("columns") or {}
     tags = entry.get("tags") or {}
     allowed_cols = {"prompt", "query", "response", "history", "messages", "system", "tools", "images", "videos", "audios"}
     for key, value in columns.items():
         if key not in allowed_cols:
-            raise DataError(f"dataset_info.json: {name!r} maps unknown column role {key!r} (known: {', '.join(sorted(allowed_cols))})")
+            raise DataError(_("dataset_info.json: {name!r} maps unknown column role {key!r} (known: {known})").format(
+                name=name, key=key, known=", ".join(sorted(allowed_cols))))
         if key in ("images", "videos", "audios"):
-            raise DataError(f"dataset: {name!r} has {key}; multimodal data is not supported by the kit")
+            raise DataError(_("dataset: {name!r} has {key}; multimodal data is not supported by the kit").format(name=name, key=key))
         kwargs[key] = value
     for key, value in tags.items():
         if key not in DatasetAttr.__dataclass_fields__ or not key.endswith("_tag"):
-            raise DataError(f"dataset_info.json: {name!r} has unknown tag {key!r}")
+            raise DataError(_("dataset_info.json: {name!r} has unknown tag {key!r}").format(name=name, key=key))
         kwargs[key] = value
     return DatasetAttr(**kwargs)
 
@@ -179,12 +184,13 @@ def dataset_attr(name: str, registry: dict[str, Any], dataset_dir: Path) -> Data
 def _read_records(path: Path, name: str) -> list[dict[str, Any]]:
     files = sorted(p for p in path.iterdir() if p.suffix in FILE_SUFFIXES) if path.is_dir() else [path]
     if not files:
-        raise DataError(f"dataset {name!r}: folder {path} has no .json or .jsonl files")
+        raise DataError(_("dataset {name!r}: folder {path} has no .json or .jsonl files").format(name=name, path=path))
     records: list[dict[str, Any]] = []
     for f in files:
         if f.suffix not in FILE_SUFFIXES:
-            raise DataError(f"dataset {name!r}: {f} is not a .json or .jsonl file (the kit reads JSON and JSONL)")
-        text = _read_text(f, f"dataset {name!r}")
+            raise DataError(_("dataset {name!r}: {path} is not a .json or .jsonl file (the kit reads JSON and JSONL)").format(
+                name=name, path=f))
+        text = _read_text(f, _("dataset {name!r}").format(name=name))
         if f.suffix == ".jsonl":
             for lineno, line in enumerate(text.splitlines(), 1):
                 if not line.strip():
@@ -192,7 +198,8 @@ def _read_records(path: Path, name: str) -> list[dict[str, Any]]:
                 try:
                     records.append(json.loads(line))
                 except json.JSONDecodeError as exc:
-                    raise DataError(f"dataset {name!r}: {f} line {lineno} is not valid JSON ({exc.msg})") from None
+                    raise DataError(_("dataset {name!r}: {path} line {line} is not valid JSON ({error})").format(
+                        name=name, path=f, line=lineno, error=exc.msg)) from None
         else:
             try:
                 data = json.loads(text)
@@ -201,15 +208,17 @@ def _read_records(path: Path, name: str) -> list[dict[str, Any]]:
                 try:
                     data = [json.loads(line) for line in text.splitlines() if line.strip()]
                 except json.JSONDecodeError:
-                    raise DataError(f"dataset {name!r}: {f} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+                    raise DataError(_("dataset {name!r}: {path} is not valid JSON (line {line}, column {column}: {error})").format(
+                        name=name, path=f, line=exc.lineno, column=exc.colno, error=exc.msg)) from None
             if isinstance(data, dict):
                 data = [data]
             if not isinstance(data, list):
-                raise DataError(f"dataset {name!r}: {f} must hold a list of examples")
+                raise DataError(_("dataset {name!r}: {path} must hold a list of examples").format(name=name, path=f))
             records.extend(data)
     for i, r in enumerate(records):
         if not isinstance(r, dict):
-            raise DataError(f"dataset {name!r}: example {i} is a {type(r).__name__}, not an object with columns")
+            raise DataError(_("dataset {name!r}: example {index} is a {kind}, not an object with columns").format(
+                name=name, index=i, kind=type(r).__name__))
     return records
 
 
@@ -226,33 +235,34 @@ def _fill(text: Any, fills: dict[str, str]) -> Any:
 
 
 def _a(value: Any) -> str:
-    """'an int', 'a list': what a value is, in the words of a message."""
+    """'an int', 'a list': what a value is, in the words of a message (Chinese has no article: "int 类型")."""
     kind = type(value).__name__
-    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+    return (_("an {kind}") if kind[0] in "aeiou" else _("a {kind}")).format(kind=kind)
 
 
 def _not_text(value: Any, what: str) -> str | None:
     """Why ``value`` cannot be used where text is expected (None: it can; a missing value counts as empty)."""
     if value is None or isinstance(value, str):
         return None
-    return f"{what} is {_a(value)}, expected text"
+    return _("{what} is {a_kind}, expected text").format(what=what, a_kind=_a(value))
 
 
 def _convert_alpaca(attr: DatasetAttr, record: dict[str, Any]) -> tuple[list, list, str | None, str | None]:
     # Text columns must hold text: a number or a list there would otherwise reach the template.
     for col in (attr.prompt, attr.query, attr.response, attr.system):
-        problem = _not_text(record.get(col), f"column {col!r}") if col else None
+        problem = _not_text(record.get(col), _("column {column!r}").format(column=col)) if col else None
         if problem:
             return [], [], None, problem
     prompt: list[dict[str, str]] = []
     history = record.get(attr.history) if attr.history else None
     if history is not None and not isinstance(history, list):
-        return [], [], None, f"column {attr.history!r} is {_a(history)}, expected a list of [prompt, response] pairs"
+        return [], [], None, _("column {column!r} is {a_kind}, expected a list of [prompt, response] pairs").format(
+            column=attr.history, a_kind=_a(history))
     for n, turn in enumerate(history or []):
         if not (isinstance(turn, (list, tuple)) and len(turn) == 2):
-            return [], [], None, f"history entry {turn!r} is not a [prompt, response] pair"
+            return [], [], None, _("history entry {entry!r} is not a [prompt, response] pair").format(entry=turn)
         for text in turn:
-            problem = _not_text(text, f"column {attr.history!r} entry {n}: {text!r}")
+            problem = _not_text(text, _("column {column!r} entry {index}: {value!r}").format(column=attr.history, index=n, value=text))
             if problem:
                 return [], [], None, problem
         prompt.append({"role": "user", "content": turn[0] or ""})
@@ -266,7 +276,7 @@ def _convert_alpaca(attr: DatasetAttr, record: dict[str, Any]) -> tuple[list, li
     response_text = record.get(attr.response) if attr.response else None
     response = [{"role": "assistant", "content": response_text}] if isinstance(response_text, str) else []
     system = record.get(attr.system) if attr.system else None
-    problem = None if response else f"no {attr.response!r} text to train on"
+    problem = None if response else _("no {column!r} text to train on").format(column=attr.response)
     return prompt, response, system, problem
 
 
@@ -276,15 +286,16 @@ def _convert_sharegpt(attr: DatasetAttr, record: dict[str, Any]) -> tuple[list, 
     odd, even = (attr.user_tag, attr.observation_tag), (attr.assistant_tag, attr.function_tag)
     messages = record.get(attr.messages)
     if not isinstance(messages, list):
-        return [], [], None, f"column {attr.messages!r} is not a list of messages"
+        return [], [], None, _("column {column!r} is not a list of messages").format(column=attr.messages)
     for col in (attr.system, attr.tools):
-        problem = _not_text(record.get(col), f"column {col!r}") if col else None
+        problem = _not_text(record.get(col), _("column {column!r}").format(column=col)) if col else None
         if problem:
             return [], [], None, problem
     for turn, message in enumerate(messages):
         if isinstance(message, dict):
-            problem = (_not_text(message.get(attr.role_tag), f"column {attr.messages!r} message {turn} {attr.role_tag!r}")
-                       or _not_text(message.get(attr.content_tag), f"column {attr.messages!r} message {turn} {attr.content_tag!r}"))
+            where = _("column {column!r} message {index} {tag!r}")
+            problem = (_not_text(message.get(attr.role_tag), where.format(column=attr.messages, index=turn, tag=attr.role_tag))
+                       or _not_text(message.get(attr.content_tag), where.format(column=attr.messages, index=turn, tag=attr.content_tag)))
             if problem:
                 return [], [], None, problem
     if messages and isinstance(messages[0], dict) and messages[0].get(attr.role_tag) == attr.system_tag:
@@ -296,12 +307,14 @@ def _convert_sharegpt(attr: DatasetAttr, record: dict[str, Any]) -> tuple[list, 
     for turn, message in enumerate(messages):
         if not isinstance(message, dict) or message.get(attr.role_tag) not in (odd, even)[turn % 2]:
             role = message.get(attr.role_tag) if isinstance(message, dict) else message
-            return [], [], None, f"message {turn} has role {role!r} where {' or '.join((odd, even)[turn % 2])} was expected"
+            return [], [], None, _("message {index} has role {role!r} where {expected} was expected").format(
+                index=turn, role=role, expected=_(" or ").join((odd, even)[turn % 2]))
         if tag_roles[message[attr.role_tag]] == "function":
-            return [], [], None, "function calls are not supported by the kit"
+            return [], [], None, _("function calls are not supported by the kit")
         aligned.append({"role": tag_roles[message[attr.role_tag]], "content": message.get(attr.content_tag) or ""})
     if len(aligned) % 2 != 0 or not aligned:
-        return [], [], None, f"{len(aligned)} messages: a conversation needs user/assistant pairs ending with the assistant"
+        return [], [], None, _("{count} messages: a conversation needs user/assistant pairs ending with the assistant").format(
+            count=len(aligned))
     return aligned[:-1], aligned[-1:], system, None
 
 
@@ -315,15 +328,17 @@ def load_examples(names: list[str], dataset_dir: Path, max_samples: int | None =
     for attr in attrs:
         path = dataset_dir / attr.file_name
         if not path.exists():
-            raise DataError(f"dataset {attr.name!r}: file {path} does not exist (file_name in {dataset_dir / 'dataset_info.json'})")
+            raise DataError(_("dataset {name!r}: file {path} does not exist (file_name in {registry})").format(
+                name=attr.name, path=path, registry=dataset_dir / "dataset_info.json"))
         records = _read_records(path, attr.name)
         if max_samples is not None:
             records = records[:max_samples]  # LLaMA-Factory truncates each dataset before conversion
         seen_columns = set().union(*(r.keys() for r in records)) if records else set()
         mapped = attr.mapped_columns()
         if records and not seen_columns & set(mapped):
-            raise DataError(f"dataset {attr.name!r}: {path} has columns {sorted(seen_columns)} but none of the mapped "
-                            f"{attr.formatting} columns {mapped}; fix 'columns' in dataset_info.json")
+            raise DataError(_("dataset {name!r}: {path} has columns {columns} but none of the mapped {formatting} columns "
+                              "{mapped}; fix 'columns' in dataset_info.json").format(
+                name=attr.name, path=path, columns=sorted(seen_columns), formatting=attr.formatting, mapped=mapped))
         convert = _convert_alpaca if attr.formatting == "alpaca" else _convert_sharegpt
         do_fill = bool(fills) and "identity" in attr.name
         bad = 0

@@ -12,6 +12,7 @@ import numpy as np
 
 from kit.data.loader import DataError, Example, LoadReport, load_examples, resolve_dataset_dir
 from kit.data.template import Template, with_thinking
+from kit.i18n import _
 
 logger = logging.getLogger("kit.data")
 
@@ -104,9 +105,11 @@ def split_indices(n: int, val_size: float, seed: int) -> tuple[list[int], list[i
     n_test = int(val_size) if val_size > 1 else math.ceil(val_size * n)
     n_train = n - n_test
     if n_test <= 0:
-        raise DataError(f"val_size: {val_size} of {n} examples holds out nothing; raise it or set val_size: 0 and eval_strategy: no")
+        raise DataError(_("val_size: {val_size} of {count} examples holds out nothing; raise it or set val_size: 0 and "
+                          "eval_strategy: no").format(val_size=val_size, count=n))
     if n_train <= 0:
-        raise DataError(f"val_size: {val_size} of {n} examples leaves no training data; lower it (e.g. 0.1)")
+        raise DataError(_("val_size: {val_size} of {count} examples leaves no training data; lower it (e.g. 0.1)").format(
+            val_size=val_size, count=n))
     permutation = np.random.default_rng(seed).permutation(n)
     return permutation[n_test:].tolist(), permutation[:n_test].tolist()
 
@@ -148,8 +151,8 @@ def build_sft(cfg: Any, tokenizer: Any, template: Template, split: bool = True) 
     d = cfg.data
     template = with_thinking(template, d.enable_thinking)  # the data config decides, as LLaMA-Factory's does
     if d.enable_thinking is not True and not template.reasoning:
-        logger.info("enable_thinking: %s has no effect with template %s, which is not a reasoning template",
-                    d.enable_thinking, template.name)
+        logger.info(_("enable_thinking: {value} has no effect with template {template}, which is not a reasoning template").format(
+            value=d.enable_thinking, template=template.name))
     fills = {k: v for k, v in (("name", d.identity_name), ("author", d.identity_author)) if v is not None}
     dataset_dir = resolve_dataset_dir(d.dataset_dir, cfg.config_dir)
     examples, report = load_examples(cfg.dataset_names, dataset_dir, d.max_samples, fills)
@@ -161,7 +164,7 @@ def build_sft(cfg: Any, tokenizer: Any, template: Template, split: bool = True) 
     for ex in examples:
         # LLaMA-Factory's supervised processor keeps only an odd number of prompt messages and one response.
         if ex.problem is None and (len(ex.prompt) % 2 != 1 or len(ex.response) != 1):
-            ex.problem = "prompt/response turns do not alternate"
+            ex.problem = _("prompt/response turns do not alternate")
             report.dropped.append(f"{ex.dataset}[{ex.index}]: {ex.problem}")
             report.per_dataset[ex.dataset]["malformed"] += 1
         if ex.problem is not None:
@@ -178,26 +181,31 @@ def build_sft(cfg: Any, tokenizer: Any, template: Template, split: bool = True) 
         sources.append(ex)
     malformed = list(report.dropped)
     if malformed:
-        logger.warning("dropped %d malformed example(s) of %d: %s%s", len(malformed), len(examples),
-                       "; ".join(malformed[:3]), " ..." if len(malformed) > 3 else "")
+        logger.warning(_("dropped {count} malformed example(s) of {total}: {examples}").format(
+            count=len(malformed), total=len(examples), examples="; ".join(malformed[:3]) + (" ..." if len(malformed) > 3 else "")))
     if untrained:
-        shortest = min(enc.prompt_length for _, enc in untrained)
-        advice = (f"raise cutoff_len above the prompt length (the shortest such prompt has {shortest} tokens; "
-                  "LLaMA-Factory's quick start uses 1024)")
+        shortest = min(enc.prompt_length for _ex, enc in untrained)
+        advice = _("raise cutoff_len above the prompt length (the shortest such prompt has {tokens} tokens; "
+                   "LLaMA-Factory's quick start uses 1024)").format(tokens=shortest)
         if not rows:
-            extra = f"; {len(malformed)} more are malformed" if malformed else ""
-            raise DataError(f"cutoff_len: {d.cutoff_len} leaves no trained token in any of the {len(untrained)} example(s) "
-                            f"of {', '.join(cfg.dataset_names)}{extra}: each is cut to its prompt, so the loss would be NaN; {advice}")
-        report.dropped += [f"{ex.dataset}[{ex.index}]: no trained token within cutoff_len {d.cutoff_len} "
-                           f"(prompt of {enc.prompt_length} tokens)" for ex, enc in untrained]
-        logger.warning("dropped %d example(s) of %d that keep no trained token within cutoff_len %d; %s",
-                       len(untrained), len(examples), d.cutoff_len, advice)
+            extra = _("; {count} more are malformed").format(count=len(malformed)) if malformed else ""
+            raise DataError(_("cutoff_len: {cutoff_len} leaves no trained token in any of the {count} example(s) of {datasets}{extra}: "
+                              "each is cut to its prompt, so the loss would be NaN; {advice}").format(
+                cutoff_len=d.cutoff_len, count=len(untrained), datasets=", ".join(cfg.dataset_names), extra=extra, advice=advice))
+        untrained_line = _("no trained token within cutoff_len {cutoff_len} (prompt of {tokens} tokens)")
+        report.dropped += [f"{ex.dataset}[{ex.index}]: " + untrained_line.format(cutoff_len=d.cutoff_len, tokens=enc.prompt_length)
+                           for ex, enc in untrained]
+        logger.warning(_("dropped {count} example(s) of {total} that keep no trained token within cutoff_len {cutoff_len}; {advice}").format(
+            count=len(untrained), total=len(examples), cutoff_len=d.cutoff_len, advice=advice))
     truncated = sum(c["truncated"] for c in report.per_dataset.values())
     if truncated:
-        logger.info("%d example(s) longer than cutoff_len %d were truncated", truncated, d.cutoff_len)
+        logger.info(_("{count} example(s) longer than cutoff_len {cutoff_len} were truncated").format(
+            count=truncated, cutoff_len=d.cutoff_len))
     if not rows:
-        raise DataError(f"dataset: every one of the {len(examples)} example(s) in {', '.join(cfg.dataset_names)} is malformed "
-                        f"(first: {report.dropped[0] if report.dropped else 'no examples at all'}); check the file and its columns in dataset_info.json")
+        raise DataError(_("dataset: every one of the {count} example(s) in {datasets} is malformed (first: {first}); "
+                          "check the file and its columns in dataset_info.json").format(
+            count=len(examples), datasets=", ".join(cfg.dataset_names),
+            first=report.dropped[0] if report.dropped else _("no examples at all")))
     if split and d.val_size > 0:
         train_idx, eval_idx = split_indices(len(rows), d.val_size, cfg.train.seed)
         train, evals = [rows[i] for i in train_idx], [rows[i] for i in eval_idx]

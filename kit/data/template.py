@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from kit.errors import KitError
+from kit.i18n import _
 
 TEMPLATES_FILE = Path(__file__).with_name("templates.json")
 
@@ -71,14 +72,14 @@ class Template:
         notes: list[str] = []
         if tokenizer.eos_token_id is None:
             tokenizer.add_special_tokens({"eos_token": "<|endoftext|>"})
-            notes.append("tokenizer had no eos token; added <|endoftext|>")
+            notes.append(_("tokenizer had no eos token; added <|endoftext|>"))
         if self.replace_eos and self.stop_words and tokenizer.eos_token != self.stop_words[0]:
             old = tokenizer.eos_token
             tokenizer.add_special_tokens({"eos_token": self.stop_words[0]})
-            notes.append(f"template {self.name} uses {self.stop_words[0]} as eos (was {old})")
+            notes.append(_("template {name} uses {token} as eos (was {old})").format(name=self.name, token=self.stop_words[0], old=old))
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
-            notes.append(f"tokenizer had no pad token; using eos {tokenizer.eos_token}")
+            notes.append(_("tokenizer had no pad token; using eos {token}").format(token=tokenizer.eos_token))
         return notes
 
     def stop_token_ids(self, tokenizer: Any) -> list[int]:
@@ -123,7 +124,7 @@ class Template:
             elif role == "observation":
                 ids += self._render(tokenizer, self.format_observation, message["content"])
             else:
-                raise TemplateError(f"role {role!r} is not supported (use user, assistant or observation)")
+                raise TemplateError(_("role {role!r} is not supported (use user, assistant or observation)").format(role=role))
             encoded.append(ids)
         return encoded
 
@@ -234,35 +235,37 @@ def check_vocab(template: Template, tokenizer: Any, embedding_size: int) -> None
         if token is not None and token not in needed:
             needed[token] = (what, token_id if token_id is not None else tokenizer.convert_tokens_to_ids(token))
 
-    need(tokenizer.eos_token, "eos token", tokenizer.eos_token_id)
-    need(tokenizer.pad_token, "pad token", tokenizer.pad_token_id)
+    need(tokenizer.eos_token, _("eos token"), tokenizer.eos_token_id)
+    need(tokenizer.pad_token, _("pad token"), tokenizer.pad_token_id)
     for word in template.stop_words:
-        need(word, "stop word")
+        need(word, _("stop word"))
     slots = [slot for fmt in (template.format_prefix, template.format_system, template.format_user,
                               template.format_assistant, template.format_observation) for slot in fmt]
     for slot in slots:
         if isinstance(slot, dict) and "token" in slot:
-            need(slot["token"], "special token of the template")
+            need(slot["token"], _("special token of the template"))
         elif isinstance(slot, dict) and slot.get("special") == "bos_token":
-            need(tokenizer.bos_token, "bos token", tokenizer.bos_token_id)
+            need(tokenizer.bos_token, _("bos token"), tokenizer.bos_token_id)
     outside = [f"{token} ({what}, id {tid})" for token, (what, tid) in needed.items()
                if isinstance(tid, int) and tid >= embedding_size]
     if outside:
-        raise TemplateError(
-            f"template: {template.name!r} needs {', '.join(outside)}, but the model's embedding has only {embedding_size} "
-            f"rows (vocab_size in config.json), so training would crash at its first step: template {template.name} "
-            "does not fit this model's tokenizer. Use the model's own template: default, or the chat template its "
-            "family uses (qwen, qwen3 and qwen3_nothink are for Qwen models, whose tokenizers have <|im_start|> and <|im_end|>)")
+        raise TemplateError(_(
+            "template: {template!r} needs {tokens}, but the model's embedding has only {rows} rows (vocab_size in config.json), "
+            "so training would crash at its first step: template {name} does not fit this model's tokenizer. Use the model's "
+            "own template: default, or the chat template its family uses (qwen, qwen3 and qwen3_nothink are for Qwen models, "
+            "whose tokenizers have <|im_start|> and <|im_end|>)").format(
+            template=template.name, tokens=", ".join(outside), rows=embedding_size, name=template.name))
 
 
 def get(name: str | None) -> Template:
     if not name:
-        raise TemplateError("template: missing; use the model's template, e.g. qwen for Qwen models")
+        raise TemplateError(_("template: missing; use the model's template, e.g. qwen for Qwen models"))
     reg = _registry()
     if name not in reg:
         close = difflib.get_close_matches(name, list(reg), n=1)
-        hint = f"; did you mean {close[0]}?" if close else ""
-        raise TemplateError(f"template: {name!r} is not known{hint} (known: {', '.join(names())})")
+        hint = _("; did you mean {name}?").format(name=close[0]) if close else ""
+        raise TemplateError(_("template: {name!r} is not known{hint} (known: {known})").format(
+            name=name, hint=hint, known=", ".join(names())))
     spec = reg[name]
     return Template(
         name=name,
