@@ -61,7 +61,7 @@ def resolve_notebook(notebook: str | Path, lang: str = "en") -> Path:
     path = Path(notebook).expanduser()
     if path.is_file():
         return path.resolve()
-    from kit.demo import notebook_dir
+    from kit.notebook_io import notebook_dir
 
     packaged = notebook_dir() / lang / (path.name if path.suffix == ".ipynb" else f"{path.name}.ipynb")
     if len(path.parts) == 1 and packaged.is_file():
@@ -229,7 +229,7 @@ def command_line(notebook: str | Path, parameters: Mapping[str, Any], out: str |
 
 def execute_run(task: Mapping[str, Any]) -> dict[str, Any]:
     """Run one notebook; never raises for a failing notebook: the sweep records it and goes on."""
-    from kit import nb
+    from kit import notebook_io as nb
 
     saved = {k: os.environ.get(k) for k in task["env"]}
     os.environ.update(task["env"])  # the kernel papermill starts is a child of this process and inherits it

@@ -13,12 +13,11 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from kit import config as config_mod
-from kit.errors import KitError
+from kit.notebook_io import notebook_dir
 
 ORDER = ("00_environment_check", "10_npu_setup", "20_lora_sft", "30_chat_inference")
 
@@ -34,22 +33,6 @@ class DemoRun:
     @property
     def transcript(self) -> Path:
         return self.run_dir / "transcript.md"
-
-
-def notebook_dir() -> Path:
-    """The notebooks ``kit demo`` runs (``en/``, ``zh/``).
-
-    An installed wheel carries them as package data, ``kit/notebooks`` (setup.py maps the
-    repository's ``notebooks/`` there, so git keeps one copy); an editable install or a checkout
-    reads ``notebooks/`` at the repository root, next to the package.
-    """
-    packaged = Path(str(resources.files("kit") / "notebooks"))
-    if packaged.is_dir():
-        return packaged
-    checkout = Path(__file__).resolve().parents[1] / "notebooks"
-    if checkout.is_dir():
-        return checkout
-    raise KitError(f"the tutorial notebooks are missing: neither {packaged} nor {checkout} exists; reinstall the kit")
 
 
 def notebook_parameters(path: Path) -> dict[str, Any]:
@@ -102,7 +85,7 @@ def plan_parameters(overrides: Sequence[str], run_dir: Path, lang: str = "en") -
 
 def run_demo(overrides: Sequence[str] = (), run_dir: str | Path | None = None, lang: str = "en",
              log: Callable[[str], None] = print) -> DemoRun:
-    from kit import nb
+    from kit import notebook_io
 
     run_dir = Path(run_dir or Path("runs") / f"demo-{datetime.now():%Y%m%d-%H%M%S}").resolve()
     params, output_dir = plan_parameters(overrides, run_dir, lang)
@@ -116,7 +99,7 @@ def run_demo(overrides: Sequence[str] = (), run_dir: str | Path | None = None, l
         log(f"[{i}/{len(ORDER)}] {name} ({shown})")
         start = time.perf_counter()
         # Notebooks run with the run folder as working directory, so relative paths land in it.
-        values = nb.execute(source, target, params[name], cwd=run_dir)
+        values = notebook_io.execute(source, target, params[name], cwd=run_dir)
         run.seconds[name] = round(time.perf_counter() - start, 1)
         run.notebooks[name] = target
         run.values[name] = values

@@ -25,15 +25,7 @@ from typing import Any, Mapping, MutableMapping
 from kit.errors import KitError
 
 
-def _(message: str) -> str:
-    """``kit.i18n._``, imported when a message is shown: kit.i18n reads its language through this module."""
-    from kit.i18n import _ as translate
-
-    return translate(message)
-
-
-def N_(message: str) -> str:
-    return message
+from kit.i18n import N_, _
 
 
 class EnvError(KitError, ValueError):
@@ -55,16 +47,6 @@ def _int(env: Mapping[str, str], name: str, default: int | None) -> int | None:
             name=name, value=repr(raw))) from None
 
 
-LANGUAGE_VARIABLES = ("KIT_LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
-
-
-def language_preference(env: Mapping[str, str] | None = None) -> str | None:
-    """The first of KIT_LANG and the POSIX locale variables that is set (read alone: a message must
-    be shown in the right language even while another variable is the mistake being reported)."""
-    env = os.environ if env is None else env
-    return next((env[k] for k in LANGUAGE_VARIABLES if env.get(k)), None)
-
-
 @dataclass(frozen=True)
 class EnvSettings:
     ascend_rt_visible_devices: str | None
@@ -79,8 +61,6 @@ class EnvSettings:
     npu_jit_compile: bool
     pytorch_npu_alloc_conf: str | None
     hf_hub_offline: bool
-    # The language of messages: KIT_LANG, else the POSIX locale variables in their order of precedence.
-    language: str | None
     # Set by torchrun in the processes it starts.
     rank: int | None
     local_rank: int | None
@@ -102,7 +82,6 @@ class EnvSettings:
             npu_jit_compile=_flag(env.get("NPU_JIT_COMPILE")),
             pytorch_npu_alloc_conf=env.get("PYTORCH_NPU_ALLOC_CONF"),
             hf_hub_offline=_flag(env.get("HF_HUB_OFFLINE")),
-            language=language_preference(env),
             rank=_int(env, "RANK", None),
             local_rank=_int(env, "LOCAL_RANK", None),
             world_size=_int(env, "WORLD_SIZE", None),

@@ -14,15 +14,26 @@ environment (KIT_LANG, then the POSIX locale variables: ``LANG=zh_CN.UTF-8`` mea
 from __future__ import annotations
 
 import gettext
+import os
 from pathlib import Path
+from typing import Mapping
 
-from kit.envvars import language_preference
 from kit.errors import KitError
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 LANGUAGES = ("en", "zh")
 
 _state: dict[str, object] = {"lang": None, "catalogs": {}}
+
+# Read here, not in kit.envvars, as the standard library's gettext reads them itself: the locale is not
+# the kit's configuration, and kit.envvars (whose messages are translated) must be able to import this module.
+LANGUAGE_VARIABLES = ("KIT_LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+
+
+def language_preference(env: Mapping[str, str] | None = None) -> str | None:
+    """The first of KIT_LANG and the POSIX locale variables that is set."""
+    env = os.environ if env is None else env
+    return next((env[k] for k in LANGUAGE_VARIABLES if env.get(k)), None)
 
 
 class LanguageError(KitError, ValueError):

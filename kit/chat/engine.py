@@ -27,67 +27,28 @@ ends the reply at its next token, and the next request waits (a bounded time) fo
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
-import warnings
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 from kit import config as config_mod
 from kit import model as model_mod
 from kit.config import Config
-from kit.data import template as template_mod
-from kit.data.template import Template
-from kit.errors import KitError
+from kit.chat.settings import ChatError, GenerationSettings, read_model_config
+from kit.chat.template_check import (QWEN3_TEMPLATES, TemplateMismatchWarning, _hint_qwen3_template,
+                                     with_checked_template)
 from kit.i18n import _
 
 logger = logging.getLogger("kit.chat")
 
+# Names other modules take from here; they live in kit.chat.settings and kit.chat.template_check.
+__all__ = ["ChatError", "Engine", "GenerationSettings", "Prompt", "QWEN3_TEMPLATES", "ReplyStream", "TemplateMismatchWarning",
+           "chat_config", "read_model_config", "release_device_memory", "with_checked_template"]
+
 Message = Mapping[str, str]
-
-
-class ChatError(KitError):
-    """A person's mistake in using the chat engine (bad messages, an unknown setting)."""
-
-
-class TemplateMismatchWarning(UserWarning):
-    """The adapter was trained with another template than the one chat uses."""
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    """Decoding settings; the defaults are LLaMA-Factory's (its ``GeneratingArguments``)."""
-
-    do_sample: bool = True
-    temperature: float = 0.95
-    top_p: float = 0.7
-    top_k: int = 50
-    max_new_tokens: int = 1024
-    repetition_penalty: float = 1.0
-
-    @classmethod
-    def from_config(cls, cfg: Config) -> "GenerationSettings":
-        return cls(**{f.name: getattr(cfg.infer, f.name) for f in fields(cls)})
-
-    @property
-    def greedy(self) -> bool:
-        # temperature 0 means greedy in LLaMA-Factory's web UI and in vLLM; transformers would reject it.
-        return not self.do_sample or self.temperature == 0
-
-    def updated(self, **changes: Any) -> "GenerationSettings":
-        """A copy with some settings changed (each checked the way the config checks it)."""
-        unknown = sorted(set(changes) - {f.name for f in fields(self)})
-        if unknown:
-            allowed = ", ".join(f.name for f in fields(self))
-            raise ChatError(_("unknown generation setting(s) {names}; use {allowed}").format(
-                names=", ".join(unknown), allowed=allowed))
-        merged = replace(self, **changes)
-        # Same checks, same messages as a YAML file would get.
-        config_mod.from_dict(asdict(merged))
-        return merged
 
 
 @dataclass(frozen=True)
@@ -546,92 +507,6 @@ def release_device_memory(info: Any = None) -> None:
             empty_cache()
 
 
-def with_checked_template(name: str | None, adapter_dirs: Sequence[Path], default_system: str | None,
-                          enable_thinking: bool | None = True) -> Template:
-    """The chat template, set up as the config says; a warning when an adapter was trained otherwise."""
-    recorded = {str(d): t for d in adapter_dirs if (t := model_mod.adapter_template(d))}
-    if not name:
-        if recorded:
-            name = next(iter(recorded.values()))
-            logger.info(_("template: not given; using {template}, recorded with the adapter").format(template=name))
-        # else template_mod.get(None) says the template is missing
-    template = template_mod.with_thinking(template_mod.get(name), enable_thinking)
-    for adapter, trained_with in recorded.items():
-        if trained_with != template.name:
-            _warn_mismatch(_("the adapter {adapter} was trained with template {trained!r} but chat uses {used!r}"
-                             "{difference}; replies may be poor. Pass --template {trained} to match training").format(
-                adapter=adapter, trained=trained_with, used=template.name,
-                difference=_template_difference(trained_with, template.name)))
-        elif template.reasoning:
-            trained_thinking = _recorded_key(Path(adapter), "enable_thinking", True)
-            if trained_thinking != enable_thinking:
-                _warn_mismatch(_("the adapter {adapter} was trained with enable_thinking: {trained} but chat uses {used}, "
-                                 "so its prompts {difference}; replies may be poor. Pass --enable_thinking {trained} to "
-                                 "match training").format(adapter=adapter, trained=_yaml_value(trained_thinking),
-                                                          used=_yaml_value(enable_thinking),
-                                                          difference=_thinking_difference(enable_thinking)))
-    return template_mod.with_system(template, default_system)
-
-
-def _warn_mismatch(message: str) -> None:
-    logger.warning(message)
-    warnings.warn(message, TemplateMismatchWarning, stacklevel=4)
-
-
-def _template_difference(trained_with: str, used: str) -> str:
-    """Why two templates LLaMA-Factory users mix up give different prompts (empty when nothing to add)."""
-    try:
-        trained, chat = template_mod.get(trained_with), template_mod.get(used)
-    except template_mod.TemplateError:
-        return ""
-    if trained.reasoning and not chat.reasoning:
-        return _(" ({used} has no thought handling: replies start without the <think> block the adapter learned)").format(
-            used=used)
-    if chat.reasoning and not trained.reasoning:
-        return _(" ({used} adds a <think> block to prompts or replies that the adapter never saw)").format(used=used)
-    if trained.default_system != chat.default_system:
-        return _(" ({used} has a different default system prompt)").format(used=used)
-    return ""
-
-
-def _thinking_difference(enable_thinking: bool | None) -> str:
-    if enable_thinking:
-        return _("leave the thought to the model instead of ending in an empty <think> block")
-    return _("end in an empty <think> block instead of leaving the thought to the model")
-
-
-def _yaml_value(value: Any) -> str:
-    return "null" if value is None else str(value).lower()
-
-
-def _recorded_key(adapter_dir: Path, key: str, default: Any) -> Any:
-    """A key of the config an adapter was trained with (the kit's training_args.yaml), or ``default``."""
-    import yaml
-
-    f = adapter_dir / "training_args.yaml"
-    try:
-        data = yaml.safe_load(f.read_text(encoding="utf-8")) if f.is_file() else None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        data = None
-    return data.get(key, default) if isinstance(data, dict) else default
-
-
-# LLaMA-Factory's templates for Qwen3 models: qwen3 for the thinking models, qwen3_nothink for Instruct-2507.
-QWEN3_TEMPLATES = ("qwen3", "qwen3_nothink")
-
-
-def _hint_qwen3_template(model_config: Mapping[str, Any], template: str, adapter_dirs: Sequence[Path]) -> None:
-    """Say so when a Qwen3 model chats with another template, unless its adapter was trained with that one."""
-    model_type = str(model_config.get("model_type") or "")
-    if not model_type.startswith("qwen3") or template in QWEN3_TEMPLATES:
-        return
-    if any(model_mod.adapter_template(d) == template for d in adapter_dirs):
-        return  # trained that way: chat must match training
-    logger.warning(_("the model is a {model_type} model but chat uses template {template!r}; LLaMA-Factory uses "
-                     "qwen3_nothink for Qwen3 Instruct models and qwen3 for thinking models: pass --template "
-                     "qwen3_nothink (or qwen3)").format(model_type=model_type, template=template))
-
-
 def _split_system(messages: Sequence[Message], system: str | None) -> tuple[str | None, list[Message]]:
     """Accept an OpenAI-style leading system message as well as the ``system`` argument."""
     turns = list(messages)
@@ -656,12 +531,3 @@ def _check_turns(turns: Sequence[Message]) -> None:
             raise ChatError(_("messages[{index}]: content must be a string").format(index=i))
     if len(turns) % 2 == 0:
         raise ChatError(_("messages: the last message must be the user's (the assistant answers it)"))
-
-
-def read_model_config(model_dir: Path) -> dict[str, Any]:
-    """The model's config.json, or {} when it is missing or unreadable (transformers reports that itself)."""
-    try:
-        data = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
