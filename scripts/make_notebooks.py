@@ -746,6 +746,7 @@ kit.tutorial.check_memory("export", model_name_or_path, adapter)
 merged_dir = export_model(from_dict({"model_name_or_path": model_name_or_path, "adapter_name_or_path": adapter,
                                      "template": template, "finetuning_type": "lora", "export_dir": export_to}),
                           replace_earlier_export=True)
+kit.tutorial.check_memory("chat", str(merged_dir), device=device, card=card)
 merged = Engine(str(merged_dir), **greedy)
 merged_answer = merged.chat([{"role": "user", "content": questions[0]}])
 merged.close()
