@@ -429,3 +429,40 @@ def test_notebook_30_on_a_faked_npu_sets_vllms_variables_and_checks_memory_first
     assert kernel and kernel[0]["visible"] == [3]
     assert kernel[0]["env"]["VLLM_WORKER_MULTIPROC_METHOD"] == "spawn"
     assert kernel[0]["env"]["PYTORCH_NPU_ALLOC_CONF"] == "max_split_size_mb:128"  # the parameter, not the vLLM default
+
+
+NPU_SMI_910B = """+------------------------------------------------------------------------------------------------+
+| npu-smi 24.1.rc2                 Version: 24.1.rc2                                             |
++---------------------------+---------------+----------------------------------------------------+
+| NPU   Name                | Health        | Power(W)    Temp(C)           Hugepages-Usage(page)|
+| Chip                      | Bus-Id        | AICore(%)   Memory-Usage(MB)  HBM-Usage(MB)        |
++===========================+===============+====================================================+
+| 0     910B3               | OK            | 92.7        47                0    / 0             |
+| 0                         | 0000:C1:00.0  | 0           0    / 0          3402 / 65536         |
++===========================+===============+====================================================+
+| 1     910B4               | OK            | 95.0        49                0    / 0             |
+| 0                         | 0000:C2:00.0  | 0           0    / 0          2000 / 32768         |
++===========================+===============+====================================================+
+"""
+
+
+def test_the_card_is_read_from_npu_smi_without_opening_it(tmp_path, monkeypatch):
+    """On an NPU machine the notebooks compare with the first visible card as npu-smi lists it (no NPU context)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "npu-smi").write_text(f"#!/bin/sh\ncat <<'END'\n{NPU_SMI_910B}END\n")
+    (bin_dir / "npu-smi").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.delenv("ASCEND_RT_VISIBLE_DEVICES", raising=False)
+    assert tutorial.card_memory(None, "npu") == ("Ascend 910B3 (npu-smi, card 0)", 65536 << 20, "npu")
+    monkeypatch.setenv("ASCEND_RT_VISIBLE_DEVICES", "1")
+    name, memory, kind = tutorial.card_memory(None, "auto")
+    assert "910B4" in name and memory == 32768 << 20 and kind == "npu"
+    assert tutorial.card_memory("910B", "npu")[1] == 64 << 30  # a card named wins
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_estimate import QWEN15_7B
+
+    from kit.estimate import step_estimate
+
+    on_b4 = step_estimate("chat", QWEN15_7B, device=name, device_memory_gib=memory / (1 << 30))
+    assert on_b4.memory_kind == "npu" and on_b4.verdict == "fits"
