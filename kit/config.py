@@ -58,7 +58,7 @@ class ModelArgs:
 @dataclass(frozen=True)
 class DataArgs:
     dataset: str | None = field(default=None, metadata=_meta(N_("Dataset names from dataset_info.json, comma separated.")))
-    dataset_dir: str | None = field(default=None, metadata=_meta(N_("Folder holding dataset_info.json; default: the kit's own demo data.")))
+    dataset_dir: str | None = field(default=None, metadata=_meta(N_("Folder holding dataset_info.json; default: ./data when it has one (as LLaMA-Factory reads it), else the kit's own demo data.")))
     template: str | None = field(default=None, metadata=_meta(N_("Prompt template used for training and inference (e.g. qwen).")))
     cutoff_len: int = field(default=2048, metadata=_meta(N_("Maximum tokens of one encoded example.")))
     max_samples: int | None = field(default=None, metadata=_meta(N_("Use at most this many examples of each dataset.")))

@@ -2,7 +2,8 @@
 
 vLLM loads the *base* model with LoRA enabled and applies the adapter per request
 (``LoRARequest("default", 1, adapter_dir)``), instead of merging it into the weights. Prompts are the
-same token ids the huggingface backend uses (the kit's template), so greedy replies are the same.
+same token ids the huggingface backend uses (the kit's template). Greedy replies were measured equal to
+the huggingface backend's on CPU (tests/test_vllm.py); on other devices kernels differ and replies may too.
 
 Where it runs:
   * CUDA: ``pip install vllm``.
