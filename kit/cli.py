@@ -109,7 +109,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "preprocess": cmd_preprocess,
     "keys": cmd_keys,
     "doctor": _lazy("kit.doctor", "doctor_main"),
-    "estimate": _lazy("kit.estimate", "estimate_main"),
+    "estimate": _lazy("kit.estimate_cli", "estimate_main"),
     "chat": _lazy("kit.chat.terminal", "chat_main"),
     "export": _lazy("kit.chat.export", "export_main"),
     "demo": _lazy("kit.demo", "demo_main"),
@@ -166,6 +166,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(_("interrupted"), file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `kit ... | head` closed the pipe: the reader has what it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's advice: no second error at exit
+        return 0
     except Terminated as exc:  # SIGTERM / SIGHUP: the training processes are already stopped
         print(_("stopped by {signal}: training processes ended").format(signal=exc.name), file=sys.stderr)
         return 128 + exc.signum

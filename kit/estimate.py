@@ -20,19 +20,17 @@ What is exact and what is estimated:
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import functools
 import html
 import json
-import sys
 import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from kit.device_memory import DeviceMemoryError, detect_device, lookup_device, system_ram
+from kit.device_memory import DeviceMemoryError, detect_device, lookup_device
 from kit.errors import KitError
 from kit.fmt import GiB, html_table, ljust, rjust, size, width
 from kit.i18n import N_, _
@@ -510,197 +508,9 @@ def _suggestions(config: str | Path | Mapping[str, Any], e: Estimate, device: st
 #           and one sequence's KV cache inside it;
 #   export  kit export loads on the CPU (host RAM), never on the card: weights in the checkpoint's
 #           dtype, the adapter merged in place, one shard being written.
-STEPS = ("train", "chat", "vllm", "export")
-VLLM_LORA_SLOTS = 2  # kit.chat.vllm_backend.MAX_LORAS
 
 
-@dataclass(frozen=True)
-class StepEstimate:
-    """Peak memory of one step that loads a model, against the memory it runs in (a card or host RAM)."""
-
-    step: str
-    model: str
-    items: tuple[MemoryItem, ...]
-    memory_name: str | None
-    memory_bytes: int | None
-    memory_kind: str  # npu / cuda / cpu: where the step's memory lives
-    notes: tuple[str, ...] = ()
-    peak_override: int | None = None  # vLLM: the reservation, not the sum of the items
-
-    @property
-    def peak_bytes(self) -> int:
-        return self.peak_override if self.peak_override is not None else sum(it.bytes for it in self.items)
-
-    @property
-    def needed_bytes(self) -> int:
-        """What must fit (vLLM: its contents must fit its reservation; otherwise the peak)."""
-        return sum(it.bytes for it in self.items)
-
-    @property
-    def verdict(self) -> str:
-        if not self.memory_bytes:
-            return "unknown"
-        room = self.peak_override if self.peak_override is not None else self.memory_bytes
-        ratio = self.needed_bytes / room
-        if self.peak_override is not None and self.peak_override > self.memory_bytes:
-            return "does not fit"
-        return "fits" if ratio <= FIT_HEADROOM else "tight" if ratio <= 1.0 else "does not fit"
-
-    def headline(self) -> str:
-        where = _("host RAM") if self.memory_kind == "cpu" else _("device memory")
-        peak = _("{step}: peak {where} about {size}").format(step=self.step, where=where, size=size(self.peak_bytes))
-        if self.peak_override is not None:
-            peak += _(" (vLLM's reservation; its contents need {size})").format(size=size(self.needed_bytes))
-        if not self.memory_bytes:
-            return peak + _("; no memory to compare with")
-        return _("{verdict}: {peak}; {memory} has {size} ({percent}%)").format(
-            verdict=_(VERDICT_HEADLINE[self.verdict]), peak=peak, memory=self.memory_name, size=size(self.memory_bytes),
-            percent=f"{100 * self.peak_bytes / self.memory_bytes:.0f}")
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["items"] = [asdict(it) for it in self.items]
-        d.update(peak_bytes=self.peak_bytes, needed_bytes=self.needed_bytes, verdict=self.verdict,
-                 peak_gib=round(self.peak_bytes / GiB, 3))
-        return d
-
-    def render_text(self) -> str:
-        lines = [self.headline(), ""]
-        lines += _rows_text(self.items)
-        lines += [""] + [_("note: {note}").format(note=n) for n in self.notes]
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.render_text()
-
-    def __repr__(self) -> str:  # what a notebook shows as text (and saves beside the HTML)
-        return self.render_text()
-
-    def _repr_html_(self) -> str:
-        colour = {"fits": "#1a7f37", "tight": "#9a6700", "does not fit": "#cf222e"}.get(self.verdict, "inherit")
-        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
-        return (f"<p style='color:{colour}'><b>{html.escape(self.headline())}</b></p>"
-                + _table_html(self.items) + f"<ul>{notes}</ul>")
-
-
-def _memory_of(device: str | None, device_memory_gib: float | None) -> tuple[str | None, int | None, str]:
-    """(name, bytes, kind) of the memory a step runs in, as ``estimate`` reads ``device`` / ``device_memory_gib``."""
-    if device_memory_gib is not None:
-        try:
-            name, _bytes, kind = lookup_device(device) if device else (_("given memory"), 0, "npu")
-        except DeviceMemoryError:
-            name = device
-            kind = "npu" if any(t in device.lower() for t in ("910", "310", "ascend", "npu")) else "cuda"
-        return name, int(device_memory_gib * GiB), kind
-    if device:
-        return lookup_device(device)
-    return detect_device()
-
-
-def _checkpoint_bytes(raw: Mapping[str, Any]) -> int:
-    dtype = str(raw.get("torch_dtype") or raw.get("dtype") or "float32").removeprefix("torch.")
-    return {"float32": 4, "float16": 2, "bfloat16": 2}.get(dtype, 4)
-
-
-def _kv_cache(shape: ModelShape, tokens: int, d: int) -> int:
-    return 2 * shape.num_layers * shape.kv_dim * tokens * d
-
-
-def _runtime(kind: str, rest: int) -> MemoryItem:
-    overhead = int(OVERHEAD_FIXED[kind] + FRAGMENTATION[kind] * rest)
-    return MemoryItem(N_("runtime and allocator"), overhead, False,
-                      _("{fixed} for the {kind} runtime + {percent} held by the allocator (rule of thumb)").format(
-                          fixed=size(OVERHEAD_FIXED[kind]), kind=kind, percent=f"{FRAGMENTATION[kind]:.0%}"))
-
-
-def step_estimate(step: str, config: str | Path | Mapping[str, Any], *, adapter_params: int = 0, merged: bool = False,
-                  context_len: int = 1024, vllm_gpu_util: float = 0.7, export_size_gb: int = 5, device: str | None = None,
-                  device_memory_gib: float | None = None, trust_remote_code: bool = False) -> StepEstimate:
-    """Peak memory of one inference step (chat, vllm or export) for the model whose config.json is ``config``.
-
-    ``adapter_params``: the LoRA adapter's parameter count (``adapter_parameters``), 0 for none;
-    ``merged``: the chat engine merges it into the weights at load (no separate LoRA layers then).
-    ``device`` / ``device_memory_gib`` as for ``estimate`` (export compares with host RAM instead).
-    """
-    if step not in STEPS[1:]:
-        raise EstimateError(_("step {step!r}: use one of {steps} (kit.estimate.estimate for train)").format(
-            step=step, steps=", ".join(STEPS[1:])))
-    raw, source = read_model_config(config)
-    base = count_parameters(config, 1, "all", trust_remote_code)
-    shape, n = base.shape, base.base
-    name = raw.get("_name_or_path") or source
-    if step == "export":
-        d = _checkpoint_bytes(raw)
-        weights = n * d
-        items = [MemoryItem(N_("base weights (host RAM)"), weights, True,
-                            _("{count} parameters x {bytes} B (the checkpoint's dtype, on the CPU)").format(count=f"{n:,}", bytes=d)),
-                 MemoryItem(N_("LoRA weights"), adapter_params * 4, True,
-                            _("{count} x 4 B (fp32), merged into the weights in place").format(count=f"{adapter_params:,}")),
-                 MemoryItem(N_("one shard being written"), min(weights, export_size_gb * 10**9), False,
-                            _("save_pretrained writes shards of export_size {size} GB").format(size=export_size_gb)),
-                 MemoryItem(N_("Python, torch and transformers"), 1 * GiB, False, _("rule of thumb"))]
-        return StepEstimate("export", name, tuple(items), _("host RAM"), system_ram(), "cpu",
-                            (_("kit export loads the model on the CPU: it holds nothing on the card, so it can run while "
-                               "another job uses the card, but it needs this much free RAM"),))
-    mem_name, mem_bytes, kind = _memory_of(device, device_memory_gib)
-    d = 4 if kind == "cpu" else 2  # the chat engine: fp32 on a CPU, bf16 (or fp16) on an accelerator
-    dname = "fp32" if d == 4 else "bf16/fp16"
-    weights = MemoryItem(N_("base weights"), n * d, True, _("{count} parameters x {bytes} B ({dtype})").format(count=f"{n:,}", bytes=d, dtype=dname))
-    if step == "chat":
-        lora = MemoryItem(N_("LoRA layers"), 0 if merged else adapter_params * 4, True,
-                          _("merged into the weights at load: nothing extra") if merged or not adapter_params else
-                          _("{count} x 4 B (peft keeps an unmerged adapter in fp32)").format(count=f"{adapter_params:,}"))
-        kv = MemoryItem(N_("KV cache"), _kv_cache(shape, context_len, d), True,
-                        _("2 x {layers} layers x {kv_dim} x {tokens} tokens x {bytes} B (one conversation at full context)").format(
-                            layers=shape.num_layers, kv_dim=shape.kv_dim, tokens=context_len, bytes=d))
-        work = MemoryItem(N_("prefill working memory"), context_len * (2 * shape.hidden_size + 2 * shape.q_dim + 2 * shape.kv_dim
-                                                                         + 3 * shape.intermediate_size) * d + 8 * shape.vocab_size, False,
-                          _("one layer's temporaries for a {tokens}-token prompt, and the last token's logits").format(tokens=context_len))
-        items = [weights, lora, kv, work]
-        items.append(_runtime(kind, sum(it.bytes for it in items)))
-        return StepEstimate("chat", name, tuple(items), mem_name, mem_bytes, kind,
-                            (_("one engine holds one copy of the weights: base and fine-tuned answers come from the same copy "
-                               "(the adapter switched off for the base model's answer)"),))
-    # vllm
-    slots = MemoryItem(N_("LoRA slots"), VLLM_LORA_SLOTS * adapter_params * d, False,
-                       _("{slots} adapter slots x {count} x {bytes} B").format(slots=VLLM_LORA_SLOTS, count=f"{adapter_params:,}", bytes=d))
-    kv = MemoryItem(N_("KV cache, one sequence"), _kv_cache(shape, context_len, d), True,
-                    _("2 x {layers} x {kv_dim} x {tokens} tokens (max_model_len) x {bytes} B").format(
-                        layers=shape.num_layers, kv_dim=shape.kv_dim, tokens=context_len, bytes=d))
-    items = [weights, slots, kv]
-    if kind == "cpu":
-        items.append(_runtime(kind, sum(it.bytes for it in items)))
-        return StepEstimate("vllm", name, tuple(items), mem_name, mem_bytes, kind,
-                            (_("vLLM on a CPU: VLLM_CPU_KVCACHE_SPACE sets its KV cache (the kit sizes it from config.json)"),))
-    items.append(MemoryItem(N_("runtime and graphs"), int(OVERHEAD_FIXED[kind]), False, _("rule of thumb")))
-    reservation = int(vllm_gpu_util * mem_bytes) if mem_bytes else None
-    return StepEstimate("vllm", name, tuple(items), mem_name, mem_bytes, kind,
-                        (_("vLLM reserves vllm_gpu_util ({util}) of the card when it starts, whatever the model needs, "
-                           "and fills the rest with KV cache: no other engine may hold the card while it runs").format(util=vllm_gpu_util),),
-                        peak_override=reservation)
-
-
-def adapter_parameters(adapter_dir: str | Path) -> int:
-    """A LoRA adapter's parameter count, from its safetensors header (exact; no weights read)."""
-    folder = Path(adapter_dir)
-    weights = folder / "adapter_model.safetensors"
-    if weights.is_file():
-        with weights.open("rb") as fh:
-            header_len = int.from_bytes(fh.read(8), "little")
-            header = json.loads(fh.read(header_len))
-        total = 0
-        for key, info in header.items():
-            if key != "__metadata__":
-                count = 1
-                for dim in info["shape"]:
-                    count *= dim
-                total += count
-        return total
-    legacy = folder / "adapter_model.bin"
-    return legacy.stat().st_size // 4 if legacy.is_file() else 0
-
-
-# ------------------------------------------------------------------------------------------- CLI
+# ------------------------------------------------------------------------------------------- from a kit config
 
 def _zero_stage_of(cfg: Any, config_path: Path) -> int | None:
     if not cfg.train.deepspeed:
@@ -732,70 +542,3 @@ def estimate_for_config(cfg: Any, device: str | None = None, device_memory_gib: 
                     zero_stage=_zero_stage_of(cfg, config_path), num_devices=nproc * nnodes, nnodes=nnodes,
                     gradient_checkpointing=cfg.train.disable_gradient_checkpointing is not True,
                     device=device, device_memory_gib=device_memory_gib, trust_remote_code=cfg.model.trust_remote_code)
-
-
-def step_estimate_for_config(cfg: Any, step: str, device: str | None = None, device_memory_gib: float | None = None,
-                             adapter_params: int | None = None) -> StepEstimate:
-    """``step_estimate`` for a loaded kit Config: its model, its adapter (or the adapter its LoRA keys would
-    train: lora_rank on lora_target), its context (cutoff_len, the model's positions, vllm_maxlen)."""
-    model_dir = _model_dir(cfg.model.model_name_or_path, cfg.model.cache_dir)
-    if adapter_params is None:
-        adapters = [Path(a) for a in cfg.adapter_paths]
-        if adapters and all(a.is_dir() for a in adapters):
-            adapter_params = adapter_parameters(adapters[-1])
-        else:  # before training: the adapter this config trains
-            adapter_params = count_parameters(model_dir, cfg.finetune.lora_rank, cfg.finetune.lora_target,
-                                              cfg.model.trust_remote_code).trainable
-    raw, _source = read_model_config(model_dir)
-    positions = raw.get("max_position_embeddings") or (raw.get("text_config") or {}).get("max_position_embeddings")
-    limits = [cfg.data.cutoff_len] + ([int(positions)] if positions else []) + ([cfg.infer.vllm_maxlen] if step == "vllm" else [])
-    return step_estimate(step, model_dir, adapter_params=adapter_params, merged=cfg.infer.merge_adapter and step == "chat",
-                         context_len=min(limits), vllm_gpu_util=cfg.infer.vllm_gpu_util, export_size_gb=cfg.infer.export_size,
-                         device=device, device_memory_gib=device_memory_gib, trust_remote_code=cfg.model.trust_remote_code)
-
-
-class _HelpFormatter(argparse.HelpFormatter):
-    """argparse's help, with the word it adds itself ("usage:") in the chosen language too."""
-
-    def add_usage(self, usage, actions, groups, prefix=None):  # type: ignore[no-untyped-def]
-        super().add_usage(usage, actions, groups, _("usage: ") if prefix is None else prefix)
-
-
-def estimate_main(argv: list[str]) -> int:
-    """``kit estimate CONFIG.yaml [key=value ...] [--device 910B] [--json] [--nproc N] [--step chat]``."""
-    parser = argparse.ArgumentParser(prog="kit estimate", add_help=False, formatter_class=_HelpFormatter, description=_(
-        "Will it fit? Memory per device for the LoRA run a config describes, from the model's config.json alone."))
-    # Our own groups and -h, so that the headings and the help's help are translated like the rest.
-    positional = parser.add_argument_group(_("positional arguments"))
-    positional.add_argument("config", help=_("the training YAML (LLaMA-Factory keys)"))
-    positional.add_argument("overrides", nargs="*", help=_("key=value overrides, as for kit train"))
-    options = parser.add_argument_group(_("options"))
-    options.add_argument("-h", "--help", action="help", help=_("show this help message and exit"))
-    options.add_argument("--device", default=None, help=_("compare with this device (910B, 910B4, A100-80G, H200, cpu ...); default: this machine's"))
-    options.add_argument("--device_memory_gib", type=float, default=None, help=_("compare with this much memory instead"))
-    options.add_argument("--nproc", type=int, default=None, help=_("processes per node (default: NPROC_PER_NODE or 1)"))
-    options.add_argument("--nnodes", type=int, default=None, help=_("nodes (default: NNODES or 1)"))
-    options.add_argument("--step", choices=STEPS, default="train",
-                         help=_("which step's peak memory: train (default), chat (the chat engine), vllm, export (host RAM)"))
-    options.add_argument("--json", action="store_true", help=_("print JSON"))
-    args = parser.parse_args(argv)
-    try:
-        from kit.config import load
-        from kit.envvars import EnvSettings
-
-        env = EnvSettings.from_environ()
-        cfg = load(args.config, args.overrides)
-        if args.step == "train":
-            result = estimate_for_config(cfg, device=args.device, device_memory_gib=args.device_memory_gib,
-                                         nproc=args.nproc or env.nproc_per_node or 1, nnodes=args.nnodes or env.nnodes or 1)
-        else:
-            result = step_estimate_for_config(cfg, args.step, device=args.device, device_memory_gib=args.device_memory_gib)
-    except (KitError, ValueError) as exc:  # ConfigError is a ValueError: a person's mistake, no traceback
-        print(f"kit estimate: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(result.to_dict(), indent=2) if args.json else result.render_text())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(estimate_main(sys.argv[1:]))

@@ -508,7 +508,7 @@ def check_memory(step: str, model_name_or_path: str, adapter_name_or_path: str |
     (cutoff_len, vllm_maxlen, vllm_gpu_util, export_size, ...).
     """
     from kit.chat.engine import chat_config
-    from kit.estimate import adapter_parameters, step_estimate_for_config
+    from kit.estimate_steps import adapter_parameters, step_estimate_for_config
 
     cfg = chat_config(model_name_or_path, adapter_name_or_path, device=device, merge_adapter=merge_adapter, **settings)
     params = adapter_parameters(adapter_name_or_path) if adapter_name_or_path else 0
@@ -527,13 +527,17 @@ def template_mismatch(adapter_name_or_path: str | Path, template: str) -> str | 
 
     Loads nothing: the same check every engine runs first, here on its own.
     """
-    import warnings
-
     from kit import model as model_mod
     from kit.chat.engine import TemplateMismatchWarning, with_checked_template
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        with_checked_template(template, [model_mod.check_adapter_dir(adapter_name_or_path)], None)
+    # The warning is returned to be shown; the chat logger's copy of it would print it a second time.
+    chat_logger, quiet = logging.getLogger("kit.chat"), logging.NullHandler()
+    chat_logger.addHandler(quiet)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with_checked_template(template, [model_mod.check_adapter_dir(adapter_name_or_path)], None)
+    finally:
+        chat_logger.removeHandler(quiet)
     fired = [str(w.message) for w in caught if issubclass(w.category, TemplateMismatchWarning)]
     return fired[0] if fired else None

@@ -225,7 +225,8 @@ def test_a_step_that_cannot_fit_is_refused_before_loading(tiny_model_dir):
     sys.path.insert(0, str(Path(__file__).parent))
     from test_estimate import QWEN15_7B
 
-    from kit.estimate import count_parameters, step_estimate
+    from kit.estimate import count_parameters
+    from kit.estimate_steps import step_estimate
 
     lora = count_parameters(QWEN15_7B, 8, ["q_proj", "v_proj"]).trainable
     fits = step_estimate("chat", QWEN15_7B, adapter_params=lora, device="910B4")  # one 7B copy on 32 GB
@@ -241,7 +242,7 @@ def test_a_step_that_cannot_fit_is_refused_before_loading(tiny_model_dir):
 
 
 def test_kit_estimate_states_each_steps_peak(capsys):
-    from kit.estimate import estimate_main
+    from kit.estimate_cli import estimate_main
 
     for step in ("chat", "vllm", "export"):
         assert estimate_main([str(SEED_YAML), "model_name_or_path=kit/tiny-qwen", "--step", step, "--device", "910B"]) == 0
@@ -462,7 +463,7 @@ def test_the_card_is_read_from_npu_smi_without_opening_it(tmp_path, monkeypatch)
     sys.path.insert(0, str(Path(__file__).parent))
     from test_estimate import QWEN15_7B
 
-    from kit.estimate import step_estimate
+    from kit.estimate_steps import step_estimate
 
     on_b4 = step_estimate("chat", QWEN15_7B, device=name, device_memory_gib=memory / (1 << 30))
     assert on_b4.memory_kind == "npu" and on_b4.verdict == "fits"

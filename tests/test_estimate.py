@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from kit import estimate as est
+from kit import estimate_cli
 from kit.device_memory import DeviceMemoryError, lookup_device
 from kit.estimate import GiB, EstimateError, estimate
 
@@ -257,7 +258,7 @@ def test_estimate_main_with_the_kit_config(tmp_path, capsys):
     yaml.write_text(f"model_name_or_path: {model}\nfinetuning_type: lora\nlora_target: q_proj,v_proj\ncutoff_len: 256\n"
                     "per_device_train_batch_size: 2\ngradient_accumulation_steps: 4\nbf16: true\n"
                     "deepspeed: examples/deepspeed/ds_z3_config.json\n")
-    code = est.estimate_main([str(yaml), "lora_rank=16", "--device", "910B", "--json", "--nproc", "4"])
+    code = estimate_cli.estimate_main([str(yaml), "lora_rank=16", "--device", "910B", "--json", "--nproc", "4"])
     out = capsys.readouterr().out
     assert code == 0, out
     data = json.loads(out)
@@ -265,7 +266,7 @@ def test_estimate_main_with_the_kit_config(tmp_path, capsys):
     assert data["lora_targets"] == ["q_proj", "v_proj"] and data["gradient_checkpointing"] is True
     assert data["trainable_params"] == real_counts(TINY, ["q_proj", "v_proj"], rank=16)[1]
     # A misspelt key is a person's mistake: a message and exit status 2, no traceback.
-    assert est.estimate_main([str(yaml), "lora_rnak=16", "--device", "910B"]) == 2
+    assert estimate_cli.estimate_main([str(yaml), "lora_rnak=16", "--device", "910B"]) == 2
     assert "lora_rnak" in capsys.readouterr().err
 
 
