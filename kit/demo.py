@@ -150,13 +150,16 @@ def demo_main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="kit demo", description="The whole quick start on the embedded tiny model.")
     parser.add_argument("overrides", nargs="*", help="key=value: notebook parameters or quick-start config keys")
     parser.add_argument("--run_dir", default=None, help="where executed notebooks go (default runs/demo-TIMESTAMP)")
-    parser.add_argument("--lang", choices=("en", "zh"), default="en", help="which edition of the notebooks to run")
+    parser.add_argument("--lang", choices=("en", "zh"), default=None,
+                        help="which edition of the notebooks to run (default: the kit's language, kit --lang or LANG)")
     parser.add_argument("--json", action="store_true", help="print the published values as JSON at the end")
     args = parser.parse_args(list(argv))
     from kit import device
 
     print(f"[kit demo] device: {device.detect().summary()}")
-    run = run_demo(args.overrides, args.run_dir, args.lang)
+    from kit import i18n
+
+    run = run_demo(args.overrides, args.run_dir, args.lang or i18n.language())
     print(summary(run))
     if args.json:
         print(json.dumps({"run_dir": str(run.run_dir), "seconds": run.seconds, "values": run.values}, ensure_ascii=False))
