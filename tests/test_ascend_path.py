@@ -28,6 +28,18 @@ from kit.device import DeviceInfo
 from kit.envvars import EnvSettings
 from kit.errors import KitError
 
+@pytest.fixture(autouse=True)
+def _environment_restored():
+    """envvars.apply writes os.environ by design; what a test wrote must not reach the next test (the doctor's
+    hub check failed later in the suite on a leaked USE_MODELSCOPE_HUB=1)."""
+    import os
+
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 REPO = Path(__file__).resolve().parents[1]
 SEED_YAML = REPO / "kit" / "examples" / "qwen1_5_lora_sft_ds.yaml"
 NOTEBOOKS = REPO / "notebooks" / "en"

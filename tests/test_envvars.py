@@ -8,6 +8,18 @@ from kit import envvars
 from kit.envvars import EnvError, EnvSettings, rendezvous_problems
 
 
+@pytest.fixture(autouse=True)
+def _environment_restored():
+    """envvars.apply writes os.environ by design; what a test wrote must not reach the next test (the doctor's
+    hub check failed later in the suite on a leaked USE_MODELSCOPE_HUB=1)."""
+    import os
+
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 def test_defaults_without_any_variable():
     env = EnvSettings.from_environ({})
     assert (env.nnodes, env.node_rank, env.master_addr, env.master_port, env.nproc_per_node) == (1, 0, None, 0, None)
