@@ -28,6 +28,7 @@ from kit.device import DeviceInfo
 from kit.envvars import EnvSettings
 from kit.errors import KitError
 
+
 @pytest.fixture(autouse=True)
 def _environment_restored():
     """envvars.apply writes os.environ by design; what a test wrote must not reach the next test (the doctor's
