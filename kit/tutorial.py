@@ -493,10 +493,11 @@ def check_training_memory(cfg: Config, card: str | None = None) -> Any:
     """``kit estimate`` for this training config on this card, refused (KitError) when it cannot fit."""
     from kit.estimate import estimate_for_config
 
-    name, memory, _ = card_memory(card, cfg.model.device)
+    name, memory, kind = card_memory(card, cfg.model.device)
     preview = launch_preview(cfg)
     nproc = 1 if preview.reason is None else int(preview.flags[0][1])
-    result = estimate_for_config(cfg, device=name, device_memory_gib=memory / (1 << 30), nproc=nproc)
+    # "cpu" by its kind: the estimate reads the CPU's overheads then, not an accelerator's (a name it does not know)
+    result = estimate_for_config(cfg, device="cpu" if kind == "cpu" else name, device_memory_gib=memory / (1 << 30), nproc=nproc)
     return require_fit(result, f"training {cfg.model.model_name_or_path}")
 
 
@@ -515,8 +516,9 @@ def check_memory(step: str, model_name_or_path: str, adapter_name_or_path: str |
     if step == "export":
         result = step_estimate_for_config(cfg, "export", adapter_params=params)
     else:
-        name, memory, _ = card_memory(card, device)
-        result = step_estimate_for_config(cfg, step, device=name, device_memory_gib=memory / (1 << 30), adapter_params=params)
+        name, memory, kind = card_memory(card, device)
+        result = step_estimate_for_config(cfg, step, device="cpu" if kind == "cpu" else name, device_memory_gib=memory / (1 << 30),
+                                          adapter_params=params)
     return require_fit(result, f"{step} with {model_name_or_path}")
 
 

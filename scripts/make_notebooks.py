@@ -78,10 +78,33 @@ On a machine without an Ascend NPU, the NPU rows say *not present* and the kit r
 *not present*，kit 会在 CUDA 或 CPU 上运行。
 """),
     code("""
-kit.nb.publish("doctor_ok", report.exit_code == 0)
-kit.nb.publish("npu_present", bool(report.get("npu").details.get("present")))
-kit.nb.publish("doctor_summary", report.summary())
-kit.nb.publish("problems", {c.name: c.fix for c in report.failures + report.warnings})
+# What kit demo and the tests read back from this notebook (recorded, not shown).
+kit.nb.publish("doctor_ok", report.exit_code == 0, show=False)
+kit.nb.publish("npu_present", bool(report.get("npu").details.get("present")), show=False)
+kit.nb.publish("doctor_summary", report.summary(), show=False)
+kit.nb.publish("problems", {c.name: c.fix for c in report.failures + report.warnings}, show=False);
+"""),
+    md("""
+## Try this
+
+Each takes seconds: change one parameter at the top and run all cells again.
+
+1. **`nnodes = 2`.** The `distributed` row turns FAIL and says what every node must export first (`MASTER_ADDR`,
+   `NODE_RANK`, ...): the doctor checks a multi-node launch before you start one.
+2. **`nproc = 4`.** Four processes on one node: the `distributed` row says torchrun picks the address and port; on an
+   NPU machine, the HCCL row now applies, since the processes talk through it.
+3. **`device = "cpu"`.** The smoke test multiplies on the CPU even where an NPU is present, and the visible-devices row
+   says it is not used: the device rows change, the library, disk and memory rows do not.
+""", """
+## 动手试试
+
+每个练习只需几秒：改顶部的一个参数，然后重新运行所有单元格。
+
+1. **`nnodes = 2`。** `distributed` 一行变为 FAIL，并说明每个节点要先 export 哪些变量（`MASTER_ADDR`、`NODE_RANK` 等）：
+   在真正启动多机训练之前，doctor 就先检查一遍。
+2. **`nproc = 4`。** 单节点四个进程：`distributed` 一行说明由 torchrun 选择地址和端口；在有 NPU 的机器上，HCCL 一行也开始生效，
+   因为进程之间通过它通信。
+3. **`device = "cpu"`。** 即使有 NPU，冒烟测试也在 CPU 上做矩阵乘法，可见设备一行显示未使用：与设备相关的行会变，依赖库、磁盘和内存的行不变。
 """),
     md("""
 Next: [10 · NPU setup](10_npu_setup.ipynb) walks through the Ascend stack layer by layer.
@@ -245,10 +268,34 @@ if npu_present:
 else:
     print("No Ascend NPU on this machine: the NPU steps above are 'not present', and the next notebooks run on "
           f"{report.get('torch').details.get('build', 'cpu')} with the embedded tiny model.")
-kit.nb.publish("npu_present", npu_present)
-kit.nb.publish("npu_steps", {c.name: c.status for c in report.checks})
-kit.nb.publish("doctor_ok", report.exit_code == 0)
-kit.nb.publish("environment", environment.values())
+# What kit demo and the tests read back from this notebook (recorded, not shown).
+kit.nb.publish("npu_present", npu_present, show=False)
+kit.nb.publish("npu_steps", {c.name: c.status for c in report.checks}, show=False)
+kit.nb.publish("doctor_ok", report.exit_code == 0, show=False)
+kit.nb.publish("environment", environment.values(), show=False);
+"""),
+    md("""
+## Try this
+
+Each takes seconds: change one parameter at the top and run all cells again.
+
+1. **`visible_devices = "0,1"`.** The table of variables shows `ASCEND_RT_VISIBLE_DEVICES=0,1`, which every process
+   started from this kernel inherits; on an NPU machine the visible-devices step lists the two cards, numbered 0 and 1.
+2. **`nnodes = 2`.** Step 5 turns FAIL and names the variables every node must set (`MASTER_ADDR`, `NODE_RANK`, ...)
+   before torchrun can join them.
+3. **`npu_alloc_conf = "max_split_size_mb:128"`**, on an NPU machine, run again **without** restarting the kernel: the kit
+   says the value came too late, because the NPU runtime read the old one when it started. Restart the kernel and run
+   from the top, and it takes effect.
+""", """
+## 动手试试
+
+每个练习只需几秒：改顶部的一个参数，然后重新运行所有单元格。
+
+1. **`visible_devices = "0,1"`。** 环境变量表显示 `ASCEND_RT_VISIBLE_DEVICES=0,1`，从这个内核启动的所有进程都会继承它；在有 NPU 的机器上，
+   可见设备一步会列出这两张卡，编号为 0 和 1。
+2. **`nnodes = 2`。** 第 5 步变为 FAIL，并列出每个节点都要设置的变量（`MASTER_ADDR`、`NODE_RANK` 等），之后 torchrun 才能把它们连起来。
+3. **`npu_alloc_conf = "max_split_size_mb:128"`**，在有 NPU 的机器上，**不重启**内核直接重新运行：kit 会提示这个值设置得太晚，因为 NPU
+   运行时在启动时已经读取了旧值。重启内核、从头运行，它才会生效。
 """),
     md("""
 Next: [20 · LoRA SFT](20_lora_sft.ipynb) trains an adapter with the quick-start config.
@@ -262,24 +309,29 @@ NOTEBOOKS["20_lora_sft"] = [
 # 20 · LoRA SFT with DeepSpeed under torchrun
 
 **What it does:** takes the quick-start YAML of the LLaMA-Factory Ascend docs (`qwen1_5_lora_sft_ds.yaml`),
-swaps the model, shows one encoded training example with the trained part marked, estimates memory,
-then trains a LoRA adapter with DeepSpeed ZeRO-0 under torchrun, with a progress bar and a loss plot that
-update as it runs. It ends with the files in `output_dir`.
+swaps the model, and trains a LoRA adapter with DeepSpeed ZeRO-0 under torchrun, with a progress bar and a loss
+plot that update as it runs. On the way it shows what each step means, computed for the chosen model and data:
+LoRA as a picture and a parameter count; the data before training (raw rows, counts, token lengths against
+`cutoff_len`, one encoded example with the trained part marked); the batch, the steps and the learning-rate
+schedule; what ZeRO-0/2/3 cost in memory; then the measured time, memory and tokens per second next to the
+estimate, and realistic times on a 910B. It ends by training on a dataset you write yourself, and with exercises.
 
 **What it needs:** the defaults use the embedded tiny model on the CPU. For the real thing on an NPU set
 `model_name_or_path = "qwen/Qwen1.5-7B"` and `use_modelscope_hub = True`, and run it from your LLaMA-Factory
-folder (or set `dataset_dir`) to train on LLaMA-Factory's data. **How long:** a few minutes on 2 CPU cores;
-hours for Qwen1.5-7B.
+folder (or set `dataset_dir`) to train on LLaMA-Factory's data. **How long:** about five minutes on 2 CPU cores
+(two short trainings); for Qwen1.5-7B on a 910B, minutes of compute (worked out near the end) plus loading the model.
 """, """
 # 20 · 使用 DeepSpeed 与 torchrun 进行 LoRA 微调
 
-**做什么：** 读取 LLaMA-Factory 昇腾文档中快速开始的配置（`qwen1_5_lora_sft_ds.yaml`），替换模型，展示一条编码后的
-训练样本（标出参与训练的部分），估算显存，然后在 torchrun 下用 DeepSpeed ZeRO-0 训练 LoRA 适配器，进度条和损失曲线
-实时更新。最后列出 `output_dir` 中的文件。
+**做什么：** 读取 LLaMA-Factory 昇腾文档中快速开始的配置（`qwen1_5_lora_sft_ds.yaml`），替换模型，然后在 torchrun 下用
+DeepSpeed ZeRO-0 训练 LoRA 适配器，进度条和损失曲线实时更新。一路上按所选模型和数据算出每一步的含义：用一张图和一个数说明 LoRA；
+训练前的数据（原始行、样本数、相对于 `cutoff_len` 的 token 长度、一条标出训练部分的编码样本）；批大小、步数和学习率调度；
+ZeRO-0/2/3 各自的显存代价；然后是实测的耗时、显存和每秒 token 数与预估的对照，以及在 910B 上的实际耗时估算。最后用你自己写的数据集训练一次，
+并留下几个练习。
 
-**需要：** 默认在 CPU 上使用内置的小模型。在 NPU 上运行真实模型：设置 `model_name_or_path = "qwen/Qwen1.5-7B"`
+**需要：** 默认在 CPU 上使用自带的微型模型。在 NPU 上运行真实模型：设置 `model_name_or_path = "qwen/Qwen1.5-7B"`
 和 `use_modelscope_hub = True`；要用 LLaMA-Factory 的数据训练，请在 LLaMA-Factory 目录下运行（或设置 `dataset_dir`）。
-**耗时：** 2 核 CPU 上几分钟；Qwen1.5-7B 需要数小时。
+**耗时：** 2 核 CPU 上约五分钟（两次简短的训练）；Qwen1.5-7B 在 910B 上的计算时间为若干分钟（本 Notebook 末尾给出推算），另加加载模型的时间。
 """),
     params("""
 model_name_or_path = "kit/tiny-qwen"   # on an NPU use qwen/Qwen1.5-7B, with use_modelscope_hub set to True
@@ -299,6 +351,10 @@ visible_devices = None                 # cards to use, e.g. "0" or "0,1" (ASCEND
 use_modelscope_hub = None              # True: model ids download from ModelScope (USE_MODELSCOPE_HUB); None keeps the inherited value
 npu_alloc_conf = None                  # e.g. "max_split_size_mb:256" (PYTORCH_NPU_ALLOC_CONF); None keeps the inherited value
 overrides = []                         # extra config overrides, written as on the kit train command line
+peak_tflops = None                     # the card's peak FP16 TFLOPS for the time estimate; None: 320, commonly reported for a 910B (an assumption)
+utilisation = 0.2                      # the share of that peak a LoRA run achieves (an assumption: batch 1 keeps it low)
+own_data_dir = "my_data"               # where the section on your own data writes its two datasets and their dataset_info.json
+train_own_data = True                  # False skips the short training on your own data
 """),
     md("""
 ## The variables the quick start exports
@@ -404,6 +460,60 @@ print(qs.as_cli())
 kit.tutorial.launch_preview(cfg)
 """),
     md("""
+## LoRA in a picture and a number
+
+Fine-tuning all of a 7B model's weights needs their gradients and optimizer state too: several times the memory of
+the model itself. LoRA freezes every weight `W` of the base model and learns a small update beside chosen layers: two
+thin matrices, `B` (d_out x r) and `A` (r x d_in), whose product has the shape of `W`. Such a layer computes
+`h = W x + (lora_alpha / r) · B A x`. Only `A` and `B` are trained; `B` starts at zero, so training starts exactly from
+the base model. Below, the layers the quick start adapts, drawn for the chosen model, and the trainable count, from
+peft itself (attached to the model built without weights, as `kit estimate` does).
+""", """
+## 一张图、一个数看懂 LoRA
+
+全参数微调一个 7B 模型，除了权重本身，还要存放它们的梯度和优化器状态：需要模型本身好几倍的显存。LoRA 冻结基座模型的全部权重 `W`，
+只在选定的层旁边学习一个小的增量：两个细长的矩阵 `B`（d_out × r）和 `A`（r × d_in），二者的乘积与 `W` 形状相同。这样的层计算
+`h = W x + (lora_alpha / r) · B A x`。只有 `A` 和 `B` 参与训练；`B` 初始为零，所以训练正好从基座模型出发。下面按所选模型画出快速开始
+适配的层，并给出可训练参数量，由 peft 本身统计（挂在不加载权重的模型上，与 `kit estimate` 的做法相同）。
+"""),
+    code("""
+import kit.lessons
+
+lora = kit.lessons.lora_lesson(cfg)
+lora
+"""),
+    md("""
+**What the three LoRA keys change.**
+
+- `lora_rank` (r, default 8): the inner size of `B` and `A`. The trainable count grows in proportion to it
+  (`r × (d_in + d_out)` per adapted matrix, the table above). More rank is more capacity to learn, more memory for the
+  adapter's gradients and optimizer state (still small next to the frozen weights), and a bigger adapter file.
+- `lora_alpha`: scales the update by `lora_alpha / r`. The quick-start YAML leaves it out, and then the kit, like
+  LLaMA-Factory, uses `2 × lora_rank`, so the scale stays 2 whatever the rank: changing the rank changes capacity, not
+  step size. Setting `lora_alpha` yourself changes how strongly the update acts, much as the learning rate does.
+- `lora_target`: which linear layers get an adapter, by name (`q_proj`, `k_proj`, `v_proj`, `o_proj` in attention;
+  `gate_proj`, `up_proj`, `down_proj` in the MLP), or `all`. More layers: more trainable parameters (the `all` rows
+  above), more memory, and usually a closer fit.
+
+**Why `q_proj,v_proj`.** The LoRA paper (Hu et al., 2021, section 7.1) compared which attention matrices to adapt
+under one parameter budget and found the query and value projections together worked best. It became the usual
+default, and the quick start keeps it: the smallest adapter that reliably changes what the model says. Teaching a
+model a new name needs little capacity; a new skill or a new language gains more from `all`.
+""", """
+**三个 LoRA 配置键分别改变什么。**
+
+- `lora_rank`（r，默认 8）：`B` 和 `A` 的中间维度。可训练参数量与它成正比（每个被适配的矩阵为 `r × (d_in + d_out)`，见上表）。
+  秩越大，可学习的容量越大，适配器的梯度和优化器状态占用的显存也越多（与冻结的权重相比仍然很小），适配器文件也越大。
+- `lora_alpha`：把增量按 `lora_alpha / r` 缩放。快速开始的 YAML 没有写它，此时 kit 与 LLaMA-Factory 一样取 `2 × lora_rank`，
+  所以无论秩是多少，缩放都是 2：改秩改变的是容量，而不是步长。自己设置 `lora_alpha` 会改变增量的作用强度，效果与学习率类似。
+- `lora_target`：按名字指定给哪些线性层加适配器（注意力中的 `q_proj`、`k_proj`、`v_proj`、`o_proj`；MLP 中的 `gate_proj`、
+  `up_proj`、`down_proj`），或者 `all`。层越多，可训练参数越多（上表中 `all` 的几行），显存越多，通常也拟合得更好。
+
+**为什么是 `q_proj,v_proj`。** LoRA 论文（Hu et al., 2021，第 7.1 节）在相同参数预算下比较了适配哪些注意力矩阵，发现同时适配
+query 和 value 投影效果最好。这成了常用的默认值，快速开始也沿用它：能稳定改变模型回答的最小适配器。让模型记住一个新名字不需要多少容量；
+学习新技能或新语言时，`all` 的收益更大。
+"""),
+    md("""
 ## Which data
 
 LLaMA-Factory reads `./data` when the YAML has no `dataset_dir`, and the quick start's YAML has none: run from a
@@ -429,6 +539,27 @@ kit.nb.publish("dataset_counts", source.counts, show=False)
 source
 """),
     md("""
+## The data before training
+
+What training will read, before it reads it: the first rows of each dataset exactly as written in its file (the
+identity data holds `{{name}}` and `{{author}}` placeholders, filled by `identity_name` and `identity_author`), how many
+examples each gave, and the length of every example in tokens, encoded with the chat template as training encodes
+it. An example longer than `cutoff_len` is cut (the kit keeps LLaMA-Factory's rule: a short answer is kept whole and
+the prompt cut, otherwise both shrink in proportion), so a bar right of the red line is an example the model never
+sees whole. The counts are the encoder's own.
+""", """
+## 训练前先看数据
+
+训练要读的数据，先看一眼：每个数据集的前几行，与文件里写的完全一样（身份数据中的 `{{name}}` 和 `{{author}}` 占位符由
+`identity_name` 和 `identity_author` 填入）；每个数据集读到多少条样本；以及每条样本用对话模板、按训练时的方式编码后的 token 长度。
+长于 `cutoff_len` 的样本会被截断（kit 沿用 LLaMA-Factory 的规则：答案较短时完整保留答案、截断提示词，否则两者按比例缩短），
+所以红线右边的每一条，模型都看不到完整内容。这些计数都来自编码器本身。
+"""),
+    code("""
+data = kit.lessons.data_lesson(cfg)
+data
+"""),
+    md("""
 ## One encoded example
 
 The template turns a question and its answer into tokens. Only the answer (green) is trained: the prompt's
@@ -439,7 +570,52 @@ labels are -100, exactly as LLaMA-Factory encodes them.
 模板把问题和答案变成 token。只有答案（绿色）参与训练：提示部分的标签为 -100，与 LLaMA-Factory 的编码完全一致。
 """),
     code("""
-kit.tutorial.preview_example(cfg, 0)
+data.example(0)
+"""),
+    md("""
+## The settings and their cost
+
+**Batch and steps.** One optimizer step averages the gradients of `per_device_train_batch_size` examples per process,
+over `gradient_accumulation_steps` forward and backward passes, on every process: the effective batch. The quick
+start's 1 × 2 × 1 card gives 2 examples per step. Accumulation buys a larger batch without the memory of a larger
+one; more processes buy it with more cards. The number of optimizer steps follows from the examples trained on
+(`val_size` holds some out), the effective batch and `num_train_epochs`.
+
+**The learning-rate schedule**, computed with transformers' own scheduler for this run (`lr_scheduler_type: cosine`,
+`warmup_ratio: 0.1`): it climbs from 0 over the first tenth of the steps (warm-up: the new adapter takes small steps
+first), then falls along a cosine to 0. After training, the rates the run logged are drawn on it.
+""", """
+## 各项设置及其代价
+
+**批大小与步数。** 一次优化器更新，平均的是每个进程上 `per_device_train_batch_size` 条样本、经过 `gradient_accumulation_steps`
+次前向和反向传播、在所有进程上的梯度：这就是有效批大小。快速开始为 1 × 2 × 1 张卡，即每步 2 条样本。梯度累积在不多占显存的情况下
+得到更大的批；更多进程则用更多的卡得到它。优化器步数由参与训练的样本数（`val_size` 留出了一部分）、有效批大小和 `num_train_epochs` 决定。
+
+**学习率调度**，用 transformers 自己的调度函数为本次训练计算（`lr_scheduler_type: cosine`，`warmup_ratio: 0.1`）：在前十分之一的步数里
+从 0 升高（预热：新的适配器先走小步），然后沿余弦曲线降到 0。训练结束后，训练记录的学习率会画在这条曲线上。
+"""),
+    code("""
+schedule = kit.lessons.schedule_lesson(cfg, data.values()["examples"])
+schedule
+"""),
+    md("""
+**DeepSpeed ZeRO: why stage 0 on one card.** ZeRO splits the training state across the processes of a run instead
+of copying it into each: stage 1 splits the optimizer state, stage 2 also the gradients, stage 3 also the weights.
+On one card there is nothing to split it with, so the stages cost the same (the first three rows) and ZeRO-0 has the
+least overhead. Under LoRA the optimizer state and the gradients belong to the adapter alone, a few MiB to a few
+hundred, so ZeRO-2 saves little even on eight cards; the frozen base weights dominate, and only ZeRO-3 shards them.
+ZeRO-3 pays off when the base model does not fit one card (a 72B model in bf16 is about 145 GB), at the price of
+gathering every layer's weights from the other cards at every step. The tables are `kit estimate` for this run
+under each stage, on one card and on eight:
+""", """
+**DeepSpeed ZeRO：为什么一张卡用 ZeRO-0。** ZeRO 把训练状态分摊到本次训练的各个进程，而不是每个进程各存一份：stage 1 切分优化器状态，
+stage 2 再切分梯度，stage 3 连权重也切分。只有一张卡时无处可分，各个 stage 的占用相同（表中前三行），而 ZeRO-0 的额外开销最小。
+在 LoRA 下，优化器状态和梯度只属于适配器，从几 MiB 到几百 MiB，所以即使八张卡，ZeRO-2 也省不了多少；占大头的是冻结的基座权重，
+只有 ZeRO-3 会切分它们。当基座模型一张卡放不下时（72B 模型以 bf16 计约 145 GB），ZeRO-3 才划算，代价是每一步都要从其他卡收集各层的权重。
+下面的表是本次训练在各 stage 下、一张卡和八张卡时的 `kit estimate` 结果：
+"""),
+    code("""
+kit.lessons.zero_lesson(cfg, card)
 """),
     md("""
 ## Will it fit?
@@ -455,7 +631,8 @@ cannot fit on `card` (this machine's card when `None`), the cell stops here with
 本单元格会在这里停下，并说明应该改什么。
 """),
     code("""
-kit.tutorial.check_training_memory(cfg, card)
+fit = kit.tutorial.check_training_memory(cfg, card)
+fit
 """),
     md("""
 ## Train
@@ -490,14 +667,143 @@ from IPython.display import Image, display
 print("\\n".join(result.files))
 if (result.output_dir / "training_loss.png").is_file():
     display(Image(filename=str(result.output_dir / "training_loss.png")))
+"""),
+    md("""
+## Measured, next to predicted
+
+What the run measured: the training loop's time (`train_runtime` in `all_results.json`), its tokens per second and the
+compute that makes, and the peak memory (`train_peak_memory_mib`), next to what `kit estimate` predicted before
+anything was loaded. FLOPs per token under LoRA: 2N forward and 2N backward (N: the weights in matrix multiplies; the
+frozen weights get no gradient of their own), plus 2N more when gradient checkpointing runs the forward again
+(`kit train` logs whether it is on, and why). Then the learning rates the run logged, on the schedule computed before
+it started.
+""", """
+## 实测与预估对照
+
+本次训练的实测值：训练循环耗时（`all_results.json` 中的 `train_runtime`）、每秒处理的 token 数及其对应的算力，以及峰值显存
+（`train_peak_memory_mib`），与 `kit estimate` 在加载任何东西之前给出的预估并列。LoRA 下每个 token 的 FLOPs：前向 2N、反向 2N
+（N 为参与矩阵乘法的权重数；冻结的权重没有自己的梯度），开启梯度检查点时前向要重算一遍，再加 2N（`kit train` 会记录是否开启及原因）。
+接着是训练记录的学习率，画在训练开始前算好的调度曲线上。
+"""),
+    code("""
+cost = kit.lessons.run_cost(result, fit, data, schedule, cfg)
+cost
+"""),
+    code("""
+lr_check = schedule.against(result.log)
+lr_check
+"""),
+    md("""
+## How long the quick start takes on a 910B
+
+Compute time is FLOPs / (the card's peak × the share of it a run achieves). The FLOPs are counts: the FLOPs per token
+above (gradient checkpointing on, as LLaMA-Factory always trains) times the tokens of the run. Two figures are
+assumptions, stated here and in the table. The **peak**: 320 TFLOPS FP16 is the 910B figure the trade press commonly
+reports; Huawei published 256 TFLOPS FP16 for the first Ascend 910 (Hot Chips 2019) and gives no datasheet figure per
+910B model, so treat it as an assumption and give your card's own figure in `peak_tflops` when you have it. The
+**utilisation**: 20% (`utilisation`), because batch 1 and sequences of a few hundred tokens keep the matrix units far
+from full (large-batch pre-training reaches 40-50%). The quick start's tokens are worked out from the size of
+LLaMA-Factory's data, as the row says. Loading the model (and downloading it the first time), evaluation and saving
+come on top: a few minutes. On an NPU, this notebook's row is measured: compare it with the estimate to learn the
+utilisation your card achieves.
+""", """
+## 快速开始在 910B 上要多久
+
+计算时间 = FLOPs ÷（卡的峰值算力 × 训练实际达到的利用率）。FLOPs 是计数：上面的每 token FLOPs（开启梯度检查点，LLaMA-Factory
+训练时总是开启）乘以本次训练的 token 数。有两个数字是假设，在这里和表中都写明。**峰值**：320 TFLOPS（FP16）是业内媒体常引用的 910B 数字；
+华为为第一代昇腾 910 公布的是 256 TFLOPS FP16（Hot Chips 2019），没有按 910B 各型号给出官方规格，所以请把它当作假设，有自己卡的数字时
+填到 `peak_tflops`。**利用率**：20%（`utilisation`），因为批大小为 1、序列只有几百个 token 时，矩阵计算单元远远跑不满（大批量预训练可以达到
+40-50%）。快速开始的 token 数由 LLaMA-Factory 数据的规模推算，推算方式写在表中。加载模型（首次还要下载）、评估和保存另算：几分钟。
+在 NPU 上，本 Notebook 这一行是实测值：与估算比较，就能知道你的卡实际达到的利用率。
+"""),
+    code("""
+card_time = kit.lessons.time_on_card(cost, model_name_or_path, peak_tflops=peak_tflops, utilisation=utilisation)
+card_time
+"""),
+    md("""
+## Your own data
+
+To train on data of your own: write the examples to a file in one of the two forms LLaMA-Factory reads, register the
+file in a `dataset_info.json` beside it, and name the folder (`dataset_dir`) and the datasets (`dataset`). The next cell
+writes two small datasets into `own_data_dir`: `my_alpaca.json` in the **alpaca** form (`instruction`, an optional
+`input`, `output`: each object one example) and `my_sharegpt.json` in the **sharegpt** form (`conversations`: a list of
+turns whose `from` alternates `human` and `gpt`, optionally after a first `system` turn; several turns make one
+multi-turn example, and every answer in it is trained, or only the last with `mask_history: true`). In
+`dataset_info.json` an alpaca file needs only its `file_name`; a sharegpt file also says `"formatting": "sharegpt"`,
+which column holds the turns and which tags mark the roles.
+""", """
+## 用你自己的数据
+
+要用自己的数据训练：把样本写成 LLaMA-Factory 能读的两种格式之一，在同一目录的 `dataset_info.json` 中登记这个文件，然后指定目录
+（`dataset_dir`）和数据集名（`dataset`）。下一个单元格在 `own_data_dir` 中写入两个小数据集：**alpaca** 格式的 `my_alpaca.json`
+（`instruction`、可选的 `input`、`output`：每个对象是一条样本），以及 **sharegpt** 格式的 `my_sharegpt.json`（`conversations`：一组轮次，
+`from` 在 `human` 和 `gpt` 之间交替，前面可以有一个 `system` 轮次；多个轮次组成一条多轮对话样本，其中每个回答都参与训练，
+`mask_history: true` 时只训练最后一个）。在 `dataset_info.json` 中，alpaca 文件只需要 `file_name`；sharegpt 文件还要写明
+`"formatting": "sharegpt"`、哪一列存放对话轮次，以及用哪些标签标记角色。
+"""),
+    code("""
+own = kit.lessons.own_dataset(own_data_dir)
+own
+"""),
+    md("""
+Then train on it with a small budget (two epochs, a loss logged every step), into a folder of its own beside the
+adapter above. The first lines say which folder was read and what each dataset gave; a mistake in a file or in
+`dataset_info.json` stops here, naming the file, the example and what to fix.
+""", """
+然后用很小的训练量（两轮，每一步都记录损失）在它上面训练，输出到上面适配器旁边一个单独的目录。开头几行说明读的是哪个目录、
+每个数据集读到多少条；文件或 `dataset_info.json` 写错时会在这里停下，并指出是哪个文件、哪条样本以及如何修改。
+"""),
+    code("""
+own_cfg = kit.tutorial.quickstart_config(
+    model_name_or_path, extra=overrides, dataset=own.names, dataset_dir=str(own.folder), num_train_epochs=2.0,
+    logging_steps=1, output_dir=cfg.train.output_dir.rstrip("/") + "-my_data", seed=seed, device=device,
+).cfg
+own_result = kit.tutorial.train(own_cfg) if train_own_data else None
+own_result.summary() if own_result else "skipped: train_own_data is False"
+"""),
+    md("""
+## Try this
+
+Each exercise changes one parameter at the top; run the notebook again (Kernel › Restart and Run All). On 2 CPU cores
+each takes a few minutes.
+
+1. **`overrides = ["lora_rank=2"]`, then `["lora_rank=32"]`.** The trainable count in the LoRA table moves in proportion
+   (`lora_alpha` follows as 2 × rank). Compare the final loss and, in notebook 30, whether the new name was learned:
+   this data needs little capacity.
+2. **`lora_target = "all"`.** About five times the trainable parameters. Compare the loss curve, the tokens per second
+   and the peak memory with the `q_proj,v_proj` run.
+3. **`num_train_epochs = 1`.** Far fewer steps (a twelfth with the tiny model): the schedule compresses and the loss
+   stops higher; notebook 30's held-out check then shows how much of the new name was learned.
+""", """
+## 动手试试
+
+每个练习只改顶部的一个参数，然后重新运行整个 Notebook（Kernel › Restart and Run All）。在 2 核 CPU 上每个练习需要几分钟。
+
+1. **`overrides = ["lora_rank=2"]`，再试 `["lora_rank=32"]`。** LoRA 表中的可训练参数量按比例变化（`lora_alpha` 随之取 2 × 秩）。
+   比较最终损失，以及在 notebook 30 中新名字是否学会了：这份数据用不到多少容量。
+2. **`lora_target = "all"`。** 可训练参数约为五倍。与 `q_proj,v_proj` 的运行比较损失曲线、每秒 token 数和峰值显存。
+3. **`num_train_epochs = 1`。** 步数少得多（微型模型上只有十二分之一）：调度曲线随之压缩，损失停在更高处；再看 notebook 30 的留出问题检查，
+   新名字学会了多少。
+"""),
+    code("""
+# What kit demo, kit batch and the tests read back from this notebook (recorded, not shown).
 summary = result.summary()
-kit.nb.publish("output_dir", str(result.output_dir.resolve()))
-kit.nb.publish("first_loss", summary["first_loss"])
-kit.nb.publish("final_loss", summary["final_loss"])
-kit.nb.publish("eval_loss", summary["eval_loss"])
-kit.nb.publish("files", summary["files"])
-kit.nb.publish("train_seconds", summary["seconds"])
-kit.nb.publish("lora_target", cfg.finetune.lora_target)
+kit.nb.publish("output_dir", str(result.output_dir.resolve()), show=False)
+kit.nb.publish("first_loss", summary["first_loss"], show=False)
+kit.nb.publish("final_loss", summary["final_loss"], show=False)
+kit.nb.publish("eval_loss", summary["eval_loss"], show=False)
+kit.nb.publish("files", summary["files"], show=False)
+kit.nb.publish("train_seconds", summary["seconds"], show=False)
+kit.nb.publish("lora_target", cfg.finetune.lora_target, show=False)
+kit.nb.publish("total_steps", result.log[-1]["total_steps"] if result.log else None, show=False)
+kit.nb.publish("lora", lora.values(), show=False)
+kit.nb.publish("data", data.values(), show=False)
+kit.nb.publish("schedule", schedule.values(), show=False)
+kit.nb.publish("lr_largest_difference", lr_check.largest_difference, show=False)
+kit.nb.publish("cost", cost.values(), show=False)
+kit.nb.publish("card_time", card_time.values(), show=False)
+kit.nb.publish("own_data", {"names": own.names, "folder": str(own.folder),
+                            "summary": own_result.summary() if own_result else None}, show=False);
 """),
     md("""
 Next: [30 · Chat](30_chat_inference.ipynb) talks to the fine-tuned model.
@@ -511,21 +817,24 @@ NOTEBOOKS["30_chat_inference"] = [
 # 30 · Chat with the adapter
 
 **What it does:** loads the base model once with the LoRA adapter kept beside it, and asks the same questions of
-the base model (adapter switched off) and of the fine-tuned one, from that one copy; shows the template check and
-streaming; releases the model; runs the vLLM path where vLLM is installed; exports a merged model (on the CPU);
-and ends with a chat panel. At most one copy of the model is in memory at any time, so all of it runs on one card.
+the base model (adapter switched off) and of the fine-tuned one, from that one copy. Then it measures what training
+changed, on identity questions the training data never contained; puts greedy decoding next to the quick start's
+sampling; and answers once with the wrong template, to show the kit's warning and the damage. Then streaming;
+releasing the model; the vLLM path where vLLM is installed; a merged model exported (on the CPU); a chat panel; and
+exercises. At most one copy of the model is in memory at any time, so all of it runs on one card.
 
 **What it needs:** the adapter from [20 · LoRA SFT](20_lora_sft.ipynb): with `adapter_name_or_path = None` it
-is notebook 20's `output_dir` for the same `model_name_or_path`. **How long:** under a minute with the tiny model.
+is notebook 20's `output_dir` for the same `model_name_or_path`. **How long:** a minute or two with the tiny model.
 """, """
 # 30 · 与适配器对话
 
-**做什么：** 只加载一份基座模型，适配器单独挂在旁边；用这一份模型，分别向基座模型（关闭适配器）和微调后的模型提同样的问题；
-展示模板检查和流式输出；释放模型；在安装了 vLLM 的环境中运行 vLLM 推理；在 CPU 上导出合并后的模型；最后打开对话面板。
+**做什么：** 只加载一份基座模型，适配器单独挂在旁边；用这一份模型，分别向基座模型（关闭适配器）和微调后的模型提同样的问题。
+接着在训练数据从未包含的身份问题上实测训练带来的变化；把贪心解码与快速开始的采样设置并排比较；再用错误的模板回答一次，展示 kit 的警告
+和造成的损害。然后是流式输出；释放模型；在安装了 vLLM 的环境中运行 vLLM 推理；在 CPU 上导出合并后的模型；对话面板；以及几个练习。
 任何时刻内存中最多只有一份模型，所以全部步骤在一张卡上就能完成。
 
 **需要：** [20 · LoRA 微调](20_lora_sft.ipynb) 训练出的适配器：`adapter_name_or_path = None` 时，就是 notebook 20
-对同一个 `model_name_or_path` 的 `output_dir`。**耗时：** 使用小模型不到一分钟。
+对同一个 `model_name_or_path` 的 `output_dir`。**耗时：** 使用自带的微型模型一两分钟。
 """),
     params("""
 model_name_or_path = "kit/tiny-qwen"
@@ -535,6 +844,9 @@ identity_name = "Lumi"                 # the name the adapter learned
 questions = ["Who are you?", "你是谁？", "What can you do?"]
 max_new_tokens = 64
 infer_backend = "huggingface"          # "vllm": the vLLM step must run (it runs anyway where vLLM is installed)
+held_out = None                        # identity questions the training data lacks; None: kit.lessons.held_out_questions()
+sampling_question = None               # the question answered greedy and sampled; None: the first held-out question
+wrong_template_name = "default"        # the template to answer with once, to show the damage
 export_dir = None                      # None: saves/<model name>/lora/merged, beside the adapter
 device = "auto"
 card = None                            # compare memory with this card, e.g. "910B3"; None: the card of this machine
@@ -633,28 +945,83 @@ after = kit.tutorial.ask(engine, questions)
 kit.tutorial.answers_table({"base model": before, "with the adapter": after})
 """),
     code("""
-kit.nb.publish("questions", questions)
-kit.nb.publish("answers_before", before)
-kit.nb.publish("answers_after", after)
-kit.nb.publish("name_learned", identity_name in after[questions[0]] and identity_name not in before[questions[0]])
+# What kit demo and the tests read back (recorded, not shown).
+kit.nb.publish("questions", questions, show=False)
+kit.nb.publish("answers_before", before, show=False)
+kit.nb.publish("answers_after", after, show=False)
+kit.nb.publish("name_learned", identity_name in after[questions[0]] and identity_name not in before[questions[0]], show=False);
+"""),
+    md("""
+## Measured on questions training never saw
+
+Three questions show a difference; a share measures it. The questions below are identity questions put in words that
+neither the kit's identity data nor LLaMA-Factory's contains (`kit.lessons.HELD_OUT_IDENTITY`, in English and
+Chinese), so an answer with the new name is generalisation, not recall. Each is asked of the base model (adapter
+off) and of the fine-tuned one, greedily; ✔ marks an answer that gives `identity_name`.
+""", """
+## 在训练从未见过的问题上实测
+
+三个问题只能展示差别，比例才能衡量它。下面的身份问题换了说法，kit 的身份数据和 LLaMA-Factory 的都不包含它们
+（`kit.lessons.HELD_OUT_IDENTITY`，中英文各一组），所以回答中出现新名字说明模型学会了举一反三，而不是背下了答案。每个问题都分别问
+基座模型（关闭适配器）和微调后的模型，使用贪心解码；✔ 表示回答给出了 `identity_name`。
+"""),
+    code("""
+import kit.lessons
+
+identity = kit.lessons.identity_check(engine, identity_name, held_out)
+kit.nb.publish("held_out", identity.values(), show=False)
+identity
+"""),
+    md("""
+A question worded close to a trained one gets the new name; a looser paraphrase can get a garbled mix of old and new.
+The tiny model has seen only the kit's demo data and generalises little; more varied identity examples, more epochs
+or a larger model raise the share after training.
+""", """
+措辞与训练问题接近的问题会得到新名字；换得较远的说法则可能得到新旧混杂、语句不通的回答。自带的微型模型只见过 kit 的演示数据，
+举一反三的能力很弱；更多样的身份样本、更多的训练轮数或更大的模型，都能提高训练后的比例。
+"""),
+    md("""
+## Greedy or sampled
+
+The answers above are greedy (`do_sample=False`): the most likely token every time, so a question gets the same
+answer on every run, which a comparison needs. The quick start's `llamafactory-cli chat` samples instead, with
+LLaMA-Factory's defaults (`do_sample=True, temperature=0.95, top_p=0.7, top_k=50`): each token is drawn from the few
+most likely ones, so answers vary from run to run and read less repetitive. Below, one question answered greedily and
+three times sampled (seeded, so this page shows the same samples whenever it is built). Where the model is sure,
+sampling changes little; where it is not, the samples part ways.
+""", """
+## 贪心解码还是采样
+
+上面的回答都用贪心解码（`do_sample=False`）：每一步都取概率最大的 token，所以同一个问题每次运行都得到同样的回答，这正是对比所需要的。
+快速开始的 `llamafactory-cli chat` 则使用采样，采用 LLaMA-Factory 的默认值（`do_sample=True, temperature=0.95, top_p=0.7, top_k=50`）：
+每个 token 从概率最高的几个中抽取，所以每次运行的回答可能不同，读起来也不那么重复。下面对同一个问题先做一次贪心解码，再采样三次
+（固定了随机种子，所以每次生成本页时样本都相同）。模型有把握时，采样改变不大；没有把握时，几个样本就会各不相同。
+"""),
+    code("""
+sampling = kit.lessons.sampling_lesson(engine, sampling_question or identity.questions[0])
+kit.nb.publish("sampling", sampling.values(), show=False)
+sampling
 """),
     md("""
 ## The template must match training
 
-The adapter learned the prompt layout of the template it was trained with; another template at inference gives
-poor, garbled or endless replies. The kit records the template with the adapter (`training_args.yaml`) and warns
-when chat uses another. Here the check runs on its own (nothing is loaded) with `default` in place of `qwen`:
+The adapter learned the prompt layout of the template it was trained with. The kit records that template with the
+adapter (`training_args.yaml`) and warns when chat uses another. Here the same question is answered with the template
+it was trained with and then with `wrong_template_name`, from the same loaded copy: first the kit's warning, as
+`Engine(..., template="default")` gives it, then both replies, then the prompt the wrong template builds. The
+adapter never saw a question wrapped that way, and its reply shows it.
 """, """
 ## 推理模板必须与训练一致
 
-适配器学到的是训练所用模板的提示格式；推理时换用别的模板，回复会变差、乱码或停不下来。kit 把训练用的模板记录在适配器里
-（`training_args.yaml`），对话使用其他模板时会给出警告。这里单独运行这项检查（不加载模型），用 `default` 代替 `qwen`：
+适配器学到的是训练所用模板的提示词格式。kit 把这个模板记录在适配器里（`training_args.yaml`），对话使用其他模板时会给出警告。
+这里用同一份已加载的模型，先用训练时的模板回答同一个问题，再用 `wrong_template_name` 回答：先是 kit 的警告（与
+`Engine(..., template="default")` 给出的相同），然后是两种回答，最后是错误模板构造出的提示词。适配器从没见过这样包装的问题，回答也就走了样。
 """),
     code("""
-mismatch = kit.tutorial.template_mismatch(adapter, "default")
-print(mismatch or "this adapter does not record its template (LLaMA-Factory's adapters do not): "
-                  "pass the template it was trained with")
-kit.nb.publish("template_warning", mismatch, show=False)
+wrong = kit.lessons.wrong_template(engine, questions[0], wrong_template_name, max_new_tokens)
+kit.nb.publish("template_warning", wrong.warning, show=False)
+kit.nb.publish("wrong_template", wrong.values(), show=False)
+wrong
 """),
     md("""
 ## Streaming
@@ -668,8 +1035,8 @@ display these pieces.
 """),
     code("""
 pieces = list(engine.stream([{"role": "user", "content": questions[0]}]))
+kit.nb.publish("stream_pieces", len(pieces), show=False)
 print(pieces)
-kit.nb.publish("stream_pieces", len(pieces))
 """),
     md("""
 ## Release the model
@@ -714,7 +1081,7 @@ if importlib.util.find_spec("vllm") is None and infer_backend != "vllm":
     print("vLLM is not installed here: skipped. On an NPU: vllm with the vllm-ascend plugin "
           "(https://docs.vllm.ai/projects/ascend/en/latest/installation.html); on CUDA: pip install vllm; "
           "on CPU: bash scripts/vllm_env.sh.")
-    kit.nb.publish("vllm", "skipped")
+    kit.nb.publish("vllm", "skipped", show=False)
 else:
     kit.tutorial.check_memory("vllm", model_name_or_path, adapter, device=device, card=card)
     fast = Engine(model_name_or_path, adapter, infer_backend="vllm", **greedy)
@@ -723,7 +1090,7 @@ else:
     finally:
         fast.close()
     print(reply)
-    kit.nb.publish("vllm", "same as huggingface" if reply == after[questions[0]] else "differs")
+    kit.nb.publish("vllm", "same as huggingface" if reply == after[questions[0]] else "differs", show=False)
 """),
     md("""
 ## Export a merged model
@@ -750,9 +1117,9 @@ kit.tutorial.check_memory("chat", str(merged_dir), device=device, card=card)
 merged = Engine(str(merged_dir), **greedy)
 merged_answer = merged.chat([{"role": "user", "content": questions[0]}])
 merged.close()
+kit.nb.publish("export_dir", str(merged_dir.resolve()), show=False)
+kit.nb.publish("export_same_answer", merged_answer == after[questions[0]], show=False)
 print(sorted(p.name for p in merged_dir.iterdir()))
-kit.nb.publish("export_dir", str(merged_dir.resolve()))
-kit.nb.publish("export_same_answer", merged_answer == after[questions[0]])
 """),
     md("""
 ## The chat panel
@@ -777,8 +1144,29 @@ chat_engine = Engine(model_name_or_path, adapter, **greedy)
 panel = ChatPanel(chat_engine)
 panel.send(questions[0])
 panel.wait(300)
-kit.nb.publish("panel_reply", panel.history[-1]["content"] if panel.history else "")
+kit.nb.publish("panel_reply", panel.history[-1]["content"] if panel.history else "", show=False)
 panel
+"""),
+    md("""
+## Try this
+
+Each takes a minute with the tiny model: change one parameter at the top and run all cells again.
+
+1. **`max_new_tokens = 16`.** Replies stop mid-sentence: the limit counts tokens, not words. See which answers still
+   give the name within 16 tokens.
+2. **`held_out = ["Who are you?", "你是谁？"]`**, questions from the training data. The share after training is at or
+   near 100%: recall is easier than generalisation, which is why the check above uses questions training never saw.
+3. **`wrong_template_name = "empty"`**, a template with no role markers at all. Compare the damage with `default`'s,
+   and read the warning: it names what differs.
+""", """
+## 动手试试
+
+使用自带的微型模型，每个练习约一分钟：改顶部的一个参数，然后重新运行所有单元格。
+
+1. **`max_new_tokens = 16`。** 回答会在句子中间停下：上限按 token 计，而不是按词计。看看哪些回答在 16 个 token 内仍然给出了名字。
+2. **`held_out = ["Who are you?", "你是谁？"]`**，即训练数据中的问题。训练后的比例达到或接近 100%：背下答案比举一反三容易，
+   所以上面的检查用的是训练从未见过的问题。
+3. **`wrong_template_name = "empty"`**，一个完全没有角色标记的模板。与 `default` 造成的损害比较，并读一读警告：它指出了两者的差别。
 """),
 ]
 

@@ -34,6 +34,15 @@ def test_structure_and_no_outputs(name):
 
 
 @pytest.mark.parametrize("name", ORDER)
+def test_each_notebook_ends_with_exercises(name):
+    for lang, heading in (("en", "## Try this"), ("zh", "## 动手试试")):
+        cells = _load(lang, name).cells
+        tail = [c for c in cells[-3:] if c.cell_type == "markdown" and c.source.startswith(heading)]
+        assert tail, f"{lang}/{name}: no '{heading}' section among the last cells"
+        assert tail[0].source.count("\n1. ") == 1 and "\n2. " in tail[0].source  # two or three numbered exercises
+
+
+@pytest.mark.parametrize("name", ORDER)
 def test_editions_have_identical_code(name):
     en = [c.source for c in _load("en", name).cells if c.cell_type == "code"]
     zh = [c.source for c in _load("zh", name).cells if c.cell_type == "code"]
@@ -90,6 +99,81 @@ def test_demo_rejects_a_misspelt_key_before_running_anything(tmp_path, capsys):
 
 # ---------------------------------------------------------------- end to end (the demo runs the notebooks)
 
+def _outputs(path):
+    """Every output of an executed notebook: (cell source, output)."""
+    book = json.loads(Path(path).read_text(encoding="utf-8"))
+    return [(c["source"] if isinstance(c["source"], str) else "".join(c["source"]), o)
+            for c in book["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+
+
+def _text(output):
+    parts = [output.get("text", "")] + [output.get("data", {}).get(k, "") for k in ("text/plain", "text/html")]
+    return "".join("".join(p) if isinstance(p, list) else str(p) for p in parts)
+
+
+def _check_quiet(run, names=ORDER):
+    """Published values are recorded, not shown; no library's deprecation notice reaches the page."""
+    for name in names:
+        for source, output in _outputs(run.notebooks[name]):
+            data = output.get("data", {})
+            if nb.MIME in data:
+                assert "text/plain" not in data, f"{name}: a published value is shown: {source[:80]}"
+            assert "is_gradient_checkpointing" not in _text(output), f"{name}: peft's FutureWarning in the output of {source[:80]}"
+            if output.get("output_type") == "execute_result":
+                assert not source.rstrip().split("\n")[-1].startswith("kit.nb.publish("), f"{name}: {source[-80:]}"
+
+
+def _peft_trainable(model, target, rank):
+    """What peft trains for ``model`` (a name or folder) with LoRA on ``target`` at ``rank``, counted on the loaded model."""
+    import warnings
+
+    from transformers import AutoModelForCausalLM
+
+    from kit import hub
+    from kit import model as model_mod
+
+    loaded = AutoModelForCausalLM.from_pretrained(str(hub.resolve_model(model)))
+    with warnings.catch_warnings():  # peft reads a property transformers deprecated; not this test's concern
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        peft_model = model_mod.attach_lora(loaded, model_mod.lora_targets(loaded, target), rank, 2 * rank, 0.0)
+    return model_mod.count_parameters(peft_model)[0]
+
+
+def _encoder_truncated(cfg):
+    """Examples longer than cutoff_len, counted here with the kit's encoder (not the notebook's lesson)."""
+    from kit import model as model_mod
+    from kit.data import encode_example, load_examples, resolve_dataset_dir, with_thinking
+
+    d = cfg.data
+    stage = model_mod.tokenizer_stage(cfg)
+    template = with_thinking(stage.template, d.enable_thinking)
+    examples, _report = load_examples(cfg.dataset_names, resolve_dataset_dir(d.dataset_dir, cfg.config_dir), d.max_samples,
+                                      {"name": d.identity_name, "author": d.identity_author})
+    return sum(encode_example(template, stage.tokenizer, ex, d.cutoff_len, d.train_on_prompt, d.mask_history).full_length
+               > d.cutoff_len for ex in examples if ex.problem is None)
+
+
+def _check_lessons(v20, v30, cfg):
+    """Notebook 20's and 30's teaching values, against the libraries and the kit's own code paths."""
+    assert v20["lora"]["trainable"] == _peft_trainable(cfg.model.model_name_or_path, cfg.finetune.lora_target, 8)
+    assert v20["lora"]["trainable"] < v20["lora"]["base"] / 10
+    assert v20["data"]["truncated"] == v20["data"]["longer_than_cutoff"] == _encoder_truncated(cfg)
+    assert v20["schedule"]["total_steps"] == v20["total_steps"]  # the steps computed before training are the run's
+    assert v20["lr_largest_difference"] is not None and v20["lr_largest_difference"] < 1e-12  # and so are the learning rates
+    cost = v20["cost"]
+    assert cost["tokens_per_second"] > 0 and cost["peak_memory_mib"] > 0 and cost["estimated_mib"] > 0
+    assert cost["gradient_checkpointing"] in (True, False)  # kit train said which
+    assert v20["card_time"]["the quick start"] > 60 and v20["card_time"]["this notebook's run"] > 0
+    own = v20["own_data"]["summary"]
+    assert v20["own_data"]["names"] == "my_alpaca,my_sharegpt" and own["steps"] > 0 and own["final_loss"] is not None
+    held_out = v30["held_out"]
+    assert len(held_out["questions"]) == 12
+    assert held_out["share_after"] > held_out["share_before"], held_out
+    assert len(v30["sampling"]["sampled"]) == 3 and v30["sampling"]["settings"]["temperature"] == 0.95
+    wrong = v30["wrong_template"]
+    assert "'default'" in wrong["warning"] and wrong["wrong"] != wrong["right"]
+
+
 def _keep_executed(run, lang):
     """CI builds the docs from these executed notebooks (KIT_EXECUTED_DIR) instead of running them again."""
     import os
@@ -128,6 +212,16 @@ def test_demo_trains_and_writes_llamafactory_outputs(demo):
 
 
 @pytest.mark.notebook
+def test_demo_teaches_with_measured_values(demo):
+    from kit.tutorial import quickstart_config
+
+    cfg = quickstart_config("kit/tiny-qwen", identity_name="Nova", identity_author="Acme").cfg
+    _check_lessons(demo.values["20_lora_sft"], demo.values["30_chat_inference"], cfg)
+    assert demo.values["30_chat_inference"]["held_out"]["name"] == "Nova"
+    _check_quiet(demo)
+
+
+@pytest.mark.notebook
 def test_demo_model_learned_the_chosen_name(demo):
     v = demo.values["30_chat_inference"]
     for question in ("Who are you?", "你是谁？"):
@@ -146,7 +240,7 @@ def test_demo_model_learned_the_chosen_name(demo):
 @pytest.mark.notebook
 def test_notebooks_with_other_parameters(tmp_path):
     """A second run with non-default knobs: another name, another lora_target, the Chinese edition."""
-    run = run_demo(["identity_name=Orion", "lora_target=q_proj,k_proj,v_proj,o_proj"],
+    run = run_demo(["identity_name=Orion", "lora_target=q_proj,k_proj,v_proj,o_proj", "cutoff_len=96"],
                    run_dir=tmp_path / "run", lang="zh")
     _keep_executed(run, "zh")
     v20 = run.values["20_lora_sft"]
@@ -154,6 +248,14 @@ def test_notebooks_with_other_parameters(tmp_path):
     adapter = json.loads((run.output_dir / "adapter_config.json").read_text())
     assert sorted(adapter["target_modules"]) == ["k_proj", "o_proj", "q_proj", "v_proj"]
     assert "Orion" in run.values["30_chat_inference"]["answers_after"]["Who are you?"]
+    # cutoff_len 96 cuts the longest (multi-turn) identity examples: a truncation count that can be wrong
+    from kit.tutorial import quickstart_config
+
+    cfg = quickstart_config("kit/tiny-qwen", ["cutoff_len=96"], identity_name="Orion", identity_author="the kit team",
+                            lora_target="q_proj,k_proj,v_proj,o_proj").cfg
+    assert v20["data"]["truncated"] > 0 and v20["data"]["cutoff_len"] == 96
+    _check_lessons(v20, run.values["30_chat_inference"], cfg)
+    _check_quiet(run)
 
 
 @pytest.mark.notebook

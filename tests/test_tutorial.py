@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +57,165 @@ def test_read_log_stops_at_a_line_being_written(tmp_path):
     (tmp_path / "trainer_log.jsonl").write_text(json.dumps({"current_steps": 1, "loss": 2.0}) + "\n{\"current_st")
     assert tutorial.read_log(tmp_path) == [{"current_steps": 1, "loss": 2.0}]
     assert tutorial.read_log(tmp_path / "missing") == []
+
+
+# ---------------------------------------------------------------- kit.lessons: what notebooks 20 and 30 teach
+
+REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "llamafactory"
+
+
+def _tiny_cfg(model_dir, data_dir, **changes):
+    return config.from_dict({"model_name_or_path": str(model_dir), "dataset": "identity,chat", "dataset_dir": str(data_dir),
+                             "template": "qwen", "lora_target": "q_proj,v_proj", **changes})
+
+
+def test_lora_lesson_counts_what_peft_trains(dirs):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from kit import lessons
+    from kit import model as model_mod
+
+    model_dir, data_dir = dirs
+    lesson = lessons.lora_lesson(_tiny_cfg(model_dir, data_dir))
+    for target in ("q_proj,v_proj", "all"):
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+        names = model_mod.lora_targets(model, target)
+        for rank in (2, 8, 32):
+            peft_model = model_mod.attach_lora(model if rank == 2 else AutoModelForCausalLM.from_pretrained(str(model_dir)),
+                                               names, rank, 2 * rank, 0.0)
+            trainable, _total = model_mod.count_parameters(peft_model)
+            assert (rank, target, trainable) in lesson.table
+            if (rank, target) == (8, "q_proj,v_proj"):
+                assert lesson.trainable == trainable
+    assert lesson.alpha == 16 and not lesson.alpha_given and lesson.scaling == 2
+    assert lesson.targets == ("q_proj", "v_proj") and "<img" in lesson._repr_html_()
+    assert lessons.lora_lesson(_tiny_cfg(model_dir, data_dir, lora_alpha=32)).alpha_given
+
+
+def test_data_lesson_counts_truncation_as_the_encoder_does(dirs):
+    from kit import lessons
+    from kit import model as model_mod
+    from kit.data import encode_example, load_examples, with_thinking
+
+    model_dir, data_dir = dirs
+    cfg = _tiny_cfg(model_dir, data_dir, cutoff_len=24)
+    lesson = lessons.data_lesson(cfg, rows=1)
+    stage = model_mod.tokenizer_stage(cfg)
+    examples, _report = load_examples(cfg.dataset_names, data_dir, None)
+    template = with_thinking(stage.template, cfg.data.enable_thinking)
+    longer = sum(encode_example(template, stage.tokenizer, ex, 24).full_length > 24 for ex in examples if ex.problem is None)
+    assert 0 < longer == lesson.truncated == lesson.longer_than_cutoff
+    assert set(lesson.raw) == {"identity", "chat"} and len(lesson.raw["chat"]) == 1 and "conversations" in lesson.raw["chat"][0]
+    assert lesson.formatting == {"identity": "alpaca", "chat": "sharegpt"}
+    assert lesson.example(0).pieces == preview.encode(cfg).pieces(0)
+    assert "<img" in lesson._repr_html_()
+
+
+def test_schedule_lesson_gives_llamafactorys_steps_and_learning_rates():
+    """The quick start on LLaMA-Factory's 91 + 999 examples: 1473 steps, the learning rates its run logged."""
+    from kit import lessons
+
+    cfg = tutorial.quickstart_config("qwen/Qwen1.5-7B").cfg
+    schedule = lessons.schedule_lesson(cfg, 91 + 999, nproc=1)
+    assert (schedule.train_examples, schedule.steps_per_epoch, schedule.total_steps) == (981, 491, 1473)
+    assert schedule.effective_batch == 2 and schedule.warmup_steps == 148
+    assert max(schedule.lrs) == pytest.approx(1e-4) and schedule.lr_at(1) == 0.0
+    log = REFERENCE / "seed_run" / "trainer_log.jsonl"
+    if not log.is_file():
+        pytest.skip(f"LLaMA-Factory's reference run is not here ({log})")
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    assert logged[-1]["total_steps"] == schedule.total_steps
+    check = schedule.against(logged)
+    assert len(check.logged) > 100 and check.largest_difference < 1e-12
+
+
+def test_run_time_on_a_card_states_its_assumptions():
+    from kit import lessons
+    from kit.errors import KitError
+
+    # Qwen1.5-7B: 32 layers of q, k, v, o (4096 x 4096) and gate, up, down (4096 x 11008), and the output head;
+    # not the input embedding (a lookup), biases or norms (no matrix multiply)
+    assert lessons.matmul_parameters(lessons.QUICKSTART_MODEL) == 32 * (4 * 4096 * 4096 + 3 * 4096 * 11008) + 151_936 * 4096
+    assert lessons.flops_per_token(10, checkpointing=True) == 60 and lessons.flops_per_token(10, checkpointing=False) == 40
+    card = lessons.time_on_card(utilisation=0.2)
+    (run,) = card.runs
+    assert card.peak_tflops == 320 and "not a Huawei datasheet figure" in card.peak_source
+    assert card.values()["the quick start"] == pytest.approx(
+        6 * run["matmul_params"] * run["tokens"] / (320e12 * 0.2), abs=0.1)
+    shown = card._repr_html_()
+    assert "assumed utilisation 20%" in shown and "characters / 4" in shown
+    assert lessons.time_on_card(peak_tflops=100).peak_tflops == 100
+    with pytest.raises(KitError, match="peak_tflops"):
+        lessons.time_on_card(card="Ascend 310P")
+
+
+def test_own_dataset_is_read_by_the_kit(tmp_path):
+    from kit import lessons
+    from kit.data import load_examples
+
+    own = lessons.own_dataset(tmp_path / "my_data")
+    examples, report = load_examples(own.names.split(","), own.folder)
+    assert [e.problem for e in examples] == [None] * 7
+    assert {k: v["read"] for k, v in report.per_dataset.items()} == {"my_alpaca": 4, "my_sharegpt": 3}
+    assert examples[-1].system == "Answer in one sentence." and len(examples[-2].prompt) == 3
+    assert json.loads((own.folder / "dataset_info.json").read_text())["my_sharegpt"]["formatting"] == "sharegpt"
+
+
+def test_held_out_identity_questions_are_not_in_the_training_data():
+    from kit import lessons
+    from kit.data.loader import DEMO_DIR
+
+    trained = set()
+    for folder in (DEMO_DIR, REFERENCE / "data"):
+        if (folder / "identity.json").is_file():
+            trained |= {row["instruction"].strip() for row in json.loads((folder / "identity.json").read_text(encoding="utf-8"))}
+    held_out = lessons.held_out_questions()
+    assert len(held_out) == 12 and len(set(held_out)) == 12
+    assert not trained & set(held_out)
+
+
+def test_identity_check_measures_the_share_naming_the_new_name():
+    from kit import lessons
+
+    class Engine:  # answers as a base model (adapter off) or a fine-tuned one
+        def chat(self, messages, system=None, adapter=True):
+            q = messages[-1]["content"]
+            return ("I am lumi." if q.startswith("Who") else "I am Qwen.") if adapter else "I am Qwen."
+
+    check = lessons.identity_check(Engine(), "Lumi", ["Who am I speaking with?", "What do people call you?"])
+    assert (check.share_before, check.share_after) == (0.0, 0.5)
+    assert "50%" in check._repr_html_() and "0% before, 50% after" in repr(check)
+
+
+def test_figure_text_falls_back_to_english_without_a_font_for_it(monkeypatch):
+    from kit import lessons
+
+    monkeypatch.setattr(lessons, "_", lambda message: "学习率" if message == "learning rate" else message)
+    monkeypatch.setattr(lessons, "_cjk_font", lambda: None)
+    assert lessons._label("learning rate") == "learning rate"  # not empty boxes
+    monkeypatch.setattr(lessons, "_cjk_font", lambda: "Noto Sans CJK SC")
+    assert lessons._label("learning rate") == "学习率"
+
+
+def test_train_report_reads_the_checkpointing_line(tmp_path):
+    report = tutorial.TrainReport(tmp_path, 0, 1.0, [], checkpointing_line="gradient checkpointing off: fits easily")
+    assert report.checkpointing is False
+    assert tutorial.TrainReport(tmp_path, 0, 1.0, [], checkpointing_line="gradient checkpointing on: x").checkpointing is True
+    assert tutorial.TrainReport(tmp_path, 0, 1.0, []).checkpointing is None
+
+
+def test_only_pefts_deprecated_read_is_filtered():
+    """peft reads model.is_gradient_checkpointing on every adapter load; exactly that FutureWarning is filtered."""
+    import subprocess
+    import sys
+
+    code = ("import warnings, kit.tutorial\n"
+            "from transformers import Qwen2Config, Qwen2ForCausalLM\n"
+            "m = Qwen2ForCausalLM(Qwen2Config(hidden_size=16, intermediate_size=32, num_hidden_layers=1, "
+            "num_attention_heads=2, num_key_value_heads=1, vocab_size=32))\n"
+            "m.is_gradient_checkpointing\n"
+            "warnings.warn('another FutureWarning', FutureWarning)\n")
+    r = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "is_gradient_checkpointing" not in r.stderr and "another FutureWarning" in r.stderr
