@@ -189,13 +189,13 @@ def test_identity_check_measures_the_share_naming_the_new_name():
 
 
 def test_figure_text_falls_back_to_english_without_a_font_for_it(monkeypatch):
-    from kit import lessons
+    from kit.lessons import common
 
-    monkeypatch.setattr(lessons, "_", lambda message: "学习率" if message == "learning rate" else message)
-    monkeypatch.setattr(lessons, "_cjk_font", lambda: None)
-    assert lessons._label("learning rate") == "learning rate"  # not empty boxes
-    monkeypatch.setattr(lessons, "_cjk_font", lambda: "Noto Sans CJK SC")
-    assert lessons._label("learning rate") == "学习率"
+    monkeypatch.setattr(common, "_", lambda message: "学习率" if message == "learning rate" else message)
+    monkeypatch.setattr(common, "_cjk_font", lambda: None)
+    assert common._label("learning rate") == "learning rate"  # not empty boxes
+    monkeypatch.setattr(common, "_cjk_font", lambda: "Noto Sans CJK SC")
+    assert common._label("learning rate") == "学习率"
 
 
 def test_train_report_reads_the_checkpointing_line(tmp_path):
