@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import warnings
 from pathlib import Path
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from kit.errors import KitError
 from kit.i18n import _
@@ -164,12 +166,23 @@ def lora_targets(model: Any, lora_target: str) -> list[str]:
     return wanted
 
 
+@contextlib.contextmanager
+def _peft_reading_old_names() -> Iterator[None]:
+    """peft's PeftModel reads model.is_gradient_checkpointing, which transformers 5 deprecated (FutureWarning on
+    every adapter load: chat, export, training). The kit never reads the old name and a person can do nothing
+    about it, so exactly that warning is hidden around exactly these calls; every other warning still shows."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
+
+
 def attach_lora(model: Any, targets: Sequence[str], rank: int, alpha: int, dropout: float) -> Any:
     from peft import LoraConfig, TaskType, get_peft_model
 
     config = LoraConfig(task_type=TaskType.CAUSAL_LM, r=rank, lora_alpha=alpha, lora_dropout=dropout,
                         target_modules=list(targets), inference_mode=False)
-    return get_peft_model(model, config)
+    with _peft_reading_old_names():
+        return get_peft_model(model, config)
 
 
 def count_parameters(model: Any) -> tuple[int, int]:
@@ -213,7 +226,8 @@ def load_adapters(model: Any, adapter_paths: Sequence[str | Path], merge: bool =
     for i, raw in enumerate(adapter_paths):
         path = check_adapter_dir(raw)
         try:
-            model = PeftModel.from_pretrained(model, str(path), is_trainable=False)
+            with _peft_reading_old_names():
+                model = PeftModel.from_pretrained(model, str(path), is_trainable=False)
         except RuntimeError as exc:
             if "size mismatch" in str(exc) or "shape" in str(exc):
                 raise ModelError(_("adapter_name_or_path: {path!r} was trained for another base model (weight shapes do not "

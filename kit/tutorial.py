@@ -23,13 +23,6 @@ from kit.config import Config
 from kit.errors import KitError
 from kit.hub import TINY_NAMES
 
-# peft's PeftModel.__init__ (every adapter load: chat, export, training) reads model.is_gradient_checkpointing,
-# which transformers 5 deprecated for is_activation_checkpointing; the kit never reads the old name. The
-# FutureWarning is peft's to fix and a reader can do nothing about it, so exactly that message from that
-# module is filtered for the notebooks (which import this module first); every other warning still shows.
-warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning,
-                        module=r"transformers\.modeling_utils")
-
 # The quick start trains Qwen1.5-7B for 3 epochs on 1000 + 91 examples at lr 1e-4. The embedded
 # tiny model gets a budget that fits a few minutes on 2 CPU cores and still visibly learns its new
 # name (measured by the tiny model's build experiment; see kit/tiny_qwen/README.md).
