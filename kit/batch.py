@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from kit.errors import KitError
 from kit.fmt import jsonable
+from kit.i18n import N_, _
 
 OVERRIDES = "overrides"  # a notebook parameter holding config key=value strings (notebook 20's)
 VISIBLE_DEVICES = "visible_devices"  # the notebook parameter --devices sets, one card per run
@@ -56,8 +57,11 @@ class Plan:
 
 # ---------------------------------------------------------------- the plan: checked before anything runs
 
-def resolve_notebook(notebook: str | Path, lang: str = "en") -> Path:
-    """A path, or the name of one of the kit's notebooks (``20_lora_sft``) in edition ``lang``."""
+def resolve_notebook(notebook: str | Path, lang: str | None = None) -> Path:
+    """A path, or the name of one of the kit's notebooks (``20_lora_sft``) in edition ``lang`` (None: the kit's language)."""
+    from kit.i18n import language
+
+    lang = lang or language()
     path = Path(notebook).expanduser()
     if path.is_file():
         return path.resolve()
@@ -66,8 +70,9 @@ def resolve_notebook(notebook: str | Path, lang: str = "en") -> Path:
     packaged = notebook_dir() / lang / (path.name if path.suffix == ".ipynb" else f"{path.name}.ipynb")
     if len(path.parts) == 1 and packaged.is_file():
         return packaged
-    raise BatchError(f"notebook {str(notebook)!r} not found: give a path to an .ipynb file or the name of one "
-                     f"of the kit's notebooks ({', '.join(sorted(p.stem for p in (notebook_dir() / lang).glob('*.ipynb')))})")
+    raise BatchError(_("notebook {notebook!r} not found: give a path to an .ipynb file or the name of one of the kit's notebooks "
+                       "({names})").format(notebook=str(notebook),
+                                           names=", ".join(sorted(p.stem for p in (notebook_dir() / lang).glob("*.ipynb")))))
 
 
 def notebook_parameters(path: Path) -> dict[str, Any]:
@@ -114,29 +119,33 @@ def type_value(name: str, raw: Any, default: Any) -> Any:
         word = raw.strip().lower()
         if word in {"true", "yes", "on", "1", "false", "no", "off", "0"}:
             return word in {"true", "yes", "on", "1"}
-        raise BatchError(f"-p {name}: {raw!r} is not a boolean (the notebook's default is {default!r}); use true or false")
+        raise BatchError(_("-p {name}: {raw!r} is not a boolean (the notebook's default is {default!r}); use true or false").format(
+            name=name, raw=raw, default=default))
     if kind in (int, float):
         try:
             return kind(raw)
         except ValueError:
-            what = "an integer" if kind is int else "a number"
-            raise BatchError(f"-p {name}: {raw!r} is not {what} (the notebook's default is {default!r})") from None
+            message = (N_("-p {name}: {raw!r} is not an integer (the notebook's default is {default!r})") if kind is int else
+                       N_("-p {name}: {raw!r} is not a number (the notebook's default is {default!r})"))
+            raise BatchError(_(message).format(name=name, raw=raw, default=default)) from None
     value = _literal(raw)
     if isinstance(value, kind):
         return value
     if kind in (list, tuple):  # `-p overrides lora_rank=8`: one item
         return kind([raw])
-    raise BatchError(f"-p {name}: {raw!r} is not a {kind.__name__} like the notebook's default {default!r}")
+    raise BatchError(_("-p {name}: {raw!r} is not a {kind} like the notebook's default {default!r}").format(
+        name=name, raw=raw, kind=kind.__name__, default=default))
 
 
 def _unknown(names: Sequence[str], defaults: Mapping[str, Any], notebook: Path) -> str:
     from kit.config import KEYS
 
     pool = list(defaults) + (list(KEYS) if OVERRIDES in defaults else [])
-    hints = [f"did you mean {close[0]}?" for n in names if (close := difflib.get_close_matches(n, pool, n=1))]
-    via = f"; config keys (kit keys) go through its `{OVERRIDES}`" if OVERRIDES in defaults else ""
-    return (f"{notebook.name} has no parameter {', '.join(map(repr, names))}{' (' + ' '.join(hints) + ')' if hints else ''}; "
-            f"its parameters: {', '.join(defaults) or 'none (no cell tagged parameters)'}{via}")
+    hints = [_("did you mean {key}?").format(key=close[0]) for n in names if (close := difflib.get_close_matches(n, pool, n=1))]
+    via = _("; config keys (kit keys) go through its `{overrides}`").format(overrides=OVERRIDES) if OVERRIDES in defaults else ""
+    return _("{notebook} has no parameter {names}{hints}; its parameters: {parameters}{via}").format(
+        notebook=notebook.name, names=", ".join(map(repr, names)), hints=" (" + " ".join(hints) + ")" if hints else "",
+        parameters=", ".join(defaults) or _("none (no cell tagged parameters)"), via=via)
 
 
 def run_id(notebook: Path, parameters: Mapping[str, Any], swept: Sequence[str]) -> str:
@@ -151,7 +160,7 @@ def run_id(notebook: Path, parameters: Mapping[str, Any], swept: Sequence[str]) 
 
 
 def make_plan(notebook: str | Path, parameters: Mapping[str, Any], out: str | Path, parallel: int | None = None,
-              devices: str | Sequence[Any] | None = None, lang: str = "en") -> Plan:
+              devices: str | Sequence[Any] | None = None, lang: str | None = None) -> Plan:
     """Every check a person's mistake can fail, before anything is written or run."""
     from kit.config import ALIASES, KEYS
 
@@ -164,20 +173,22 @@ def make_plan(notebook: str | Path, parameters: Mapping[str, Any], out: str | Pa
     for name, given in parameters.items():
         values = given if isinstance(given, list) else [given]
         if not values:
-            raise BatchError(f"-p {name}: no value given")
+            raise BatchError(_("-p {name}: no value given").format(name=name))
         grid[name] = [type_value(name, v, defaults.get(name)) for v in values]
     if isinstance(devices, str):
         devices = [d.strip() for d in devices.split(",")]
     cards = [str(d) for d in (devices or [])]
     if cards:
         if any(not c for c in cards) or len(set(cards)) != len(cards):
-            raise BatchError(f"--devices {','.join(cards)}: give distinct card numbers separated by commas (0,1,2,3)")
+            raise BatchError(_("--devices {devices}: give distinct card numbers separated by commas (0,1,2,3)").format(
+                devices=",".join(cards)))
         if VISIBLE_DEVICES not in defaults:
-            raise BatchError(f"--devices: {path.name} has no `{VISIBLE_DEVICES}` parameter to give each run its card")
+            raise BatchError(_("--devices: {notebook} has no `{parameter}` parameter to give each run its card").format(
+                notebook=path.name, parameter=VISIBLE_DEVICES))
         if VISIBLE_DEVICES in grid:
-            raise BatchError(f"--devices sets {VISIBLE_DEVICES} for each run; do not also give -p {VISIBLE_DEVICES}")
+            raise BatchError(_("--devices sets {parameter} for each run; do not also give -p {parameter}").format(parameter=VISIBLE_DEVICES))
     if parallel is not None and parallel < 1:
-        raise BatchError(f"--parallel {parallel}: give 1 or more runs at once")
+        raise BatchError(_("--parallel {n}: give 1 or more runs at once").format(n=parallel))
     parallel = parallel or len(cards) or 1
     if cards:
         parallel = min(parallel, len(cards))  # never two runs on one card
@@ -213,7 +224,7 @@ def papermill_parameters(plan: Plan, run: Run, card: str | None) -> dict[str, An
 
 
 def command_line(notebook: str | Path, parameters: Mapping[str, Any], out: str | Path, parallel: int | None = None,
-                 devices: str | None = None) -> str:
+                 devices: str | None = None, lang: str | None = None) -> str:
     """The ``kit batch`` command that runs the same sweep as ``kit.nb.batch`` with these arguments."""
     import shlex
 
@@ -222,6 +233,7 @@ def command_line(notebook: str | Path, parameters: Mapping[str, Any], out: str |
 
     args = [f"-p {n} " + " ".join(map(word, v if isinstance(v, list) else [v])) for n, v in parameters.items()]
     args += [f"--out {word(str(out))}"] + ([f"--parallel {parallel}"] if parallel else []) + ([f"--devices {devices}"] if devices else [])
+    args += [f"--lang {lang}"] if lang else []
     return " ".join(["kit batch", word(str(notebook)), *args])
 
 
@@ -307,7 +319,8 @@ def format_table(rows: Sequence[Mapping[str, Any]], skip: Sequence[str] = ("erro
     table = [columns] + [[cell(row.get(c)) for c in columns] for row in rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(columns))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in table]
-    lines += [f"{row['run_id']}: cell {row.get('failed_cell')}: {row['error']}" for row in rows if row.get("error")]
+    lines += [_("{run}: cell {cell}: {error}").format(run=row["run_id"], cell=row.get("failed_cell"), error=row["error"])
+              for row in rows if row.get("error")]
     return "\n".join(lines)
 
 
@@ -315,11 +328,12 @@ def format_table(rows: Sequence[Mapping[str, Any]], skip: Sequence[str] = ("erro
 
 def run_batch(notebook: str | Path, parameters: Mapping[str, Any], out: str | Path, parallel: int | None = None,
               devices: str | Sequence[Any] | None = None, kernel_name: str | None = None, timeout: int | None = None,
-              lang: str = "en", log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+              lang: str | None = None, log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Run the sweep and return the results table, one dict per run, in sweep order.
 
     ``parameters``: a list is a sweep over its items, anything else a fixed value (a list-typed
-    parameter's fixed value is a list of one list). Strings are typed as on the command line.
+    parameter's fixed value is a list of one list). Strings are typed as on the command line. ``lang``:
+    the edition of a notebook given by name (None: the kit's language, kit.i18n.language()).
     """
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from multiprocessing import get_context
@@ -337,11 +351,12 @@ def run_batch(notebook: str | Path, parameters: Mapping[str, Any], out: str | Pa
         write_results(plan.out, [_row(plan, run, records[run.run_id]) for run in plan.runs])
 
     save()
-    each = (f", one card each ({','.join(plan.devices)})" if plan.devices else "") + (
-        f", {plan.threads} thread(s) each" if plan.threads else "")
-    say(f"[batch] {plan.notebook.name}: {len(plan.runs)} run(s) into {plan.out}; {len(plan.runs) - len(queue)} already "
-        f"done, {len(queue)} to run, {plan.parallel} at once{each}")
-    bar = tqdm(total=len(plan.runs), initial=len(plan.runs) - len(queue), desc="batch", unit="run")
+    each = (_(", one card each ({cards})").format(cards=",".join(plan.devices)) if plan.devices else "") + (
+        _(", {n} thread(s) each").format(n=plan.threads) if plan.threads else "")
+    say("[batch] " + _("{notebook}: {runs} run(s) into {out}; {done} already done, {todo} to run, {parallel} at once{each}").format(
+        notebook=plan.notebook.name, runs=len(plan.runs), out=plan.out, done=len(plan.runs) - len(queue), todo=len(queue),
+        parallel=plan.parallel, each=each))
+    bar = tqdm(total=len(plan.runs), initial=len(plan.runs) - len(queue), desc=_("batch"), unit=_("run"))
     free = list(plan.devices)  # a card is handed to one run at a time and back when it ends
     pool = ProcessPoolExecutor(plan.parallel, mp_context=get_context("spawn")) if plan.parallel > 1 else None
     running: dict[Any, tuple[Run, str | None]] = {}
@@ -351,8 +366,9 @@ def run_batch(notebook: str | Path, parameters: Mapping[str, Any], out: str | Pa
         _replace(plan.out / run.run_id / "run.json", json.dumps(jsonable(records[run.run_id]), indent=1, ensure_ascii=False))
         save()
         free.extend([card] if card is not None else [])
-        how = "ok" if record["status"] == "ok" else f"FAILED (cell {record['failed_cell']}: {record['error']})"
-        say(f"[batch] done  {number[run.run_id]}: {how} in {record['seconds']} s")
+        how = _("ok") if record["status"] == "ok" else _("FAILED (cell {cell}: {error})").format(
+            cell=record["failed_cell"], error=record["error"])
+        say("[batch] " + _("done  {run}: {how} in {seconds} s").format(run=number[run.run_id], how=how, seconds=record["seconds"]))
         bar.update(1)
 
     def _drive() -> None:
@@ -366,7 +382,8 @@ def run_batch(notebook: str | Path, parameters: Mapping[str, Any], out: str | Pa
                         "timeout": timeout, "env": {"OMP_NUM_THREADS": str(plan.threads)} if plan.threads else {}}
                 records[run.run_id] = {"status": "running"}
                 save()
-                say(f"[batch] start {number[run.run_id]}" + (f" on card {card}" if card is not None else ""))
+                say("[batch] " + (_("start {run} on card {card}").format(run=number[run.run_id], card=card) if card is not None
+                                  else _("start {run}").format(run=number[run.run_id])))
                 if pool is None:
                     finish(run, card, execute_run(task))
                 else:
@@ -397,12 +414,13 @@ def run_batch(notebook: str | Path, parameters: Mapping[str, Any], out: str | Pa
             pool.shutdown(wait=True, cancel_futures=True)
     rows = [_row(plan, run, records[run.run_id]) for run in plan.runs]
     failed = sum(row["status"] != "ok" for row in rows)
-    say(f"[batch] {len(rows) - failed} of {len(rows)} run(s) ok" + (f", {failed} failed" if failed else "")
-        + f"; results in {plan.out / 'results.csv'} and results.json")
+    say("[batch] " + _("{ok} of {n} run(s) ok").format(ok=len(rows) - failed, n=len(rows))
+        + (_(", {n} failed").format(n=failed) if failed else "")
+        + _("; results in {csv} and results.json").format(csv=plan.out / "results.csv"))
     return rows
 
 
-HELP = """usage: kit batch NOTEBOOK -p NAME VALUE [VALUE ...] [-p NAME VALUE ...] [--out DIR] [--parallel N] [--devices 0,1,...]
+HELP = N_("""usage: kit batch NOTEBOOK -p NAME VALUE [VALUE ...] [-p NAME VALUE ...] [--out DIR] [--parallel N] [--devices 0,1,...]
 
 Run a notebook once for every combination of the values given (papermill's -p, several values
 meaning a sweep; a value with commas, like q_proj,v_proj, stays one value). NOTEBOOK is a path or
@@ -424,20 +442,20 @@ options:
   --devices 0,1,...          one card per run, set through the notebook's visible_devices
   --kernel NAME              the Jupyter kernel (default: the notebook's)
   --timeout SECONDS          the longest one cell may run
-  --lang en|zh               the edition, for a notebook given by name
+  --lang en|zh               the edition, for a notebook given by name (default: the kit's language)
 
 example:
-  kit batch 20_lora_sft -p lora_rank 2 8 32 -p learning_rate 1e-3 3e-3 -p max_samples 20 --out runs/rank-lr"""
+  kit batch 20_lora_sft -p lora_rank 2 8 32 -p learning_rate 1e-3 3e-3 -p max_samples 20 --out runs/rank-lr""")
 
 
 def batch_main(argv: Sequence[str]) -> int:
     if not argv or any(a in ("-h", "--help") for a in argv):
-        print(HELP)
+        print(_(HELP))
         return 0
 
     class Parser(argparse.ArgumentParser):
         def error(self, message: str) -> None:  # a KitError: one line, exit 2, nothing written
-            raise BatchError(f"kit batch: {message} (see kit batch --help)")
+            raise BatchError(_("kit batch: {message} (see kit batch --help)").format(message=message))
 
     parser = Parser(prog="kit batch", add_help=False)
     parser.add_argument("notebook")
@@ -447,14 +465,14 @@ def batch_main(argv: Sequence[str]) -> int:
     parser.add_argument("--devices")
     parser.add_argument("--kernel")
     parser.add_argument("--timeout", type=int)
-    parser.add_argument("--lang", choices=("en", "zh"), default="en")
+    parser.add_argument("--lang", choices=("en", "zh"), default=None)
     ns = parser.parse_args(list(argv))
     parameters: dict[str, Any] = {}
     for item in ns.parameter:
         if len(item) < 2:
-            raise BatchError(f"-p {item[0]}: give a value (-p NAME VALUE [VALUE ...])")
+            raise BatchError(_("-p {name}: give a value (-p NAME VALUE [VALUE ...])").format(name=item[0]))
         if item[0] in parameters:
-            raise BatchError(f"-p {item[0]} is given twice; put all its values after one -p")
+            raise BatchError(_("-p {name} is given twice; put all its values after one -p").format(name=item[0]))
         parameters[item[0]] = item[1:]
     out = ns.out or str(Path("runs") / f"batch-{Path(ns.notebook).stem}")
     rows = run_batch(ns.notebook, parameters, out, ns.parallel, ns.devices, ns.kernel, ns.timeout, ns.lang)

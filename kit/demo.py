@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from kit import config as config_mod
+from kit import i18n
+from kit.i18n import _
 from kit.notebook_io import notebook_dir
 
 ORDER = ("00_environment_check", "10_npu_setup", "20_lora_sft", "30_chat_inference")
@@ -88,6 +90,11 @@ def run_demo(overrides: Sequence[str] = (), run_dir: str | Path | None = None, l
     from kit import notebook_io
 
     run_dir = Path(run_dir or Path("runs") / f"demo-{datetime.now():%Y%m%d-%H%M%S}").resolve()
+    # lang=zh among the overrides is the notebooks' parameter: the edition follows it, so prose and output agree.
+    lang = next((str(config_mod._parse_override(o)[1]) for o in overrides if o.partition("=")[0].strip() == "lang"), lang)
+    if lang not in i18n.LANGUAGES:
+        raise i18n.LanguageError(_("lang: {lang!r} is not a language the kit speaks; use one of {languages}").format(
+            lang=lang, languages=", ".join(i18n.LANGUAGES)))
     params, output_dir = plan_parameters(overrides, run_dir, lang)
     run = DemoRun(run_dir, output_dir.resolve())
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -95,7 +102,7 @@ def run_demo(overrides: Sequence[str] = (), run_dir: str | Path | None = None, l
     for i, name in enumerate(ORDER, 1):
         source = notebooks / f"{name}.ipynb"
         target = run_dir / lang / f"{name}.ipynb"
-        shown = ", ".join(f"{k}={v}" for k, v in params[name].items()) or "defaults"
+        shown = ", ".join(f"{k}={v}" for k, v in params[name].items()) or _("defaults")
         log(f"[{i}/{len(ORDER)}] {name} ({shown})")
         start = time.perf_counter()
         # Notebooks run with the run folder as working directory, so relative paths land in it.
@@ -103,62 +110,73 @@ def run_demo(overrides: Sequence[str] = (), run_dir: str | Path | None = None, l
         run.seconds[name] = round(time.perf_counter() - start, 1)
         run.notebooks[name] = target
         run.values[name] = values
-        log(f"      done in {run.seconds[name]} s: " + _headline(name, values))
+        log("      " + _("done in {seconds} s:").format(seconds=run.seconds[name]) + " " + _headline(name, values))
     _write_transcript(run)
     return run
 
 
 def _headline(name: str, v: dict[str, Any]) -> str:
     if name == "00_environment_check":
-        return f"doctor {v.get('doctor_summary')}"
+        return _("doctor {summary}").format(summary=v.get("doctor_summary"))
     if name == "10_npu_setup":
-        return "NPU present" if v.get("npu_present") else "no NPU here: the tutorial runs on this machine's CPU/GPU"
+        return _("NPU present") if v.get("npu_present") else _("no NPU here: the tutorial runs on this machine's CPU/GPU")
     if name == "20_lora_sft":
         first, final = v.get("first_loss"), v.get("final_loss")
-        losses = f"loss {first:.3f} -> {final:.3f}" if first is not None and final is not None else "no loss logged (raise the steps or lower logging_steps)"
-        return f"{losses}, eval_loss {v.get('eval_loss')}, {v.get('train_seconds')} s"
+        losses = (_("loss {first:.3f} -> {final:.3f}").format(first=first, final=final) if first is not None and final is not None
+                  else _("no loss logged (raise the steps or lower logging_steps)"))
+        return _("{losses}, eval_loss {eval_loss}, {seconds} s").format(losses=losses, eval_loss=v.get("eval_loss"),
+                                                                        seconds=v.get("train_seconds"))
     if name == "30_chat_inference":
         question = (v.get("questions") or [""])[0]
-        return f"after training, {question!r} -> {v.get('answers_after', {}).get(question)!r}"
+        return _("after training, {question!r} -> {answer!r}").format(question=question, answer=v.get("answers_after", {}).get(question))
     return ""
 
 
 def _write_transcript(run: DemoRun) -> None:
     chat = run.values.get("30_chat_inference", {})
     before, after = chat.get("answers_before", {}), chat.get("answers_after", {})
-    lines = ["# Chat before and after LoRA training", ""]
+    lines = ["# " + _("Chat before and after LoRA training"), ""]
+    user, base, adapted = _("User:"), _("base model"), _("with the adapter")
     for q in chat.get("questions") or list(after):
-        lines += [f"**User:** {q}", "", f"- base model: {before.get(q, '')}", f"- with the adapter: {after[q]}", ""]
+        lines += [f"**{user}** {q}", "", f"- {base}: {before.get(q, '')}", f"- {adapted}: {after[q]}", ""]
     run.transcript.write_text("\n".join(lines), encoding="utf-8")
 
 
 def summary(run: DemoRun) -> str:
     out = run.output_dir
-    lines = ["", "The quick start ran end to end. Where everything is:",
-             f"  adapter           {out}/adapter_model.safetensors (+ adapter_config.json)",
-             f"  training log      {out}/trainer_log.jsonl, {out}/all_results.json",
-             f"  loss plot         {out}/training_loss.png",
-             f"  chat transcript   {run.transcript}",
-             f"  merged model      {run.values.get('30_chat_inference', {}).get('export_dir')}",
-             f"  notebooks         {run.run_dir}/{next(iter(run.notebooks.values())).parent.name}/ (executed, with outputs)",
-             "", "Chat with it yourself:",
-             f"  kit chat --model_name_or_path kit/tiny-qwen --adapter_name_or_path {out} --template qwen --finetuning_type lora"]
+    notebooks = f"{run.run_dir}/{next(iter(run.notebooks.values())).parent.name}/"
+    where = [(_("adapter"), f"{out}/adapter_model.safetensors (+ adapter_config.json)"),
+             (_("training log"), f"{out}/trainer_log.jsonl, {out}/all_results.json"),
+             (_("loss plot"), f"{out}/training_loss.png"),
+             (_("chat transcript"), str(run.transcript)),
+             (_("merged model"), str(run.values.get("30_chat_inference", {}).get("export_dir"))),
+             (_("notebooks"), _("{folder} (executed, with outputs)").format(folder=notebooks))]
+    width = max(18, *(_width(what) + 1 for what, _where in where))
+    lines = ["", _("The quick start ran end to end. Where everything is:")]
+    lines += [f"  {what}{' ' * (width - _width(what))}{path}" for what, path in where]
+    lines += ["", _("Chat with it yourself:"),
+              f"  kit chat --model_name_or_path kit/tiny-qwen --adapter_name_or_path {out} --template qwen --finetuning_type lora"]
     return "\n".join(lines)
 
 
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: a Chinese character takes two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
 def demo_main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="kit demo", description="The whole quick start on the embedded tiny model.")
-    parser.add_argument("overrides", nargs="*", help="key=value: notebook parameters or quick-start config keys")
-    parser.add_argument("--run_dir", default=None, help="where executed notebooks go (default runs/demo-TIMESTAMP)")
+    parser = argparse.ArgumentParser(prog="kit demo", description=_("The whole quick start on the embedded tiny model."))
+    parser.add_argument("overrides", nargs="*", help=_("key=value: notebook parameters or quick-start config keys"))
+    parser.add_argument("--run_dir", default=None, help=_("where executed notebooks go (default runs/demo-TIMESTAMP)"))
     parser.add_argument("--lang", choices=("en", "zh"), default=None,
-                        help="which edition of the notebooks to run (default: the kit's language, kit --lang or LANG)")
-    parser.add_argument("--json", action="store_true", help="print the published values as JSON at the end")
+                        help=_("which edition of the notebooks to run (default: the kit's language, kit --lang or LANG)"))
+    parser.add_argument("--json", action="store_true", help=_("print the published values as JSON at the end"))
     args = parser.parse_args(list(argv))
     from kit import device
 
-    print(f"[kit demo] device: {device.detect().summary()}")
-    from kit import i18n
-
+    print("[kit demo] " + _("device: {device}").format(device=device.detect().summary()))
     run = run_demo(args.overrides, args.run_dir, args.lang or i18n.language())
     print(summary(run))
     if args.json:

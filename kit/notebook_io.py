@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 from kit.errors import KitError
 from kit.fmt import jsonable
+from kit.i18n import _
 
 MIME = "application/vnd.kit.published+json"
 
@@ -68,8 +69,9 @@ def execute(notebook: str | Path, output: str | Path, parameters: Mapping[str, A
         pm.execute_notebook(str(notebook), str(output), parameters=dict(parameters or {}), cwd=str(cwd) if cwd else None,
                             kernel_name=kernel_name, progress_bar=False, execution_timeout=timeout)
     except pm.PapermillExecutionError as exc:
-        raise NotebookError(f"{Path(notebook).name}: cell {exc.exec_count} failed with {exc.ename}: {exc.evalue} "
-                            f"(the executed notebook is kept at {output})", exc.exec_count, f"{exc.ename}: {exc.evalue}") from None
+        raise NotebookError(_("{notebook}: cell {cell} failed with {error} (the executed notebook is kept at {output})").format(
+            notebook=Path(notebook).name, cell=exc.exec_count, error=f"{exc.ename}: {exc.evalue}", output=output),
+            exc.exec_count, f"{exc.ename}: {exc.evalue}") from None
     return read(output)
 
 
@@ -86,4 +88,5 @@ def notebook_dir() -> Path:
     checkout = Path(__file__).resolve().parents[1] / "notebooks"
     if checkout.is_dir():
         return checkout
-    raise KitError(f"the tutorial notebooks are missing: neither {packaged} nor {checkout} exists; reinstall the kit")
+    raise KitError(_("the tutorial notebooks are missing: neither {packaged} nor {checkout} exists; reinstall the kit").format(
+        packaged=packaged, checkout=checkout))

@@ -22,6 +22,7 @@ from kit import config as config_mod
 from kit.config import Config
 from kit.errors import KitError
 from kit.hub import TINY_NAMES
+from kit.i18n import N_, _
 
 # The quick start trains Qwen1.5-7B for 3 epochs on 1000 + 91 examples at lr 1e-4. The embedded
 # tiny model gets a budget that fits a few minutes on 2 CPU cores and still visibly learns its new
@@ -47,7 +48,8 @@ def model_short_name(model_name_or_path: str | Path) -> str:
     """The last part of a model id or folder: qwen/Qwen1.5-7B -> Qwen1.5-7B, kit/tiny-qwen -> tiny-qwen."""
     name = Path(str(model_name_or_path).rstrip("/\\")).name
     if not name:
-        raise KitError(f"model_name_or_path: {model_name_or_path!r} has no name to build a folder from; give output_dir yourself")
+        raise KitError(_("model_name_or_path: {value!r} has no name to build a folder from; give output_dir yourself").format(
+            value=model_name_or_path))
     return name
 
 
@@ -75,13 +77,21 @@ class QuickstartConfig:
     def _repr_html_(self) -> str:
         rows = "".join(f"<tr><td><code>{html.escape(k)}</code></td><td><code>{html.escape(repr(v))}</code></td></tr>"
                        for k, v in self.overrides.items())
-        return (f"<p>The quick-start YAML (<code>{html.escape(str(config_mod.QUICKSTART_YAML.name))}</code>):</p>"
-                f"<pre>{html.escape(self.base_yaml)}</pre><p>Overrides applied on top:</p>"
-                f"<table><tr><th>key</th><th>value</th></tr>{rows}</table>")
+        yaml_name = f"<code>{html.escape(str(config_mod.QUICKSTART_YAML.name))}</code>"
+        # Messages are translated outside the f-strings: gettext's extractor does not look inside them.
+        title = _("The quick-start YAML ({file}):").format(file=yaml_name)
+        on_top, key, value = html.escape(_("Overrides applied on top:")), html.escape(_("key")), html.escape(_("value"))
+        return (f"<p>{title}</p><pre>{html.escape(self.base_yaml)}</pre><p>{on_top}</p>"
+                f"<table><tr><th>{key}</th><th>{value}</th></tr>{rows}</table>")
 
     def __repr__(self) -> str:
         lines = [f"  {k}={v!r}" for k, v in self.overrides.items()]
-        return f"quick-start YAML {config_mod.QUICKSTART_YAML.name} with overrides:\n" + "\n".join(lines)
+        return _("quick-start YAML {file} with overrides:").format(file=config_mod.QUICKSTART_YAML.name) + "\n" + "\n".join(lines)
+
+    def output_dir_note(self, given: bool) -> str:
+        """Where training writes, and why there: the notebook's ``output_dir`` parameter or the model's name."""
+        why = _("(given)") if given else _("(follows the model: kit.tutorial.default_output_dir)")
+        return f"output_dir: {self.cfg.train.output_dir} {why}"
 
     def as_cli(self) -> str:
         """The same run as a command line."""
@@ -127,9 +137,12 @@ class ExamplePreview:
         spans = "".join(
             f"<span style='background:#d8f5d0'>{html.escape(t)}</span>" if trained
             else f"<span style='color:#777'>{html.escape(t)}</span>" for t, trained in self.pieces)
-        return (f"<p>{self.dataset}[{self.index}]: {self.n_tokens} tokens, {self.n_trained} trained "
-                f"(<span style='background:#d8f5d0'>green</span>; grey has label -100)</p>"
-                f"<pre style='white-space:pre-wrap'>{spans}</pre>")
+        green = html.escape(_("green"))
+        green = f"<span style='background:#d8f5d0'>{green}</span>"
+        head = _("{example}: {tokens} tokens, {trained} trained ({green}; grey has label -100)").format(
+            example=html.escape(f"{self.dataset}[{self.index}]"), tokens=self.n_tokens, trained=self.n_trained, green=green)
+        return f"<p>{head}</p><pre style='white-space:pre-wrap'>{spans}</pre>"
+
 
     def __repr__(self) -> str:
         return "".join(f"[[{t}]]" if trained else t for t, trained in self.pieces)
@@ -206,6 +219,7 @@ def _loss_figure(log: list[dict[str, Any]], title: str):
     # A Figure of its own (rendered by IPython's display), not pyplot: the kernel's backend stays as it was.
     from matplotlib.figure import Figure
 
+    from kit.lessons.common import _label
     from kit.train import smooth
 
     fig = Figure(figsize=(6, 3.2))
@@ -214,13 +228,13 @@ def _loss_figure(log: list[dict[str, Any]], title: str):
     evals = [(r["current_steps"], r["eval_loss"]) for r in log if "eval_loss" in r]
     if train:
         steps, values = zip(*train)
-        ax.plot(steps, values, color="#1f77b4", alpha=0.35, label="loss")
-        ax.plot(steps, smooth(values), color="#1f77b4", label="loss (smoothed)")
+        ax.plot(steps, values, color="#1f77b4", alpha=0.35, label=_label(N_("loss")))
+        ax.plot(steps, smooth(values), color="#1f77b4", label=_label(N_("loss (smoothed)")))
     if evals:
         steps, values = zip(*evals)
         ax.plot(steps, values, "o-", color="#d62728", label="eval_loss")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
+    ax.set_xlabel(_label(N_("step")))
+    ax.set_ylabel(_label(N_("loss")))
     ax.set_title(title)
     if train or evals:
         ax.legend()
@@ -277,17 +291,22 @@ def train(cfg: Config, live: bool = True, echo: bool = False) -> TrainReport:
         state["shown"] = len(log)
         from IPython.display import display
 
-        from kit.fmt import Picture
         from tqdm.auto import tqdm
 
+        from kit.lessons.common import Picture
+
         if state["bar"] is None:
-            state["bar"] = tqdm(total=log[-1]["total_steps"], desc="training", unit="step")
+            state["bar"] = tqdm(total=log[-1]["total_steps"], desc=_("training"), unit=_("step"))
         bar = state["bar"]
         bar.update(log[-1]["current_steps"] - bar.n)
         last_loss = next((r["loss"] for r in reversed(log) if "loss" in r), None)
         if last_loss is not None:
             bar.set_postfix(loss=f"{last_loss:.3f}")
-        fig = _loss_figure(log, f"{out.name}: step {log[-1]['current_steps']}/{log[-1]['total_steps']}")
+        from kit.lessons.common import _label
+
+        title = _label(N_("{name}: step {step}/{total}")).format(name=out.name, step=log[-1]["current_steps"],
+                                                                 total=log[-1]["total_steps"])
+        fig = _loss_figure(log, title)
         if state["handle"] is None:
             state["handle"] = display(Picture(fig), display_id=True)
         else:
@@ -302,7 +321,7 @@ def train(cfg: Config, live: bool = True, echo: bool = False) -> TrainReport:
         state["bar"].close()
     seconds = time.perf_counter() - start
     if code != 0:
-        raise KitError(f"training failed (exit code {code}); last output:\n" + "\n".join(tail[-20:]))
+        raise KitError(_("training failed (exit code {code}); last output:").format(code=code) + "\n" + "\n".join(tail[-20:]))
     metrics = json.loads((out / "all_results.json").read_text()) if (out / "all_results.json").is_file() else {}
     return TrainReport(out, code, seconds, read_log(out), metrics, tail, state["checkpointing"])
 
@@ -321,7 +340,44 @@ def answers_table(columns: Mapping[str, Mapping[str, str]]) -> Any:
     head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
     body = "".join("<tr><td>" + html.escape(q) + "</td>" + "".join(
         f"<td style='white-space:pre-wrap'>{html.escape(columns[n][q])}</td>" for n in names) + "</tr>" for q in questions)
-    return HTML(f"<table><tr><th>question</th>{head}</tr>{body}</table>")
+    question = html.escape(_("question"))
+    return HTML(f"<table><tr><th>{question}</th>{head}</tr>{body}</table>")
+
+
+def before_after(before: Mapping[str, str], after: Mapping[str, str]) -> Any:
+    """``answers_table`` of the base model's answers (adapter off) next to the fine-tuned ones."""
+    return answers_table({_("base model"): before, _("with the adapter"): after})
+
+
+def skipped(parameter: str) -> str:
+    """What a notebook shows for a step its ``parameter`` (a boolean set to False) turned off."""
+    return _("skipped: {parameter} is False").format(parameter=parameter)
+
+
+def release(engine: Any) -> str:
+    """Close ``engine`` (its model is freed) and say so."""
+    engine.close()
+    return _("released: the engine's model is freed; nothing of it stays on the card")
+
+
+def adapter_note(adapter: str, given: bool) -> str:
+    """Where notebook 30 reads the adapter, and why there."""
+    why = _("(given)") if given else _("(notebook 20's output_dir for this model)")
+    return _("adapter: {path} {why}").format(path=adapter, why=why)
+
+
+def vllm_missing() -> str:
+    """What notebook 30 says where vLLM is not installed, and how to install it."""
+    return _("vLLM is not installed here: skipped. On an NPU: vllm with the vllm-ascend plugin ({url}); on CUDA: "
+             "pip install vllm; on CPU: bash scripts/vllm_env.sh.").format(url=_("https://docs.vllm.ai/projects/ascend/en/latest/installation.html"))
+
+
+def npu_verdict(report: Any) -> str:
+    """Notebook 10's last word: fix the FAILs, or where the next notebooks run without an NPU."""
+    if report.get("npu").details.get("present"):
+        return _("An Ascend NPU is present: fix every FAIL above before training.")
+    return _("No Ascend NPU on this machine: the NPU steps above are 'not present', and the next notebooks run on {device} "
+             "with the embedded tiny model.").format(device=report.get("torch").details.get("build", "cpu"))
 
 
 def show_yaml(data: Mapping[str, Any]) -> str:
@@ -341,15 +397,17 @@ class DataSource:
 
     def __repr__(self) -> str:
         per = ", ".join(f"{k} {v}" for k, v in self.counts.items())
-        return f"datasets from {self.folder} ({self.why}): {per}"
+        return _("datasets from {folder} ({why}): {per}").format(folder=self.folder, why=self.why, per=per)
 
     def _repr_html_(self) -> str:
         rows = "".join(f"<tr><td><code>{html.escape(k)}</code></td><td>{v}</td></tr>" for k, v in self.counts.items())
-        own = (" <b>This is the kit's own demo data</b>, not LLaMA-Factory's: set <code>dataset_dir</code> to a "
-               "LLaMA-Factory checkout's <code>data/</code> (or your own folder with a <code>dataset_info.json</code>), or "
-               "run from a folder that has <code>data/dataset_info.json</code>." if self.bundled else "")
-        return (f"<p>Datasets read from <code>{html.escape(str(self.folder))}</code> ({html.escape(self.why)}).{own}</p>"
-                f"<table><tr><th>dataset</th><th>examples read</th></tr>{rows}</table>")
+        own = (" " + _("<b>This is the kit's own demo data</b>, not LLaMA-Factory's: set <code>dataset_dir</code> to a "
+                       "LLaMA-Factory checkout's <code>data/</code> (or your own folder with a <code>dataset_info.json</code>), or "
+                       "run from a folder that has <code>data/dataset_info.json</code>.") if self.bundled else "")
+        read_from = _("Datasets read from {folder} ({why}).").format(folder=f"<code>{html.escape(str(self.folder))}</code>",
+                                                                     why=html.escape(self.why))
+        dataset, read = html.escape(_("dataset")), html.escape(_("examples read"))
+        return f"<p>{read_from}{own}</p><table><tr><th>{dataset}</th><th>{read}</th></tr>{rows}</table>"
 
 
 def data_source(cfg: Config) -> DataSource:
@@ -378,24 +436,28 @@ class LaunchPreview:
 
     def __repr__(self) -> str:
         if self.reason is None:
-            return "kit train trains in this process (no DeepSpeed, FORCE_TORCHRUN, several devices or nodes); " \
-                   f"the quick start's command would be:\n  {self.seed_command}"
-        lines = [f"kit train launches torchrun ({self.reason}):", f"  {self.kit_command}",
-                 "as the quick start writes it:", f"  {self.seed_command}", ""]
+            return (_("kit train trains in this process (no DeepSpeed, FORCE_TORCHRUN, several devices or nodes); "
+                      "the quick start's command would be:") + f"\n  {self.seed_command}")
+        lines = [_("kit train launches torchrun ({reason}):").format(reason=self.reason), f"  {self.kit_command}",
+                 _("as the quick start writes it:"), f"  {self.seed_command}", ""]
         lines += [f"  {flag:<16} {value:<10} {why}" for flag, value, why in self.flags]
-        return "\n".join(lines + [f"torchrun's flags: {TORCHRUN_DOCS}"])
+        return "\n".join(lines + [_("torchrun's flags: {url}").format(url=TORCHRUN_DOCS)])
 
     def _repr_html_(self) -> str:
         if self.reason is None:
-            head = ("<p><code>kit train</code> trains <b>in this process</b> (no DeepSpeed, FORCE_TORCHRUN, several devices or nodes). "
-                    "The quick start's command would be:</p>")
+            head = "<p>" + _("<code>kit train</code> trains <b>in this process</b> (no DeepSpeed, FORCE_TORCHRUN, several devices "
+                             "or nodes). The quick start's command would be:") + "</p>"
             return head + f"<pre>{html.escape(self.seed_command)}</pre>"
         rows = "".join(f"<tr><td><code>{html.escape(f)}</code></td><td><code>{html.escape(v)}</code></td>"
                        f"<td style='text-align:left'>{html.escape(w)}</td></tr>" for f, v, w in self.flags)
-        return (f"<p><code>kit train</code> launches torchrun ({html.escape(self.reason)}):</p><pre>{html.escape(self.kit_command or '')}</pre>"
-                f"<p>As the quick start writes it:</p><pre>{html.escape(self.seed_command)}</pre>"
-                f"<table><tr><th>flag</th><th>value</th><th>how kit train chose it</th></tr>{rows}</table>"
-                f"<p>Every flag: <a href='{TORCHRUN_DOCS}'>torchrun (Elastic Launch) in the PyTorch docs</a>.</p>")
+        launches = _("<code>kit train</code> launches torchrun ({reason}):").format(reason=html.escape(self.reason))
+        head = "".join(f"<th>{html.escape(t)}</th>" for t in (_("flag"), _("value"), _("how kit train chose it")))
+        link = html.escape(_("torchrun (Elastic Launch) in the PyTorch docs"))
+        docs = _("Every flag: {link}.").format(link=f"<a href='{TORCHRUN_DOCS}'>{link}</a>")
+        as_written = html.escape(_("As the quick start writes it:"))
+        return (f"<p>{launches}</p><pre>{html.escape(self.kit_command or '')}</pre>"
+                f"<p>{as_written}</p><pre>{html.escape(self.seed_command)}</pre>"
+                f"<table><tr>{head}</tr>{rows}</table><p>{docs}</p>")
 
 
 def launch_preview(cfg: Config, env: Any = None, info: Any = None, config_path: str = "qwen1_5_lora_sft_ds.yaml") -> LaunchPreview:
@@ -423,22 +485,24 @@ def launch_preview(cfg: Config, env: Any = None, info: Any = None, config_path: 
     if env.nproc_per_node is not None:
         nproc_why = "NPROC_PER_NODE"
     elif info.is_accelerator:
-        nproc_why = f"one process per visible {info.kind} card ({info.count}; ASCEND_RT_VISIBLE_DEVICES / visible_devices chooses them)"
+        nproc_why = _("one process per visible {kind} card ({count}; ASCEND_RT_VISIBLE_DEVICES / visible_devices chooses them)").format(
+            kind=info.kind, count=info.count)
     else:
-        nproc_why = "one process on a CPU unless NPROC_PER_NODE says otherwise (LLaMA-Factory would count 0 devices here)"
-    flags = [("--nproc_per_node", str(plan.nproc_per_node), f"processes on this node: {nproc_why}")]
+        nproc_why = _("one process on a CPU unless NPROC_PER_NODE says otherwise (LLaMA-Factory would count 0 devices here)")
+    flags = [("--nproc_per_node", str(plan.nproc_per_node), _("processes on this node: {why}").format(why=nproc_why))]
     if plan.master_port:
-        flags += [("--nnodes", str(plan.nnodes), "machines in the run: NNODES (default 1)"),
-                  ("--node_rank", str(plan.node_rank), "this machine's number, 0 for the first: NODE_RANK (default 0)"),
-                  ("--master_addr", plan.master_addr, "the NODE_RANK 0 machine's address, the same on every node: MASTER_ADDR "
-                                                      "(default 127.0.0.1 for one node)"),
-                  ("--master_port", str(plan.master_port), "a free port on that machine, the same on every node: MASTER_PORT")]
+        flags += [("--nnodes", str(plan.nnodes), _("machines in the run: NNODES (default 1)")),
+                  ("--node_rank", str(plan.node_rank), _("this machine's number, 0 for the first: NODE_RANK (default 0)")),
+                  ("--master_addr", plan.master_addr, _("the NODE_RANK 0 machine's address, the same on every node: MASTER_ADDR "
+                                                        "(default 127.0.0.1 for one node)")),
+                  ("--master_port", str(plan.master_port), _("a free port on that machine, the same on every node: MASTER_PORT"))]
     else:
-        flags += [("--standalone", "", "one node without MASTER_PORT: torchrun picks a free port on this machine and "
-                                       "holds it, so two runs cannot collide (instead of --nnodes 1 --node_rank 0 "
-                                       "--master_addr 127.0.0.1 --master_port 7007); set MASTER_PORT to use a port of yours")]
-    flags.append(("-m kit.train --plan", "<plan folder>", f"in place of src/train.py {config_path}: each rank reads the plan kit "
-                                                          "train built once (the checked config and the encoded data)"))
+        flags += [("--standalone", "", _("one node without MASTER_PORT: torchrun picks a free port on this machine and "
+                                         "holds it, so two runs cannot collide (instead of --nnodes 1 --node_rank 0 "
+                                         "--master_addr 127.0.0.1 --master_port 7007); set MASTER_PORT to use a port of yours"))]
+    flags.append(("-m kit.train --plan", "<plan folder>", _("in place of src/train.py {config}: each rank reads the plan kit "
+                                                            "train built once (the checked config and the encoded data)").format(
+                                                                config=config_path)))
     return LaunchPreview(plan.reason, seed, " ".join(shlex.quote(a) for a in shown), flags)
 
 
@@ -476,9 +540,9 @@ def require_fit(result: Any, what: str) -> Any:
     """Return the estimate; raise KitError, before anything is loaded, when it says the step does not fit."""
     if result.verdict == "does not fit":
         headline = result.headline() if callable(getattr(result, "headline", None)) else result._headline()
-        raise KitError(f"{what} would not fit: {headline}. Nothing was loaded. Free the card (close other engines in this "
-                       "kernel, stop other processes on it: npu-smi info), choose a card with more memory (visible_devices), "
-                       "or lower the settings named in the table above")
+        raise KitError(_("{what} would not fit: {headline}. Nothing was loaded. Free the card (close other engines in this "
+                         "kernel, stop other processes on it: npu-smi info), choose a card with more memory (visible_devices), "
+                         "or lower the settings named in the table above").format(what=what, headline=headline))
     return result
 
 
@@ -491,7 +555,7 @@ def check_training_memory(cfg: Config, card: str | None = None) -> Any:
     nproc = 1 if preview.reason is None else int(preview.flags[0][1])
     # "cpu" by its kind: the estimate reads the CPU's overheads then, not an accelerator's (a name it does not know)
     result = estimate_for_config(cfg, device="cpu" if kind == "cpu" else name, device_memory_gib=memory / (1 << 30), nproc=nproc)
-    return require_fit(result, f"training {cfg.model.model_name_or_path}")
+    return require_fit(result, _("training {model}").format(model=cfg.model.model_name_or_path))
 
 
 def check_memory(step: str, model_name_or_path: str, adapter_name_or_path: str | None = None, *, device: str = "auto",
@@ -512,7 +576,7 @@ def check_memory(step: str, model_name_or_path: str, adapter_name_or_path: str |
         name, memory, kind = card_memory(card, device)
         result = step_estimate_for_config(cfg, step, device="cpu" if kind == "cpu" else name, device_memory_gib=memory / (1 << 30),
                                           adapter_params=params)
-    return require_fit(result, f"{step} with {model_name_or_path}")
+    return require_fit(result, _("{step} with {model}").format(step=step, model=model_name_or_path))
 
 
 # ---------------------------------------------------------------- the template check

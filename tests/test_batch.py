@@ -19,7 +19,8 @@ from kit.errors import KitError
 
 ROOT = Path(__file__).resolve().parents[1]
 NB20 = ROOT / "notebooks" / "en" / "20_lora_sft.ipynb"
-SHORT = ["-p", "max_samples", "8", "-p", "num_train_epochs", "1", "-p", "logging_steps", "1"]  # 7 steps, each logged
+# 7 steps, each logged; without notebook 20's second, short training on its own-data example (a sweep does not need it)
+SHORT = ["-p", "max_samples", "8", "-p", "num_train_epochs", "1", "-p", "logging_steps", "1", "-p", "train_own_data", "false"]
 
 
 def _notebook(path: Path, parameters: str, body: str) -> Path:
@@ -78,6 +79,28 @@ def test_missing_notebook_and_help(tmp_path, capsys):
     assert "nope.ipynb' not found" in capsys.readouterr().err and not (tmp_path / "o").exists()
     assert cli.main(["batch", "--help"]) == 0
     assert "-p NAME VALUE [VALUE ...]" in capsys.readouterr().out
+
+
+def test_lang_chooses_the_edition_and_the_language_of_the_messages(tmp_path, capsys, monkeypatch):
+    """kit --lang zh batch (or kit batch ... --lang zh): the Chinese edition of a notebook given by name, Chinese messages."""
+    from kit import i18n
+
+    seen = {}
+
+    def run_batch(notebook, parameters, out, parallel, devices, kernel, timeout, lang):
+        seen["notebook"] = batch.resolve_notebook(notebook, lang)
+        return []
+
+    try:
+        assert cli.main(["batch", str(NB20), "-p", "seed", "1.5", "--out", str(tmp_path / "o"), "--lang", "zh"]) == 2
+        assert "seed：'1.5' 不是整数" in capsys.readouterr().err
+        monkeypatch.setattr(batch, "run_batch", run_batch)
+        assert cli.main(["batch", "20_lora_sft", "-p", "seed", "1", "--out", str(tmp_path / "o"), "--lang", "zh"]) == 0
+        assert seen["notebook"] == ROOT / "notebooks" / "zh" / "20_lora_sft.ipynb"
+        assert batch.make_plan("20_lora_sft", {"seed": 1}, tmp_path / "o", lang="en").notebook.parent.name == "en"
+    finally:
+        i18n.set_language(None)
+    assert batch.command_line("20_lora_sft", {"seed": 1}, "out", lang="zh").endswith("--out out --lang zh")
 
 
 def test_values_are_typed_as_the_notebooks_defaults_then_the_config_keys():
@@ -141,7 +164,8 @@ def test_running_the_same_sweep_again_skips_the_completed_runs(sweep):
     before = {p: p.stat().st_mtime_ns for p in out.glob("*/20_lora_sft.ipynb")}
     lines: list[str] = []
     rows = nb.batch(NB20, {"learning_rate": [0.001, 0.003], "lora_target": ["q_proj,v_proj", "q_proj,k_proj"],
-                           "max_samples": 8, "num_train_epochs": 1.0, "logging_steps": 1}, out, log=lines.append)
+                           "max_samples": 8, "num_train_epochs": 1.0, "logging_steps": 1,
+                           "train_own_data": False}, out, log=lines.append)
     assert len(before) == 4 and {p: p.stat().st_mtime_ns for p in out.glob("*/20_lora_sft.ipynb")} == before
     assert "4 already done, 0 to run" in lines[0] and not any("start" in line for line in lines)
     assert [r["status"] for r in rows] == ["ok"] * 4

@@ -9,6 +9,7 @@
     own_dataset(folder)               a small alpaca and sharegpt dataset and their dataset_info.json
     identity_check(engine, name)      the share of held-out identity questions answered with the new name
     sampling_lesson / wrong_template  greedy vs sampling; a reply with the wrong template, and the warning
+    sweep_plots(rows, sweep)          notebook 40: every run's loss curve on one figure, the final eval loss per setting
 
 Each returns an object that renders as HTML (a table, a picture) in JupyterLab and in the docs, as text
 elsewhere, and carries the numbers a notebook publishes and its tests read. The numbers come from the
@@ -19,9 +20,10 @@ d_out) for other ranks), tests/test_tutorial.py checks the rule against peft.
 
 from __future__ import annotations
 
-from kit.lessons.common import CJK_FONTS, _label, linear_shapes, matmul_parameters
+from kit.lessons.common import CJK_FONTS, Picture, _label, linear_shapes, matmul_parameters
 from kit.lessons.lora_data import LORA_RANKS, LoraLesson, lora_lesson, DataLesson, data_lesson
 from kit.lessons.cost import ScheduleLesson, LrCheck, processes, schedule_lesson, ZeroTable, ZeroLesson, zero_lesson, flops_per_token, RunCost, run_cost, QUICKSTART_MODEL, QUICKSTART_DATA, CHARS_PER_TOKEN, TEMPLATE_TOKENS, PEAK_TFLOPS, UTILISATION, CardTime, quickstart_tokens, time_on_card, OWN_ALPACA, OWN_SHAREGPT, OWN_REGISTRY, OwnDataset, own_dataset
 from kit.lessons.chat import HELD_OUT_IDENTITY, held_out_questions, IdentityCheck, identity_check, SamplingLesson, sampling_lesson, WrongTemplate, wrong_template
+from kit.lessons.sweep import SweepPlots, setting, sweep_plots
 
-__all__ = ["CJK_FONTS", "_label", "linear_shapes", "matmul_parameters", "LORA_RANKS", "LoraLesson", "lora_lesson", "DataLesson", "data_lesson", "ScheduleLesson", "LrCheck", "processes", "schedule_lesson", "ZeroTable", "ZeroLesson", "zero_lesson", "flops_per_token", "RunCost", "run_cost", "QUICKSTART_MODEL", "QUICKSTART_DATA", "CHARS_PER_TOKEN", "TEMPLATE_TOKENS", "PEAK_TFLOPS", "UTILISATION", "CardTime", "quickstart_tokens", "time_on_card", "OWN_ALPACA", "OWN_SHAREGPT", "OWN_REGISTRY", "OwnDataset", "own_dataset", "HELD_OUT_IDENTITY", "held_out_questions", "IdentityCheck", "identity_check", "SamplingLesson", "sampling_lesson", "WrongTemplate", "wrong_template"]
+__all__ = ["CJK_FONTS", "Picture", "_label", "linear_shapes", "matmul_parameters", "LORA_RANKS", "LoraLesson", "lora_lesson", "DataLesson", "data_lesson", "ScheduleLesson", "LrCheck", "processes", "schedule_lesson", "ZeroTable", "ZeroLesson", "zero_lesson", "flops_per_token", "RunCost", "run_cost", "QUICKSTART_MODEL", "QUICKSTART_DATA", "CHARS_PER_TOKEN", "TEMPLATE_TOKENS", "PEAK_TFLOPS", "UTILISATION", "CardTime", "quickstart_tokens", "time_on_card", "OWN_ALPACA", "OWN_SHAREGPT", "OWN_REGISTRY", "OwnDataset", "own_dataset", "HELD_OUT_IDENTITY", "held_out_questions", "IdentityCheck", "identity_check", "SamplingLesson", "sampling_lesson", "WrongTemplate", "wrong_template", "SweepPlots", "setting", "sweep_plots"]

@@ -56,7 +56,8 @@ class IdentityCheck:
             return f"{mark}{_esc(answer)}", "white-space:pre-wrap;text-align:left"
 
         rows = [[_esc(q), cell(self.before[q]), cell(a)] for q, a in self.after.items()]
-        rows.append([f"<b>{_esc(_('answers naming {name}').format(name=self.name))}</b>",
+        naming = _esc(_("answers naming {name}").format(name=self.name))  # outside the f-string, where gettext's extractor looks
+        rows.append([f"<b>{naming}</b>",
                      f"<b>{self.share_before:.0%}</b>", f"<b>{self.share_after:.0%}</b>"])
         return html_table([_("held-out question"), _("base model"), _("with the adapter")], rows)
 
@@ -91,7 +92,8 @@ class SamplingLesson:
         return f"<p>{_esc(self.question)}</p>" + html_table([_("decoding"), _("reply")], rows)
 
     def __repr__(self) -> str:
-        return "\n".join([f"greedy: {self.greedy}"] + [f"sampled #{i}: {s}" for i, s in enumerate(self.sampled, 1)])
+        return "\n".join([_("greedy: {reply}").format(reply=self.greedy)]
+                         + [_("sampled #{i}: {reply}").format(i=i, reply=s) for i, s in enumerate(self.sampled, 1)])
 
 
 def sampling_lesson(engine: Any, question: str, samples: int = 3, seed: int = 0) -> SamplingLesson:
@@ -125,13 +127,15 @@ class WrongTemplate:
 
     def _repr_html_(self) -> str:
         warn = (f"<p style='color:#9a6700'><b>TemplateMismatchWarning:</b> {_esc(self.warning)}</p>" if self.warning else "")
-        rows = [[f"<code>{_esc(self.trained_with)}</code> ({_esc(_('as trained'))})", (_esc(self.right), "white-space:pre-wrap;text-align:left")],
+        as_trained = _esc(_("as trained"))
+        builds = _esc(_("The prompt the {used} template builds:").format(used=self.used))
+        rows = [[f"<code>{_esc(self.trained_with)}</code> ({as_trained})", (_esc(self.right), "white-space:pre-wrap;text-align:left")],
                 [f"<code>{_esc(self.used)}</code>", (_esc(self.wrong), "white-space:pre-wrap;text-align:left")]]
         return (warn + html_table([_("template"), _("reply to {question!r}").format(question=_esc(self.question))], rows)
-                + f"<p>{_esc(_('The prompt the {used} template builds:').format(used=self.used))}</p><pre>{_esc(self.prompt)}</pre>")
+                + f"<p>{builds}</p><pre>{_esc(self.prompt)}</pre>")
 
     def __repr__(self) -> str:
-        return f"warning: {self.warning}\n{self.trained_with}: {self.right}\n{self.used}: {self.wrong}"
+        return _("warning: {warning}").format(warning=self.warning) + f"\n{self.trained_with}: {self.right}\n{self.used}: {self.wrong}"
 
 
 def wrong_template(engine: Any, question: str, template: str = "default", max_new_tokens: int | None = None) -> WrongTemplate:

@@ -48,6 +48,20 @@ def _fonts() -> Any:
     return matplotlib.rc_context({"font.sans-serif": [font, *matplotlib.rcParams["font.sans-serif"]]})
 
 
+class Picture:
+    """A matplotlib Figure that IPython shows as a PNG (kit.fmt.Picture), drawn with the CJK font where one is installed."""
+
+    def __init__(self, figure: Any, dpi: int = 100):
+        from kit.fmt import Picture as Plain
+
+        self._plain = Plain(figure, dpi)
+        self.figure = figure
+
+    def _repr_png_(self) -> bytes:
+        with _fonts():
+            return self._plain._repr_png_()
+
+
 def _img(fig: Any, dpi: int = 100) -> str:
     """A matplotlib Figure as an inline PNG (drawn by the Figure itself: no pyplot, the kernel's backend stays)."""
     buf = io.BytesIO()

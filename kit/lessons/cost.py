@@ -171,7 +171,7 @@ class ZeroLesson:
             lora = by.get("LoRA weights", 0) + by.get("LoRA gradients", 0) + by.get("optimizer state", 0)
             rows.append([f"ZeRO-{e.zero_stage}", str(e.num_devices), size(by.get("base weights", 0)), size(lora),
                          size(by.get("activations", 0)), size(by.get("framework overhead", 0)), f"<b>{size(e.per_device_bytes)}</b>",
-                         _esc(e.verdict)])
+                         _esc(_verdict(e.verdict))])
         return rows
 
     def _repr_html_(self) -> str:
@@ -183,8 +183,16 @@ class ZeroLesson:
         return "".join(out)
 
     def __repr__(self) -> str:
-        return "\n".join(f"{t.model} ZeRO-{e.zero_stage} x {e.num_devices}: {size(e.per_device_bytes)} per card ({e.verdict})"
-                         for t in self.tables for e in t.estimates)
+        return "\n".join(_("{model} ZeRO-{stage} x {cards}: {size} per card ({verdict})").format(
+            model=t.model, stage=e.zero_stage, cards=e.num_devices, size=size(e.per_device_bytes), verdict=_verdict(e.verdict))
+            for t in self.tables for e in t.estimates)
+
+
+def _verdict(code: str) -> str:
+    """An estimate's verdict (an English code: fits, tight, ...) in words of the person's language."""
+    from kit.estimate import VERDICT_WORD
+
+    return _(VERDICT_WORD[code]) if code in VERDICT_WORD else code
 
 
 def _zero_rows(model: Any, cfg: Config, device: str, memory: int, stages: Sequence[int], devices: Sequence[int],
@@ -311,8 +319,8 @@ TEMPLATE_TOKENS = 20  # assumed: the qwen template's system prompt and turn mark
 # (Hot Chips 31, 2019); for the 910B it publishes no per-model datasheet figure, and the figure below is the
 # one commonly reported by the trade press (model to model they report about 280-376 TFLOPS). Both are
 # assumptions here, stated wherever they are used; pass your card's own figure when you have it.
-PEAK_TFLOPS = {"Ascend 910B": (320.0, "commonly reported FP16 peak for the 910B (not a Huawei datasheet figure)"),
-               "Ascend 910": (256.0, "Huawei's published FP16 peak for the Ascend 910 (Hot Chips 31, 2019)")}
+PEAK_TFLOPS = {"Ascend 910B": (320.0, N_("commonly reported FP16 peak for the 910B (not a Huawei datasheet figure)")),
+               "Ascend 910": (256.0, N_("Huawei's published FP16 peak for the Ascend 910 (Hot Chips 31, 2019)"))}
 UTILISATION = 0.2  # assumed: batch 1 and sequences of a few hundred tokens keep a card's matrix units far from full
 
 
@@ -322,14 +330,14 @@ class CardTime:
     peak_tflops: float
     peak_source: str
     utilisation: float
-    runs: list[dict[str, Any]]  # label, model, matmul_params, checkpointing, tokens, tokens_how
+    runs: list[dict[str, Any]]  # key (English, what values() publishes), label, model, matmul_params, checkpointing, tokens, tokens_how
 
     def seconds(self, run: Mapping[str, Any], utilisation: float | None = None) -> float:
         flops = flops_per_token(run["matmul_params"], run["checkpointing"]) * run["tokens"]
         return flops / (self.peak_tflops * 1e12 * (utilisation or self.utilisation))
 
     def values(self) -> dict[str, Any]:
-        return {r["label"]: self.seconds(r) for r in self.runs}
+        return {r.get("key", r["label"]): self.seconds(r) for r in self.runs}
 
     def _rows(self) -> list[list[str]]:
         out = []
@@ -346,12 +354,15 @@ class CardTime:
         u = self.utilisation
         head = [_("run"), _("model"), _("N (matmul weights)"), _("FLOPs per token"), _("tokens"), _("FLOPs"),
                 _("compute time at {a:.0%} / {b:.0%} / {c:.0%} utilisation").format(a=u / 2, b=u, c=u * 2), _("measured")]
-        return (f"<p>{_esc(_('{card}: peak {peak:g} TFLOPS ({source}), assumed utilisation {u:.0%}').format(card=self.card, peak=self.peak_tflops, source=self.peak_source, u=u))}</p>"
+        source = _(self.peak_source) if self.peak_source else ""
+        peak = _("{card}: peak {peak:g} TFLOPS ({source}), assumed utilisation {u:.0%}").format(
+            card=self.card, peak=self.peak_tflops, source=source, u=u)
+        return (f"<p>{_esc(peak)}</p>"
                 + html_table(head, self._rows()))
 
     def __repr__(self) -> str:
-        return "\n".join(f"{r['label']}: {_minutes(self.seconds(r))} on {self.card} at {self.utilisation:.0%} of {self.peak_tflops:g} TFLOPS"
-                         for r in self.runs)
+        return "\n".join(_("{label}: {time} on {card} at {u:.0%} of {peak:g} TFLOPS").format(
+            label=r["label"], time=_minutes(self.seconds(r)), card=self.card, u=self.utilisation, peak=self.peak_tflops) for r in self.runs)
 
 
 def _minutes(seconds: float) -> str:
@@ -378,17 +389,17 @@ def time_on_card(this_run: RunCost | None = None, model: str = "", card: str = "
     The quick start trains Qwen1.5-7B with gradient checkpointing, as LLaMA-Factory always does. Loading the
     model, evaluation and saving come on top.
     """
-    peak, source = (peak_tflops, _("given")) if peak_tflops else PEAK_TFLOPS.get(card, (None, ""))
+    peak, source = (peak_tflops, N_("given")) if peak_tflops else PEAK_TFLOPS.get(card, (None, ""))
     if peak is None:
         from kit.errors import KitError
 
         raise KitError(_("card {card!r}: no published peak known; give peak_tflops (one of {known})").format(
             card=card, known=", ".join(PEAK_TFLOPS)))
     tokens, how = quickstart_tokens()
-    runs = [{"label": _("the quick start"), "model": "qwen/Qwen1.5-7B", "matmul_params": matmul_parameters(QUICKSTART_MODEL),
+    runs = [{"key": "the quick start", "label": _("the quick start"), "model": "qwen/Qwen1.5-7B", "matmul_params": matmul_parameters(QUICKSTART_MODEL),
              "checkpointing": True, "tokens": tokens, "tokens_how": how}]
     if this_run is not None:
-        runs.append({"label": _("this notebook's run"), "model": model, "matmul_params": this_run.matmul_params,
+        runs.append({"key": "this notebook's run", "label": _("this notebook's run"), "model": model, "matmul_params": this_run.matmul_params,
                      "checkpointing": bool(this_run.checkpointing), "tokens": this_run.tokens, "tokens_how": _("counted"),
                      "measured_seconds": this_run.seconds, "measured_on": this_run.device_kind})
     return CardTime(card, peak, source, utilisation, runs)

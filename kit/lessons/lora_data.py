@@ -95,7 +95,8 @@ class LoraLesson:
                               (_("of the model"), "text-align:right")],
                              [[str(r), f"<code>{_esc(t)}</code>", (f"{n:,}", "text-align:right"),
                                (f"{n / self.base:.3%}", "text-align:right")] for r, t, n in self.table])
-        return table + _img(self.figure()) + f"<p>{_esc(_('Trainable parameters for other settings (peft, exact):'))}</p>" + compare
+        other = _esc(_("Trainable parameters for other settings (peft, exact):"))  # outside the f-string, for the extractor
+        return table + _img(self.figure()) + f"<p>{other}</p>" + compare
 
     def __repr__(self) -> str:
         lines = [f"{k}: {v}" for k, v in self._rows()] + [""]
@@ -197,10 +198,11 @@ class DataLesson:
         return rows
 
     def _repr_html_(self) -> str:
-        parts = [f"<p>{_esc(_('Datasets from {folder}').format(folder=self.folder))}</p>"]
+        # Messages outside the f-strings: gettext's extractor does not look inside them.
+        parts = ["<p>" + _esc(_("Datasets from {folder}").format(folder=self.folder)) + "</p>"]
         for name, rows in self.raw.items():
             parts.append(f"<p><b>{_esc(name)}</b> ({_esc(self.formatting.get(name, ''))}), "
-                         f"{_esc(_('the first {n} rows as written in the file:').format(n=len(rows)))}</p>"
+                         + _esc(_("the first {n} rows as written in the file:").format(n=len(rows))) + "</p>"
                          f"<pre style='white-space:pre-wrap'>{_esc(json.dumps(rows, ensure_ascii=False, indent=1))}</pre>")
         parts.append(html_table([_("dataset"), _("format"), _("read"), _("malformed"), _("truncated"), _("no trained token"),
                                  _("tokens min / mean / max")], self._count_rows()))
