@@ -4,13 +4,20 @@
     python scripts/make_notebooks.py --check  # exit 1 if the committed notebooks differ from this source
 
 Each notebook: a title cell (what it does, what it needs, how long), exactly one cell tagged
-`parameters` with every knob, then only calls into `kit`, prose and pictures.
+`parameters` with every knob (the first of them `lang`, the edition's language, which the next code cell
+applies with kit.i18n.set_language), then only calls into `kit`, prose and pictures.
+
+A code cell is written once, or twice where it has comments: `code(en, zh)` gives the Chinese edition
+its own comments, and the two copies must be the same code once comments are removed
+(`without_comments`; tests/test_notebooks.py checks the committed notebooks the same way).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import sys
+import tokenize
 from pathlib import Path
 
 import nbformat
@@ -23,12 +30,113 @@ def md(en: str, zh: str) -> tuple[str, str, str]:
     return ("markdown", en.strip(), zh.strip())
 
 
-def code(src: str) -> tuple[str, str, str]:
-    return ("code", src.strip(), src.strip())
+def without_comments(source: str) -> str:
+    """``source`` with every comment removed (found by tokenize, so a '#' inside a string stays), and the lines
+    that held only a comment dropped: what runs, to compare the two editions' code cells."""
+    lines = source.splitlines()
+    drop = set()
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            row, col = token.start
+            kept = lines[row - 1][:col].rstrip()
+            if not kept:
+                drop.add(row - 1)
+            lines[row - 1] = kept
+    return "\n".join(line for i, line in enumerate(lines) if i not in drop)
 
 
-def params(src: str) -> tuple[str, str, str]:
-    return ("parameters", src.strip(), src.strip())
+# The comments of the code cells written once, code(src), and their Chinese for the Chinese edition.
+COMMENTS = {
+    "# the kit's messages, tables and errors from here on are in this language": "# 从这里起，kit 的消息、表格和错误都使用这种语言",
+    "# First, before anything imports torch_npu: the NPU runtime reads these once, when it starts.":
+        "# 先于任何导入 torch_npu 的代码：NPU 运行时只在启动时读取一次这些变量。",
+    "# What kit demo and the tests read back from this notebook (recorded, not shown).":
+        "# kit demo 和测试从本 Notebook 读回的值（只记录，不显示）。",
+    "# What kit demo, kit batch and the tests read back from this notebook (recorded, not shown).":
+        "# kit demo、kit batch 和测试从本 Notebook 读回的值（只记录，不显示）。",
+    "# What kit demo and the tests read back (recorded, not shown).": "# kit demo 和测试读回的值（只记录，不显示）。",
+    "# Replaces only an earlier export of the kit's (it carries kit_export.json); any other folder is refused.":
+        "# 只替换 kit 之前导出的目录（其中有 kit_export.json）；其他任何目录都会被拒绝。",
+    "# a list is a sweep over its values": "# 列表表示对其中每个值各运行一次",
+    "# the runs that completed: a colour per rank, a line style per learning rate": "# 已完成的运行：每个秩一种颜色，每个学习率一种线型",
+}
+
+
+def comments(source: str) -> list[str]:
+    return [t.string for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type == tokenize.COMMENT]
+
+
+def is_chinese(text: str) -> bool:
+    return any("\u4e00" <= c <= "\u9fff" for c in text)
+
+
+def _edition(en: str, zh: str | None) -> str:
+    """The Chinese edition's copy of a code cell: ``zh`` where given, else ``en`` with COMMENTS translated. It may
+    differ from ``en`` in comments only, and every comment in it must be Chinese."""
+    en = en.strip()
+    if zh is None:
+        zh = en
+        for english, chinese in COMMENTS.items():
+            zh = zh.replace(english, chinese)
+    zh = zh.strip()
+    if without_comments(en) != without_comments(zh):
+        raise ValueError(f"the Chinese copy of this code cell differs in more than comments:\n{en}\n---\n{zh}")
+    english = [c for c in comments(zh) if not is_chinese(c)]
+    if english:
+        raise ValueError(f"comments in English in the Chinese edition: {english}; add them to COMMENTS or give code(en, zh)")
+    return zh
+
+
+def code(en: str, zh: str | None = None) -> tuple[str, str, str]:
+    """A code cell; ``zh``, where given, is the Chinese edition's copy with its own comments (the code the same)."""
+    return ("code", en.strip(), _edition(en, zh))
+
+
+# The first parameter of every notebook: the language of everything the kit shows (kit.i18n.set_language).
+LANG_COMMENT = {"en": "# the language of the kit's output (tables, messages, errors): en or zh",
+                "zh": "# kit 输出（表格、消息、错误）的语言：en 或 zh"}
+
+
+def _with_lang(src: str, lang: str) -> str:
+    """``lang = "<edition>"`` first, its comment in the column the cell's other comments use."""
+    column = next((line.index("  #") + 2 for line in src.splitlines() if "  #" in line), 0)
+    assignment = f'lang = "{lang}"'
+    return f"{assignment.ljust(max(column, len(assignment) + 2))}{LANG_COMMENT[lang]}\n{src}"
+
+
+def params(en: str, zh: str | None = None) -> tuple[str, str, str]:
+    """The parameters cell, ``lang`` first; ``zh``: the Chinese edition's copy with its own comments."""
+    return ("parameters", _with_lang(en.strip(), "en"), _with_lang(_edition(en, zh), "zh"))
+
+
+# The first code cell of every notebook applies the language before the kit says anything.
+SET_LANGUAGE = "kit.i18n.set_language(lang)  # the kit's messages, tables and errors from here on are in this language"
+
+
+def envvars_cell(vllm: bool = False) -> tuple[str, str, str]:
+    """The language first, then the quick start's environment variables, before anything imports torch_npu."""
+    return code(f"""
+import kit.envvars
+import kit.i18n
+
+{SET_LANGUAGE}
+# First, before anything imports torch_npu: the NPU runtime reads these once, when it starts.
+environment = kit.envvars.apply(visible_devices=visible_devices, use_modelscope_hub=use_modelscope_hub,
+                                npu_alloc_conf=npu_alloc_conf{", vllm=True" if vllm else ""})
+environment
+""")
+
+
+# Parameters several notebooks share, with their comments in both languages.
+SHARED_PARAMS = ("""
+visible_devices = None                 # cards to use, e.g. "0" or "0,1" (ASCEND_RT_VISIBLE_DEVICES); None keeps the inherited value
+use_modelscope_hub = None              # True: model ids download from ModelScope (USE_MODELSCOPE_HUB); None keeps the inherited value
+npu_alloc_conf = None                  # e.g. "max_split_size_mb:256" (PYTORCH_NPU_ALLOC_CONF); None keeps the inherited value
+""".strip(), """
+visible_devices = None                 # 要使用的卡，例如 "0" 或 "0,1"（ASCEND_RT_VISIBLE_DEVICES）；None 沿用继承的值
+use_modelscope_hub = None              # True：模型 id 从 ModelScope 下载（USE_MODELSCOPE_HUB）；None 沿用继承的值
+npu_alloc_conf = None                  # 例如 "max_split_size_mb:256"（PYTORCH_NPU_ALLOC_CONF）；None 沿用继承的值
+""".strip())
 
 
 NOTEBOOKS: dict[str, list[tuple[str, str, str]]] = {}
@@ -60,11 +168,18 @@ device = "auto"      # auto, npu, cuda or cpu
 output_dir = "."     # where training will write: its free disk space is checked
 nproc = None         # processes per node you plan to train with; None means one
 nnodes = None        # nodes you plan to train with; None means one
+""", """
+device = "auto"      # auto、npu、cuda 或 cpu
+output_dir = "."     # 训练将写入的目录：检查它所在磁盘的剩余空间
+nproc = None         # 计划训练时每个节点的进程数；None 表示一个
+nnodes = None        # 计划训练使用的节点数；None 表示一个
 """),
-    code("""
+    code(f"""
 import kit.doctor
+import kit.i18n
 import kit.nb
 
+{SET_LANGUAGE}
 report = kit.doctor.doctor(device=device, output_dir=output_dir, nproc=nproc, nnodes=nnodes)
 report
 """),
@@ -73,9 +188,9 @@ report
 missing optional library). `FAIL` stops training; its fix is the command to run or the variable to set.
 On a machine without an Ascend NPU, the NPU rows say *not present* and the kit runs on CUDA or the CPU.
 """, """
-**如何阅读报告。** `OK` 无需处理。`WARN` 可以运行，但建议按提示修复（例如缺少可选依赖）。
-`FAIL` 会阻止训练，修复方法就是要运行的命令或要设置的环境变量。没有昇腾 NPU 的机器上，NPU 相关行显示
-*not present*，kit 会在 CUDA 或 CPU 上运行。
+**如何阅读报告。** `正常` 无需处理。`警告` 可以运行，但建议按提示修复（例如缺少可选依赖）。
+`失败` 会阻止训练，修复方法就是要运行的命令或要设置的环境变量。没有昇腾 NPU 的机器上，NPU 相关行显示
+*不存在*，kit 会在 CUDA 或 CPU 上运行。
 """),
     code("""
 # What kit demo and the tests read back from this notebook (recorded, not shown).
@@ -100,7 +215,7 @@ Each takes seconds: change one parameter at the top and run all cells again.
 
 每个练习只需几秒：改顶部的一个参数，然后重新运行所有单元格。
 
-1. **`nnodes = 2`。** `distributed` 一行变为 FAIL，并说明每个节点要先 export 哪些变量（`MASTER_ADDR`、`NODE_RANK` 等）：
+1. **`nnodes = 2`。** `distributed` 一行变为 `失败`，并说明每个节点要先 export 哪些变量（`MASTER_ADDR`、`NODE_RANK` 等）：
    在真正启动多机训练之前，doctor 就先检查一遍。
 2. **`nproc = 4`。** 单节点四个进程：`distributed` 一行说明由 torchrun 选择地址和端口；在有 NPU 的机器上，HCCL 一行也开始生效，
    因为进程之间通过它通信。
@@ -132,13 +247,16 @@ and for several cards or nodes the HCCL and torchrun variables. Each step shows 
 
 **需要：** 只需要 kit；没有 NPU 的机器会说明情况并正常结束。**耗时：** 约十秒。
 """),
-    params("""
+    params(f"""
 device = "auto"                        # auto, npu, cuda or cpu
 nproc = None                           # cards per node you plan to use; None means one
 nnodes = None                          # nodes you plan to use; None means one
-visible_devices = None                 # cards to use, e.g. "0" or "0,1" (ASCEND_RT_VISIBLE_DEVICES); None keeps the inherited value
-use_modelscope_hub = None              # True: model ids download from ModelScope (USE_MODELSCOPE_HUB); None keeps the inherited value
-npu_alloc_conf = None                  # e.g. "max_split_size_mb:256" (PYTORCH_NPU_ALLOC_CONF); None keeps the inherited value
+{SHARED_PARAMS[0]}
+""", f"""
+device = "auto"                        # auto、npu、cuda 或 cpu
+nproc = None                           # 计划每个节点使用的卡数；None 表示一张
+nnodes = None                          # 计划使用的节点数；None 表示一个
+{SHARED_PARAMS[1]}
 """),
     md("""
 ## The variables the quick start exports
@@ -175,14 +293,7 @@ worker）都会拿到同样的值。NPU 运行时只在进程里启动时读取�
 `PYTORCH_NPU_ALLOC_CONF`：**设置得太晚（torch_npu 已经在这个内核里启动之后）在本内核中不起作用。** kit 发现这种情况时会明确提示；
 此时请重启内核，从头运行。
 """),
-    code("""
-import kit.envvars
-
-# First, before anything imports torch_npu: the NPU runtime reads these once, when it starts.
-environment = kit.envvars.apply(visible_devices=visible_devices, use_modelscope_hub=use_modelscope_hub,
-                                npu_alloc_conf=npu_alloc_conf)
-environment
-"""),
+    envvars_cell(),
     code("""
 import kit.doctor
 import kit.nb
@@ -263,11 +374,9 @@ With more than one card, `kit train` starts one process per card under torchrun 
 report.subset("distributed", "hccl", "ds_accelerator")
 """),
     code("""
-if npu_present:
-    print("An Ascend NPU is present: fix every FAIL above before training.")
-else:
-    print("No Ascend NPU on this machine: the NPU steps above are 'not present', and the next notebooks run on "
-          f"{report.get('torch').details.get('build', 'cpu')} with the embedded tiny model.")
+import kit.tutorial
+
+print(kit.tutorial.npu_verdict(report))
 # What kit demo and the tests read back from this notebook (recorded, not shown).
 kit.nb.publish("npu_present", npu_present, show=False)
 kit.nb.publish("npu_steps", {c.name: c.status for c in report.checks}, show=False)
@@ -293,7 +402,7 @@ Each takes seconds: change one parameter at the top and run all cells again.
 
 1. **`visible_devices = "0,1"`。** 环境变量表显示 `ASCEND_RT_VISIBLE_DEVICES=0,1`，从这个内核启动的所有进程都会继承它；在有 NPU 的机器上，
    可见设备一步会列出这两张卡，编号为 0 和 1。
-2. **`nnodes = 2`。** 第 5 步变为 FAIL，并列出每个节点都要设置的变量（`MASTER_ADDR`、`NODE_RANK` 等），之后 torchrun 才能把它们连起来。
+2. **`nnodes = 2`。** 第 5 步变为 `失败`，并列出每个节点都要设置的变量（`MASTER_ADDR`、`NODE_RANK` 等），之后 torchrun 才能把它们连起来。
 3. **`npu_alloc_conf = "max_split_size_mb:128"`**，在有 NPU 的机器上，**不重启**内核直接重新运行：kit 会提示这个值设置得太晚，因为 NPU
    运行时在启动时已经读取了旧值。重启内核、从头运行，它才会生效。
 """),
@@ -333,12 +442,12 @@ ZeRO-0/2/3 各自的显存代价；然后是实测的耗时、显存和每秒 to
 和 `use_modelscope_hub = True`；要用 LLaMA-Factory 的数据训练，请在 LLaMA-Factory 目录下运行（或设置 `dataset_dir`）。
 **耗时：** 2 核 CPU 上约五分钟（两次简短的训练）；Qwen1.5-7B 在 910B 上的计算时间为若干分钟（本 Notebook 末尾给出推算），另加加载模型的时间。
 """),
-    params("""
+    params(f"""
 model_name_or_path = "kit/tiny-qwen"   # on an NPU use qwen/Qwen1.5-7B, with use_modelscope_hub set to True
 dataset = None                         # None keeps identity,alpaca_en_demo of the quick start
 dataset_dir = None                     # None: ./data if it has dataset_info.json (as LLaMA-Factory), else the kit's demo data
-identity_name = "Lumi"                 # fills {{name}} in the identity data
-identity_author = "the kit team"       # fills {{author}}
+identity_name = "Lumi"                 # fills {{{{name}}}} in the identity data
+identity_author = "the kit team"       # fills {{{{author}}}}
 lora_target = None                     # None keeps q_proj,v_proj
 num_train_epochs = None                # None keeps the quick start's 3.0, scaled for the tiny model
 max_samples = None                     # None keeps the quick start's 1000, scaled for the tiny model
@@ -347,14 +456,32 @@ output_dir = None                      # None follows the model: saves/<model na
 seed = 42
 device = "auto"                        # auto, npu, cuda or cpu
 card = None                            # compare memory with this card, e.g. "910B3"; None: the card of this machine
-visible_devices = None                 # cards to use, e.g. "0" or "0,1" (ASCEND_RT_VISIBLE_DEVICES); None keeps the inherited value
-use_modelscope_hub = None              # True: model ids download from ModelScope (USE_MODELSCOPE_HUB); None keeps the inherited value
-npu_alloc_conf = None                  # e.g. "max_split_size_mb:256" (PYTORCH_NPU_ALLOC_CONF); None keeps the inherited value
+{SHARED_PARAMS[0]}
 overrides = []                         # extra config overrides, written as on the kit train command line
 peak_tflops = None                     # the card's peak FP16 TFLOPS for the time estimate; None: 320, commonly reported for a 910B (an assumption)
 utilisation = 0.2                      # the share of that peak a LoRA run achieves (an assumption: batch 1 keeps it low)
 own_data_dir = "my_data"               # where the section on your own data writes its two datasets and their dataset_info.json
 train_own_data = True                  # False skips the short training on your own data
+""", f"""
+model_name_or_path = "kit/tiny-qwen"   # 在 NPU 上用 qwen/Qwen1.5-7B，并把 use_modelscope_hub 设为 True
+dataset = None                         # None 沿用快速开始的 identity,alpaca_en_demo
+dataset_dir = None                     # None：./data 中有 dataset_info.json 时读取它（与 LLaMA-Factory 相同），否则用 kit 自带的演示数据
+identity_name = "Lumi"                 # 填入身份数据中的 {{{{name}}}}
+identity_author = "the kit team"       # 填入 {{{{author}}}}
+lora_target = None                     # None 沿用 q_proj,v_proj
+num_train_epochs = None                # None 沿用快速开始的 3.0，并按微型模型缩放
+max_samples = None                     # None 沿用快速开始的 1000，并按微型模型缩放
+learning_rate = None                   # None 沿用快速开始的 1e-4，并按微型模型缩放
+output_dir = None                      # None 随模型而定：saves/<模型名>/lora/sft，与快速开始相同
+seed = 42
+device = "auto"                        # auto、npu、cuda 或 cpu
+card = None                            # 与这张卡的显存比较，例如 "910B3"；None：本机的卡
+{SHARED_PARAMS[1]}
+overrides = []                         # 额外的配置覆盖项，写法与 kit train 命令行相同
+peak_tflops = None                     # 卡的 FP16 峰值 TFLOPS，用于估算耗时；None：320，即 910B 常见的报道值（一个假设）
+utilisation = 0.2                      # LoRA 训练能达到的峰值比例（一个假设：批大小为 1 时偏低）
+own_data_dir = "my_data"               # “用你自己的数据”一节写入两个数据集及其 dataset_info.json 的目录
+train_own_data = True                  # False 跳过用你自己的数据做的简短训练
 """),
     md("""
 ## The variables the quick start exports
@@ -391,14 +518,7 @@ worker）都会拿到同样的值。NPU 运行时只在进程里启动时读取�
 `PYTORCH_NPU_ALLOC_CONF`：**设置得太晚（torch_npu 已经在这个内核里启动之后）在本内核中不起作用。** kit 发现这种情况时会明确提示；
 此时请重启内核，从头运行。
 """),
-    code("""
-import kit.envvars
-
-# First, before anything imports torch_npu: the NPU runtime reads these once, when it starts.
-environment = kit.envvars.apply(visible_devices=visible_devices, use_modelscope_hub=use_modelscope_hub,
-                                npu_alloc_conf=npu_alloc_conf)
-environment
-"""),
+    envvars_cell(),
     md("""
 ## The quick-start config
 
@@ -421,8 +541,7 @@ qs = kit.tutorial.quickstart_config(
     max_samples=max_samples, learning_rate=learning_rate, output_dir=output_dir, seed=seed, device=device,
 )
 cfg = qs.cfg
-print("output_dir:", cfg.train.output_dir,
-      "(follows the model: kit.tutorial.default_output_dir)" if output_dir is None else "(given)")
+print(qs.output_dir_note(given=output_dir is not None))
 qs
 """),
     md("""
@@ -759,7 +878,7 @@ own_cfg = kit.tutorial.quickstart_config(
     logging_steps=1, output_dir=cfg.train.output_dir.rstrip("/") + "-my_data", seed=seed, device=device,
 ).cfg
 own_result = kit.tutorial.train(own_cfg) if train_own_data else None
-own_result.summary() if own_result else "skipped: train_own_data is False"
+own_result.summary() if own_result else kit.tutorial.skipped("train_own_data")
 """),
     md("""
 ## Try this
@@ -836,7 +955,7 @@ is notebook 20's `output_dir` for the same `model_name_or_path`. **How long:** a
 **需要：** [20 · LoRA 微调](20_lora_sft.ipynb) 训练出的适配器：`adapter_name_or_path = None` 时，就是 notebook 20
 对同一个 `model_name_or_path` 的 `output_dir`。**耗时：** 使用自带的微型模型一两分钟。
 """),
-    params("""
+    params(f"""
 model_name_or_path = "kit/tiny-qwen"
 adapter_name_or_path = None            # None: the output_dir of notebook 20 for this model, saves/<model name>/lora/sft
 template = "qwen"                      # use the template the adapter was trained with
@@ -850,9 +969,22 @@ wrong_template_name = "default"        # the template to answer with once, to sh
 export_dir = None                      # None: saves/<model name>/lora/merged, beside the adapter
 device = "auto"
 card = None                            # compare memory with this card, e.g. "910B3"; None: the card of this machine
-visible_devices = None                 # cards to use, e.g. "0" or "0,1" (ASCEND_RT_VISIBLE_DEVICES); None keeps the inherited value
-use_modelscope_hub = None              # True: model ids download from ModelScope (USE_MODELSCOPE_HUB); None keeps the inherited value
-npu_alloc_conf = None                  # e.g. "max_split_size_mb:256" (PYTORCH_NPU_ALLOC_CONF); None keeps the inherited value
+{SHARED_PARAMS[0]}
+""", f"""
+model_name_or_path = "kit/tiny-qwen"
+adapter_name_or_path = None            # None：Notebook 20 为这个模型使用的 output_dir，即 saves/<模型名>/lora/sft
+template = "qwen"                      # 使用训练适配器时所用的模板
+identity_name = "Lumi"                 # 适配器学到的名字
+questions = ["Who are you?", "你是谁？", "What can you do?"]
+max_new_tokens = 64
+infer_backend = "huggingface"          # "vllm"：vLLM 一步必须运行（安装了 vLLM 时它总会运行）
+held_out = None                        # 训练数据中没有的身份问题；None：kit.lessons.held_out_questions()
+sampling_question = None               # 分别用贪心解码和采样回答的问题；None：第一个留出问题
+wrong_template_name = "default"        # 故意用来回答一次的模板，以展示用错模板的后果
+export_dir = None                      # None：saves/<模型名>/lora/merged，与适配器放在一起
+device = "auto"
+card = None                            # 与这张卡的显存比较，例如 "910B3"；None：本机的卡
+{SHARED_PARAMS[1]}
 """),
     md("""
 ## The variables the quick start exports
@@ -891,14 +1023,7 @@ worker）都会拿到同样的值。NPU 运行时只在进程里启动时读取�
 `PYTORCH_NPU_ALLOC_CONF`：**设置得太晚（torch_npu 已经在这个内核里启动之后）在本内核中不起作用。** kit 发现这种情况时会明确提示；
 此时请重启内核，从头运行。
 """),
-    code("""
-import kit.envvars
-
-# First, before anything imports torch_npu: the NPU runtime reads these once, when it starts.
-environment = kit.envvars.apply(visible_devices=visible_devices, use_modelscope_hub=use_modelscope_hub,
-                                npu_alloc_conf=npu_alloc_conf, vllm=True)
-environment
-"""),
+    envvars_cell(vllm=True),
     md("""
 ## Where the adapter is, and will it fit?
 
@@ -919,7 +1044,7 @@ from kit.chat import ChatPanel, Engine
 
 adapter = adapter_name_or_path or kit.tutorial.default_output_dir(model_name_or_path)
 export_to = export_dir or kit.tutorial.default_export_dir(model_name_or_path)
-print("adapter:", adapter, "(notebook 20's output_dir for this model)" if adapter_name_or_path is None else "(given)")
+print(kit.tutorial.adapter_note(adapter, given=adapter_name_or_path is not None))
 print("export_dir:", export_to)
 greedy = dict(template=template, do_sample=False, max_new_tokens=max_new_tokens, device=device)
 kit.tutorial.check_memory("chat", model_name_or_path, adapter, device=device, card=card)
@@ -942,7 +1067,7 @@ The answers come one after the other, not at once.
 engine = Engine(model_name_or_path, adapter, merge_adapter=False, **greedy)
 before = kit.tutorial.ask(engine, questions, adapter=False)
 after = kit.tutorial.ask(engine, questions)
-kit.tutorial.answers_table({"base model": before, "with the adapter": after})
+kit.tutorial.before_after(before, after)
 """),
     code("""
 # What kit demo and the tests read back (recorded, not shown).
@@ -1050,8 +1175,7 @@ before vLLM starts, which reserves most of the card for itself, and before any o
 另一份模型之前，都必须先这样做。
 """),
     code("""
-engine.close()
-print("released: the engine's model is freed; nothing of it stays on the card")
+print(kit.tutorial.release(engine))
 """),
     md("""
 ## vLLM
@@ -1078,9 +1202,7 @@ kernels differ, so a reply may differ in places. Where vLLM is not installed thi
 import importlib.util
 
 if importlib.util.find_spec("vllm") is None and infer_backend != "vllm":
-    print("vLLM is not installed here: skipped. On an NPU: vllm with the vllm-ascend plugin "
-          "(https://docs.vllm.ai/projects/ascend/en/latest/installation.html); on CUDA: pip install vllm; "
-          "on CPU: bash scripts/vllm_env.sh.")
+    print(kit.tutorial.vllm_missing())
     kit.nb.publish("vllm", "skipped", show=False)
 else:
     kit.tutorial.check_memory("vllm", model_name_or_path, adapter, device=device, card=card)
@@ -1133,7 +1255,7 @@ implementation) are expected and harmless.
 """, """
 ## 对话面板
 
-输入问题并点击 **Send**；**Stop** 可中途停止回复，**Clear** 清空历史。面板会再加载一次微调后的模型（加载时合并适配器，
+输入问题并点击 **发送**；**停止** 可中途停止回复，**清空** 清空历史。面板会再加载一次微调后的模型（加载时合并适配器，
 对话最快）；notebook 自己先发送一个问题，使无人值守运行时也能看到结果。终端里的等价命令是 `kit chat --model_name_or_path ...
 --adapter_name_or_path ... --template qwen --finetuning_type lora`：输入 `exit` 或按 Ctrl+C 退出，`clear` 清空历史。
 第一轮对话时打印的警告（关于生成参数或注意力实现）是正常的，可以忽略。
@@ -1206,32 +1328,47 @@ num_train_epochs = 2.0
 parallel = 1                          # runs at once; on a CPU they share the cores
 devices = None                        # e.g. "0,1,2,3" on an NPU machine: one card per run, never two runs on one card
 out = "experiments/rank-lr"           # a folder per run, results.csv and results.json
+""", """
+notebook = "20_lora_sft"              # 每次运行执行的 Notebook：一个路径，或 kit 自带 Notebook 的名字
+model_name_or_path = "kit/tiny-qwen"  # 在 NPU 上用真实模型，例如 qwen/Qwen1.5-7B
+device = "cpu"                        # 这里用 cpu；在 NPU 机器上用 npu（或 auto）
+lora_ranks = [2, 8, 32]               # 参数网格：每个秩运行一次……
+learning_rates = [1e-3, 3e-3]         # ……每个学习率也各运行一次
+max_samples = 40                      # 每个数据集的样本数：每次运行都是一次简短的训练
+num_train_epochs = 2.0
+parallel = 1                          # 同时运行的个数；在 CPU 上它们共享核心
+devices = None                        # 在 NPU 机器上例如 "0,1,2,3"：每个运行独占一张卡，不会有两个运行共用一张卡
+out = "experiments/rank-lr"           # 每个运行一个文件夹，另有 results.csv 和 results.json
 """),
     md("""
 ## The sweep
 
 Each combination runs notebook 20 in its own folder `out/<run-id>/`: the executed notebook, `run.json`
 and the adapter in `output/`. `lora_rank` and `logging_steps` are no parameters of notebook 20; as config
-keys they go into its `overrides`. `out/results.csv` fills as runs finish (open it while the sweep runs).
+keys they go into its `overrides`. `train_own_data: False` skips notebook 20's short training on your own
+data, which a sweep does not need. `out/results.csv` fills as runs finish (open it while the sweep runs).
 The same sweep from a terminal:
 """, """
 ## 批量运行
 
 每一组合都在自己的文件夹 `out/<run-id>/` 中运行 Notebook 20：里面有执行后的 Notebook、`run.json`，以及
 `output/` 中的适配器。`lora_rank` 和 `logging_steps` 不是 Notebook 20 的参数，它们作为配置键进入其 `overrides`。
+`train_own_data: False` 跳过 Notebook 20 中用你自己的数据做的简短训练，批量对比用不到它。
 `out/results.csv` 随运行完成逐行填写（运行期间即可打开查看）。终端中的等价命令：
 """),
-    code("""
+    code(f"""
 import kit.batch
+import kit.i18n
 import kit.nb
 
-sweep = {"lora_rank": lora_ranks, "learning_rate": learning_rates}  # a list is a sweep over its values
-fixed = {"model_name_or_path": model_name_or_path, "device": device, "max_samples": max_samples,
-         "num_train_epochs": num_train_epochs, "logging_steps": 2}
-print(kit.batch.command_line(notebook, {**sweep, **fixed}, out, parallel, devices))
+{SET_LANGUAGE}
+sweep = {{"lora_rank": lora_ranks, "learning_rate": learning_rates}}  # a list is a sweep over its values
+fixed = {{"model_name_or_path": model_name_or_path, "device": device, "max_samples": max_samples,
+         "num_train_epochs": num_train_epochs, "logging_steps": 2, "train_own_data": False}}
+print(kit.batch.command_line(notebook, {{**sweep, **fixed}}, out, parallel, devices, lang))
 """),
     code("""
-rows = kit.nb.batch(notebook, {**sweep, **fixed}, out, parallel=parallel, devices=devices)
+rows = kit.nb.batch(notebook, {**sweep, **fixed}, out, parallel=parallel, devices=devices, lang=lang)
 print(kit.batch.format_table(rows))
 """),
     md("""
@@ -1247,35 +1384,10 @@ raw loss jumps between the identity and the alpaca examples). The curves come fr
 曲线来自各运行的 `trainer_log.jsonl`。
 """),
     code("""
-from IPython.core.pylabtools import print_figure
-from IPython.display import Image
-from matplotlib.figure import Figure
+import kit.lessons
 
-from kit.train import smooth
-from kit.tutorial import read_log
-
-ok = [row for row in rows if row["status"] == "ok"]
-
-
-def setting(row):
-    return ", ".join(f"{name}={row[name]:g}" for name in sweep if name in row) or row["run_id"]
-
-
-ranks = sorted({row.get("lora_rank", lora_ranks[0]) for row in ok})
-rates = sorted({row.get("learning_rate", learning_rates[0]) for row in ok})
-colours = {rank: f"C{i}" for i, rank in enumerate(ranks)}
-styles = {rate: ["-", "--", ":", "-."][i % 4] for i, rate in enumerate(rates)}
-curves = Figure(figsize=(7.5, 3.8))
-ax = curves.subplots()
-for row in ok:
-    log = [r for r in read_log(row["output_dir"]) if "loss" in r]
-    ax.plot([r["current_steps"] for r in log], smooth([r["loss"] for r in log]), label=setting(row),
-            color=colours[row.get("lora_rank", lora_ranks[0])], linestyle=styles[row.get("learning_rate", learning_rates[0])])
-ax.set_xlabel("step")
-ax.set_ylabel("training loss (smoothed)")
-ax.set_title("training loss of every run")
-ax.legend(fontsize=8, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.16))
-Image(print_figure(curves, "png", dpi=100))  # a Figure of its own, drawn to PNG: the kernel's pyplot is left alone
+plots = kit.lessons.sweep_plots(rows, sweep)  # the runs that completed: a colour per rank, a line style per learning rate
+plots.curves()
 """),
     md("""
 ## Final eval loss per setting
@@ -1287,18 +1399,8 @@ The loss on the held-out examples (`val_size` of the quick start) after the last
 训练结束后在留出样本（快速开始配置中的 `val_size`）上的损失：越低越好。
 """),
     code("""
-bars = Figure(figsize=(7.5, 3.4))
-ax = bars.subplots()
-labels = [setting(row) for row in ok]
-drawn = ax.bar(range(len(ok)), [row["eval_loss"] for row in ok],
-               color=[colours[row.get("lora_rank", lora_ranks[0])] for row in ok])
-ax.bar_label(drawn, fmt="%.3f", fontsize=8)
-ax.set_xticks(range(len(ok)), labels, rotation=20, ha="right", fontsize=8)
-ax.set_ylabel("eval loss")
-ax.set_title("final eval loss per setting")
-best = min(ok, key=lambda row: row["eval_loss"]) if ok else None
-print(f"lowest eval loss: {setting(best)} ({best['eval_loss']:.3f})" if best else "no run completed")
-Image(print_figure(bars, "png", dpi=100))
+print(plots.best_line())
+plots.bars()
 """),
     md("""
 ## What to read from them
@@ -1341,9 +1443,9 @@ from pathlib import Path
 
 kit.nb.publish("runs", len(rows))
 kit.nb.publish("failed", [row["run_id"] for row in rows if row["status"] != "ok"])
-kit.nb.publish("eval_loss", {setting(row): row["eval_loss"] for row in ok})
-kit.nb.publish("curves", len(curves.axes[0].lines))
-kit.nb.publish("best", setting(best) if best else None)
+kit.nb.publish("eval_loss", plots.values()["eval_loss"])
+kit.nb.publish("curves", plots.values()["curves"])
+kit.nb.publish("best", plots.values()["best"])
 kit.nb.publish("results_csv", str((Path(out) / "results.csv").resolve()))
 """),
 ]
