@@ -42,7 +42,7 @@ AREAS: dict[str, tuple[str, ...]] = {
     "train": ("config.py", "plan.py", "train.py", "launch.py", "cli.py", "args.py", "envvars.py", "ds_config.py", "i18n.py"),
     "data": ("data", "hub.py", "model.py", "device.py", "device_memory.py", "estimate.py", "estimate_steps.py", "estimate_cli.py", "fmt.py", "tiny.py"),
     "chat": ("chat",),
-    "notebook": ("tutorial.py", "lessons", "nb.py", "notebook_io.py", "batch.py", "demo.py", "preview.py"),
+    "notebook": ("tutorial.py", "before_run.py", "lessons", "nb.py", "notebook_io.py", "batch.py", "demo.py", "preview.py"),
 }
 
 
