@@ -66,3 +66,19 @@ def test_chosen_language_wins_and_unknown_is_refused(monkeypatch):
     assert i18n._("a message no catalog has") == "a message no catalog has"  # English is the fallback
     with pytest.raises(i18n.LanguageError, match="'fr' is not a language the kit speaks"):
         i18n.set_language("fr")
+
+
+def test_a_message_in_several_areas_reads_the_same_in_each():
+    """All areas' catalogs are looked up as one chain: a msgid two areas share must have one Chinese text,
+    or which one shows depends on the order of the chain ("base weights" was 基座权重 in one, 基座模型权重 in another)."""
+    script = _script()
+    seen: dict[str, tuple[str, str]] = {}
+    differ = []
+    for area in script.AREAS:
+        for message in script.read("zh", area):
+            if not message.id or not isinstance(message.id, str) or not message.string:
+                continue
+            if message.id in seen and seen[message.id][1] != message.string:
+                differ.append((message.id, seen[message.id], (area, message.string)))
+            seen.setdefault(message.id, (area, message.string))
+    assert not differ, differ[:10]
