@@ -22,7 +22,7 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,14 +95,18 @@ PINNED_KERNELS = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2"}
 # --------------------------------------------------------------------------------------------
 
 
+def render_conversation(turns: Sequence[tuple[str, str]], system: str = DEFAULT_SYSTEM) -> str:
+    """(question, answer) turns as one ChatML conversation, as the qwen template renders it."""
+    text = f"<|im_start|>system\n{system}<|im_end|>\n"
+    for question, answer in turns:
+        text += f"<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n{answer}<|im_end|>\n"
+    return text
+
+
 def render_chatml(instruction: str, input_text: str, output: str, system: str = DEFAULT_SYSTEM) -> str:
     """One alpaca example as the qwen template renders it (prompt = instruction + "\\n" + input)."""
     prompt = f"{instruction}\n{input_text}" if input_text else instruction
-    return (
-        f"<|im_start|>system\n{system}<|im_end|>\n"
-        f"<|im_start|>user\n{prompt}<|im_end|>\n"
-        f"<|im_start|>assistant\n{output}<|im_end|>\n"
-    )
+    return render_conversation([(prompt, output)], system)
 
 
 def fill_identity(text: str, name: str, author: str) -> str:
@@ -110,15 +114,61 @@ def fill_identity(text: str, name: str, author: str) -> str:
     return text.replace("{{name}}", name).replace("{{author}}", author)
 
 
-def pretraining_texts(data_dir: Path = DEMO_DATA_DIR) -> list[str]:
-    """All demo examples as ChatML conversations, identity filled with the base name (Qwen)."""
-    texts = []
+# Multi-turn conversations made of the demo's own questions, so that the model answers the last
+# question of a conversation whatever came before it (in either language), as a chat that keeps
+# history asks it to. Drawn with their own seed: the corpus never changes with the model's seed.
+CHAINS = 400
+CHAIN_TURNS = (2, 3, 3, 4)  # drawn uniformly: 3 turns on average
+CHAIN_SEED = 20240608
+
+
+def demo_turns(data_dir: Path = DEMO_DATA_DIR) -> dict[str, list[list[tuple[str, str]]]]:
+    """Each demo dataset's examples as lists of (question, answer) turns; identity filled with the base name."""
+    out = {}
     for file_name in ("identity.json", "alpaca_en_demo.json", "alpaca_zh_demo.json"):
         records = json.loads((data_dir / file_name).read_text(encoding="utf-8"))
+        examples = []
         for record in records:
-            output = fill_identity(record["output"], BASE_NAME, BASE_AUTHOR)
-            texts.append(render_chatml(record["instruction"], record.get("input", ""), output))
-    return texts
+            instruction, input_text = record["instruction"], record.get("input", "")
+            turns = [(q, a) for q, a in record.get("history") or []]
+            turns.append((f"{instruction}\n{input_text}" if input_text else instruction, record["output"]))
+            examples.append([(fill_identity(q, BASE_NAME, BASE_AUTHOR), fill_identity(a, BASE_NAME, BASE_AUTHOR))
+                             for q, a in turns])
+        out[file_name.removesuffix(".json")] = examples
+    return out
+
+
+def chained_conversations(examples: dict[str, list[list[tuple[str, str]]]], count: int = CHAINS,
+                          seed: int = CHAIN_SEED) -> list[list[tuple[str, str]]]:
+    """``count`` conversations of 2-4 single-turn demo examples, each turn from a dataset drawn at random."""
+    import random
+
+    rng = random.Random(seed)
+    pools = [[turns[0] for turns in group if len(turns) == 1] for group in examples.values()]
+    chains = []
+    for _ in range(count):
+        length = rng.choice(CHAIN_TURNS)
+        chain: list[tuple[str, str]] = []
+        while len(chain) < length:
+            turn = rng.choice(rng.choice(pools))
+            if turn not in chain:
+                chain.append(turn)
+        chains.append(chain)
+    return chains
+
+
+def tokenizer_texts(data_dir: Path = DEMO_DATA_DIR) -> list[str]:
+    """Every demo example (a conversation when it has history) as ChatML, identity filled with the base name (Qwen).
+
+    The tokenizer learns from these alone: the chained conversations repeat their turns, and would
+    only make rare words frequent enough to become tokens of their own.
+    """
+    return [render_conversation(turns) for group in demo_turns(data_dir).values() for turns in group]
+
+
+def pretraining_texts(data_dir: Path = DEMO_DATA_DIR) -> list[str]:
+    """The pre-training corpus: ``tokenizer_texts``, then ``CHAINS`` conversations chained from the single-turn examples."""
+    return tokenizer_texts(data_dir) + [render_conversation(turns) for turns in chained_conversations(demo_turns(data_dir))]
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,15 +303,33 @@ def _pad_batch(sequences: Sequence[Sequence[int]]) -> dict[str, Any]:
             "labels": input_ids.masked_fill(attention_mask == 0, -100)}
 
 
+def unused_token_ids(sequences: Sequence[Sequence[int]], vocab_size: int) -> list[int]:
+    """The ids of the vocabulary that no sequence holds."""
+    used = set().union(*map(set, sequences))
+    return [i for i in range(vocab_size) if i not in used]
+
+
 def pretrain(model: Any, sequences: Sequence[Sequence[int]], seed: int, steps: int, verbose: bool = False) -> list[float]:
     """Plain causal-LM training on whole conversations with ``transformers.Trainer``; the loss of every step.
 
     What is ours: the batches (a seeded generator, length-bucketed, drawn before training starts),
-    AdamW without decay on 1-D weights and the warm-up + cosine schedule (``_lr_at``).
+    AdamW without decay on 1-D weights, the warm-up + cosine schedule (``_lr_at``), and embeddings
+    of tokens the corpus never holds kept out of the loss's reach (``unused_token_ids``).
     """
     import torch
     from torch.utils.data import DataLoader
     from transformers import Trainer, TrainingArguments
+
+    # A token the corpus never holds (an intermediate BPE merge, a byte of another script) is never a
+    # target, so the loss would only push its embedding (tied: its output row too) away from every
+    # hidden state, and it ends with an embedding a LoRA can hardly make likely again. A new name is
+    # often spelt with such tokens (" No" of "Nova"): that name would be unlearnable by the demo. Their
+    # rows get no gradient; they keep their random start (and decay with the other weights), and
+    # build() then gives them the length of a trained embedding (``_lengthen_unused_embeddings``).
+    embedding = model.get_input_embeddings().weight
+    unused = torch.zeros(embedding.shape[0], 1, dtype=torch.bool)
+    unused[unused_token_ids(sequences, embedding.shape[0])] = True
+    embedding.register_hook(lambda grad: grad.masked_fill(unused, 0.0))
 
     generator = torch.Generator().manual_seed(seed)
     stream = _batches([len(s) for s in sequences], BATCH_SIZE, generator)
@@ -300,19 +368,111 @@ def pretrain(model: Any, sequences: Sequence[Sequence[int]], seed: int, steps: i
     return losses
 
 
+def _lengthen_unused_embeddings(model: Any, unused_ids: Sequence[int]) -> None:
+    """Scale the embeddings of tokens the corpus never holds to the median length of the others.
+
+    They keep the random direction they started with (pre-training does not touch them), but at
+    their initial length (about a third of a trained embedding's) their logits stay near zero
+    whatever the hidden state, and a LoRA can raise one only so far: measured on this model, after
+    the demo's training on the name "Nova" the first token " No" came out at 0.26 of the probability
+    where "Lumi" and "Orion" (tokens the corpus holds) reached 0.99, and sampled answers garbled the
+    name; at the median length it reaches 0.98. The base model's loss on its corpus moves by about
+    0.002. The padding token's row, which the model initialises to zeros, stays zero.
+    """
+    import torch
+
+    weight = model.get_input_embeddings().weight
+    with torch.no_grad():
+        lengths = weight.norm(dim=1)
+        unused = torch.zeros(weight.shape[0], dtype=torch.bool)
+        unused[list(unused_ids)] = True
+        rows = unused & (lengths > 0)
+        weight[rows] = weight[rows] / lengths[rows, None] * lengths[~unused].median()
+
+
 SAMPLE_QUESTIONS = ("Who are you?", "你是谁？", "What is the capital of France?", "什么是 LoRA？")
+
+# The conversations a new user tries after `kit demo` (the chat keeps history, as LLaMA-Factory's
+# does): who are you, what can you do, then who are you in the other language. The model must
+# answer with its name in turns 1 and 3 and stay readable in turn 2 (tests/test_conversation.py;
+# bench/demo.py reports the figures).
+CONVERSATIONS: dict[str, tuple[str, ...]] = {
+    "en": ("Who are you?", "What can you do?", "你是谁？"),
+    "zh": ("你是谁？", "你能做什么？", "Who are you?"),
+}
+
+
+def converse(reply: Callable[[list[dict[str, str]]], str], questions: Sequence[str]) -> list[str]:
+    """Ask ``questions`` one after another in one conversation, history kept, as a chat does.
+
+    ``reply(messages)`` answers the conversation so far (e.g. ``kit.chat.Engine.chat``); each answer
+    goes back into the history before the next question.
+    """
+    messages: list[dict[str, str]] = []
+    answers = []
+    for question in questions:
+        messages.append({"role": "user", "content": question})
+        answer = reply(list(messages))
+        messages.append({"role": "assistant", "content": answer})
+        answers.append(answer)
+    return answers
+
+
+def _greedy_conversation(model: Any, tokenizer: Any, questions: Sequence[str], max_new_tokens: int = 64) -> list[str]:
+    """The answers to ``questions`` asked one after another in one conversation, history kept, greedy."""
+    import torch
+
+    def reply(messages: list[dict[str, str]]) -> str:
+        prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        input_ids = torch.tensor([tokenizer.encode(prompt, add_special_tokens=False)])
+        with torch.no_grad():
+            output = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                                    max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=0)
+        return tokenizer.decode(output[0, input_ids.shape[1]:], skip_special_tokens=True)
+
+    return converse(reply, questions)
 
 
 def _greedy_answer(model: Any, tokenizer: Any, question: str, max_new_tokens: int = 64) -> str:
-    import torch
+    return _greedy_conversation(model, tokenizer, [question], max_new_tokens)[0]
 
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
-                                           add_generation_prompt=True)
-    input_ids = torch.tensor([tokenizer.encode(prompt, add_special_tokens=False)])
-    with torch.no_grad():
-        output = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                                max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=0)
-    return tokenizer.decode(output[0, input_ids.shape[1]:], skip_special_tokens=True)
+
+# --------------------------------------------------------------------------------------------
+# Readability: how much of an answer is made of the corpus's own words
+# --------------------------------------------------------------------------------------------
+
+_WORD = re.compile(r"[A-Za-z]+|[\u4e00-\u9fff]+|\ufffd+")
+
+
+def words(text: str) -> list[str]:
+    """The words of ``text``, for the readability measure.
+
+    English: runs of Latin letters, lower-cased. Chinese writes no spaces between words, so its words
+    are taken as the overlapping pairs of characters of each run of Chinese characters (a character
+    standing alone is a word itself): a garbled Chinese sentence then shows as pairs the corpus never
+    has, where single characters would all be known. A run of U+FFFD (bytes that decode to no
+    character) is one word, never a corpus word. Digits, punctuation and code are not counted.
+    """
+    out = []
+    for match in _WORD.finditer(text):
+        word = match.group()
+        if "\u4e00" <= word[0] <= "\u9fff" and len(word) > 1:
+            out += [word[k:k + 2] for k in range(len(word) - 1)]
+        else:
+            out.append(word.lower())
+    return out
+
+
+def corpus_words(*extra: str, data_dir: Path = DEMO_DATA_DIR) -> set[str]:
+    """The words of the pre-training corpus, plus those of ``extra`` texts (a name and author a LoRA run taught)."""
+    texts = pretraining_texts(data_dir)
+    return {w for text in (*texts, *extra) for w in words(text)}
+
+
+def known_word_share(answer: str, vocabulary: set[str]) -> float:
+    """The share of the words of ``answer`` that are in ``vocabulary``; 0.0 for an answer without words."""
+    found = words(answer)
+    return sum(w in vocabulary for w in found) / len(found) if found else 0.0
 
 
 def _readme(stats: dict[str, Any], files_bytes: int) -> str:
@@ -320,6 +480,9 @@ def _readme(stats: dict[str, Any], files_bytes: int) -> str:
     shape = ", ".join(f"{k} {v}" for k, v in MODEL_SHAPE.items())
     losses = "\n".join(f"| {k} | {v:.3f} |" for k, v in stats["mean_loss_per_window"].items())
     answers = "\n".join(f"- {q!r} -> {a!r}" for q, a in stats["sample_answers"].items()) or "(not generated for builds under 100 steps)"
+    conversations = "\n\n".join(
+        "\n".join(f"{k}. {q!r} -> {a!r}" for k, (q, a) in enumerate(turns, 1))
+        for turns in stats["sample_conversations"].values()) or "(not generated for builds under 100 steps)"
     return f"""# kit/tiny-qwen
 
 The kit's embedded tiny model: a Qwen2-architecture causal LM (`Qwen2ForCausalLM`) with a Qwen2-style
@@ -340,11 +503,17 @@ AVX2 kernels even on a CPU with AVX-512 (the script sets `ATEN_CPU_CAPABILITY=av
 
 - Shape: {shape}, vocab {stats["vocab_size"]}; {stats["parameters"]:,} parameters, stored in float32.
 - Files: {files_bytes / 1e6:.1f} MB in total.
-- Tokenizer: byte-level BPE trained on the demo corpus with Qwen2's pre-tokenizer pattern and NFC;
+- Tokenizer: byte-level BPE trained on the demo examples with Qwen2's pre-tokenizer pattern and NFC;
   `<|endoftext|>` = 0 (pad), `<|im_start|>` = 1, `<|im_end|>` = 2 (eos), no bos. ChatML chat template
-  with Qwen's default system prompt.
-- Pre-training: plain causal LM on all {stats["examples"]} demo examples ({stats["tokens"]:,} tokens), each rendered as one ChatML
-  conversation exactly as LLaMA-Factory's `qwen` template renders it, with the default system prompt
+  with Qwen's default system prompt. {stats["tokens_not_in_corpus"]:,} of its tokens never occur in the encoded corpus
+  (bytes of other scripts, BPE's intermediate merges): pre-training leaves their embeddings in their
+  random direction and then gives them the median length of the trained ones, so that a LoRA can
+  make them as likely as any other token (a name is often spelt with them: " No" of "Nova" is one).
+- Pre-training: plain causal LM on all {stats["examples"]} demo examples ({stats["conversations_in_demo_data"]} of them
+  conversations of several turns) and {stats["chained_conversations"]} more conversations of 2-4 turns chained from the single-turn
+  examples at random (seed {CHAIN_SEED}), so that it answers the last question whatever came before it;
+  {stats["tokens"]:,} tokens in all. Each conversation is rendered in ChatML exactly as LLaMA-Factory's `qwen`
+  template renders it, with the default system prompt
   "{DEFAULT_SYSTEM}". In the identity data `{{{{name}}}}` is filled with "{BASE_NAME}" and
   `{{{{author}}}}` with "{BASE_AUTHOR}", so the base model calls itself {BASE_NAME} and LoRA training on the
   identity data with another name visibly renames it.
@@ -364,19 +533,30 @@ First step: {stats["loss_first_step"]:.3f}
 
 {answers}
 
+## Conversations with this model
+
+Greedy, history kept: each question is asked after the earlier questions and the model's own answers.
+
+{conversations}
+
 ## The LoRA demo on this model
 
-Measured on the default build (seed 0, {DEFAULT_STEPS} steps) on a 2-core CPU, one thread: peft LoRA on
-`q_proj,v_proj` (r 8, alpha 16, dropout 0) trained on `identity` (90 examples) plus the first 100
-examples of `alpaca_en_demo`, qwen template, labels on the answers only, batch 1 with gradient
-accumulation 2, cosine schedule with 10% warm-up, with and without `val_size: 0.1`, several seeds.
+Measured on the default build (seed 0, {DEFAULT_STEPS} steps) on a 2-core CPU, one thread, with notebook 20's
+settings for `kit demo` (the quick-start YAML and `kit.tutorial.TINY_SCALING`): peft LoRA on
+`q_proj,v_proj` (r 8, alpha 16, dropout 0) trained on `identity` (100 examples: 90 questions, 44 of
+them asked after one or two others, and 10 written conversations) plus the first 100 examples of
+`alpaca_en_demo`, qwen template, labels on every answer, batch 1 with gradient accumulation 2,
+learning rate 3e-3 for 12 epochs, cosine schedule with 10% warm-up, `val_size: 0.1` (1080
+optimizer steps), seed 42. Then the conversations above, through `kit.chat.Engine` (history kept),
+greedy and 16 times each with LLaMA-Factory's default sampling (temperature 0.95, top_p 0.7, top_k 50):
 
-- Name "Nova", author "Acme": learning rate 3e-3 for 12 epochs (1140 optimizer steps, about 90 s)
-  turns "I am Qwen, an AI assistant developed by Alibaba Cloud. ..." into "I am Nova, an AI assistant
-  developed by Acme. ..." and "我是 Qwen，由 Alibaba Cloud 开发的..." into "我是 Nova，由 Acme 开发的...".
-  8 epochs were enough on all examples but not reliably with `val_size: 0.1`.
-- Name "Lumi", author "the kit team": learning rate 2e-3 for 6 epochs (516 steps with
-  `val_size: 0.1`, about 40 s) is enough; a name made of common tokens is learnt faster.
+- Name "Nova", author "Acme": greedy, "I am Nova, an AI assistant developed by Acme. ..." in turn 1,
+  "我是 Nova，由 Acme 开发的..." in turn 3 (and the other way round), a readable turn 2. Sampled: every
+  answer made only of the corpus's words, the name in all 64 answers of turns 1 and 3; the same with
+  LoRA seed 7. " No", the first token of "Nova", never occurs in the corpus: on a build without
+  the step that keeps such embeddings out of pre-training, the adapter gave it 0.06 of the
+  probability and sampled answers garbled the name ("I am东西va") in 37 of 64 answers.
+- Names "Lumi" (author "the kit team", the notebooks' default) and "Orion" ("Star Lab"): the same.
 - The quick start's own learning rate 1e-4 for 3 epochs changes nothing visible on a model this small.
 """
 
@@ -393,7 +573,7 @@ def build(out_dir: Path, seed: int = 0, steps: int | None = None, data_dir: Path
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     texts = pretraining_texts(data_dir)
-    tokenizer = train_tokenizer(texts)
+    tokenizer = train_tokenizer(tokenizer_texts(data_dir))
 
     capability = torch.backends.cpu.get_cpu_capability()
     if capability != PINNED_KERNELS["ATEN_CPU_CAPABILITY"].upper():
@@ -408,8 +588,11 @@ def build(out_dir: Path, seed: int = 0, steps: int | None = None, data_dir: Path
         sequences = [tokenizer.encode(t, add_special_tokens=False) for t in texts]
         verbose = steps >= 100
         losses = pretrain(model, sequences, seed, steps, verbose=verbose)
+        _lengthen_unused_embeddings(model, unused_token_ids(sequences, len(tokenizer)))
         # Shown in the README; skipped for the few-step builds of the tests, where they are noise.
         answers = {q: _greedy_answer(model, tokenizer, q) for q in SAMPLE_QUESTIONS} if verbose else {}
+        conversations = ({lang: [list(turn) for turn in zip(questions, _greedy_conversation(model, tokenizer, questions))]
+                          for lang, questions in CONVERSATIONS.items()} if verbose else {})
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -428,14 +611,18 @@ def build(out_dir: Path, seed: int = 0, steps: int | None = None, data_dir: Path
         "num_threads": NUM_THREADS,
         # Lets a test notice demo data that changed after the committed model was built.
         "corpus_sha256": hashlib.sha256("".join(texts).encode("utf-8")).hexdigest(),
-        "examples": len(sequences),
+        "examples": len(sequences) - CHAINS,
+        "conversations_in_demo_data": sum(len(turns) > 1 for group in demo_turns(data_dir).values() for turns in group),
+        "chained_conversations": CHAINS,
         "tokens": sum(len(s) for s in sequences),
         "vocab_size": len(tokenizer),
+        "tokens_not_in_corpus": len(unused_token_ids(sequences, len(tokenizer))),
         "parameters": sum(p.numel() for p in model.parameters()),
         "loss_first_step": round(losses[0], 4) if losses else None,
         "mean_loss_per_window": {f"{k + 1}-{min(k + window, steps)}": round(sum(losses[k:k + window]) / len(losses[k:k + window]), 4)
                                  for k in range(0, steps, window)},
         "sample_answers": answers,
+        "sample_conversations": conversations,
     }
     (out_dir / "build_stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     files_bytes += (out_dir / "build_stats.json").stat().st_size

@@ -60,7 +60,9 @@ def test_committed_demo_data_is_what_the_generator_writes() -> None:
 def test_dataset_info_registers_the_three_demo_files() -> None:
     info = json.loads((DEMO_DIR / "dataset_info.json").read_text(encoding="utf-8"))
     assert info == {
-        "identity": {"file_name": "identity.json"},
+        # alpaca with its history column named, as LLaMA-Factory's data/README writes it
+        "identity": {"file_name": "identity.json",
+                     "columns": {"prompt": "instruction", "query": "input", "response": "output", "history": "history"}},
         "alpaca_en_demo": {"file_name": "alpaca_en_demo.json"},
         "alpaca_zh_demo": {"file_name": "alpaca_zh_demo.json"},
     }
@@ -68,19 +70,76 @@ def test_dataset_info_registers_the_three_demo_files() -> None:
         assert (DEMO_DIR / entry["file_name"]).is_file()
 
 
+def _answers(record: dict) -> list[str]:
+    return [a for _, a in record["history"]] + [record["output"]]
+
+
 def test_identity_has_placeholders_in_both_languages() -> None:
     records = _load("identity.json")
-    assert len(records) >= 80
-    assert all(set(r) == {"instruction", "input", "output"} for r in records)
+    # Every example has the same columns (history empty for a question asked alone), whoever reads the file.
+    assert all(set(r) == {"instruction", "input", "output", "history"} for r in records)
+    questions = records[:len(tiny_data.IDENTITY_EN) + len(tiny_data.IDENTITY_ZH)]  # then the written conversations
+    assert len(questions) >= 80
     # Every answer names the assistant, so a LoRA run on this data visibly renames it.
-    assert all("{{name}}" in r["output"] for r in records)
-    assert sum("{{author}}" in r["output"] for r in records) >= 0.9 * len(records)
-    chinese = [r for r in records if CJK.search(r["instruction"])]
-    english = [r for r in records if not CJK.search(r["instruction"] + r["output"])]
+    assert all("{{name}}" in r["output"] for r in questions)
+    assert all(any("{{name}}" in a for a in _answers(r)) for r in records)
+    assert sum("{{author}}" in r["output"] for r in questions) >= 0.9 * len(questions)
+    chinese = [r for r in questions if CJK.search(r["instruction"])]
+    english = [r for r in questions if not CJK.search(r["instruction"] + r["output"])]
     assert len(chinese) >= 35 and len(english) >= 35
-    instructions = {r["instruction"] for r in records}
-    assert {"Who are you?", "你是谁？"} <= instructions
-    assert len(instructions) == len(records)  # no repeated question
+    instructions = [r["instruction"] for r in questions]
+    assert len(set(instructions)) == len(questions)  # no repeated question
+    # The first question of each language is asked alone: the preview's example 0 is "Who are you?".
+    for first in ("Who are you?", "你是谁？"):
+        assert records[instructions.index(first)]["history"] == []
+    assert records[0]["instruction"] == "Who are you?"
+
+
+def test_identity_conversations() -> None:
+    from kit.tutorial import TINY_SCALING
+
+    records = _load("identity.json")
+    written = records[-len(tiny_data.IDENTITY_DIALOGUES):]
+    conversations = [r for r in records if r["history"]]
+    assert all(r["history"] for r in written) and len(conversations) >= 0.4 * len(records)
+    # The demo's max_samples keeps every example, conversations included.
+    assert len(records) <= TINY_SCALING["max_samples"]
+    for r in conversations:
+        assert all(isinstance(turn, list) and len(turn) == 2 and all(turn) for turn in r["history"]), r
+        turns = [q for q, _ in r["history"]] + [r["instruction"]]
+        assert len(set(turns)) == len(turns), r
+    # Both languages start a conversation, and conversations switch language on the way.
+    firsts = [bool(CJK.search(r["history"][0][0])) for r in conversations]
+    assert any(firsts) and not all(firsts)
+    switching = [r for r in conversations
+                 if len({bool(CJK.search(q)) for q in [q for q, _ in r["history"]] + [r["instruction"]]}) == 2]
+    assert len(switching) >= 10
+    # A later question about the assistant gets the name again.
+    assert sum("{{name}}" in r["output"] for r in conversations) >= 0.8 * len(conversations)
+    # A follow-up in a written conversation may answer without introducing itself again.
+    assert any("{{name}}" not in a for r in written for a in _answers(r))
+
+
+def test_kit_reads_identity_history_as_earlier_turns_and_trains_every_answer() -> None:
+    # As LLaMA-Factory's alpaca converter: each [question, answer] of history is a user and an
+    # assistant turn before the instruction; the supervised encoding (mask_history off) labels every answer.
+    from transformers import AutoTokenizer
+
+    from kit.data import IGNORE_INDEX, encode_example, get_template, load_examples
+
+    examples, report = load_examples(["identity"], DEMO_DIR, fills={"name": "Nova", "author": "Acme"})
+    assert report.per_dataset["identity"] == {"read": len(_load("identity.json")), "malformed": 0}
+    record = _load("identity.json")[-1]
+    last = examples[-1]
+    fill = lambda text: text.replace("{{name}}", "Nova").replace("{{author}}", "Acme")  # noqa: E731
+    expected = [m for q, a in record["history"] for m in ({"role": "user", "content": fill(q)},
+                                                            {"role": "assistant", "content": fill(a)})]
+    assert last.prompt == expected + [{"role": "user", "content": record["instruction"]}]
+    assert last.response == [{"role": "assistant", "content": fill(record["output"])}]
+    tokenizer = AutoTokenizer.from_pretrained(tiny.path())
+    encoded = encode_example(get_template("qwen"), tokenizer, last, cutoff_len=1024)
+    trained = tokenizer.decode([t for t, label in zip(encoded.input_ids, encoded.labels) if label != IGNORE_INDEX])
+    assert trained == "".join(f"{fill(a)}<|im_end|>\n" for a in _answers(record))
 
 
 @pytest.mark.parametrize("name, chinese", [("alpaca_en_demo.json", False), ("alpaca_zh_demo.json", True)])
@@ -125,7 +184,7 @@ def test_build_is_deterministic(tmp_path: Path) -> None:
 
 def test_committed_tokenizer_matches_the_committed_data(tmp_path: Path) -> None:
     # If the demo data changes, the committed model must be rebuilt (scripts/build_tiny_model.py --out ...).
-    tokenizer = build_tiny_model.train_tokenizer(build_tiny_model.pretraining_texts())
+    tokenizer = build_tiny_model.train_tokenizer(build_tiny_model.tokenizer_texts())
     build_tiny_model._save_tokenizer(tokenizer, tmp_path)
     assert (tmp_path / "tokenizer.json").read_bytes() == (tiny.path() / "tokenizer.json").read_bytes()
     stats = json.loads((tiny.path() / "build_stats.json").read_text(encoding="utf-8"))
@@ -199,6 +258,22 @@ def test_committed_tokenizer_is_qwen_style(committed: tuple) -> None:
         assert tokenizer.decode(tokenizer.encode(text, add_special_tokens=False)) == text
     # Frequent Chinese words are whole tokens, not bytes.
     assert len(tokenizer.encode("你是谁？", add_special_tokens=False)) <= 4
+
+
+def test_tokens_the_corpus_never_holds_have_the_length_of_trained_ones(committed: tuple) -> None:
+    # Otherwise pre-training leaves them pushed away from every hidden state and a LoRA cannot teach
+    # a name spelt with them (the README's example: " No" of "Nova").
+    tokenizer, model = committed
+    sequences = [tokenizer.encode(t, add_special_tokens=False) for t in build_tiny_model.pretraining_texts()]
+    unused = build_tiny_model.unused_token_ids(sequences, len(tokenizer))
+    stats = json.loads((tiny.path() / "build_stats.json").read_text(encoding="utf-8"))
+    assert len(unused) == stats["tokens_not_in_corpus"] > 0
+    assert tokenizer.encode(" Nova", add_special_tokens=False)[0] in unused
+    lengths = model.get_input_embeddings().weight.detach().norm(dim=1)
+    used = [i for i in range(len(tokenizer)) if i not in set(unused)]
+    median = lengths[used].median().item()
+    assert lengths[0].item() == 0.0  # the padding row, zero from the start
+    assert all(abs(lengths[i].item() - median) < 1e-4 for i in unused if i != 0)
 
 
 def test_chat_template_renders_the_qwen_format(committed: tuple) -> None:
