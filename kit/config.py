@@ -537,9 +537,12 @@ def key_reference() -> list[dict[str, Any]]:
 
     The meaning is in the current language (``kit --lang zh keys``, the zh docs' reference page).
     """
+    from kit.data.template import names as template_names  # the templates are data (templates.json), not a choices list
+
     rows = []
     for key, (section, f) in KEYS.items():
         tp, optional = _base_type(f.type)
+        choices = list(f.metadata.get("choices") or []) or (template_names() if key == "template" else [])
         rows.append({"key": key, "section": section, "type": tp.__name__ + (" | null" if optional else ""),
-                     "default": f.default, "choices": list(f.metadata.get("choices") or []), "help": _(f.metadata["help"]) if f.metadata.get("help") else ""})
+                     "default": f.default, "choices": choices, "help": _(f.metadata["help"]) if f.metadata.get("help") else ""})
     return rows

@@ -682,11 +682,15 @@ data
 ## One encoded example
 
 The template turns a question and its answer into tokens. Only the answer (green) is trained: the prompt's
-labels are -100, exactly as LLaMA-Factory encodes them.
+labels are -100, exactly as LLaMA-Factory encodes them. The quick start's Qwen1.5 takes `template: qwen`; a Qwen3
+model takes `qwen3_nothink` (the Instruct-2507 models, as LLaMA-Factory's `qwen3_lora_sft.yaml` has it) or `qwen3`
+(thinking models, with `enable_thinking`) instead: `kit keys` lists them.
 """, """
 ## 一条编码后的样本
 
 模板把问题和答案变成 token。只有答案（绿色）参与训练：提示部分的标签为 -100，与 LLaMA-Factory 的编码完全一致。
+快速开始用的 Qwen1.5 对应 `template: qwen`；Qwen3 模型则改用 `qwen3_nothink`（Instruct-2507 系列，与 LLaMA-Factory 的
+`qwen3_lora_sft.yaml` 相同）或 `qwen3`（思考模型，配合 `enable_thinking`）：`kit keys` 会列出它们。
 """),
     code("""
 data.example(0)
