@@ -108,3 +108,13 @@ def tuned(tiny_model_dir: Path, tiny_adapter_dir: Path):
     from kit.chat import Engine
 
     return Engine(tiny_model_dir, tiny_adapter_dir, do_sample=False, max_new_tokens=24)
+
+
+@pytest.fixture
+def restore_environ():
+    """os.environ as it was before the test (monkeypatch.delenv of an unset variable records nothing to undo,
+    so a variable a test's code wrote, e.g. USE_MODELSCOPE_HUB=1, would reach later tests)."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)

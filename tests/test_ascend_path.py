@@ -29,16 +29,8 @@ from kit.envvars import EnvSettings
 from kit.errors import KitError
 
 
-@pytest.fixture(autouse=True)
-def _environment_restored():
-    """envvars.apply writes os.environ by design; what a test wrote must not reach the next test (the doctor's
-    hub check failed later in the suite on a leaked USE_MODELSCOPE_HUB=1)."""
-    import os
-
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
+# envvars.apply writes os.environ by design: nothing a test here writes may reach the next test.
+pytestmark = pytest.mark.usefixtures("restore_environ")
 
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,16 +8,8 @@ from kit import envvars
 from kit.envvars import EnvError, EnvSettings, rendezvous_problems
 
 
-@pytest.fixture(autouse=True)
-def _environment_restored():
-    """envvars.apply writes os.environ by design; what a test wrote must not reach the next test (the doctor's
-    hub check failed later in the suite on a leaked USE_MODELSCOPE_HUB=1)."""
-    import os
-
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
+# envvars.apply writes os.environ by design: nothing a test here writes may reach the next test.
+pytestmark = pytest.mark.usefixtures("restore_environ")
 
 
 def test_defaults_without_any_variable():
