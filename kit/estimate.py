@@ -57,6 +57,7 @@ FIT_HEADROOM = 0.90  # above 90% of device memory the run is "tight": fragmentat
 
 # A verdict is an English code (``verdict``, the JSON value, what callers compare); text and HTML show these words.
 VERDICT_HEADLINE = {"fits": N_("FITS"), "tight": N_("TIGHT"), "does not fit": N_("DOES NOT FIT"), "unknown": N_("UNKNOWN")}
+VERDICT_COLOUR = {"fits": "#1a7f37", "tight": "#9a6700", "does not fit": "#cf222e"}  # the HTML headline
 VERDICT_WORD = {"fits": N_("fits"), "tight": N_("tight"), "does not fit": N_("does not fit"), "unknown": N_("unknown")}
 
 
@@ -349,7 +350,7 @@ class Estimate:
         return self.render_text()
 
     def _repr_html_(self) -> str:
-        colour = {"fits": "#1a7f37", "tight": "#9a6700", "does not fit": "#cf222e"}.get(self.verdict, "inherit")
+        colour = VERDICT_COLOUR.get(self.verdict, "inherit")
         total = ["<b>" + html.escape(_("total")) + "</b>", (f"<b>{size(self.per_device_bytes)}</b>", "text-align:right"),
                  html.escape(_("estimate")), html.escape(_("per device"))]
         to_fit = html.escape(_("to fit:"))

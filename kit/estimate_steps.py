@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from kit.device_memory import DeviceMemoryError, detect_device, lookup_device, system_ram
-from kit.estimate import (FIT_HEADROOM, FRAGMENTATION, OVERHEAD_FIXED, VERDICT_HEADLINE, EstimateError, MemoryItem, ModelShape, _model_dir, _rows_text, _table_html, count_parameters,
+from kit.estimate import (VERDICT_COLOUR, FIT_HEADROOM, FRAGMENTATION, OVERHEAD_FIXED, VERDICT_HEADLINE, EstimateError, MemoryItem, ModelShape, _model_dir, _rows_text, _table_html, count_parameters,
                           read_model_config)
 from kit.fmt import GiB, size
 from kit.i18n import N_, _
@@ -86,7 +86,7 @@ class StepEstimate:
         return self.render_text()
 
     def _repr_html_(self) -> str:
-        colour = {"fits": "#1a7f37", "tight": "#9a6700", "does not fit": "#cf222e"}.get(self.verdict, "inherit")
+        colour = VERDICT_COLOUR.get(self.verdict, "inherit")
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
         return (f"<p style='color:{colour}'><b>{html.escape(self.headline())}</b></p>"
                 + _table_html(self.items) + f"<ul>{notes}</ul>")
