@@ -143,6 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KitError as exc:
         print(_("error: {message}").format(message=exc), file=sys.stderr)
         return 2
+    from kit import i18n
+
+    i18n.warn_unknown_kit_lang()
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_(USAGE))
         return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -19,6 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from kit import yamlfile
 from kit.errors import KitError
 from kit.i18n import N_, _
 
@@ -241,6 +243,27 @@ def _base_type(tp: Any) -> tuple[type, bool]:
     return tp, False
 
 
+INT64_MAX = 2**63 - 1
+
+
+def _integer(value: Any) -> int | None:
+    """An int from an int, a whole float or their text (1e3 is 1000); None for anything else (True, 1.5, nan)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        as_float = float(value) if isinstance(value, float) else float(text)
+    except (ValueError, OverflowError):
+        return None
+    return int(as_float) if as_float.is_integer() else None  # nan and inf are not integers
+
+
 def _coerce(key: str, value: Any, f: dataclasses.Field) -> tuple[Any, str | None]:
     tp, optional = _base_type(f.type)
     if value is None or (isinstance(value, str) and value.strip().lower() in {"null", "none", "~"} and tp is not str):
@@ -255,33 +278,29 @@ def _coerce(key: str, value: Any, f: dataclasses.Field) -> tuple[Any, str | None
             return str(value).strip().lower() in _TRUE, None
         return None, _("{key}: {value} is not a boolean; use true or false").format(key=key, value=repr(value))
     if tp is int:
-        if isinstance(value, bool):
-            return None, _("{key}: {value} is not an integer").format(key=key, value=repr(value))
-        if isinstance(value, int):
-            return value, None
-        if isinstance(value, float) and value.is_integer():
-            return int(value), None
-        try:
-            return int(str(value).strip()), None
-        except ValueError:
-            try:
-                as_float = float(str(value).strip())
-                if as_float.is_integer():
-                    return int(as_float), None
-            except ValueError:
-                pass
+        number = _integer(value)
+        if number is None:
             return None, _("{key}: {value} is not an integer (for example {example})").format(
                 key=key, value=repr(value), example=f.default if f.default is not None else 1)
+        if abs(number) > INT64_MAX:
+            # torch, numpy and the C++ of DeepSpeed hold these in 64 bits; beyond it they overflow or raise
+            return None, _("{key}: {value} is too large (at most {limit})").format(key=key, value=number, limit=INT64_MAX)
+        return number, None
     if tp is float:
         if isinstance(value, bool):
             return None, _("{key}: {value} is not a number").format(key=key, value=repr(value))
-        if isinstance(value, (int, float)):
-            return float(value), None
         try:
-            return float(str(value).strip()), None
+            number = float(value) if isinstance(value, (int, float)) else float(str(value).strip())
         except ValueError:
             return None, _("{key}: {value} is not a number (for example {example})").format(
                 key=key, value=repr(value), example=f.default if f.default is not None else 1.0)
+        except OverflowError:  # an int too large for a float
+            number = math.inf
+        if not math.isfinite(number):
+            # NaN passes every comparison below unnoticed and reaches the optimizer or the sampler
+            return None, _("{key}: {value} is not a finite number (NaN and infinity are not allowed; for example {example})").format(
+                key=key, value=repr(value), example=f.default if f.default is not None else 1.0)
+        return number, None
     if tp is str:
         if isinstance(value, (dict, list)):
             if key in {"dataset", "lora_target", "adapter_name_or_path"} and isinstance(value, list):
@@ -315,7 +334,12 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if p.is_dir():
         raise ConfigError([_("config file {path} is a directory; give the path of a YAML file").format(path=repr(str(p)))])
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = yamlfile.load(p)
+    except yamlfile.YamlFileError as exc:
+        raise ConfigError([_("config file {path}: {problem}").format(path=repr(str(p)), problem=exc)]) from None
+    except OSError as exc:
+        raise ConfigError([_("config file {path} cannot be read: {reason}").format(
+            path=repr(str(p)), reason=exc.strerror or exc)]) from None
     except UnicodeDecodeError:
         raise ConfigError([_("config file {path} is not UTF-8 text").format(path=repr(str(p)))]) from None
     except yaml.YAMLError as exc:
@@ -416,6 +440,13 @@ def _normalise_paths(per_section: dict[str, dict[str, Any]]) -> None:
                 _absolute(a.strip()) if _local_path(a.strip()) else a.strip() for a in adapters.split(",") if a.strip())
 
 
+# Limits of the libraries that consume these values, checked here so a run fails at load, not hours in.
+SEED_MAX = 2**32 - 1
+DDP_TIMEOUT_MAX = 2**31 - 1
+# vLLM's LoRAConfig accepts these max_lora_rank values only (vllm/config/lora.py, MaxLoRARanks).
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
 def _check_values(cfg: Config) -> list[str]:
     p: list[str] = []
     d, t, f, i = cfg.data, cfg.train, cfg.finetune, cfg.infer
@@ -449,11 +480,16 @@ def _check_values(cfg: Config) -> list[str]:
         bad(N_("num_train_epochs: {value} must be positive (or set max_steps)"), value=t.num_train_epochs)
     if not 0 <= t.warmup_ratio < 1:
         bad(N_("warmup_ratio: {value} must be in [0, 1)"), value=t.warmup_ratio)
-    for key in ("logging_steps", "save_steps"):
-        if getattr(t, key) <= 0:
-            bad(N_("{key}: {value} must be positive"), key=key, value=getattr(t, key))
-    if t.eval_steps is not None and t.eval_steps <= 0:
-        bad(N_("eval_steps: {value} must be positive"), value=t.eval_steps)
+    for key in ("logging_steps", "save_steps", "eval_steps"):
+        value = getattr(t, key)
+        if value is None:
+            continue
+        if value <= 0:
+            bad(N_("{key}: {value} must be positive"), key=key, value=value)
+        elif value > 1 and not float(value).is_integer():
+            # transformers reads a value below 1 as a fraction of the run, and refuses a fractional count above it
+            bad(N_("{key}: {value} must be a whole number of steps, or a fraction of the run below 1 (e.g. 0.1)"),
+                key=key, value=value)
     if t.fp16 and t.bf16:
         bad(N_("fp16 and bf16: both are true; choose one"))
     if t.eval_strategy != "no" and d.val_size == 0:
@@ -471,11 +507,20 @@ def _check_values(cfg: Config) -> list[str]:
         bad(N_("repetition_penalty: {value} must be positive (1.0 means no penalty)"), value=i.repetition_penalty)
     if not 0 < i.vllm_gpu_util <= 1:
         bad(N_("vllm_gpu_util: {value} must be a fraction of device memory in (0, 1], e.g. 0.7"), value=i.vllm_gpu_util)
-    for key in ("vllm_maxlen", "vllm_max_lora_rank", "export_size"):
+    for key in ("vllm_maxlen", "export_size"):
         if getattr(i, key) <= 0:
             bad(N_("{key}: {value} must be a positive integer"), key=key, value=getattr(i, key))
     if t.ddp_timeout <= 0:
         bad(N_("ddp_timeout: {value} must be a positive number of seconds"), value=t.ddp_timeout)
+    elif t.ddp_timeout > DDP_TIMEOUT_MAX:
+        bad(N_("ddp_timeout: {value} is too long; at most {limit} seconds (the collectives' timers overflow beyond it)"),
+            value=t.ddp_timeout, limit=DDP_TIMEOUT_MAX)
+    if t.seed > SEED_MAX:
+        # transformers.set_seed seeds numpy too, which takes 32-bit seeds only
+        bad(N_("seed: {value} is too large; at most {limit} (numpy's seeds are 32-bit)"), value=t.seed, limit=SEED_MAX)
+    if i.vllm_max_lora_rank not in VLLM_LORA_RANKS:
+        bad(N_("vllm_max_lora_rank: {value} is not one vLLM accepts; choose one of {choices} (at least the adapter's lora_rank)"),
+            value=i.vllm_max_lora_rank, choices=", ".join(map(str, VLLM_LORA_RANKS)))
     if t.dataloader_num_workers < 0:
         bad(N_("dataloader_num_workers: {value} must be >= 0 (0 loads data in the training process)"),
             value=t.dataloader_num_workers)

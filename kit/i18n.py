@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gettext
 import os
+import sys
 from pathlib import Path
 from typing import Mapping
 
@@ -31,9 +32,41 @@ LANGUAGE_VARIABLES = ("KIT_LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
 
 
 def language_preference(env: Mapping[str, str] | None = None) -> str | None:
-    """The first of KIT_LANG and the POSIX locale variables that is set."""
+    """The first language the kit speaks named by KIT_LANG or the POSIX locale variables, in that order.
+
+    LANGUAGE may list several (``fr:zh``), as gettext reads it. An unknown KIT_LANG (``KIT_LANG=fr``) is
+    passed over for the locale's language, and ``unknown_kit_lang`` says so once; an unknown locale (``C``,
+    ``fr_FR``) means no preference, as before.
+    """
     env = os.environ if env is None else env
-    return next((env[k] for k in LANGUAGE_VARIABLES if env.get(k)), None)
+    for name in LANGUAGE_VARIABLES:
+        value = env.get(name)
+        if not value:
+            continue
+        for part in value.split(":") if name == "LANGUAGE" else [value]:
+            if normalise(part):
+                return part
+        if name != "KIT_LANG":
+            return value  # the locale's own choice, even one the kit does not speak: English
+    return None
+
+
+def unknown_kit_lang(env: Mapping[str, str] | None = None) -> str | None:
+    """One line saying that KIT_LANG names a language the kit does not speak, or None when it is fine."""
+    env = os.environ if env is None else env
+    value = env.get("KIT_LANG")
+    if not value or normalise(value) or _state["lang"]:  # fine, or overridden by --lang / a notebook's lang
+        return None
+    return _("KIT_LANG={value} is not a language the kit speaks ({choices}); using {lang}, from the locale").format(
+        value=value, choices=", ".join(LANGUAGES), lang=language())
+
+
+def warn_unknown_kit_lang() -> None:
+    """Print ``unknown_kit_lang``'s line to stderr, once per process (the CLI and the notebooks call this)."""
+    line = unknown_kit_lang()
+    if line and not _state.get("warned"):
+        _state["warned"] = True
+        print(line, file=sys.stderr)
 
 
 class LanguageError(KitError, ValueError):
@@ -51,7 +84,8 @@ def normalise(lang: str | None) -> str | None:
 def set_language(lang: str | None = None) -> str:
     """Choose the language of every later message; None goes back to what the environment says."""
     if lang is not None and normalise(lang) is None:
-        raise LanguageError(f"lang: {lang!r} is not a language the kit speaks; use one of {', '.join(LANGUAGES)}")
+        raise LanguageError(_("lang: {value} is not a language the kit speaks; use one of {choices}").format(
+            value=repr(lang), choices=", ".join(LANGUAGES)))
     _state["lang"] = normalise(lang)
     return language()
 
