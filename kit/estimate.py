@@ -516,10 +516,9 @@ def _suggestions(config: str | Path | Mapping[str, Any], e: Estimate, device: st
 def _zero_stage_of(cfg: Any, config_path: Path) -> int | None:
     if not cfg.train.deepspeed:
         return None
-    from kit.ds_config import find_deepspeed_config, read_deepspeed_config
+    from kit.ds_config import find_deepspeed_config, read_deepspeed_config, stage_of
 
-    ds = read_deepspeed_config(find_deepspeed_config(cfg.train.deepspeed, config_path.parent))
-    return int(ds.get("zero_optimization", {}).get("stage", 0))
+    return stage_of(read_deepspeed_config(find_deepspeed_config(cfg.train.deepspeed, config_path.parent)))
 
 
 def _model_dir(name: str | None, cache_dir: str | None) -> Path:

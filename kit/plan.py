@@ -25,7 +25,8 @@ from kit import model as model_mod
 from kit.config import Config, ConfigError
 from kit.data import build_sft, read_registry, resolve_dataset_dir, split_indices
 from kit.data import encoded
-from kit.data.loader import dataset_attr
+from kit.data.files import locate
+from kit.data.loader import DataError, dataset_attr
 from kit.data.template import Template, get as get_template, with_system
 from kit.envvars import EnvSettings
 from kit.i18n import _
@@ -224,6 +225,13 @@ def check_datasets(cfg: Config) -> Path:
         if not (dataset_dir / attr.file_name).exists():
             missing.append(_("dataset: {name} names file {file}, which is not in {folder}").format(
                 name=repr(name), file=repr(attr.file_name), folder=dataset_dir))
+            continue
+        try:
+            # What is there must be files the kit can read: a FIFO, a device or a folder without data is
+            # refused here, before any model is resolved (locate opens nothing).
+            locate(name, attr.file_name, dataset_dir)
+        except DataError as exc:
+            missing.append(str(exc))
     if missing:
         raise ConfigError(missing)
     return dataset_dir
@@ -239,7 +247,11 @@ def build(cfg: Config, env: EnvSettings, check_only: bool = False) -> Plan:
     ds_path = ds_stage = None
     if cfg.train.deepspeed:
         ds_path = ds_config.find_deepspeed_config(cfg.train.deepspeed, cfg.config_dir)
-        ds_stage = ds_config.read_deepspeed_config(ds_path).get("zero_optimization", {}).get("stage", 0)
+        ds_data = ds_config.read_deepspeed_config(ds_path)
+        ds_stage = ds_config.stage_of(ds_data)
+        mismatched = ds_config.mismatches(ds_data, cfg)
+        if mismatched:
+            raise ConfigError(mismatched)
     template = _template(cfg)
     dataset_dir = check_datasets(cfg)
     check_output_place(cfg, None, dataset_dir)
