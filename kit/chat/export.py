@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -23,14 +20,15 @@ from kit import config as config_mod
 from kit import model as model_mod
 from kit.config import Config
 from kit.data.template import Template
-from kit.errors import KitError
+from kit.chat.export_folder import (EXPORT_MARKER, ExportError, check_export_dir, check_free_space, make_staging,
+                                    os_error, put_in_place, remove_staging, write_marker)
 from kit.i18n import N_, _
 
 logger = logging.getLogger("kit.export")
 
-
-class ExportError(KitError):
-    pass
+# Names tests and notebooks take from here (they live in kit.chat.export_folder).
+__all__ = ["EXPORT_MARKER", "ExportError", "export_main", "export_model", "jinja_chat_template"]
+_check_export_dir = check_export_dir  # the name earlier tests use
 
 
 USAGE = N_("""usage: kit export [CONFIG.yaml] [--key value ...]
@@ -41,6 +39,8 @@ Merge a LoRA adapter into its base model and save a standalone model, as llamafa
              --template qwen --finetuning_type lora --export_dir models/qwen1.5-7b-sft
 
 export_dir must not exist or be empty; export_size sets the shard size in GB (default 5).
+--replace_earlier_export replaces an earlier kit export there, but only when the folder holds nothing
+except the files that export wrote (listed in its kit_export.json).
 """)
 
 
@@ -136,24 +136,6 @@ def jinja_chat_template(template: Template) -> str:
 
 # ---------------------------------------------------------------- export
 
-# Written into every export: the only folders the kit ever replaces are ones it wrote itself.
-EXPORT_MARKER = "kit_export.json"
-
-
-def _check_export_dir(export_dir: Path, replace_earlier_export: bool = False) -> bool:
-    """Whether export_dir holds an earlier kit export to replace; refuse any other non-empty folder."""
-    if export_dir.exists() and not export_dir.is_dir():
-        raise ExportError(_("export_dir: {path!r} is a file; give a folder that does not exist yet").format(
-            path=str(export_dir)))
-    if export_dir.is_dir() and any(export_dir.iterdir()):
-        if replace_earlier_export and (export_dir / EXPORT_MARKER).is_file():
-            return True
-        mine = _(" (it is not an export the kit wrote: no kit_export.json in it)") if replace_earlier_export else ""
-        raise ExportError(_("export_dir: {path!r} exists and is not empty{why}; choose a new folder "
-                            "(the kit does not overwrite a folder it did not write)").format(path=str(export_dir), why=mine))
-    return False
-
-
 def _drop_load_flags(tokenizer_config: Path) -> None:
     # transformers 5 saves how this process loaded the tokenizer (is_local, local_files_only: true
     # under HF_HUB_OFFLINE) as if it were part of the model; an export must not carry them elsewhere.
@@ -166,26 +148,34 @@ def _drop_load_flags(tokenizer_config: Path) -> None:
         tokenizer_config.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def _model_bytes(model: Any) -> int:
+    return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
 def export_model(cfg: Config, replace_earlier_export: bool = False) -> Path:
     """Merge ``cfg``'s adapters into its base model and save the result in ``export_dir``; return it.
 
     ``export_dir`` must be new or empty; with ``replace_earlier_export`` it may also hold an earlier
-    export of the kit's (marked by kit_export.json), which is swapped out only once the new one is
-    complete. Any other folder is refused: nothing a person put there is ever deleted.
+    export of the kit's whose folder holds only the files its kit_export.json lists; those are
+    replaced once the new export is complete. Anything else is refused, naming the files in the way:
+    nothing a person put there is ever deleted. Whatever the operating system refuses (no permission,
+    a full disk) is an ExportError, and nothing half-written is left.
     """
+    from kit.chat.adapter_check import check_adapters_fit, checked_adapter_dirs, load_adapters
     from kit.chat.engine import with_checked_template
 
     config_mod.require(cfg, "export")
     export_dir = Path(cfg.infer.export_dir).expanduser().resolve()
-    _check_export_dir(export_dir, replace_earlier_export)
-    adapter_dirs = [model_mod.check_adapter_dir(p) for p in cfg.adapter_paths]
+    check_export_dir(export_dir, replace_earlier_export)
+    adapter_dirs = checked_adapter_dirs(cfg.adapter_paths)
     stage = model_mod.tokenizer_stage(cfg, template=with_checked_template(
         cfg.data.template, adapter_dirs, cfg.data.default_system, cfg.data.enable_thinking))
     model_dir, template, tokenizer = stage.model_dir, stage.template, stage.tokenizer
+    check_adapters_fit(model_dir, adapter_dirs, cfg.model.trust_remote_code)  # before minutes of loading
     # dtype "auto": the checkpoint's own dtype, so the export is the size of the base model.
     model = model_mod.load_model(model_dir, "auto", cfg.model.trust_remote_code)
     if adapter_dirs:
-        model = model_mod.load_adapters(model, adapter_dirs, merge=True)
+        model = load_adapters(model, adapter_dirs, merge=True)
     else:
         logger.warning(_("no adapter_name_or_path: exporting the base model unchanged"))
 
@@ -196,31 +186,57 @@ def export_model(cfg: Config, replace_earlier_export: bool = False) -> Path:
     tokenizer.chat_template = jinja_chat_template(template)
     tokenizer.padding_side = "left"  # for batched generation with the exported model
 
-    export_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{export_dir.name}.partial-", dir=export_dir.parent))
+    needed = _model_bytes(model)
+    check_free_space(export_dir, needed)
+    staging = None
     try:
+        staging = make_staging(export_dir)
         model.save_pretrained(str(staging), max_shard_size=f"{cfg.infer.export_size}GB")
         tokenizer.save_pretrained(str(staging))
         _drop_load_flags(staging / "tokenizer_config.json")
-        (staging / EXPORT_MARKER).write_text(json.dumps(
-            {"model_name_or_path": cfg.model.model_name_or_path, "adapter_name_or_path": [str(a) for a in adapter_dirs],
-             "template": template.name}, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        earlier = _check_export_dir(export_dir, replace_earlier_export)  # still as checked after the (long) save?
-        old = None
-        if earlier:
-            old = Path(tempfile.mkdtemp(prefix=f".{export_dir.name}.old-", dir=export_dir.parent))
-            os.replace(export_dir, old / export_dir.name)
-        elif export_dir.is_dir():
-            export_dir.rmdir()  # empty, checked above; rename needs it gone
-        os.replace(staging, export_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        write_marker(staging, {"model_name_or_path": cfg.model.model_name_or_path,
+                               "adapter_name_or_path": [str(a) for a in adapter_dirs], "template": template.name})
+        earlier = check_export_dir(export_dir, replace_earlier_export)  # still as checked after the (long) save?
+        put_in_place(staging, export_dir, earlier)
+    except OSError as exc:
+        remove_staging(staging)
+        raise os_error(exc, export_dir, needed) from exc
+    except BaseException:  # Ctrl+C, or a refusal of the second check: nothing half-written stays
+        remove_staging(staging)
         raise
     logger.info(_("exported {model}{adapters} to {export_dir}").format(
         model=model_dir, adapters=f" + {', '.join(map(str, adapter_dirs))}" if adapter_dirs else "", export_dir=export_dir))
     return export_dir
+
+
+REPLACE_FLAG = "--replace_earlier_export"
+
+
+def _take_replace_flag(argv: list[str]) -> tuple[bool, list[str]]:
+    """``--replace_earlier_export [true|false]`` (or ``=value``): a flag of ``kit export`` only, not a config key."""
+    from kit.config import ConfigError
+
+    rest: list[str] = []
+    replace_earlier = False
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == REPLACE_FLAG or arg.startswith(REPLACE_FLAG + "="):
+            value = arg.partition("=")[2] if "=" in arg else None
+            if value is None and i + 1 < len(argv) and argv[i + 1].lower() in _BOOL_WORDS:
+                value = argv[i + 1]
+                i += 1
+            word = (value or "true").lower()
+            if word not in _BOOL_WORDS:
+                raise ConfigError([_("{flag}: {value!r} is not true or false").format(flag=REPLACE_FLAG, value=value)])
+            replace_earlier = _BOOL_WORDS[word]
+        else:
+            rest.append(arg)
+        i += 1
+    return replace_earlier, rest
+
+
+_BOOL_WORDS = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
 
 
 def export_main(argv: list[str]) -> int:
@@ -230,7 +246,8 @@ def export_main(argv: list[str]) -> int:
         return 0
     from kit.chat.terminal import load_config
 
+    replace_earlier, argv = _take_replace_flag(list(argv))
     cfg = load_config(argv, "kit export")
-    out = export_model(cfg)
+    out = export_model(cfg, replace_earlier_export=replace_earlier)
     print(json.dumps({"export_dir": str(out), "files": sorted(p.name for p in out.iterdir())}))
     return 0
