@@ -94,12 +94,12 @@ class _InterruptingStdin(io.StringIO):
         raise KeyboardInterrupt
 
 
-def test_ctrl_c_leaves_with_status_0() -> None:
+def test_ctrl_c_at_the_prompt_leaves_and_during_a_reply_stops_only_the_reply() -> None:
     out = io.StringIO()
     assert run_loop(_FakeEngine(), _InterruptingStdin(), out) == 0  # at the prompt
     engine, out = _FakeEngine(), io.StringIO()
-    assert run_loop(engine, io.StringIO("hi\nmore\n"), out) == 0  # during a reply
-    assert engine.stopped == 1 and "Assistant: piece" in out.getvalue()
+    assert run_loop(engine, io.StringIO("hi\nmore\n"), out) == 0  # during each reply; then the end of input
+    assert engine.stopped == 2 and out.getvalue().count("Assistant: piece") == 2
 
 
 def test_line_reader_on_text_streams() -> None:

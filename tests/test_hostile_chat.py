@@ -9,8 +9,11 @@ chat inputs crashed the engine or ended the terminal loop in the middle of a con
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
+import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -166,3 +169,285 @@ def test_disk_full_keeps_an_earlier_export(monkeypatch, tiny_model_dir: Path, ti
         export_mod.export_model(_cfg(tiny_model_dir, tiny_adapter_dir, earlier_export), replace_earlier_export=True)
     assert sorted(p.name for p in earlier_export.iterdir()) == before
     assert sorted(p.name for p in earlier_export.parent.iterdir()) == ["merged"]
+
+
+# ---------------------------------------------------------------- adapter folders: a message naming the folder
+
+
+def _broken_adapter(source: Path, tmp_path: Path, name: str, **files: bytes | str) -> Path:
+    out = tmp_path / name
+    shutil.copytree(source, out)
+    for file_name, content in files.items():
+        path = out / file_name.replace("__", ".")
+        path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    return out
+
+
+@pytest.mark.parametrize("name, files, expected", [
+    ("not-json", {"adapter_config__json": "{not json"}, "adapter_config.json is not valid JSON"),
+    ("not-utf8", {"adapter_config__json": b"\xff\xfe{}"}, "adapter_config.json is not valid JSON"),
+    ("a-list", {"adapter_config__json": "[1, 2]"}, "holds a JSON list"),
+    ("no-peft-type", {"adapter_config__json": "{}"}, "peft_type None"),
+    ("rank-words", {"adapter_config__json": json.dumps({"peft_type": "LORA", "r": "eight"})}, "r 'eight'"),
+    ("damaged-weights", {"adapter_model__safetensors": b"garbage" * 10}, "adapter_model.safetensors cannot be read"),
+    ("empty-weights", {"adapter_model__safetensors": b""}, "adapter_model.safetensors cannot be read"),
+])
+def test_a_damaged_adapter_folder_is_one_message(monkeypatch, capsys, tiny_model_dir: Path, lf_adapter_dir: Path,
+                                                 tmp_path: Path, name: str, files: dict, expected: str) -> None:
+    from kit.chat import Engine
+    from kit.model import ModelError
+
+    adapter = _broken_adapter(lf_adapter_dir, tmp_path, name, **files)
+    with pytest.raises(ModelError) as info:
+        Engine(tiny_model_dir, adapter, do_sample=False)
+    assert str(adapter) in str(info.value) and expected in str(info.value)
+    # The same through `kit chat` and `kit export`: one line, no traceback.
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"hi\nexit\n"), encoding="utf-8"))
+    assert cli.main(["chat", "--model_name_or_path", str(tiny_model_dir), "--adapter_name_or_path", str(adapter),
+                     "--template", "qwen"]) == 2
+    code, out, err = _cli_export(capsys, tiny_model_dir, adapter, tmp_path / "merged")
+    assert code == 2 and expected in err and "Traceback" not in err
+    assert not (tmp_path / "merged").exists()
+
+
+def test_an_adapter_path_that_is_a_file(tiny_model_dir: Path, lf_adapter_dir: Path) -> None:
+    from kit.chat import Engine
+    from kit.model import ModelError
+
+    weights = lf_adapter_dir / "adapter_model.safetensors"
+    with pytest.raises(ModelError, match="is a file, not a folder") as info:
+        Engine(tiny_model_dir, weights)
+    assert f"did you mean its folder {str(lf_adapter_dir)!r}" in str(info.value)
+
+
+def test_config_and_weights_from_different_adapters(tiny_model_dir: Path, lf_adapter_dir: Path, tmp_path: Path) -> None:
+    from kit.chat import Engine
+    from kit.model import ModelError
+
+    config = json.loads((lf_adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    adapter = _broken_adapter(lf_adapter_dir, tmp_path, "mixed", adapter_config__json=json.dumps({**config, "r": 4}))
+    with pytest.raises(ModelError, match="says r 4 but its weights have rank 8"):
+        Engine(tiny_model_dir, adapter)
+
+
+@pytest.fixture(scope="module")
+def adapters_for_other_depths(tmp_path_factory) -> dict[int, Path]:
+    """LoRA adapters for models like tiny_model_dir (same widths) but with 1 and 3 layers instead of 2."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from helpers import make_tiny_model
+
+    out = {}
+    for layers in (1, 3):
+        root = tmp_path_factory.mktemp(f"depth{layers}")
+        model_dir = make_tiny_model(root / "model", hidden=128, layers=layers)
+        torch.manual_seed(0)
+        peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32),
+                                    LoraConfig(task_type="CAUSAL_LM", r=8, target_modules=["q_proj", "v_proj"],
+                                               init_lora_weights=False))
+        peft_model.save_pretrained(str(root / "adapter"))
+        out[layers] = root / "adapter"
+    return out
+
+
+@pytest.mark.parametrize("layers, expected", [(1, "it adapts 1 model.layers.*.self_attn.q_proj layers but this model has 2"),
+                                              (3, "do not exist in this model (e.g. model.layers.2.")])
+def test_an_adapter_for_a_model_of_another_depth_is_refused(tiny_model_dir: Path, adapters_for_other_depths, layers: int,
+                                                            expected: str) -> None:
+    # peft loads these with a warning at most: the chat would answer with a partly applied adapter.
+    from kit.chat import Engine
+    from kit.model import ModelError
+
+    with pytest.raises(ModelError, match="trained for another base model") as info:
+        Engine(tiny_model_dir, adapters_for_other_depths[layers], do_sample=False)
+    assert expected in str(info.value)
+
+
+@pytest.mark.parametrize("content", [b"- a\n- b\n", b"\xff\xfe\x00 not text", b"template: 5\n"])
+def test_an_unreadable_training_args_yaml_only_means_the_template_is_unknown(tiny_model_dir: Path, lf_adapter_dir: Path,
+                                                                             tmp_path: Path, content: bytes) -> None:
+    from kit.chat import Engine
+
+    adapter = _broken_adapter(lf_adapter_dir, tmp_path, "odd-args", training_args__yaml=content)
+    assert Engine(tiny_model_dir, adapter, template="qwen", do_sample=False, max_new_tokens=4).chat(
+        [{"role": "user", "content": "hi"}])
+
+
+# ---------------------------------------------------------------- the engine: mistakes are ChatErrors, odd text still answers
+
+WHO = [{"role": "user", "content": "Who are you?"}]
+
+
+@pytest.mark.parametrize("messages, expected", [
+    ("Who are you?", "to send one text"),
+    (None, "got a NoneType"),
+    (["Who are you?"], r"messages\[0\]: expected a message"),
+])
+def test_messages_of_the_wrong_shape(base, messages, expected: str) -> None:
+    from kit.chat import ChatError
+
+    with pytest.raises(ChatError, match=expected):
+        base.chat(messages)
+    assert base.chat(WHO)  # still usable
+
+
+def test_a_system_prompt_that_is_not_text(base) -> None:
+    from kit.chat import ChatError
+
+    with pytest.raises(ChatError, match="system: expected the system prompt's text"):
+        base.chat(WHO, system=5)
+
+
+def test_lone_surrogates_are_replaced_not_a_crash(base) -> None:
+    messages = [{"role": "user", "content": "caf\udce9 and half an emoji \ud83d"}]
+    prompt = base.prepare(messages)
+    assert "caf\ufffd and half an emoji \ufffd" in base.tokenizer.decode(prompt.ids)
+    assert base.chat(messages) == base.chat([{"role": "user", "content": "caf\ufffd and half an emoji \ufffd"}])
+    # A pair written as two escapes (as JSON carries it) is the one character it encodes.
+    assert "\U0001f600" in base.tokenizer.decode(base.prepare([{"role": "user", "content": "\ud83d\ude00"}]).ids)
+
+
+def test_settings_given_as_text_are_read_as_the_config_reads_them(base) -> None:
+    assert base.chat(WHO, max_new_tokens="4") == base.chat(WHO, max_new_tokens=4)
+
+
+def test_a_tiny_temperature_samples_instead_of_failing(base) -> None:
+    # transformers divides the scores by it: 1e-300 gave inf/nan and "probability tensor contains inf" at the first reply.
+    assert base.chat(WHO, do_sample=True, temperature=1e-300, max_new_tokens=4)
+
+
+def test_a_repetition_penalty_that_would_fail_at_the_first_reply_fails_at_load(tiny_model_dir: Path, base) -> None:
+    from kit.chat import ChatError, Engine
+
+    with pytest.raises(ChatError, match="repetition_penalty: 1e-300 is too small"):
+        Engine(tiny_model_dir, repetition_penalty=1e-300)
+    with pytest.raises(ChatError, match="repetition_penalty"):
+        base.chat(WHO, repetition_penalty=1e-300)
+    assert base.chat(WHO)
+
+
+def test_a_system_prompt_longer_than_the_context_is_refused_not_cut(tiny_model_dir: Path, base) -> None:
+    from kit.chat import ChatError, Engine
+
+    # Cutting the prompt's front would silently drop the system prompt and the template's first tokens.
+    with pytest.raises(ChatError, match="shorten the system prompt"):
+        base.chat(WHO, system="be brief " * 2000)
+    assert base.chat(WHO)
+    with pytest.raises(ChatError, match="raise cutoff_len"):
+        Engine(tiny_model_dir, cutoff_len=8)  # no room for any message at all: refused at load
+
+
+def test_a_reply_that_fails_is_a_chat_error_and_the_engine_goes_on(base, monkeypatch) -> None:
+    from kit.chat import ChatError
+
+    def broken_generate(*args, **kwargs):
+        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(base.model, "generate", broken_generate)
+        with pytest.raises(ChatError, match="the reply failed: RuntimeError: probability tensor"):
+            base.chat(WHO)
+    assert base.chat(WHO)
+
+
+# ---------------------------------------------------------------- `kit chat`: nothing ends the chat in the middle
+
+
+class _ScriptedEngine:
+    """Replies from a script: a text, or an exception raised after the reply's first piece."""
+
+    def __init__(self, *replies):
+        self.replies = list(replies)
+        self.stopped = 0
+        self.seen: list[list[dict[str, str]]] = []
+
+    def stream(self, messages):
+        self.seen.append([dict(m) for m in messages])
+        reply = self.replies.pop(0)
+        if isinstance(reply, BaseException):
+            yield "partial"
+            raise reply
+        yield reply
+
+    def stop(self) -> None:
+        self.stopped += 1
+
+
+def test_ctrl_c_during_a_reply_stops_it_and_the_chat_goes_on() -> None:
+    from kit.chat.terminal import run_loop
+
+    engine, out = _ScriptedEngine(KeyboardInterrupt(), "second answer"), io.StringIO()
+    assert run_loop(engine, io.StringIO("first\nsecond\n"), out) == 0
+    assert engine.stopped == 1 and "reply stopped" in out.getvalue() and "second answer" in out.getvalue()
+    # What was shown of the stopped reply stays in the history, as in the notebook panel.
+    assert engine.seen[1] == [{"role": "user", "content": "first"}, {"role": "assistant", "content": "partial"},
+                              {"role": "user", "content": "second"}]
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("CUDA error: device-side assert"), ValueError("odd")])
+def test_a_failed_reply_is_a_message_and_the_chat_goes_on(failure: Exception) -> None:
+    from kit.chat.terminal import run_loop
+
+    engine, out = _ScriptedEngine(failure, "second answer"), io.StringIO()
+    assert run_loop(engine, io.StringIO("first\nsecond\n"), out) == 0
+    assert f"error: the reply failed: {type(failure).__name__}" in out.getvalue() and "second answer" in out.getvalue()
+    assert engine.seen[1] == [{"role": "user", "content": "second"}]  # the failed turn is not in the history
+
+
+def test_a_kit_error_during_a_reply_keeps_the_chat(monkeypatch, capsys, tiny_model_dir: Path) -> None:
+    # A reply the engine refuses (here: a system prompt with no room left) is one line; the next question is answered.
+    from kit.chat import ChatError, Engine
+
+    real = Engine.stream
+    calls = []
+
+    def refuse_first(self, messages, *args, **kwargs):
+        calls.append(len(messages))
+        if len(calls) == 1:
+            raise ChatError("no room for this one")
+        return real(self, messages, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "stream", refuse_first)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"first\nsecond\nexit\n"), encoding="utf-8"))
+    code = cli.main(["chat", "--model_name_or_path", str(tiny_model_dir), "--template", "qwen", "--do_sample", "false",
+                     "--max_new_tokens", "4"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "error: no room for this one" in out and out.count("Assistant: ") == 2
+    assert calls == [1, 1]  # the refused question left no trace in the history
+
+
+def test_lone_surrogates_on_a_text_stdin() -> None:
+    from kit.chat.terminal import run_loop
+
+    engine, out = _ScriptedEngine("ok"), io.StringIO()
+    assert run_loop(engine, io.StringIO("half an emoji \ud83d\n"), out) == 0
+    assert engine.seen == [[{"role": "user", "content": "half an emoji \ufffd"}]]
+    assert "not valid Unicode" in out.getvalue()
+
+
+def test_a_terminal_that_cannot_show_the_reply() -> None:
+    # LANG=C or a latin-1 console: a reply in Chinese is shown with ? rather than ending the chat.
+    from kit.chat.terminal import run_loop
+
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding="ascii", write_through=True)
+    assert run_loop(_ScriptedEngine("你好", "again"), io.StringIO("hi\nhi\n"), out) == 0
+    assert b"Assistant: ??" in raw.getvalue() and b"again" in raw.getvalue()
+
+
+# ---------------------------------------------------------------- the notebook panel
+
+
+def test_the_panel_cleans_text_from_the_browser(base) -> None:
+    from kit.chat import ChatPanel
+
+    panel = ChatPanel(base)
+    panel.system.value = "Be brief \ud83d"
+    assert panel.send("caf\udce9 \ud83d")
+    assert panel.wait(60)
+    assert not panel.errors
+    assert panel.history[0]["content"] == "caf\ufffd \ufffd"
+    panel.widget.children[0].children[0].children[1].value.encode("utf-8")  # the transcript the browser gets

@@ -32,12 +32,15 @@ import queue
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from kit import config as config_mod
 from kit import model as model_mod
 from kit.config import Config
+from kit.chat import adapter_check
+from kit.chat.messages import Message, check_turns, split_system
 from kit.chat.settings import ChatError, GenerationSettings, read_model_config
+from kit.errors import KitError
 from kit.chat.template_check import (QWEN3_TEMPLATES, TemplateMismatchWarning, _hint_qwen3_template,
                                      with_checked_template)
 from kit.i18n import _
@@ -47,8 +50,6 @@ logger = logging.getLogger("kit.chat")
 # Names other modules take from here; they live in kit.chat.settings and kit.chat.template_check.
 __all__ = ["ChatError", "Engine", "GenerationSettings", "Prompt", "QWEN3_TEMPLATES", "ReplyStream", "TemplateMismatchWarning",
            "chat_config", "read_model_config", "release_device_memory", "with_checked_template"]
-
-Message = Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ class HuggingfaceBackend:
         # A fresh GenerationConfig, so the model's generation_config.json cannot change the decoding
         # (LLaMA-Factory's settings apply, as documented) and greedy stays greedy.
         sampling = ({} if settings.greedy else
-                    {"temperature": settings.temperature, "top_p": settings.top_p, "top_k": settings.top_k})
+                    {"temperature": settings.sampling_temperature, "top_p": settings.top_p, "top_k": settings.top_k})
         gen_config = GenerationConfig(
             do_sample=not settings.greedy, max_new_tokens=settings.max_new_tokens,
             repetition_penalty=settings.repetition_penalty, eos_token_id=stop_ids,
@@ -171,7 +172,16 @@ class _Generation:
         try:
             for piece in pieces(self.stop_event):
                 self.queue.put(piece)
-        except BaseException as exc:  # handed to the reader, which re-raises it
+        except KitError as exc:  # handed to the reader, which re-raises it
+            self.error = exc
+        except Exception as exc:
+            # A reply that fails (invalid scores, the device out of memory) is a message to the person, and the
+            # engine stays usable for the next one; the original stays attached for whoever debugs it.
+            error = ChatError(_("the reply failed: {kind}: {error}; the chat can go on (ask again, or change the "
+                                "decoding settings)").format(kind=type(exc).__name__, error=(str(exc).splitlines() or [""])[0]))
+            error.__cause__ = exc
+            self.error = error
+        except BaseException as exc:
             self.error = exc
         finally:
             self.done.set()
@@ -277,13 +287,14 @@ class Engine:
         from kit import device as device_mod
 
         self.cfg = cfg = config
-        self.generation = GenerationSettings.from_config(cfg)
+        self.generation = GenerationSettings.from_config(cfg)  # settings that would fail at the first reply fail here
         self._lock = threading.Lock()  # guards starting a reply; never held while a reply streams
         self._current: _Generation | None = None
         self._closed = False
         self.backend_name = cfg.infer.infer_backend
 
-        adapter_dirs = [model_mod.check_adapter_dir(p) for p in cfg.adapter_paths]
+        # Each folder's files, config and weights header are checked here, before any model is read.
+        adapter_dirs = adapter_check.checked_adapter_dirs(cfg.adapter_paths)
         if adapter_dirs and cfg.finetune.finetuning_type != "lora":  # config validation says so too
             raise ChatError(_("adapter_name_or_path needs finetuning_type: lora, not {finetuning_type}").format(
                 finetuning_type=cfg.finetune.finetuning_type))
@@ -298,7 +309,10 @@ class Engine:
         self.stop_ids = self.template.stop_token_ids(self.tokenizer)
         self.model_config = read_model_config(self.model_dir)
         self.context_len = self._context_len()
+        self._check_room(self.template.default_system, self.generation.max_new_tokens)
         _hint_qwen3_template(self.model_config, self.template.name, adapter_dirs)
+        # An adapter for another model (other shapes, more or fewer layers) is refused before the weights load.
+        adapter_check.check_adapters_fit(self.model_dir, adapter_dirs, cfg.model.trust_remote_code)
 
         try:
             info = device_mod.detect(cfg.model.device)
@@ -325,7 +339,7 @@ class Engine:
             # Merged at load by default ("dynamic merge", as LLaMA-Factory does): the same speed as the
             # base model. merge_adapter=False keeps the LoRA layers separate (base and adapter weights
             # stay inspectable; slower per token).
-            model = model_mod.load_adapters(model, adapter_dirs, merge=self.cfg.infer.merge_adapter)
+            model = adapter_check.load_adapters(model, adapter_dirs, merge=self.cfg.infer.merge_adapter)
         device = info.torch_device()
         model.to(device)
         model.eval()
@@ -335,10 +349,11 @@ class Engine:
     def _context_len(self) -> int:
         """Tokens one conversation may span: cutoff_len, the model's positions, and vLLM's maxlen."""
         limits = [self.cfg.data.cutoff_len]
+        text_config = self.model_config.get("text_config")
         positions = (self.model_config.get("max_position_embeddings")
-                     or (self.model_config.get("text_config") or {}).get("max_position_embeddings"))
-        if positions:
-            limits.append(int(positions))
+                     or (text_config.get("max_position_embeddings") if isinstance(text_config, dict) else None))
+        if isinstance(positions, int) and not isinstance(positions, bool) and positions > 0:
+            limits.append(positions)
         if self.cfg.infer.infer_backend == "vllm":
             limits.append(self.cfg.infer.vllm_maxlen)
         return min(limits)
@@ -349,15 +364,35 @@ class Engine:
         return getattr(self.backend, "model", None)
 
     # ------------------------------------------------------------ prompts
+    def _budget(self, max_new_tokens: int) -> int:
+        # Keep at least half the context for the reply's room, so a long history cannot leave a
+        # one-token answer; a short max_new_tokens leaves the rest for history.
+        return self.context_len - min(max_new_tokens, self.context_len // 2)
+
+    def _check_room(self, system: str | None, max_new_tokens: int) -> int:
+        """The tokens of the prompt's fixed part; ChatError when it leaves no room for a message in the context.
+
+        Cutting the front of such a prompt would silently drop the system prompt and the template's
+        first tokens, so it is refused with what to change instead.
+        """
+        fixed = len(self.template.encode_prompt(self.tokenizer, [{"role": "user", "content": ""}], system))
+        budget = self._budget(max_new_tokens)
+        if fixed >= budget:
+            raise ChatError(_("the system prompt and the template's own tokens take {tokens} tokens, but the context of "
+                              "{context} tokens leaves {budget} for the prompt (the rest is the reply's room); shorten the "
+                              "system prompt, or raise cutoff_len (the context is the smallest of cutoff_len, the model's "
+                              "max_position_embeddings and vllm_maxlen)").format(
+                tokens=fixed, context=self.context_len, budget=budget))
+        return fixed
+
     def prepare(self, messages: Sequence[Message], system: str | None = None,
                 max_new_tokens: int | None = None) -> Prompt:
         """The prompt ids for ``messages``; the oldest turns are dropped when it does not fit the context."""
-        system, turns = _split_system(messages, system)
-        _check_turns(turns)
+        system, turns = split_system(messages, system)
+        turns = check_turns(turns)
         wanted = max_new_tokens or self.generation.max_new_tokens
-        # Keep at least half the context for the reply's room, so a long history cannot leave a
-        # one-token answer; a short max_new_tokens leaves the rest for history.
-        budget = self.context_len - min(wanted, self.context_len // 2)
+        budget = self._budget(wanted)
+        fixed = self._check_room(system, wanted)
         dropped = 0
         ids = self.template.encode_prompt(self.tokenizer, turns, system)
         while len(ids) > budget and len(turns) > 1:
@@ -366,7 +401,7 @@ class Engine:
             ids = self.template.encode_prompt(self.tokenizer, turns, system)
         truncated = False
         if len(ids) > budget:
-            ids = self._truncate_last_user(turns, system, budget)
+            ids = self._truncate_last_user(turns, system, budget, fixed)
             truncated = True
         if dropped:
             logger.info(_("history too long for the context ({tokens} tokens): dropped the {dropped} oldest turn(s)").format(
@@ -376,15 +411,16 @@ class Engine:
                 tokens=self.context_len))
         return Prompt(ids, max(1, min(wanted, self.context_len - len(ids))), dropped, truncated)
 
-    def _truncate_last_user(self, turns: list[Message], system: str | None, budget: int) -> list[int]:
-        content = turns[-1]["content"]
-        overhead = len(self.template.encode_prompt(self.tokenizer, [{"role": "user", "content": ""}], system))
-        content_ids = self.tokenizer.encode(content, add_special_tokens=False)[: max(budget - overhead, 1)]
-        # Keep the start of the message, as LLaMA-Factory's cutoff keeps the start of a source.
-        short = self.tokenizer.decode(content_ids, skip_special_tokens=False)
-        ids = self.template.encode_prompt(self.tokenizer, [{"role": "user", "content": short}], system)
-        # Re-tokenising decoded text can differ by a token or two; the end (where the reply starts) must stay.
-        return ids[-budget:] if len(ids) > budget else ids
+    def _truncate_last_user(self, turns: list[Message], system: str | None, budget: int, fixed: int) -> list[int]:
+        content_ids = self.tokenizer.encode(turns[-1]["content"], add_special_tokens=False)[: budget - fixed]
+        while True:
+            # Keep the start of the message, as LLaMA-Factory's cutoff keeps the start of a source.
+            short = self.tokenizer.decode(content_ids, skip_special_tokens=False)
+            ids = self.template.encode_prompt(self.tokenizer, [{"role": "user", "content": short}], system)
+            # Re-tokenising decoded text can differ by a token or two: cut the message, never the system prompt.
+            if len(ids) <= budget or not content_ids:
+                return ids
+            content_ids = content_ids[: -(len(ids) - budget)]
 
     # ------------------------------------------------------------ generation
     def stream(self, messages: Sequence[Message], system: str | None = None, *, adapter: bool = True,
@@ -505,29 +541,3 @@ def release_device_memory(info: Any = None) -> None:
         empty_cache = getattr(getattr(torch, kind, None), "empty_cache", None)
         if callable(empty_cache):
             empty_cache()
-
-
-def _split_system(messages: Sequence[Message], system: str | None) -> tuple[str | None, list[Message]]:
-    """Accept an OpenAI-style leading system message as well as the ``system`` argument."""
-    turns = list(messages)
-    if turns and turns[0].get("role") == "system":
-        if system is None:
-            system = turns[0].get("content")
-        turns = turns[1:]
-    return system, turns
-
-
-def _check_turns(turns: Sequence[Message]) -> None:
-    if not turns:
-        raise ChatError(_("messages: empty; give at least one {example} message").format(
-            example="{'role': 'user', 'content': ...}"))
-    for i, message in enumerate(turns):
-        expected = "user" if i % 2 == 0 else "assistant"
-        role = message.get("role") if isinstance(message, Mapping) else None
-        if role != expected:
-            raise ChatError(_("messages[{index}]: role {role!r}, expected {expected!r}; messages alternate user, "
-                              "assistant, ..., and end with a user message").format(index=i, role=role, expected=expected))
-        if not isinstance(message.get("content"), str):
-            raise ChatError(_("messages[{index}]: content must be a string").format(index=i))
-    if len(turns) % 2 == 0:
-        raise ChatError(_("messages: the last message must be the user's (the assistant answers it)"))

@@ -17,6 +17,13 @@ class ChatError(KitError):
     """A person's mistake in using the chat engine (bad messages, an unknown setting)."""
 
 
+# Below these, sampling divides the scores into infinities and torch.multinomial stops the reply with
+# "probability tensor contains inf, nan". vLLM raises a temperature under 0.01 to 0.01 itself; the
+# huggingface backend does the same, so both backends decode alike.
+MIN_TEMPERATURE = 0.01
+MIN_REPETITION_PENALTY = 0.01
+
+
 @dataclass(frozen=True)
 class GenerationSettings:
     """Decoding settings; the defaults are LLaMA-Factory's (its ``GeneratingArguments``)."""
@@ -30,12 +37,25 @@ class GenerationSettings:
 
     @classmethod
     def from_config(cls, cfg: Config) -> "GenerationSettings":
-        return cls(**{f.name: getattr(cfg.infer, f.name) for f in fields(cls)})
+        """The config's decoding settings, refused at load (ChatError) when they would fail at the first reply."""
+        return cls(**{f.name: getattr(cfg.infer, f.name) for f in fields(cls)}).checked()
+
+    def checked(self) -> "GenerationSettings":
+        if self.repetition_penalty < MIN_REPETITION_PENALTY:
+            raise ChatError(_("repetition_penalty: {value} is too small: the scores it divides overflow and the reply "
+                              "fails; use a value near 1 (1.0 means no penalty, 1.1 a mild one)").format(
+                value=self.repetition_penalty))
+        return self
 
     @property
     def greedy(self) -> bool:
-        # temperature 0 means greedy in LLaMA-Factory's web UI and in vLLM; transformers would reject it.
+        # temperature 0 means greedy in LLaMA-Factory (it turns do_sample off) and in vLLM; transformers would reject it.
         return not self.do_sample or self.temperature == 0
+
+    @property
+    def sampling_temperature(self) -> float:
+        """The temperature sampling uses: at least MIN_TEMPERATURE, as vLLM does (lower overflows the scores)."""
+        return max(self.temperature, MIN_TEMPERATURE)
 
     def updated(self, **changes: Any) -> "GenerationSettings":
         """A copy with some settings changed (each checked the way the config checks it)."""
@@ -45,9 +65,9 @@ class GenerationSettings:
             raise ChatError(_("unknown generation setting(s) {names}; use {allowed}").format(
                 names=", ".join(unknown), allowed=allowed))
         merged = replace(self, **changes)
-        # Same checks, same messages as a YAML file would get.
-        config_mod.from_dict(asdict(merged))
-        return merged
+        # Same checks, same messages as a YAML file would get; and the values as the config reads them
+        # (max_new_tokens="8" becomes 8, as in a YAML file), not as given.
+        return GenerationSettings.from_config(config_mod.from_dict(asdict(merged)))
 
 
 def read_model_config(model_dir: Path) -> dict[str, Any]:

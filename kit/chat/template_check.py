@@ -7,7 +7,6 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from kit import model as model_mod
 from kit.data import template as template_mod
 from kit.data.template import Template
 from kit.i18n import _
@@ -22,7 +21,7 @@ class TemplateMismatchWarning(UserWarning):
 def with_checked_template(name: str | None, adapter_dirs: Sequence[Path], default_system: str | None,
                           enable_thinking: bool | None = True) -> Template:
     """The chat template, set up as the config says; a warning when an adapter was trained otherwise."""
-    recorded = {str(d): t for d in adapter_dirs if (t := model_mod.adapter_template(d))}
+    recorded = {str(d): t for d in adapter_dirs if (t := _recorded_template(d))}
     if not name:
         if recorded:
             name = next(iter(recorded.values()))
@@ -89,6 +88,16 @@ def _recorded_key(adapter_dir: Path, key: str, default: Any) -> Any:
     return data.get(key, default) if isinstance(data, dict) else default
 
 
+def _recorded_template(adapter_dir: Path) -> str | None:
+    """The template an adapter was trained with, when its training_args.yaml says so.
+
+    Read here rather than with kit.model.adapter_template, which fails on a training_args.yaml that
+    is not a mapping or not UTF-8: such a file only means the template is not known.
+    """
+    value = _recorded_key(adapter_dir, "template", None)
+    return value if isinstance(value, str) and value else None
+
+
 # LLaMA-Factory's templates for Qwen3 models: qwen3 for the thinking models, qwen3_nothink for Instruct-2507.
 QWEN3_TEMPLATES = ("qwen3", "qwen3_nothink")
 
@@ -98,7 +107,7 @@ def _hint_qwen3_template(model_config: Mapping[str, Any], template: str, adapter
     model_type = str(model_config.get("model_type") or "")
     if not model_type.startswith("qwen3") or template in QWEN3_TEMPLATES:
         return
-    if any(model_mod.adapter_template(d) == template for d in adapter_dirs):
+    if any(_recorded_template(d) == template for d in adapter_dirs):
         return  # trained that way: chat must match training
     logger.warning(_("the model is a {model_type} model but chat uses template {template!r}; LLaMA-Factory uses "
                      "qwen3_nothink for Qwen3 Instruct models and qwen3 for thinking models: pass --template "

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import IO, Any, Sequence
 
 from kit import config as config_mod
+from kit.chat.messages import clean_text
 from kit.config import Config, ConfigError
+from kit.errors import KitError
 from kit.i18n import N_, _
 
 logger = logging.getLogger("kit.chat")
@@ -36,7 +38,8 @@ Chat in the terminal with a model and its LoRA adapter, as llamafactory-cli chat
 Any config key works as --key value (or --key=value): infer_backend (huggingface, vllm), do_sample,
 temperature, top_p, top_k, max_new_tokens, repetition_penalty, merge_adapter, default_system,
 enable_thinking, cutoff_len, device, vllm_maxlen ... (kit keys lists them all). In the chat, `clear`
-empties the history and `exit` (or Ctrl+C, or end of input) leaves.
+empties the history and `exit` (or Ctrl+C at the prompt, or end of input) leaves; Ctrl+C during a
+reply stops that reply and the chat goes on.
 
 A Qwen3 model takes --template qwen3_nothink (Instruct-2507) or qwen3 (thinking models). With qwen3 a
 reply's thought, <think>...</think>, is printed as llamafactory-cli chat prints it, and left out of
@@ -84,7 +87,13 @@ class LineReader:
             line = buffer.readline() if buffer is not None else self.stdin.readline()
             if not line:
                 return None
-            raw = line if isinstance(line, bytes) else line.encode("utf-8", "surrogateescape")
+            if isinstance(line, str):
+                try:
+                    raw = line.encode("utf-8", "surrogateescape")
+                except UnicodeEncodeError:  # lone surrogates that are not escaped bytes: no bytes to recover
+                    return self._replaced(clean_text(line.rstrip("\r\n")))
+            else:
+                raw = line
             raw = raw.rstrip(b"\r\n")
         try:
             return raw.decode("utf-8")
@@ -93,6 +102,20 @@ class LineReader:
                                       "were replaced with \ufffd. Set your terminal to UTF-8, e.g. LANG=C.UTF-8]").format(
                 reason=exc.reason, start=exc.start) + "\n")
             return raw.decode("utf-8", errors="replace")
+
+    def _replaced(self, text: str) -> str:
+        self.stdout.write("\n" + _("[input held characters that are not valid Unicode; they were replaced with \ufffd]") + "\n")
+        return text
+
+
+def _safe_output(stdout: IO[str]) -> None:
+    """A terminal that cannot show every character (LANG=C, a latin-1 console) gets ? instead of a crash mid-reply."""
+    encoding = (getattr(stdout, "encoding", None) or "utf-8").lower().replace("-", "").replace("_", "")
+    if encoding not in ("utf8", "utf8sig") and hasattr(stdout, "reconfigure"):
+        try:
+            stdout.reconfigure(errors="replace")
+        except (ValueError, OSError):  # a stream that cannot change now: its own errors setting stays
+            pass
 
 
 # ---------------------------------------------------------------- the loop
@@ -105,6 +128,7 @@ def run_loop(engine: Any, stdin: IO[Any] | None = None, stdout: IO[str] | None =
     """
     stdin = stdin if stdin is not None else sys.stdin
     stdout = stdout if stdout is not None else sys.stdout
+    _safe_output(stdout)
     reader = LineReader(stdin, stdout)
     messages: list[dict[str, str]] = []
     stdout.write(_(WELCOME) + "\n")
@@ -129,21 +153,42 @@ def run_loop(engine: Any, stdin: IO[Any] | None = None, stdout: IO[str] | None =
             stdout.write(_("History has been removed.") + "\n")
             continue
         messages.append({"role": "user", "content": query})
-        stdout.write(assistant_prompt)
-        stdout.flush()
-        reply: list[str] = []
-        try:
-            for piece in engine.stream(messages):
-                reply.append(piece)
-                stdout.write(piece)
-                stdout.flush()
-        except KeyboardInterrupt:
-            # End generation at once (dropping the stream would too); leave as Ctrl+C at the prompt does.
-            engine.stop()
-            stdout.write("\n")
-            return 0
-        stdout.write("\n")
-        messages.append({"role": "assistant", "content": "".join(reply)})
+        reply = _answer(engine, messages, stdout, assistant_prompt)
+        if reply is None:
+            messages.pop()  # not answered: the next question follows the last answered one
+        else:
+            messages.append({"role": "assistant", "content": reply})
+
+
+def _answer(engine: Any, messages: list[dict[str, str]], stdout: IO[str], assistant_prompt: str) -> str | None:
+    """Stream one reply; the text to keep in the history, or None when nothing was answered.
+
+    Nothing that happens during a reply ends the chat: Ctrl+C stops the reply (what was shown is
+    kept, as the notebook panel keeps it), and an error is one message, after which the person may
+    ask again.
+    """
+    stdout.write(assistant_prompt)
+    stdout.flush()
+    reply: list[str] = []
+    try:
+        for piece in engine.stream(messages):
+            reply.append(piece)
+            stdout.write(piece)
+            stdout.flush()
+    except KeyboardInterrupt:
+        engine.stop()  # ends generation at its next token; the next question waits for that
+        stdout.write("\n" + _("[reply stopped; ask again, or type `exit` (Ctrl+C at the prompt also leaves)]") + "\n")
+        return "".join(reply) or None
+    except KitError as exc:
+        stdout.write("\n" + _("error: {message}").format(message=exc) + "\n")
+        return None
+    except Exception as exc:  # a failure inside the model's code: say it, keep the conversation
+        logger.debug("reply failed", exc_info=True)
+        stdout.write("\n" + _("error: the reply failed: {kind}: {error}").format(
+            kind=type(exc).__name__, error=(str(exc).splitlines() or [""])[0]) + "\n")
+        return None
+    stdout.write("\n")
+    return "".join(reply)
 
 
 def chat_main(argv: list[str]) -> int:

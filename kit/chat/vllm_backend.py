@@ -124,7 +124,7 @@ def _sampling_params(settings: "GenerationSettings", stop_ids: list[int]) -> Any
 
     return SamplingParams(
         # temperature 0 is vLLM's greedy decoding; top_p/top_k then do not matter.
-        temperature=0.0 if settings.greedy else settings.temperature,
+        temperature=0.0 if settings.greedy else settings.sampling_temperature,
         top_p=1.0 if settings.greedy else settings.top_p,
         top_k=0 if settings.greedy else settings.top_k,
         repetition_penalty=settings.repetition_penalty,

@@ -27,6 +27,7 @@ import ipywidgets as widgets
 
 from kit import i18n
 from kit.chat.engine import Engine
+from kit.chat.messages import clean_text
 from kit.i18n import N_, _
 
 _STYLE = "white-space: pre-wrap; margin: 4px 0; padding: 4px 8px; border-radius: 6px;"
@@ -196,7 +197,9 @@ class ChatPanel:
     # ------------------------------------------------------------ actions
     def send(self, text: str) -> bool:
         """Ask every engine ``text``; returns at once (False when empty or a reply is still running)."""
-        text = (text or "").strip()
+        # Text from the browser may carry lone surrogates (half an emoji): cleaned here, the history and the
+        # transcript sent back to the browser stay valid UTF-8.
+        text = clean_text(text if isinstance(text, str) else "" if text is None else str(text)).strip()
         if not text:
             self.status.value = self._("type a message first")
             return False
@@ -209,7 +212,7 @@ class ChatPanel:
             temperature = float(self.temperature.value)
             settings = {"do_sample": temperature > 0, "temperature": temperature,
                         "max_new_tokens": int(self.max_new_tokens.value)}
-            system = self.system.value
+            system = clean_text(self.system.value)
             self.input.value = ""
             self.send_button.disabled = True
             self.stop_button.disabled = False
