@@ -122,8 +122,10 @@ def test_split_matches_datasets_train_test_split():
     (lambda d: (d / "identity.json").unlink(), "does not exist"),
     (lambda d: (d / "identity.json").write_text("[{oops"), "is not valid JSON"),
     (lambda d: (d / "identity.json").write_text(json.dumps([{"question": "q", "answer": "a"}])), "none of the mapped alpaca columns"),
-    (lambda d: (d / "identity.json").write_text(json.dumps([{"instruction": "q"}])), "every one of the 1 example(s)"),
-    (lambda d: (d / "identity.json").write_text(json.dumps([1, 2])), "example 0 is a int"),
+    # no example has the answer column: LLaMA-Factory raises, and so does the kit (it names the column)
+    (lambda d: (d / "identity.json").write_text(json.dumps([{"instruction": "q"}])), "read from column 'output' (for response)"),
+    (lambda d: (d / "identity.json").write_text(json.dumps([{"instruction": "q", "output": 5}])), "every one of the 1 example(s)"),
+    (lambda d: (d / "identity.json").write_text(json.dumps([1, 2])), "identity.json example 0 is an int, not an object"),
 ])
 def test_bad_dataset_files(tmp_path, tokenizer, setup, message):
     d = make_dataset_dir(tmp_path)
@@ -168,7 +170,9 @@ GOOD = {"instruction": "Who are you?", "input": "", "output": "I am Nova."}
     ({"history": [["q", 7]]}, "column 'history' entry 0: 7 is an int, expected text"),
 ])
 def test_alpaca_column_that_is_not_text_is_a_malformed_example(tmp_path, tokenizer, caplog, bad, problem):
-    d = _one_dataset(tmp_path, [GOOD, {**GOOD, **bad}, GOOD], columns={
+    # every mapped column is in the data (null where unused): a mapped column no example has is an error
+    good = {**GOOD, "system": None, "history": None}
+    d = _one_dataset(tmp_path, [good, {**good, **bad}, good], columns={
         "prompt": "instruction", "query": "input", "response": "output", "system": "system", "history": "history"})
     with caplog.at_level(logging.WARNING, logger="kit.data"):
         data = build_sft(_cfg(d, dataset="mine"), tokenizer, get_template("qwen"), split=False)
@@ -192,7 +196,7 @@ def _chat(*messages, **columns):
     (_chat(("human", "hi"), ("gpt", "hello"), tools=[{"name": "f"}]), "column 'tools' is a list, expected text"),
 ])
 def test_sharegpt_value_that_is_not_text_is_a_malformed_example(tmp_path, tokenizer, bad, problem):
-    good = _chat(("human", "hi"), ("gpt", "hello"))
+    good = _chat(("human", "hi"), ("gpt", "hello"), system=None, tools=None)
     d = _one_dataset(tmp_path, [good, bad], formatting="sharegpt",
                      columns={"messages": "conversations", "system": "system", "tools": "tools"})
     data = build_sft(_cfg(d, dataset="mine"), tokenizer, get_template("qwen"), split=False)
@@ -200,7 +204,8 @@ def test_sharegpt_value_that_is_not_text_is_a_malformed_example(tmp_path, tokeni
 
 
 def test_only_examples_that_are_not_text_is_a_data_error_not_a_traceback(tmp_path, tokenizer):
-    d = _one_dataset(tmp_path, [{**GOOD, "system": 1}], columns={"system": "system"})
+    d = _one_dataset(tmp_path, [{**GOOD, "system": 1}], columns={
+        "prompt": "instruction", "query": "input", "response": "output", "system": "system"})
     with pytest.raises(DataError, match=r"every one of the 1 example\(s\) in mine is malformed \(first: mine\[0\]: column 'system' is an int"):
         build_sft(_cfg(d, dataset="mine"), tokenizer, get_template("qwen"))
 

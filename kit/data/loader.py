@@ -8,56 +8,22 @@ checkout's ``data/`` folder. Without ``dataset_dir``, ``./data`` is read when it
 
 from __future__ import annotations
 
-import codecs
-import difflib
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kit.errors import KitError
+from kit.data.errors import DataError, a_kind, shown
+from kit.data.files import FILE_SUFFIXES, announce, locate, read_records
+from kit.data.registry import DatasetAttr, check_columns, dataset_attr, read_registry
 from kit.i18n import _
 
 logger = logging.getLogger("kit.data")
 
 DEMO_DIR = Path(__file__).parent / "demo"
-FILE_SUFFIXES = (".json", ".jsonl")
 
-
-class DataError(KitError, ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class DatasetAttr:
-    name: str
-    file_name: str
-    formatting: str = "alpaca"
-    # alpaca columns
-    prompt: str | None = "instruction"
-    query: str | None = "input"
-    response: str | None = "output"
-    history: str | None = None
-    # shared / sharegpt columns
-    messages: str | None = "conversations"
-    system: str | None = None
-    tools: str | None = None
-    # sharegpt tags
-    role_tag: str = "from"
-    content_tag: str = "value"
-    user_tag: str = "human"
-    assistant_tag: str = "gpt"
-    observation_tag: str = "observation"
-    function_tag: str = "function_call"
-    system_tag: str = "system"
-
-    def mapped_columns(self) -> list[str]:
-        if self.formatting == "alpaca":
-            cols = [self.prompt, self.query, self.response, self.history, self.system]
-        else:
-            cols = [self.messages, self.system, self.tools]
-        return [c for c in cols if c]
+__all__ = ["DEMO_DIR", "FILE_SUFFIXES", "DataError", "DatasetAttr", "Example", "LoadReport", "dataset_attr", "describe_dataset_dir",
+           "load_examples", "read_records", "read_registry", "resolve_dataset_dir"]
 
 
 @dataclass
@@ -114,137 +80,43 @@ def describe_dataset_dir(dataset_dir: str | None, resolved: Path) -> str:
     return _("./data of the working directory, as LLaMA-Factory reads it when dataset_dir is not set")
 
 
-def _read_text(path: Path, what: str) -> str:
-    """The text of a UTF-8 file; a byte-order mark (which Windows editors write) is dropped, as JSON wants."""
-    raw = path.read_bytes()
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise DataError(_("{what}: {path} is UTF-16 text, not UTF-8; save it as UTF-8 (in most editors: Save As, "
-                          "encoding UTF-8) and run again").format(what=what, path=path))
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise DataError(_("{what}: {path} is not UTF-8 text (byte {byte}, line {line}: {value!r}); save it as UTF-8 "
-                          "(e.g. iconv -f GBK -t UTF-8 in.json > out.json for a GBK file) and run again").format(
-                            what=what, path=path, byte=exc.start, line=line, value=raw[exc.start:exc.start + 1])) from None
+# kit.lessons reads a dataset's first rows with this name.
+_read_records = read_records
 
 
-def read_registry(dataset_dir: Path) -> dict[str, Any]:
-    info = dataset_dir / "dataset_info.json"
-    if not info.is_file():
-        raise DataError(_("dataset_dir: {dataset_dir!r} has no dataset_info.json").format(dataset_dir=str(dataset_dir)))
-    text = _read_text(info, "dataset_dir")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(_("{path}: not valid JSON ({error})").format(path=info, error=exc)) from None
-    if not isinstance(data, dict):
-        raise DataError(_("{path}: must hold a JSON object mapping dataset names to their description").format(path=info))
-    return data
+def _fill(record: Any, fills: dict[str, str]) -> Any:
+    """``record`` with every ``{{key}}`` in its text replaced by ``fills[key]``, however deeply it nests.
 
-
-def dataset_attr(name: str, registry: dict[str, Any], dataset_dir: Path) -> DatasetAttr:
-    if name not in registry:
-        close = difflib.get_close_matches(name, list(registry), n=1)
-        hint = _("; did you mean {name}?").format(name=close[0]) if close else ""
-        raise DataError(_("dataset: {name!r} is not in {registry}{hint} (it has: {names})").format(
-            name=name, registry=dataset_dir / "dataset_info.json", hint=hint,
-            names=", ".join(sorted(registry)[:20]) + (" ..." if len(registry) > 20 else "")))
-    entry = registry[name]
-    if not isinstance(entry, dict):
-        raise DataError(_("dataset_info.json: entry {name!r} must be an object").format(name=name))
-    if "file_name" not in entry:
-        hub = entry.get("hf_hub_url") or entry.get("ms_hub_url") or entry.get("script_url")
-        raise DataError(_("dataset: {name!r} is a hub dataset ({hub}); the kit reads local files only. "
-                          "Download it, save it as JSON or JSONL, and register it with file_name").format(name=name, hub=hub))
-    if entry.get("ranking") or (entry.get("columns") or {}).get("kto_tag"):
-        raise DataError(_("dataset: {name!r} is a preference dataset; the kit trains supervised fine-tuning (sft) only").format(name=name))
-    formatting = entry.get("formatting", "alpaca")
-    if formatting not in ("alpaca", "sharegpt"):
-        raise DataError(_("dataset_info.json: {name!r} has formatting {formatting!r}; use alpaca or sharegpt").format(
-            name=name, formatting=formatting))
-    kwargs: dict[str, Any] = {"name": name, "file_name": entry["file_name"], "formatting": formatting}
-    columns = entry.get("columns") or {}
-    tags = entry.get("tags") or {}
-    allowed_cols = {"prompt", "query", "response", "history", "messages", "system", "tools", "images", "videos", "audios"}
-    for key, value in columns.items():
-        if key not in allowed_cols:
-            raise DataError(_("dataset_info.json: {name!r} maps unknown column role {key!r} (known: {known})").format(
-                name=name, key=key, known=", ".join(sorted(allowed_cols))))
-        if key in ("images", "videos", "audios"):
-            raise DataError(_("dataset: {name!r} has {key}; multimodal data is not supported by the kit").format(name=name, key=key))
-        kwargs[key] = value
-    for key, value in tags.items():
-        if key not in DatasetAttr.__dataclass_fields__ or not key.endswith("_tag"):
-            raise DataError(_("dataset_info.json: {name!r} has unknown tag {key!r}").format(name=name, key=key))
-        kwargs[key] = value
-    return DatasetAttr(**kwargs)
-
-
-def _read_records(path: Path, name: str) -> list[dict[str, Any]]:
-    files = sorted(p for p in path.iterdir() if p.suffix in FILE_SUFFIXES) if path.is_dir() else [path]
-    if not files:
-        raise DataError(_("dataset {name!r}: folder {path} has no .json or .jsonl files").format(name=name, path=path))
-    records: list[dict[str, Any]] = []
-    for f in files:
-        if f.suffix not in FILE_SUFFIXES:
-            raise DataError(_("dataset {name!r}: {path} is not a .json or .jsonl file (the kit reads JSON and JSONL)").format(
-                name=name, path=f))
-        text = _read_text(f, _("dataset {name!r}").format(name=name))
-        if f.suffix == ".jsonl":
-            for lineno, line in enumerate(text.splitlines(), 1):
-                if not line.strip():
-                    continue
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise DataError(_("dataset {name!r}: {path} line {line} is not valid JSON ({error})").format(
-                        name=name, path=f, line=lineno, error=exc.msg)) from None
-        else:
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                # LLaMA-Factory (through `datasets`) also accepts JSON Lines in a .json file.
-                try:
-                    data = [json.loads(line) for line in text.splitlines() if line.strip()]
-                except json.JSONDecodeError:
-                    raise DataError(_("dataset {name!r}: {path} is not valid JSON (line {line}, column {column}: {error})").format(
-                        name=name, path=f, line=exc.lineno, column=exc.colno, error=exc.msg)) from None
-            if isinstance(data, dict):
-                data = [data]
-            if not isinstance(data, list):
-                raise DataError(_("dataset {name!r}: {path} must hold a list of examples").format(name=name, path=f))
-            records.extend(data)
-    for i, r in enumerate(records):
-        if not isinstance(r, dict):
-            raise DataError(_("dataset {name!r}: example {index} is a {kind}, not an object with columns").format(
-                name=name, index=i, kind=type(r).__name__))
-    return records
-
-
-def _fill(text: Any, fills: dict[str, str]) -> Any:
-    if isinstance(text, str):
+    Walked with a list, not recursion: a record nested close to the JSON parser's limit reads fine
+    and must not then fail here with RecursionError.
+    """
+    def fill_text(text: str) -> str:
         for key, value in fills.items():
             text = text.replace("{{" + key + "}}", value)
         return text
-    if isinstance(text, list):
-        return [_fill(t, fills) for t in text]
-    if isinstance(text, dict):
-        return {k: _fill(v, fills) for k, v in text.items()}
-    return text
 
-
-def _a(value: Any) -> str:
-    """'an int', 'a list': what a value is, in the words of a message (Chinese has no article: "int 类型")."""
-    kind = type(value).__name__
-    return (_("an {kind}") if kind[0] in "aeiou" else _("a {kind}")).format(kind=kind)
+    top: dict[str, Any] = {}
+    todo: list[tuple[Any, Any, Any]] = [(record, top, "record")]  # (value, container to put its copy in, key there)
+    while todo:
+        value, into, key = todo.pop()
+        if isinstance(value, str):
+            into[key] = fill_text(value)
+        elif isinstance(value, list):
+            into[key] = copy = [None] * len(value)
+            todo.extend((v, copy, i) for i, v in enumerate(value))
+        elif isinstance(value, dict):
+            into[key] = copy = dict.fromkeys(value)  # keys in their order; values filled in below
+            todo.extend((v, copy, k) for k, v in value.items())
+        else:
+            into[key] = value
+    return top["record"]
 
 
 def _not_text(value: Any, what: str) -> str | None:
     """Why ``value`` cannot be used where text is expected (None: it can; a missing value counts as empty)."""
     if value is None or isinstance(value, str):
         return None
-    return _("{what} is {a_kind}, expected text").format(what=what, a_kind=_a(value))
+    return _("{what} is {a_kind}, expected text").format(what=what, a_kind=a_kind(value))
 
 
 def _convert_alpaca(attr: DatasetAttr, record: dict[str, Any]) -> tuple[list, list, str | None, str | None]:
@@ -257,12 +129,12 @@ def _convert_alpaca(attr: DatasetAttr, record: dict[str, Any]) -> tuple[list, li
     history = record.get(attr.history) if attr.history else None
     if history is not None and not isinstance(history, list):
         return [], [], None, _("column {column!r} is {a_kind}, expected a list of [prompt, response] pairs").format(
-            column=attr.history, a_kind=_a(history))
+            column=attr.history, a_kind=a_kind(history))
     for n, turn in enumerate(history or []):
         if not (isinstance(turn, (list, tuple)) and len(turn) == 2):
-            return [], [], None, _("history entry {entry!r} is not a [prompt, response] pair").format(entry=turn)
+            return [], [], None, _("history entry {entry} is not a [prompt, response] pair").format(entry=shown(turn))
         for text in turn:
-            problem = _not_text(text, _("column {column!r} entry {index}: {value!r}").format(column=attr.history, index=n, value=text))
+            problem = _not_text(text, _("column {column!r} entry {index}: {value}").format(column=attr.history, index=n, value=shown(text)))
             if problem:
                 return [], [], None, problem
         prompt.append({"role": "user", "content": turn[0] or ""})
@@ -307,8 +179,8 @@ def _convert_sharegpt(attr: DatasetAttr, record: dict[str, Any]) -> tuple[list, 
     for turn, message in enumerate(messages):
         if not isinstance(message, dict) or message.get(attr.role_tag) not in (odd, even)[turn % 2]:
             role = message.get(attr.role_tag) if isinstance(message, dict) else message
-            return [], [], None, _("message {index} has role {role!r} where {expected} was expected").format(
-                index=turn, role=role, expected=_(" or ").join((odd, even)[turn % 2]))
+            return [], [], None, _("message {index} has role {role} where {expected} was expected").format(
+                index=turn, role=shown(role), expected=_(" or ").join((odd, even)[turn % 2]))
         if tag_roles[message[attr.role_tag]] == "function":
             return [], [], None, _("function calls are not supported by the kit")
         aligned.append({"role": tag_roles[message[attr.role_tag]], "content": message.get(attr.content_tag) or ""})
@@ -326,19 +198,21 @@ def load_examples(names: list[str], dataset_dir: Path, max_samples: int | None =
     examples: list[Example] = []
     report = LoadReport()
     for attr in attrs:
-        path = dataset_dir / attr.file_name
-        if not path.exists():
-            raise DataError(_("dataset {name!r}: file {path} does not exist (file_name in {registry})").format(
-                name=attr.name, path=path, registry=dataset_dir / "dataset_info.json"))
-        records = _read_records(path, attr.name)
-        if max_samples is not None:
-            records = records[:max_samples]  # LLaMA-Factory truncates each dataset before conversion
+        found = locate(attr.name, attr.file_name, dataset_dir)
+        announce(found, dataset_dir)
+        path = found.path
+        records = [r for f in found.files for r in read_records(f, attr.name)]
+        # The columns a dataset has are those of all its examples (as `datasets` infers them), before max_samples.
         seen_columns = set().union(*(r.keys() for r in records)) if records else set()
         mapped = attr.mapped_columns()
         if records and not seen_columns & set(mapped):
             raise DataError(_("dataset {name!r}: {path} has columns {columns} but none of the mapped {formatting} columns "
                               "{mapped}; fix 'columns' in dataset_info.json").format(
                 name=attr.name, path=path, columns=sorted(seen_columns), formatting=attr.formatting, mapped=mapped))
+        if records:
+            check_columns(attr, path, seen_columns)
+        if max_samples is not None:
+            records = records[:max_samples]  # LLaMA-Factory truncates each dataset before conversion
         convert = _convert_alpaca if attr.formatting == "alpaca" else _convert_sharegpt
         do_fill = bool(fills) and "identity" in attr.name
         bad = 0

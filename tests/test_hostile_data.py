@@ -1,0 +1,321 @@
+"""Datasets off the happy path (issue 20): where file_name leads, what dataset_info.json holds, parser limits.
+
+Each case here once read silently from elsewhere, hung, ran out of memory, trained on the wrong
+text or ended in a traceback; now it is read and named, or refused with one message that says
+which dataset, which file or key, and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from kit import cli, config
+from kit.data import DataError, build_sft, get_template, load_examples
+from kit.model import load_tokenizer
+
+from helpers import make_tiny_model, write_yaml
+
+GOOD = {"instruction": "Who are you?", "input": "", "output": "I am Nova."}
+
+
+@pytest.fixture(scope="module")
+def tok_dir(tmp_path_factory):
+    return make_tiny_model(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture()
+def tokenizer(tok_dir):
+    return load_tokenizer(tok_dir, get_template("qwen"))
+
+
+@pytest.fixture()
+def no_hang():
+    """Fail a test that blocks (reading a FIFO, /dev/zero) instead of hanging the suite."""
+    def stop(signum, frame):
+        raise TimeoutError("blocked for 20 s: the file was opened or read when it should have been refused")
+
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+def _dir(path: Path, entries: dict, files: dict | None = None) -> Path:
+    """A dataset folder: dataset_info.json holding ``entries``, and ``files`` (name -> records or raw bytes)."""
+    path.mkdir(parents=True, exist_ok=True)
+    for name, records in (files or {}).items():
+        raw = records if isinstance(records, bytes) else json.dumps(records, ensure_ascii=False).encode("utf-8")
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_bytes(raw)
+    (path / "dataset_info.json").write_text(json.dumps(entries), encoding="utf-8")
+    return path
+
+
+def _cfg(data_dir: Path, **kw):
+    return config.from_dict({"dataset": "mine", "dataset_dir": str(data_dir), "template": "qwen", **kw})
+
+
+def _load(data_dir: Path):
+    return load_examples(["mine"], data_dir)
+
+
+# ---------------------------------------------------------------- 1. where file_name leads
+
+def _outside_cases(tmp_path: Path):
+    """(file_name, the real path it leads to) for each way out of the dataset folder."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "data.json").write_text(json.dumps([GOOD]), encoding="utf-8")
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "link.json").symlink_to(elsewhere / "data.json")
+    (d / "linked").symlink_to(elsewhere)
+    real = (elsewhere / "data.json").resolve()
+    return d, {"dotdot": ("../elsewhere/data.json", real), "absolute": (str(elsewhere / "data.json"), real),
+               "symlink": ("link.json", real), "symlinked folder": ("linked/data.json", real), "folder link": ("linked", real)}
+
+
+@pytest.mark.parametrize("way", ["dotdot", "absolute", "symlink", "symlinked folder", "folder link"])
+def test_a_file_outside_the_dataset_folder_is_read_and_named(tmp_path, caplog, way):
+    d, cases = _outside_cases(tmp_path)
+    file_name, real = cases[way]
+    _dir(d, {"mine": {"file_name": file_name}})
+    with caplog.at_level(logging.INFO, logger="kit.plan"):
+        examples, _report = _load(d)
+    assert len(examples) == 1 and examples[0].response[0]["content"] == "I am Nova."  # still read, as LLaMA-Factory reads it
+    lines = [r.getMessage() for r in caplog.records if r.name == "kit.plan"]
+    assert len(lines) == 1, lines
+    assert f"dataset 'mine': reading {real}, outside the dataset folder {d.resolve()}" in lines[0]
+
+
+def test_a_file_inside_the_dataset_folder_is_read_without_a_word(tmp_path, caplog):
+    d = _dir(tmp_path / "d", {"mine": {"file_name": "sub/data.json"}}, {"sub/data.json": [GOOD]})
+    (d / "also.json").symlink_to(d / "sub" / "data.json")  # a link that stays inside is inside
+    _dir(d, {"mine": {"file_name": "also.json"}})
+    with caplog.at_level(logging.INFO, logger="kit.plan"):
+        examples, _report = _load(d)
+    assert len(examples) == 1 and not [r for r in caplog.records if r.name == "kit.plan"]
+
+
+def _special(tmp_path: Path, kind: str) -> tuple[str, str]:
+    """(file_name, what the refusal calls it) for a path that is not a regular file."""
+    if kind == "fifo":
+        os.mkfifo(tmp_path / "d" / "pipe.jsonl")
+        return "pipe.jsonl", "is a named pipe (FIFO), not a regular file"
+    if kind == "folder in a folder":
+        (tmp_path / "d" / "folder" / "sub.json").mkdir(parents=True)
+        (tmp_path / "d" / "folder" / "a.json").write_text(json.dumps([GOOD]), encoding="utf-8")
+        return "folder", "sub.json is a folder, not a regular file"
+    device = {"zero": "/dev/zero", "urandom": "/dev/urandom"}[kind]
+    (tmp_path / "d" / f"{kind}.jsonl").symlink_to(device)
+    return f"{kind}.jsonl", "is a character device, not a regular file"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero", "urandom", "folder in a folder"])
+def test_what_is_not_a_regular_file_is_refused_before_it_is_opened(tmp_path, no_hang, kind):
+    (tmp_path / "d").mkdir()
+    file_name, said = _special(tmp_path, kind)
+    d = _dir(tmp_path / "d", {"mine": {"file_name": file_name}})
+    with pytest.raises(DataError, match="dataset 'mine': .*" + said.replace("(", r"\(").replace(")", r"\)")) as err:
+        _load(d)
+    assert str(d) in str(err.value)
+    # kit train refuses it among the checks made before any model is resolved
+    from kit.config import ConfigError
+    from kit.plan import check_datasets
+
+    with pytest.raises(ConfigError, match=said.replace("(", r"\(").replace(")", r"\)")):
+        check_datasets(_cfg(d))
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/null"])
+def test_a_device_named_by_an_absolute_file_name_is_refused(tmp_path, no_hang, device):
+    d = _dir(tmp_path / "d", {"mine": {"file_name": device}})
+    with pytest.raises(DataError, match=f"dataset 'mine': {device} is a character device, not a regular file"):
+        _load(d)
+
+
+def test_a_folder_reads_its_json_files_and_names_what_it_skips(tmp_path, caplog):
+    d = _dir(tmp_path / "d", {"mine": {"file_name": "many"}},
+             {"many/b.jsonl": json.dumps(GOOD).encode(), "many/a.json": [GOOD, GOOD], "many/README.md": b"# notes"})
+    with caplog.at_level(logging.INFO, logger="kit.plan"):
+        examples, _report = _load(d)
+    assert len(examples) == 3
+    assert "dataset 'mine': folder " in caplog.text and "reading a.json, b.jsonl; skipping README.md" in caplog.text
+
+
+def test_a_file_name_that_names_the_dataset_folder_itself_is_refused(tmp_path):
+    for file_name in ("", ".", "./"):
+        d = _dir(tmp_path / "d", {"mine": {"file_name": file_name}}, {"data.json": [GOOD]})
+        with pytest.raises(DataError, match="dataset 'mine': .*"):
+            _load(d)
+    d = _dir(tmp_path / "d", {"mine": {"file_name": "."}})
+    with pytest.raises(DataError, match=r"file_name '\.' in .* names the dataset folder itself"):
+        _load(d)
+
+
+def test_a_broken_symbolic_link_is_named_as_one(tmp_path):
+    d = _dir(tmp_path / "d", {"mine": {"file_name": "gone.json"}})
+    (d / "gone.json").symlink_to(tmp_path / "nowhere.json")
+    with pytest.raises(DataError, match=r"gone.json is a symbolic link to .*nowhere.json, which does not exist"):
+        _load(d)
+
+
+# ---------------------------------------------------------------- 2. what dataset_info.json holds
+
+def test_a_mapped_column_no_example_has_is_an_error_not_empty_prompts(tmp_path):
+    d = _dir(tmp_path / "d", {"mine": {"file_name": "m.json", "columns": {"prompt": "question", "response": "output"}}},
+             {"m.json": [GOOD, GOOD]})
+    with pytest.raises(DataError, match=r"dataset 'mine': dataset_info.json maps prompt to column 'question', but no example "
+                                        r"in .*m.json has it \(its columns: input, instruction, output\)"):
+        _load(d)
+
+
+def test_a_mapped_sharegpt_column_no_example_has_is_an_error(tmp_path):
+    chat = {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]}
+    d = _dir(tmp_path / "d", {"mine": {"file_name": "m.json", "formatting": "sharegpt",
+                                       "columns": {"messages": "conversations", "system": "sys"}}}, {"m.json": [chat]})
+    with pytest.raises(DataError, match=r"maps system to column 'sys', but no example .* \(its columns: conversations\)"):
+        _load(d)
+
+
+def test_the_default_alpaca_columns_must_be_there_without_columns(tmp_path):
+    d = _dir(tmp_path / "d", {"mine": {"file_name": "m.json"}}, {"m.json": [{"prompt": "q", "output": "a"}]})
+    with pytest.raises(DataError, match=r"without 'columns' in dataset_info.json, alpaca data is read from column 'instruction'"):
+        _load(d)
+    # the input column may be left out, as many alpaca files do
+    d = _dir(tmp_path / "e", {"mine": {"file_name": "m.json"}}, {"m.json": [{"instruction": "q", "output": "a"}]})
+    assert len(_load(d)[0]) == 1
+
+
+def test_columns_map_only_the_roles_they_name_as_in_llamafactory(tmp_path):
+    # With "columns", LLaMA-Factory leaves the roles it does not name unset: the input column is not read.
+    record = {"instruction": "Translate", "input": "SECRET", "output": "Bonjour"}
+    d = _dir(tmp_path / "d", {"mine": {"file_name": "m.json", "columns": {"prompt": "instruction", "response": "output"}}},
+             {"m.json": [record]})
+    examples, _report = _load(d)
+    assert examples[0].prompt == [{"role": "user", "content": "Translate"}]
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("m.json", r"dataset 'mine' is a str \('m.json'\); it must be an object such as"),
+    ({"file_name": 5}, r"dataset 'mine': file_name is an int \(5\); it must be the name of a .json or .jsonl file"),
+    ({"file_name": ["a.json"]}, r"dataset 'mine': file_name is a list"),
+    ({"file_name": None}, r"dataset 'mine': file_name is a NoneType"),
+    ({"file_name": "m.json", "formatting": 1}, r"dataset 'mine': formatting is an int \(1\); it must be alpaca or sharegpt"),
+    ({"file_name": "m.json", "columns": ["instruction", "output"]}, r"dataset 'mine': columns is a list .*; it must be an object"),
+    ({"file_name": "m.json", "columns": "instruction"}, r"dataset 'mine': columns is a str"),
+    ({"file_name": "m.json", "columns": {"prompt": ["instruction"]}}, r"dataset 'mine': columns.prompt is a list \(\['instruction'\]\); it must be text"),
+    ({"file_name": "m.json", "columns": {"response": 3}}, r"dataset 'mine': columns.response is an int"),
+    ({"file_name": "m.json", "formatting": "sharegpt", "tags": ["role"]}, r"dataset 'mine': tags is a list"),
+    ({"file_name": "m.json", "formatting": "sharegpt", "tags": {"role_tag": 1}}, r"dataset 'mine': tags.role_tag is an int"),
+    ({"file_name": "m.json", "ranking": "false"}, r"dataset 'mine': ranking is a str \('false'\); it must be true or false"),
+    ({"file_name": "m.json", "ranking": 0}, r"dataset 'mine': ranking is an int"),
+    ({"file_name": "m.json", "columns": {"prompt": "instruction"}}, r"dataset 'mine': columns names no response column"),
+    ({"file_name": "m.json", "formatting": "sharegpt", "columns": {"system": "system"}}, r"dataset 'mine': columns names no messages column"),
+])
+def test_a_wrong_type_in_dataset_info_is_one_message_naming_dataset_and_key(tmp_path, entry, message):
+    d = _dir(tmp_path / "d", {"mine": entry}, {"m.json": [GOOD]})
+    with pytest.raises(DataError, match=message):
+        _load(d)
+
+
+def test_a_wrong_type_reaches_the_person_as_one_line_without_a_traceback(tmp_path, tok_dir, capsys):
+    d = _dir(tmp_path / "d", {"mine": {"file_name": "m.json", "columns": ["instruction", "output"]}}, {"m.json": [GOOD]})
+    cfg = write_yaml(tmp_path / "c.yaml", {"model_name_or_path": str(tok_dir), "dataset": "mine", "dataset_dir": str(d),
+                                           "template": "qwen"})
+    assert cli.main(["preprocess", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith("error: ") and "dataset 'mine': columns is a list" in err
+
+
+def test_null_columns_and_tags_mean_none_given(tmp_path):
+    d = _dir(tmp_path / "d", {"mine": {"file_name": "m.json", "columns": None, "tags": None}}, {"m.json": [GOOD]})
+    assert len(_load(d)[0]) == 1
+
+
+# ---------------------------------------------------------------- 3. parser limits
+
+def test_json_nested_too_deeply_names_the_file(tmp_path):
+    d = _dir(tmp_path / "d", {"mine": {"file_name": "m.json"}}, {"m.json": b"[" * 100_000 + b"]" * 100_000})
+    with pytest.raises(DataError, match=r"dataset 'mine': .*m.json nests lists or objects too deeply"):
+        _load(d)
+
+
+def test_a_jsonl_line_nested_too_deeply_names_the_line(tmp_path):
+    lines = [json.dumps(GOOD), json.dumps(GOOD), '{"instruction": ' + "[" * 100_000 + "]" * 100_000 + "}"]
+    d = _dir(tmp_path / "d", {"mine": {"file_name": "m.jsonl"}}, {"m.jsonl": "\n".join(lines).encode()})
+    with pytest.raises(DataError, match=r"m.jsonl line 3 nests lists or objects too deeply"):
+        _load(d)
+
+
+def test_dataset_info_nested_too_deeply_is_a_message(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "dataset_info.json").write_text('{"mine": ' + "[" * 100_000 + "]" * 100_000 + "}", encoding="utf-8")
+    with pytest.raises(DataError, match=r"dataset_info.json nests lists or objects too deeply"):
+        _load(d)
+
+
+def test_a_number_too_long_to_convert_names_the_line(tmp_path):
+    lines = [json.dumps(GOOD), '{"instruction": "q", "output": "a", "n": ' + "7" * 5000 + "}"]
+    d = _dir(tmp_path / "d", {"mine": {"file_name": "m.jsonl"}}, {"m.jsonl": "\n".join(lines).encode()})
+    with pytest.raises(DataError, match=r"m.jsonl line 2 cannot be read as JSON \(Exceeds the limit"):
+        _load(d)
+
+
+@pytest.mark.parametrize("line, kind", [("[1, 2]", "a list"), ('"text"', "a str"), ("3", "an int"), ("null", "a NoneType")])
+def test_a_jsonl_line_that_is_not_an_object_names_file_and_line(tmp_path, line, kind):
+    d = _dir(tmp_path / "d", {"mine": {"file_name": "m.jsonl"}}, {"m.jsonl": f"{json.dumps(GOOD)}\n\n{line}\n".encode()})
+    with pytest.raises(DataError, match=rf"dataset 'mine': .*m.jsonl line 3 is {kind}, not an object with columns"):
+        _load(d)
+
+
+def test_json_lines_split_at_newlines_only(tmp_path):
+    # JSON allows U+2028, U+2029 and U+0085 raw inside a string; str.splitlines would cut such a line in two.
+    records = [{**GOOD, "output": "one\u2028two"}, {**GOOD, "output": "three\u2029four\x85five"}]
+    d = _dir(tmp_path / "d", {"mine": {"file_name": "m.jsonl"}},
+             {"m.jsonl": "\n".join(json.dumps(r, ensure_ascii=False) for r in records).encode()})
+    examples, _report = _load(d)
+    assert [e.response[0]["content"] for e in examples] == ["one\u2028two", "three\u2029four\x85five"]
+
+
+def test_a_file_larger_than_the_memory_it_needs_is_refused_before_reading(tmp_path, monkeypatch):
+    from kit.data import files
+
+    d = _dir(tmp_path / "d", {"mine": {"file_name": "m.json"}}, {"m.json": [GOOD] * 100})
+    size = (d / "m.json").stat().st_size
+    monkeypatch.setattr(files, "available_memory", lambda: size)  # less than twice the file
+    with pytest.raises(DataError, match=r"dataset 'mine': .*m.json is .* MiB; reading it needs at least .* of memory and .* is available"):
+        _load(d)
+
+
+def test_registry_that_is_not_utf8_names_the_line(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "dataset_info.json").write_bytes('{"mine": {"file_name": "数据.json"}}'.encode("gbk"))
+    with pytest.raises(DataError, match=r"dataset_info.json is not UTF-8 text \(byte \d+, line 1"):
+        _load(d)
+
+
+def test_a_record_nested_near_the_parser_limit_is_filled_without_recursion_error(tmp_path):
+    deep = "[" * 600 + "]" * 600
+    d = _dir(tmp_path / "d", {"identity": {"file_name": "m.jsonl"}},
+             {"m.jsonl": ('{"instruction": "Who?", "output": "I am {{name}}.", "extra": ' + deep + "}").encode()})
+    examples, _report = load_examples(["identity"], d, fills={"name": "Nova"})
+    assert examples[0].response[0]["content"] == "I am Nova."
+
+
+def test_a_huge_value_in_a_malformed_example_is_shown_short(tmp_path, tokenizer):
+    huge = ["x" * 1_000_000] * 3
+    d = _dir(tmp_path / "d", {"mine": {"file_name": "m.json", "columns": {"prompt": "instruction", "response": "output",
+                                                                          "history": "history"}}},
+             {"m.json": [{**GOOD, "history": []}, {**GOOD, "history": [huge]}]})
+    data = build_sft(_cfg(d), tokenizer, get_template("qwen"), split=False)
+    assert len(data.report.dropped) == 1 and len(data.report.dropped[0]) < 300, data.report.dropped[0][:400]
