@@ -68,11 +68,13 @@ class TokenizerStage:
 
 
 def tokenizer_stage(cfg: "Config", env: "EnvSettings | None" = None, template: "Template | None" = None,
-                    model_dir: Path | None = None) -> TokenizerStage:
+                    model_dir: Path | None = None, weights: bool = True) -> TokenizerStage:
     """Template -> model folder -> tokenizer, the one way every command does it.
 
     ``template`` replaces the config's (chat checks it against the adapter first); ``model_dir``
-    skips resolving when a plan already holds the folder.
+    skips resolving when a plan already holds the folder. ``weights=False`` (``kit preprocess``,
+    which only tokenizes) accepts a folder with config.json and the tokenizer but no weights, and
+    downloads no weights; everything that loads the model keeps the default and checks them first.
     """
     from kit import hub
     from kit.data.template import get as get_template, with_system
@@ -80,7 +82,8 @@ def tokenizer_stage(cfg: "Config", env: "EnvSettings | None" = None, template: "
     if template is None:
         template = with_system(get_template(cfg.data.template), cfg.data.default_system)
     if model_dir is None:
-        model_dir = hub.resolve_model(cfg.model.model_name_or_path, cfg.model.cache_dir, cfg.model.model_revision, env=env)
+        model_dir = hub.resolve_model(cfg.model.model_name_or_path, cfg.model.cache_dir, cfg.model.model_revision, env=env,
+                                      weights=weights)
     tokenizer = load_tokenizer(model_dir, template, cfg.model.trust_remote_code)
     return TokenizerStage(model_dir, template, tokenizer)
 

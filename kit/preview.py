@@ -43,5 +43,5 @@ class Encoded:
 def encode(cfg: Config, env: EnvSettings | None = None) -> Encoded:
     """Every example of the config's datasets, encoded as training would encode it (no split)."""
     config_mod.require(cfg, "preprocess")
-    stage = model_mod.tokenizer_stage(cfg, env=env)
+    stage = model_mod.tokenizer_stage(cfg, env=env, weights=False)  # tokenizing needs no weights
     return Encoded(stage.tokenizer, build_sft(cfg, stage.tokenizer, stage.template, split=False))

@@ -81,3 +81,26 @@ def test_count_parameters_after_lora(model_dir):
     m = model.attach_lora(m, ["q_proj", "v_proj"], 8, 16, 0.0)
     trainable, total = model.count_parameters(m)
     assert total > total_before and trainable == total - total_before
+
+
+def test_a_cached_snapshot_without_weights_is_enough_to_tokenize_only(tmp_path):
+    # kit preprocess resolves the model with weights=False: the tokenizer files of a cached hub snapshot
+    # are enough, and a model for training is still refused without its weights.
+    from kit import hub
+    from kit.envvars import EnvSettings
+
+    offline = EnvSettings.from_environ({"HF_HUB_OFFLINE": "1"})
+    repo = tmp_path / "models--org--tok"
+    snap = repo / "snapshots" / ("0" * 40)
+    snap.mkdir(parents=True)
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        (snap / name).write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    assert hub.resolve_model("org/tok", cache_dir=str(tmp_path), env=offline, weights=False) == snap
+    with pytest.raises(hub.HubError, match="weight files"):
+        hub.resolve_model("org/tok", cache_dir=str(tmp_path), env=offline)
+    assert hub.missing_files(snap, weights=False) == []
+    (snap / "tokenizer.json").unlink()
+    assert hub.missing_files(snap, weights=False) == [
+        "tokenizer files (tokenizer.json, or tokenizer.model, or vocab.json + merges.txt)"]

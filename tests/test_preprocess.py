@@ -20,3 +20,30 @@ def test_preprocess_writes_every_example_and_previews(tmp_path, capsys):
     shown = capsys.readouterr().out
     assert "<|im_start|>user\nWho are you?" in shown
     assert "[[I am Nova" in shown and "<|im_start|>user\nWho are you?<|im_end|>\n<|im_start|>assistant\n[[" in shown
+
+
+def test_preprocess_needs_only_the_tokenizer_and_training_still_the_weights(tmp_path, capsys):
+    import pytest
+
+    from kit import config
+    from kit.envvars import EnvSettings
+    from kit.hub import HubError
+    from kit.plan import build
+
+    model = make_tiny_model(tmp_path / "m")
+    for weights in model.glob("*.safetensors"):
+        weights.unlink()  # config.json and the tokenizer files stay: all that tokenizing needs
+    data = make_dataset_dir(tmp_path / "d")
+    settings = {"model_name_or_path": str(model), "dataset": "identity,chat", "dataset_dir": str(data), "template": "qwen"}
+    cfg = write_yaml(tmp_path / "c.yaml", settings)
+    out = tmp_path / "enc.jsonl"
+    assert cli.main(["preprocess", str(cfg), "--output", str(out)]) == 0, capsys.readouterr().err
+    assert len(out.read_text().splitlines()) == 24 + 8
+    # training loads the model: its checks still ask for the weights, before any data is encoded
+    train_cfg = config.from_dict({**settings, "stage": "sft", "do_train": True, "output_dir": str(tmp_path / "out")})
+    with pytest.raises(HubError, match=r"is not a complete model: it has no weight files"):
+        build(train_cfg, EnvSettings.from_environ({}), check_only=True)
+    # a folder without a tokenizer is still refused, naming what tokenizing needs
+    (model / "tokenizer.json").unlink()
+    assert cli.main(["preprocess", str(cfg)]) == 2
+    assert "tokenizing needs config.json and the tokenizer files" in capsys.readouterr().err
