@@ -352,6 +352,34 @@ def test_a_reply_that_fails_is_a_chat_error_and_the_engine_goes_on(base, monkeyp
     assert base.chat(WHO)
 
 
+def test_a_long_chat_answers_as_fast_as_a_new_one(base, monkeypatch) -> None:
+    """A history far beyond the context: the newest turns that fit, found in a few encodings, not one per dropped pair
+    (which made each reply of a 1600-turn chat take 112 s here)."""
+    messages = []
+    for i in range(1000):
+        messages += [{"role": "user", "content": f"question {i} about the quick brown fox"},
+                     {"role": "assistant", "content": f"answer {i} about the lazy dog"}]
+    messages.append({"role": "user", "content": "the last question"})
+    template_class = type(base.template)
+    real = template_class.encode_prompt
+    calls = []
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(template_class, "encode_prompt", counting)
+    prompt = base.prepare(messages)
+    assert len(calls) <= 30
+    monkeypatch.setattr(template_class, "encode_prompt", real)
+    limit = base.context_len - min(base.generation.max_new_tokens, base.context_len // 2)
+    system = base.template.default_system
+    kept = messages[2 * prompt.dropped_turns:]
+    assert prompt.ids == base.template.encode_prompt(base.tokenizer, kept, system) and len(prompt.ids) <= limit
+    # The same turns as dropping the oldest pair at a time: one more pair would not have fitted.
+    assert len(base.template.encode_prompt(base.tokenizer, messages[2 * prompt.dropped_turns - 2:], system)) > limit
+
+
 # ---------------------------------------------------------------- `kit chat`: nothing ends the chat in the middle
 
 

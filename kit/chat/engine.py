@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 from kit import config as config_mod
 from kit import model as model_mod
 from kit.config import Config
-from kit.chat import adapter_check
+from kit.chat import adapter_check, fitting
 from kit.chat.messages import Message, check_turns, split_system
 from kit.chat.settings import ChatError, GenerationSettings, read_model_config
 from kit.errors import KitError
@@ -309,7 +309,9 @@ class Engine:
         self.stop_ids = self.template.stop_token_ids(self.tokenizer)
         self.model_config = read_model_config(self.model_dir)
         self.context_len = self._context_len()
-        self._check_room(self.template.default_system, self.generation.max_new_tokens)
+        # A context with no room for a message fails here, not at the first reply.
+        fitting.check_room(self.template, self.tokenizer, self.template.default_system, self.context_len,
+                           self.generation.max_new_tokens)
         _hint_qwen3_template(self.model_config, self.template.name, adapter_dirs)
         # An adapter for another model (other shapes, more or fewer layers) is refused before the weights load.
         adapter_check.check_adapters_fit(self.model_dir, adapter_dirs, cfg.model.trust_remote_code)
@@ -364,45 +366,21 @@ class Engine:
         return getattr(self.backend, "model", None)
 
     # ------------------------------------------------------------ prompts
-    def _budget(self, max_new_tokens: int) -> int:
-        # Keep at least half the context for the reply's room, so a long history cannot leave a
-        # one-token answer; a short max_new_tokens leaves the rest for history.
-        return self.context_len - min(max_new_tokens, self.context_len // 2)
-
-    def _check_room(self, system: str | None, max_new_tokens: int) -> int:
-        """The tokens of the prompt's fixed part; ChatError when it leaves no room for a message in the context.
-
-        Cutting the front of such a prompt would silently drop the system prompt and the template's
-        first tokens, so it is refused with what to change instead.
-        """
-        fixed = len(self.template.encode_prompt(self.tokenizer, [{"role": "user", "content": ""}], system))
-        budget = self._budget(max_new_tokens)
-        if fixed >= budget:
-            raise ChatError(_("the system prompt and the template's own tokens take {tokens} tokens, but the context of "
-                              "{context} tokens leaves {budget} for the prompt (the rest is the reply's room); shorten the "
-                              "system prompt, or raise cutoff_len (the context is the smallest of cutoff_len, the model's "
-                              "max_position_embeddings and vllm_maxlen)").format(
-                tokens=fixed, context=self.context_len, budget=budget))
-        return fixed
-
     def prepare(self, messages: Sequence[Message], system: str | None = None,
                 max_new_tokens: int | None = None) -> Prompt:
         """The prompt ids for ``messages``; the oldest turns are dropped when it does not fit the context."""
         system, turns = split_system(messages, system)
         turns = check_turns(turns)
         wanted = max_new_tokens or self.generation.max_new_tokens
-        budget = self._budget(wanted)
-        fixed = self._check_room(system, wanted)
+        limit = fitting.budget(self.context_len, wanted)
+        fixed = fitting.check_room(self.template, self.tokenizer, system, self.context_len, wanted)
         dropped = 0
         ids = self.template.encode_prompt(self.tokenizer, turns, system)
-        while len(ids) > budget and len(turns) > 1:
-            turns = turns[2:]  # one whole user/assistant pair, oldest first
-            dropped += 1
-            ids = self.template.encode_prompt(self.tokenizer, turns, system)
-        truncated = False
-        if len(ids) > budget:
-            ids = self._truncate_last_user(turns, system, budget, fixed)
-            truncated = True
+        if len(ids) > limit and len(turns) > 1:
+            dropped, ids = fitting.fit_history(self.template, self.tokenizer, turns, system, limit)
+        truncated = len(ids) > limit
+        if truncated:
+            ids = fitting.truncate_last_user(self.template, self.tokenizer, turns[-1]["content"], system, limit, fixed)
         if dropped:
             logger.info(_("history too long for the context ({tokens} tokens): dropped the {dropped} oldest turn(s)").format(
                 tokens=self.context_len, dropped=dropped))
@@ -410,17 +388,6 @@ class Engine:
             logger.warning(_("the message alone is longer than the context ({tokens} tokens); it was cut to fit").format(
                 tokens=self.context_len))
         return Prompt(ids, max(1, min(wanted, self.context_len - len(ids))), dropped, truncated)
-
-    def _truncate_last_user(self, turns: list[Message], system: str | None, budget: int, fixed: int) -> list[int]:
-        content_ids = self.tokenizer.encode(turns[-1]["content"], add_special_tokens=False)[: budget - fixed]
-        while True:
-            # Keep the start of the message, as LLaMA-Factory's cutoff keeps the start of a source.
-            short = self.tokenizer.decode(content_ids, skip_special_tokens=False)
-            ids = self.template.encode_prompt(self.tokenizer, [{"role": "user", "content": short}], system)
-            # Re-tokenising decoded text can differ by a token or two: cut the message, never the system prompt.
-            if len(ids) <= budget or not content_ids:
-                return ids
-            content_ids = content_ids[: -(len(ids) - budget)]
 
     # ------------------------------------------------------------ generation
     def stream(self, messages: Sequence[Message], system: str | None = None, *, adapter: bool = True,
