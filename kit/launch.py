@@ -30,6 +30,7 @@ from kit import device as device_mod
 from kit import plan as plan_mod
 from kit.config import Config, ConfigError
 from kit.envvars import EnvSettings, master_addr, rendezvous_problems
+from kit.errors import KitError
 from kit.i18n import _, language
 
 DEFAULT_EXTENSIONS_DIR = Path.home() / ".cache" / "kit" / "torch_extensions"
@@ -72,6 +73,25 @@ def plan_launch(cfg: Config, env: EnvSettings, info: device_mod.DeviceInfo) -> L
     nproc = env.nproc_per_node if env.nproc_per_node is not None else (info.count if info.is_accelerator else 1)
     port = env.master_port if (env.master_port or env.nnodes > 1) else 0
     return LaunchPlan(nproc, env.nnodes, env.node_rank, master_addr(env), port, ", ".join(reasons))
+
+
+class PortUnavailable(KitError):
+    """MASTER_PORT, as the person gave it, cannot be listened on here."""
+
+
+def require_free_port(port: int) -> None:
+    """Refuse a MASTER_PORT this machine cannot listen on, naming it, before torchrun or DeepSpeed fail on it."""
+    from kit import ports
+
+    error = ports.bind_error(port)
+    if error is None:
+        return
+    if ports.in_use(error):
+        raise PortUnavailable(_("MASTER_PORT={port} is already in use on this machine (another training run or program "
+                                "listens on it); set MASTER_PORT to a free port, e.g. {free}, or leave it unset on a single "
+                                "node and a free one is picked").format(port=port, free=ports.free_port()))
+    raise PortUnavailable(_("MASTER_PORT={port} cannot be listened on here ({error}); set MASTER_PORT to a free port "
+                            "above 1024, e.g. {free}").format(port=port, error=error.strerror or error, free=ports.free_port()))
 
 
 def torchrun_command(plan: LaunchPlan, train_args: Sequence[str]) -> list[str]:
@@ -265,6 +285,8 @@ def launch_sft(cfg: Config, on_line: Callable[[str], None] | None = None, env: E
     env = env or EnvSettings.from_environ()
     info = device_mod.detect(cfg.model.device, env, query=False)  # kind and count only: card 0 stays free for the ranks
     launch = plan_launch(cfg, env, info)
+    if launch is not None and launch.master_port and launch.node_rank == 0:
+        require_free_port(launch.master_port)  # node 0 hosts the rendezvous on it; other nodes only connect
     plan = plan_mod.build(cfg, env)
     if plan.output.message:
         emit(f"[kit] {plan.output.message}")

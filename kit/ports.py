@@ -1,7 +1,8 @@
-"""A free TCP port, for an in-process DeepSpeed run's MASTER_PORT and for test servers."""
+"""TCP ports: a free one (an in-process DeepSpeed run's MASTER_PORT, test servers), and whether a given one is free."""
 
 from __future__ import annotations
 
+import errno
 import socket
 
 
@@ -15,3 +16,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def bind_error(port: int, host: str = "") -> OSError | None:
+    """Why a server could not listen on ``port`` here now (None: it could), found by binding it for a moment.
+
+    SO_REUSEADDR as torch's TCPStore sets it, so a port a finished run left in TIME_WAIT counts as free;
+    binding every address ("") fails when any process listens on the port, on loopback or elsewhere.
+    """
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            return exc
+    return None
+
+
+def in_use(error: OSError) -> bool:
+    return error.errno == errno.EADDRINUSE

@@ -80,6 +80,82 @@ def _log_callback_class():
     return LogCallback
 
 
+def _run_callback_classes():
+    from transformers import TrainerCallback
+
+    class RunFilesCallback(TrainerCallback):
+        """Rank 0 records in the run's manifest what the run writes, each name before it is written.
+
+        training_args.yaml is written here, once the Trainer has loaded any checkpoint it resumes from:
+        a resume that fails leaves the finished run's copy as it was.
+        """
+
+        def __init__(self, plan: Plan):
+            self.plan = plan
+            self.out = Path(plan.cfg.train.output_dir)
+            self.manifest: plan_mod.Manifest | None = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if not state.is_world_process_zero:
+                return
+            self.manifest = plan_mod.Manifest.read(self.out) or plan_mod.Manifest(self.out)
+            tensorboard = ("runs",) if "runs" in plan_mod.run_names(self.plan.cfg) else ()
+            self.manifest.add(RESOLVED_CONFIG, TRAINER_LOG, *tensorboard)
+            (self.out / RESOLVED_CONFIG).write_text(self.plan.cfg.to_yaml(), encoding="utf-8")
+
+        def _before_save(self, state, control):
+            if control.should_save and self.manifest is not None:
+                self.manifest.add(f"checkpoint-{state.global_step}")  # the Trainer's folder name, before it exists
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self._before_save(state, control)
+
+        def on_epoch_end(self, args, state, control, **kwargs):
+            self._before_save(state, control)
+
+    class DivergenceCallback(TrainerCallback):
+        """Stops training when the logged loss is not finite, and cancels the save due at that step.
+
+        It reads the loss the Trainer has just synchronised to log it: no extra device sync per step.
+        """
+
+        def __init__(self):
+            self.step: int | None = None
+            self.loss: float | None = None
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            loss = (logs or {}).get("loss")
+            if isinstance(loss, (int, float)) and not math.isfinite(loss) and self.step is None:
+                self.step, self.loss = state.global_step, loss
+                control.should_training_stop = True
+                control.should_save = False  # a checkpoint of diverged weights is no use to resume from
+                control.should_evaluate = False
+            return control
+
+    return RunFilesCallback, DivergenceCallback
+
+
+class TrainingDiverged(KitError):
+    """The loss became nan or inf: training stopped, and no adapter was saved as the run's result."""
+
+
+def diverged_message(plan: Plan, step: int, loss: float) -> str:
+    """What happened, which checkpoint is still good, and what to change."""
+    out = Path(plan.cfg.train.output_dir)
+    manifest = plan_mod.Manifest.read(out) if (out / plan_mod.MANIFEST).is_file() else None
+    names = manifest.existing() if manifest else [p.name for p in out.glob("checkpoint-*")]
+    good, skipped = plan_mod.newest_usable_checkpoint(out, names, plan.deepspeed_path is not None)
+    t = plan.cfg.train
+    where = (_("the last good checkpoint, {checkpoint}, is kept").format(checkpoint=good) if good
+             else _("no checkpoint saved before it can be resumed from") if skipped
+             else _("no checkpoint was saved before it"))
+    return _("the loss became {loss} at step {step} (checked every {every} steps, when it is logged): training stopped "
+             "and no adapter was saved as the result; {where}. Lower learning_rate (now {lr}) or max_grad_norm (now "
+             "{norm}), then start again with overwrite_output_dir: true (a resumed run would keep the same learning "
+             "rate schedule)").format(loss=loss, step=step, every=f"{t.logging_steps:g}", where=where, lr=t.learning_rate,
+                                      norm=t.max_grad_norm)
+
+
 def _step_of(line: str) -> int | None:
     try:
         return int(json.loads(line)["current_steps"])
@@ -135,6 +211,10 @@ def _ensure_distributed_env(env: EnvSettings) -> None:
 
     if env.under_torchrun:
         return
+    if env.master_port:  # the person's port: say so now if it is taken, not in DeepSpeed's traceback
+        from kit.launch import require_free_port
+
+        require_free_port(env.master_port)
     set_defaults({"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": master_addr(env),
                   "MASTER_PORT": str(env.master_port or free_port())})
 
@@ -261,6 +341,9 @@ def training_arguments(plan: Plan, info: device_mod.DeviceInfo, fp16: bool, bf16
         # Several CPU processes under torchrun need this, or DDP is silently not distributed.
         use_cpu=info.kind == "cpu",
         remove_unused_columns=False,
+        # The Trainer would otherwise replace a nan/inf step loss by the window's average, hiding a diverged run from
+        # the log (and from DivergenceCallback), and test every step's loss on the host (a device sync per step).
+        logging_nan_inf_filter=False,
         dataloader_num_workers=t.dataloader_num_workers,
         **version_specific,
     )
@@ -307,18 +390,25 @@ def run_sft(cfg: Plan | Config | str | Path, overrides: Sequence[str] = ()) -> d
 
     # fit: TrainingArguments also joins the process group, so every rank has its plan by then
     args = training_arguments(plan, info, fp16, bf16, checkpointing)
+    run_files_class, divergence_class = _run_callback_classes()
+    run_files, divergence = run_files_class(plan), divergence_class()
     trainer = Trainer(
         model=model, args=args, train_dataset=plan.train_rows, eval_dataset=plan.eval_rows or None,
         data_collator=make_collator(tokenizer), processing_class=tokenizer,
-        callbacks=[_log_callback_class()(cfg.train.output_dir)],
+        callbacks=[_log_callback_class()(cfg.train.output_dir), run_files, divergence],
     )
-    if trainer.is_world_process_zero():
-        out = Path(cfg.train.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / RESOLVED_CONFIG).write_text(cfg.to_yaml(), encoding="utf-8")
     result = trainer.train(resume_from_checkpoint=plan.resume_from)
+    manifest = run_files.manifest  # rank 0's; None on the others
+    if manifest is not None:
+        manifest.prune()  # a save the divergence stop cancelled, checkpoints the Trainer rotated away
+    if divergence.step is not None:
+        raise TrainingDiverged(diverged_message(plan, divergence.step, divergence.loss))
 
     # finish: the adapter, then metrics, state and plots, as LLaMA-Factory writes them
+    out = Path(cfg.train.output_dir)
+    before = {p.name for p in out.iterdir()} if manifest is not None else set()
+    if manifest is not None:  # listed before they are written: a run killed while finishing still owns them
+        manifest.add(*(n for n in plan_mod.RUN_FILES if n not in before or n in manifest.entries))
     trainer.save_model()
     if trainer.is_world_process_zero():
         _clean_tokenizer_config(Path(cfg.train.output_dir))
@@ -335,6 +425,9 @@ def run_sft(cfg: Plan | Config | str | Path, overrides: Sequence[str] = ()) -> d
     if trainer.is_world_process_zero() and cfg.finetune.plot_loss:
         for path in plot_loss(cfg.train.output_dir, ["loss", "eval_loss"] if plan.eval_rows else ["loss"]):
             logger.info("%s", _("figure saved at {path}").format(path=path))
+    if manifest is not None:  # what finishing wrote, under whatever names this transformers version uses
+        manifest.add(*({p.name for p in out.iterdir()} - before - {plan_mod.MANIFEST}))
+        manifest.prune()
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()
     return metrics

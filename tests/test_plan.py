@@ -30,37 +30,63 @@ def _cfg(model_dir, data_dir, out, **kw):
 
 # ---------------------------------------------------------------- output_dir
 
-def test_overwrite_removes_exactly_the_last_runs_files(tmp_path, model_dir, data_dir):
+def _checkpoint(folder, step):
+    """A complete checkpoint-N as the Trainer writes one (without DeepSpeed), small."""
+    import torch
+    from safetensors.torch import save_file
+
+    path = folder / f"checkpoint-{step}"
+    path.mkdir(parents=True)
+    (path / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    (path / "adapter_config.json").write_text(json.dumps({"r": 8, "lora_alpha": 16, "target_modules": ["q_proj", "v_proj"]}))
+    save_file({"lora_A": torch.zeros(2, 2)}, str(path / "adapter_model.safetensors"))
+    for name in ("optimizer.pt", "scheduler.pt"):
+        torch.save({}, path / name)
+    return path
+
+
+def _kit_run(out, *names):
+    out.mkdir(parents=True, exist_ok=True)
+    plan_mod.Manifest(out, names).write()
+
+
+def test_overwrite_removes_exactly_what_the_manifest_lists(tmp_path, model_dir, data_dir):
     out = tmp_path / "out"
-    (out / "checkpoint-5").mkdir(parents=True)
-    (out / "checkpoint-5" / "trainer_state.json").write_text("{}")
+    _checkpoint(out, 5)
     for name in ("all_results.json", "trainer_log.jsonl", "adapter_model.safetensors", "training_args.yaml"):
         (out / name).write_text("old")
+    _kit_run(out, "checkpoint-5", "all_results.json", "trainer_log.jsonl", "adapter_model.safetensors", "training_args.yaml",
+             "eval_results.json")  # listed, but no longer there: nothing to remove
     (out / "notes.md").write_text("mine")
     (out / "my-folder").mkdir()
     decision = plan_mod.decide_output(_cfg(model_dir, data_dir, out, overwrite_output_dir=True))
     assert decision.resume_from is None and set(decision.keep) == {"notes.md", "my-folder"}
-    assert "removing the last run's 5 file(s)" in decision.message and "notes.md" in decision.message
+    assert "removing the last kit run's 5 entries" in decision.message and "notes.md" in decision.message
     plan = plan_mod.Plan(_cfg(model_dir, data_dir, out), EnvSettings.from_environ({}), model_dir, None, [], None, None, decision)
     plan_mod.prepare_output(plan)
-    assert sorted(p.name for p in out.iterdir()) == ["my-folder", "notes.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["kit_run.json", "my-folder", "notes.md"]
+    assert json.loads((out / "kit_run.json").read_text())["entries"] == []  # this run's list starts empty
 
 
 def test_checkpoints_without_overwrite_resume_as_llamafactory_does(tmp_path, model_dir, data_dir):
     out = tmp_path / "out"
     for step in (4, 8):
-        (out / f"checkpoint-{step}").mkdir(parents=True)
-        (out / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+        _checkpoint(out, step)
     (out / "checkpoint-12").mkdir()  # cut short while saving: no trainer_state.json
+    _kit_run(out, "checkpoint-4", "checkpoint-8", "checkpoint-12")
     decision = plan_mod.decide_output(_cfg(model_dir, data_dir, out, overwrite_output_dir=False))
     assert decision.resume_from == str(out / "checkpoint-8")
     assert "resuming from" in decision.message and "overwrite_output_dir: true to start over" in decision.message
+    assert f"skipping {out / 'checkpoint-12'}: no trainer_state.json (cut short while saving)" in decision.message
 
 
 def test_files_without_checkpoint_are_refused(tmp_path, model_dir, data_dir):
     out = tmp_path / "out"
     out.mkdir()
     (out / "precious.txt").write_text("x")
+    with pytest.raises(ConfigError, match="holds precious.txt and no kit run"):
+        plan_mod.decide_output(_cfg(model_dir, data_dir, out, overwrite_output_dir=False))
+    _kit_run(out)  # a kit run that left no checkpoint
     with pytest.raises(ConfigError, match="exists and is not empty"):
         plan_mod.decide_output(_cfg(model_dir, data_dir, out, overwrite_output_dir=False))
 

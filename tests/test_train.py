@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kit import cli
+from kit import cli, plan as plan_mod
 from kit.train import run_sft
 
 from helpers import make_dataset_dir, make_tiny_model, quickstart, write_yaml
@@ -122,7 +122,7 @@ def test_non_empty_output_dir_refused_and_kept(tmp_path, model_dir, data_dir, ca
     (out / "precious.txt").write_text("keep me")
     cfg = write_yaml(tmp_path / "c.yaml", quickstart(model_dir, data_dir, out, overwrite_output_dir=False))
     assert cli.main(["train", str(cfg)]) == 2
-    assert "exists and is not empty" in capsys.readouterr().err
+    assert "holds precious.txt and no kit run" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["precious.txt"]
 
 
@@ -142,6 +142,8 @@ def test_resume_after_interrupted_run(tmp_path, model_dir, data_dir):
     proc.wait()
     assert (out / "checkpoint-10").is_dir() and not (out / "adapter_model.safetensors").exists()
     (out / "checkpoint-999").mkdir()  # a checkpoint cut short while saving is not resumed from
+    manifest = plan_mod.Manifest.read(out)
+    manifest.add("checkpoint-999")  # the run lists a checkpoint folder before the Trainer writes it
     run_sft(write_yaml(tmp_path / "r.yaml", {**cfg, "overwrite_output_dir": False, "resume_from_checkpoint": True}))
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == 60
