@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -319,3 +320,129 @@ def test_a_huge_value_in_a_malformed_example_is_shown_short(tmp_path, tokenizer)
              {"m.json": [{**GOOD, "history": []}, {**GOOD, "history": [huge]}]})
     data = build_sft(_cfg(d), tokenizer, get_template("qwen"), split=False)
     assert len(data.report.dropped) == 1 and len(data.report.dropped[0]) < 300, data.report.dropped[0][:400]
+
+
+# ---------------------------------------------------------------- 3. one huge example
+
+def _stress_texts(seed: int, count: int) -> list[str]:
+    """Texts built from what tokenizers treat specially next to line breaks: runs of spaces and newlines,
+    \\r\\n, punctuation runs, digits, CJK, combining marks, Hangul jamo, emoji, contractions, NBSP, U+2028,
+    special-token text."""
+    import random
+
+    rng = random.Random(seed)
+    pieces = ["word", "Word", "'s", "'ll", " ", "  ", "\t", "\n", "\n\n", "\r\n", " \n", "\n ", "!", "!!!", "...", "?\n",
+              "1", "2024", "3.14", "你好", "。", "，", "e\u0301", "\u0301", "\u1100\u1161", "\u1161", "😀", "\xa0", "\u2028",
+              "<|im_end|>", "<|im_start|>", "-", "—", "(", ")", "\u3000", "x", "é", "Ω", "\u212b", "ﬁ", "#", "＃"]
+    return ["".join(rng.choice(pieces) for _ in range(rng.randint(5, 120))) for _ in range(count)]
+
+
+@pytest.mark.parametrize("which", ["qwen2 expression + NFC (kit/tiny_qwen)", "GPT-2 byte-level (tests' tiny model)"])
+def test_the_tokens_before_a_cut_boundary_are_those_of_the_whole_text(tok_dir, which):
+    # kit.data.cut's exactness argument, checked: at every boundary it may cut at, the encoding splits in two.
+    from kit import tiny
+    from kit.data.cut import _is_splittable, boundary
+
+    tok = load_tokenizer(tiny.path() if which.startswith("qwen2") else tok_dir, get_template("qwen"))
+    assert _is_splittable(tok)
+    encode = lambda t: tok.encode(t, add_special_tokens=False)  # noqa: E731
+    checked = 0
+    for text in _stress_texts(seed=20, count=400):
+        b = boundary(text, 0, len(text))
+        while b is not None:
+            assert encode(text) == encode(text[:b]) + encode(text[b:]), (text, b)
+            checked += 1
+            b = boundary(text, b + 1, len(text))
+    assert checked > 200
+
+
+def test_tokenizers_the_argument_does_not_cover_are_never_cut(tok_dir):
+    from kit.data.cut import Encoder, TooLong, _is_splittable
+
+    tok = load_tokenizer(tok_dir, get_template("qwen"))
+    tok.add_tokens(["\n###"])  # an added token holding a line break could span the cut
+    assert not _is_splittable(tok)
+    encoder = Encoder(tok, cutoff_len=16, cut_above=0)
+    text = "line of words\n" * 1000
+    assert encoder(text) == tok.encode(text, add_special_tokens=False)  # tokenized whole, as before
+    import kit.data.cut as cut
+
+    old, cut.WHOLE_LIMIT = cut.WHOLE_LIMIT, 5000
+    try:
+        with pytest.raises(TooLong, match="a text of 14000 characters, too long to tokenize whole"):
+            encoder(text)
+    finally:
+        cut.WHOLE_LIMIT = old
+
+
+class _Spy:
+    """Wraps a tokenizer and remembers the longest text it was asked to encode."""
+
+    def __init__(self, tok):
+        self.__dict__["tok"], self.__dict__["longest"] = tok, 0
+
+    def encode(self, text, **kw):
+        self.__dict__["longest"] = max(self.longest, len(text))
+        return self.tok.encode(text, **kw)
+
+    def __getattr__(self, name):
+        return getattr(self.tok, name)
+
+    def __len__(self):
+        return len(self.tok)
+
+
+def _huge_dataset(path: Path, prompt: str, output: str) -> Path:
+    return _dir(path, {"mine": {"file_name": "m.jsonl"}},
+                {"m.jsonl": "\n".join(json.dumps(r, ensure_ascii=False) for r in [GOOD, {"instruction": prompt, "output": output}, GOOD]).encode()})
+
+
+def test_a_huge_example_is_not_tokenized_whole_and_encodes_as_llamafactory_would(tmp_path, tokenizer, monkeypatch):
+    # 24 MB in one answer: tokenizing it whole took about 5.5 GB and half a minute; cutoff_len keeps 1024 tokens.
+    line = "The answer goes on, line after line, with numbers 12345 and 中文 too.\n"
+    huge = line * (24_000_000 // len(line))
+    spy = _Spy(tokenizer)
+    data = build_sft(_cfg(_huge_dataset(tmp_path / "d", "Tell me everything.", huge), cutoff_len=1024), spy,
+                     get_template("qwen"), split=False)
+    assert spy.longest < 100_000, f"a text of {spy.longest} characters was tokenized"
+    assert [len(r["input_ids"]) for r in data.all][1] == 1024 and data.report.per_dataset["mine"]["truncated"] == 1
+    # LLaMA-Factory keeps the short prompt whole and the answer's first tokens: the same for any answer long enough,
+    # so the answer cut to 400 000 characters and tokenized whole (no cutting at all) must give the same rows.
+    import kit.data.sft as sft
+    from kit.data.cut import Encoder
+
+    monkeypatch.setattr(sft, "Encoder", lambda tok, cutoff_len: Encoder(tok, cutoff_len, cut_above=10**9))
+    whole = build_sft(_cfg(_huge_dataset(tmp_path / "e", "Tell me everything.", huge[:400_000]), cutoff_len=1024), tokenizer,
+                      get_template("qwen"), split=False)
+    assert data.all == whole.all
+
+
+@pytest.mark.parametrize("cutoff_len, mask_history", [(64, False), (300, False), (64, True)])
+def test_a_long_prompt_and_a_long_answer_share_cutoff_len_by_their_whole_lengths(tmp_path, tokenizer, monkeypatch,
+                                                                                 cutoff_len, mask_history):
+    # Both long: LLaMA-Factory splits cutoff_len in proportion to the whole lengths, so the cut parts are counted.
+    prompt = "Question line with words and 123 digits!\n" * 4000 + "end"
+    answer = "答案：这是一个很长的回答。\n" * 20000
+    import kit.data.sft as sft
+    from kit.data.cut import Encoder
+
+    spy = _Spy(tokenizer)
+    cut = build_sft(_cfg(_huge_dataset(tmp_path / "d", prompt, answer), cutoff_len=cutoff_len, mask_history=mask_history),
+                    spy, get_template("qwen"), split=False)
+    assert spy.longest < 250_000  # counted in pieces
+    monkeypatch.setattr(sft, "Encoder", lambda tok, cutoff_len: Encoder(tok, cutoff_len, cut_above=10**9))
+    whole = build_sft(_cfg(_huge_dataset(tmp_path / "e", prompt, answer), cutoff_len=cutoff_len, mask_history=mask_history),
+                      tokenizer, get_template("qwen"), split=False)
+    assert cut.all == whole.all
+
+
+def test_a_huge_text_with_no_place_to_cut_is_dropped_with_the_reason(tmp_path, tokenizer, monkeypatch, caplog):
+    import kit.data.cut as cut
+
+    monkeypatch.setattr(cut, "WHOLE_LIMIT", 100_000)  # the same rule as 4 million characters, quicker
+    d = _huge_dataset(tmp_path / "d", "Say a.", "a" * 150_000)
+    with caplog.at_level(logging.WARNING, logger="kit.data"):
+        data = build_sft(_cfg(d, cutoff_len=64), tokenizer, get_template("qwen"), split=False)
+    assert len(data.all) == 2 and data.report.per_dataset["mine"]["malformed"] == 1
+    assert re.match(r"mine\[1\]: a text of 1500\d\d characters, too long to tokenize whole", data.report.dropped[0])
+    assert "mine[1]: a text of" in caplog.text

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from kit.data.cut import Encoder, Ids, TooLong
 from kit.data.loader import DataError, Example, LoadReport, load_examples, resolve_dataset_dir
 from kit.data.template import Template, with_thinking
 from kit.i18n import _
@@ -45,22 +46,45 @@ class Encoded:
     labels: list[int]
     full_length: int  # tokens before truncation to cutoff_len
     prompt_length: int  # tokens before the last response, before truncation
+    # False when a text was cut before tokenizing (kit.data.cut): the two lengths above are then lower
+    # bounds (above cutoff_len); input_ids and labels are exact either way.
+    lengths_exact: bool = True
 
     @property
     def trained_tokens(self) -> int:
         return sum(1 for x in self.labels if x != IGNORE_INDEX)
 
 
+def _seqlen(source_ids: list[int], target_ids: list[int], budget: int) -> tuple[int, int]:
+    """``infer_seqlen`` of one turn, exact when a side was cut before tokenizing (``kit.data.cut.Ids``).
+
+    A cut side holds more than cutoff_len tokens, so its own length decides nothing when the other
+    side is short: "prompt short" and "response short" give the same result for every longer length.
+    Only when both sides are long does LLaMA-Factory share the budget in proportion to the whole
+    lengths; then what was cut is counted (piece by piece, in bounded memory).
+    """
+    s, t = len(source_ids), len(target_ids)
+    if (isinstance(source_ids, Ids) or isinstance(target_ids, Ids)) and s * 2 >= budget and t * 2 >= budget:
+        s += source_ids.tail if isinstance(source_ids, Ids) else 0
+        t += target_ids.tail if isinstance(target_ids, Ids) else 0
+    return infer_seqlen(s, t, budget)
+
+
 def encode_example(template: Template, tokenizer: Any, example: Example, cutoff_len: int,
-                   train_on_prompt: bool = False, mask_history: bool = False) -> Encoded:
+                   train_on_prompt: bool = False, mask_history: bool = False, encoder: Encoder | None = None) -> Encoded:
     """``encode_supervised``'s ids and labels, with the lengths before truncation.
 
     A reasoning template encodes thoughts by its ``enable_thinking`` (``build_sft`` sets it from the
     config); with ``mask_history`` only the last reply keeps its thought, as in LLaMA-Factory.
+    A text much longer than cutoff_len can use is cut before tokenizing where the tokens kept are
+    provably the same (``kit.data.cut``); ``encoder`` (one per run) does it. A text too long to
+    tokenize that cannot be cut raises ``kit.data.cut.TooLong``, a DataError.
     """
     discard_history_thoughts = mask_history and not template.preserve_thinking
     pairs = template.encode_multiturn(tokenizer, example.prompt + example.response, example.system,
-                                      discard_history_thoughts=discard_history_thoughts)
+                                      discard_history_thoughts=discard_history_thoughts,
+                                      encode=encoder if encoder is not None else Encoder(tokenizer, cutoff_len))
+    lengths_exact = not any(isinstance(ids, Ids) for pair in pairs for ids in pair)
     full_length = sum(len(s) + len(t) for s, t in pairs) + (1 if template.efficient_eos else 0)
     prompt_length = full_length - (len(pairs[-1][1]) if pairs else 0)
     input_ids: list[int] = []
@@ -71,7 +95,7 @@ def encode_example(template: Template, tokenizer: Any, example: Example, cutoff_
     for turn, (source_ids, target_ids) in enumerate(pairs):
         if total_length >= cutoff_len:
             break
-        source_len, target_len = infer_seqlen(len(source_ids), len(target_ids), cutoff_len - total_length)
+        source_len, target_len = _seqlen(source_ids, target_ids, cutoff_len - total_length)
         source_ids, target_ids = source_ids[:source_len], target_ids[:target_len]
         total_length += source_len + target_len
         if train_on_prompt:
@@ -90,7 +114,7 @@ def encode_example(template: Template, tokenizer: Any, example: Example, cutoff_
     if template.efficient_eos:
         input_ids += [tokenizer.eos_token_id]
         labels += [tokenizer.eos_token_id]
-    return Encoded(input_ids, labels, full_length, prompt_length)
+    return Encoded(input_ids, labels, full_length, prompt_length, lengths_exact)
 
 
 def encode_supervised(template: Template, tokenizer: Any, example: Example, cutoff_len: int,
@@ -161,6 +185,7 @@ def build_sft(cfg: Any, tokenizer: Any, template: Template, split: bool = True) 
     rows: list[dict[str, list[int]]] = []
     sources: list[Example] = []
     untrained: list[tuple[Example, Encoded]] = []
+    encoder = Encoder(tokenizer, d.cutoff_len)  # cuts texts far longer than cutoff_len before tokenizing
     for ex in examples:
         # LLaMA-Factory's supervised processor keeps only an odd number of prompt messages and one response.
         if ex.problem is None and (len(ex.prompt) % 2 != 1 or len(ex.response) != 1):
@@ -169,7 +194,13 @@ def build_sft(cfg: Any, tokenizer: Any, template: Template, split: bool = True) 
             report.per_dataset[ex.dataset]["malformed"] += 1
         if ex.problem is not None:
             continue
-        enc = encode_example(template, tokenizer, ex, d.cutoff_len, d.train_on_prompt, d.mask_history)
+        try:
+            enc = encode_example(template, tokenizer, ex, d.cutoff_len, d.train_on_prompt, d.mask_history, encoder)
+        except TooLong as exc:
+            ex.problem = str(exc)
+            report.dropped.append(f"{ex.dataset}[{ex.index}]: {ex.problem}")
+            report.per_dataset[ex.dataset]["malformed"] += 1
+            continue
         counts = report.per_dataset[ex.dataset]
         if enc.full_length > d.cutoff_len:
             counts["truncated"] += 1

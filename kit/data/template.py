@@ -21,10 +21,13 @@ import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
+from kit.data.cut import join
 from kit.errors import KitError
 from kit.i18n import _
+
+Encode = Callable[[str], list[int]]  # text -> token ids, tokenizer.encode(text, add_special_tokens=False) by default
 
 TEMPLATES_FILE = Path(__file__).with_name("templates.json")
 
@@ -91,13 +94,13 @@ class Template:
         return ids
 
     # ------------------------------------------------------------ encoding
-    def _render(self, tokenizer: Any, slots: Sequence, content: str) -> list[int]:
+    def _render(self, tokenizer: Any, slots: Sequence, content: str, encode: Encode | None = None) -> list[int]:
         ids: list[int] = []
         for slot in slots:
             if isinstance(slot, str):
                 text = slot.replace("{{content}}", content, 1)
                 if text:
-                    ids += tokenizer.encode(text, add_special_tokens=False)
+                    ids = join(ids, encode(text) if encode is not None else tokenizer.encode(text, add_special_tokens=False))
             elif "token" in slot:
                 ids.append(tokenizer.convert_tokens_to_ids(slot["token"]))
             elif slot.get("special") == "eos_token" and tokenizer.eos_token_id is not None:
@@ -106,23 +109,28 @@ class Template:
                 ids.append(tokenizer.bos_token_id)
         return ids
 
-    def encode_messages(self, tokenizer: Any, messages: Sequence[dict[str, str]], system: str | None = None) -> list[list[int]]:
-        """Token ids of each message; the first also carries the prefix and the system prompt."""
+    def encode_messages(self, tokenizer: Any, messages: Sequence[dict[str, str]], system: str | None = None,
+                        encode: Encode | None = None) -> list[list[int]]:
+        """Token ids of each message; the first also carries the prefix and the system prompt.
+
+        ``encode`` replaces ``tokenizer.encode`` (training passes ``kit.data.cut.Encoder``, which cuts
+        texts too long for cutoff_len); what it cut is kept on the ids (``kit.data.cut.Ids``).
+        """
         system = system or self.default_system
         encoded: list[list[int]] = []
         for i, message in enumerate(messages):
             ids: list[int] = []
             if i == 0:
-                ids += self._render(tokenizer, self.format_prefix, "")
+                ids = join(ids, self._render(tokenizer, self.format_prefix, "", encode))
                 if system:
-                    ids += self._render(tokenizer, self.format_system, system)
+                    ids = join(ids, self._render(tokenizer, self.format_system, system, encode))
             role = message["role"]
             if role == "user":
-                ids += self._render(tokenizer, self.format_user, message["content"])
+                ids = join(ids, self._render(tokenizer, self.format_user, message["content"], encode))
             elif role == "assistant":
-                ids += self._render(tokenizer, self.format_assistant, message["content"])
+                ids = join(ids, self._render(tokenizer, self.format_assistant, message["content"], encode))
             elif role == "observation":
-                ids += self._render(tokenizer, self.format_observation, message["content"])
+                ids = join(ids, self._render(tokenizer, self.format_observation, message["content"], encode))
             else:
                 raise TemplateError(_("role {role!r} is not supported (use user, assistant or observation)").format(role=role))
             encoded.append(ids)
@@ -160,7 +168,7 @@ class Template:
 
     # ------------------------------------------------------------ turns
     def encode_multiturn(self, tokenizer: Any, messages: Sequence[dict[str, str]], system: str | None = None,
-                         discard_history_thoughts: bool = False) -> list[tuple[list[int], list[int]]]:
+                         discard_history_thoughts: bool = False, encode: Encode | None = None) -> list[tuple[list[int], list[int]]]:
         """(prompt ids, response ids) for each user/assistant pair, as in training.
 
         A reasoning template handles thoughts as LLaMA-Factory's ReasoningTemplate does: with
@@ -170,7 +178,7 @@ class Template:
         ``enable_thinking`` is true, else at the end of its prompt.
         """
         if not self.reasoning:
-            enc = self.encode_messages(tokenizer, messages, system)
+            enc = self.encode_messages(tokenizer, messages, system, encode)
             return [(enc[i], enc[i + 1]) for i in range(0, len(enc) - 1, 2)]
         messages = [dict(m) for m in messages]
         if self.enable_thinking is False:
@@ -179,14 +187,14 @@ class Template:
         if discard_history_thoughts:
             for i in range(1, len(messages) - 2, 2):  # every reply but the last
                 messages[i]["content"] = self.remove_thought(messages[i]["content"])
-        enc = self.encode_messages(tokenizer, messages, system)
+        enc = self.encode_messages(tokenizer, messages, system, encode)
         turns = [len(messages) - 2] if discard_history_thoughts else range(0, len(messages) - 1, 2)
         for i in turns:
             if not self.has_thought(messages[i + 1]["content"]):
                 if self.enable_thinking:
-                    enc[i + 1] = self.thought_ids(tokenizer) + enc[i + 1]  # trained: the model learns to emit it
+                    enc[i + 1] = join(self.thought_ids(tokenizer), enc[i + 1])  # trained: the model learns to emit it
                 else:
-                    enc[i] = enc[i] + self.thought_ids(tokenizer)  # prompt: not trained
+                    enc[i] = join(enc[i], self.thought_ids(tokenizer))  # prompt: not trained
         return [(enc[i], enc[i + 1]) for i in range(0, len(enc) - 1, 2)]
 
     def encode_oneturn(self, tokenizer: Any, messages: Sequence[dict[str, str]],
