@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import csv
 import difflib
 import hashlib
@@ -60,12 +61,12 @@ class Plan:
 def resolve_notebook(notebook: str | Path, lang: str | None = None) -> Path:
     """A path, or the name of one of the kit's notebooks (``20_lora_sft``) in edition ``lang`` (None: the kit's language)."""
     from kit.i18n import language
+    from kit.notebook_io import check_notebook, notebook_dir
 
     lang = lang or language()
     path = Path(notebook).expanduser()
-    if path.is_file():
-        return path.resolve()
-    from kit.notebook_io import notebook_dir
+    if os.path.lexists(path):  # a folder, a file that is no notebook, one that cannot be read: one message each
+        return check_notebook(path).resolve()
 
     packaged = notebook_dir() / lang / (path.name if path.suffix == ".ipynb" else f"{path.name}.ipynb")
     if len(path.parts) == 1 and packaged.is_file():
@@ -83,7 +84,12 @@ def notebook_parameters(path: Path) -> dict[str, Any]:
 
     logging.getLogger("papermill").setLevel(logging.WARNING)
     out: dict[str, Any] = {}
-    for name, info in pm.inspect_notebook(str(path)).items():
+    try:
+        found = pm.inspect_notebook(str(path))
+    except Exception as exc:  # JSON that nbformat or papermill cannot read as a notebook: the file, not the kit
+        raise BatchError(_("notebook {path} is not a Jupyter notebook papermill can read ({error})").format(
+            path=path, error=f"{type(exc).__name__}: {exc}")) from None
+    for name, info in found.items():
         try:
             out[name] = ast.literal_eval(info["default"])
         except (ValueError, SyntaxError):
@@ -163,8 +169,10 @@ def make_plan(notebook: str | Path, parameters: Mapping[str, Any], out: str | Pa
               devices: str | Sequence[Any] | None = None, lang: str | None = None) -> Plan:
     """Every check a person's mistake can fail, before anything is written or run."""
     from kit.config import ALIASES, KEYS
+    from kit.notebook_io import check_folder
 
     path = resolve_notebook(notebook, lang)
+    out = check_folder(out, "--out")  # a file there or on the way, or no write permission: said now, not half way
     defaults = notebook_parameters(path)
     unknown = [n for n in parameters if n not in defaults and not (OVERRIDES in defaults and ALIASES.get(n, n) in KEYS)]
     if unknown:
@@ -201,7 +209,7 @@ def make_plan(notebook: str | Path, parameters: Mapping[str, Any], out: str | Pa
         threads = max(1, cores // parallel)
         if os.environ.get("OMP_NUM_THREADS", "").isdigit():
             threads = min(threads, max(1, int(os.environ["OMP_NUM_THREADS"])))
-    return Plan(path, Path(out).expanduser().resolve(), swept, runs, defaults, parallel, cards, threads)
+    return Plan(path, out.resolve(), swept, runs, defaults, parallel, cards, threads)
 
 
 def papermill_parameters(plan: Plan, run: Run, card: str | None) -> dict[str, Any]:
@@ -261,17 +269,28 @@ def execute_run(task: Mapping[str, Any]) -> dict[str, Any]:
             else:
                 os.environ[k] = v
     record["seconds"] = round(time.perf_counter() - start, 1)
-    record["values"] = nb.read(task["output"]) if Path(task["output"]).is_file() else {}
+    try:
+        record["values"] = nb.read(task["output"]) if Path(task["output"]).is_file() else {}
+    except nb.NotebookError:  # cut short by a dying kernel: the run has already failed, and says why
+        record["values"] = {}
+    failed = nb.failed_checks(record["values"]) if record["status"] == "ok" else []
+    if failed:  # every cell ran, but the notebook says what it checked failed: the run did not do its job
+        record.update(status="failed", error=_("the notebook reported failed checks: {checks}").format(checks="; ".join(failed)))
     return record
 
 
 def _done(folder: Path, run: Run, notebook: Path) -> dict[str, Any] | None:
+    from kit.notebook_io import failed_checks
+
     try:
         record = json.loads((folder / "run.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("values", {}), dict):
         return None
     same = record.get("parameters") == jsonable(run.parameters) and (folder / notebook.name).is_file()
-    return record if same and record.get("status") == "ok" else None
+    # "ok" from a kit that did not read the notebook's checks: a run whose checks failed is run again
+    return record if same and record.get("status") == "ok" and not failed_checks(record.get("values") or {}) else None
 
 
 # ---------------------------------------------------------------- the results table
@@ -287,19 +306,18 @@ def _row(plan: Plan, run: Run, record: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _replace(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)  # a person watching the file never reads half of it
+RESULTS = ("results.csv", "results.json")
+RUN_RECORD = "run.json"
 
 
-def write_results(out: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+def write_results(folder: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+    """results.csv and results.json into ``folder`` (a kit.notebook_io.KitFolder: replaced whole, recorded as the sweep's)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, list(dict.fromkeys(c for row in rows for c in row)))
     writer.writeheader()
     writer.writerows({c: json.dumps(v) if isinstance(v, (list, dict)) else v for c, v in row.items()} for row in rows)
-    _replace(out / "results.csv", buffer.getvalue())
-    _replace(out / "results.json", json.dumps(jsonable(list(rows)), indent=1, ensure_ascii=False) + "\n")
+    folder.write_files({"results.csv": buffer.getvalue(),
+                        "results.json": json.dumps(jsonable(list(rows)), indent=1, ensure_ascii=False) + "\n"})
 
 
 def format_table(rows: Sequence[Mapping[str, Any]], skip: Sequence[str] = ("error", "failed_cell", "notebook", "output_dir")) -> str:
@@ -319,8 +337,9 @@ def format_table(rows: Sequence[Mapping[str, Any]], skip: Sequence[str] = ("erro
     table = [columns] + [[cell(row.get(c)) for c in columns] for row in rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(columns))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in table]
-    lines += [_("{run}: cell {cell}: {error}").format(run=row["run_id"], cell=row.get("failed_cell"), error=row["error"])
-              for row in rows if row.get("error")]
+    # A run failed by a check it reported has no failing cell to name.
+    lines += [(_("{run}: cell {cell}: {error}") if row.get("failed_cell") is not None else _("{run}: {error}")).format(
+        run=row["run_id"], cell=row.get("failed_cell"), error=row["error"]) for row in rows if row.get("error")]
     return "\n".join(lines)
 
 
@@ -335,20 +354,31 @@ def run_batch(notebook: str | Path, parameters: Mapping[str, Any], out: str | Pa
     parameter's fixed value is a list of one list). Strings are typed as on the command line. ``lang``:
     the edition of a notebook given by name (None: the kit's language, kit.i18n.language()).
     """
+    from tqdm.auto import tqdm
+
+    from kit.notebook_io import KitFolder
+
+    plan = make_plan(notebook, parameters, out, parallel, devices, lang)
+    say = log or tqdm.write
+    # Locked for the whole sweep (a second sweep into it is refused, so no run runs twice); the person's files
+    # there are refused before anything is written or run, not found half way.
+    with KitFolder.open(plan.out, "--out", say=lambda line: say("[batch] " + line)) as folder:
+        folder.refuse_foreign([*RESULTS, *(f"{r.run_id}/{name}" for r in plan.runs for name in (RUN_RECORD, plan.notebook.name))])
+        return _sweep(plan, folder, say, kernel_name, timeout)
+
+
+def _sweep(plan: Plan, folder: Any, say: Callable[[str], None], kernel_name: str | None, timeout: int | None) -> list[dict[str, Any]]:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from multiprocessing import get_context
 
     from tqdm.auto import tqdm
 
-    plan = make_plan(notebook, parameters, out, parallel, devices, lang)
-    say = log or tqdm.write
-    plan.out.mkdir(parents=True, exist_ok=True)
     records = {run.run_id: _done(plan.out / run.run_id, run, plan.notebook) or {"status": "pending"} for run in plan.runs}
     queue = [run for run in plan.runs if records[run.run_id]["status"] == "pending"]
     number = {run.run_id: f"{i}/{len(plan.runs)} {run.run_id}" for i, run in enumerate(plan.runs, 1)}
 
     def save() -> None:
-        write_results(plan.out, [_row(plan, run, records[run.run_id]) for run in plan.runs])
+        write_results(folder, [_row(plan, run, records[run.run_id]) for run in plan.runs])
 
     save()
     each = (_(", one card each ({cards})").format(cards=",".join(plan.devices)) if plan.devices else "") + (
@@ -363,10 +393,11 @@ def run_batch(notebook: str | Path, parameters: Mapping[str, Any], out: str | Pa
 
     def finish(run: Run, card: str | None, record: dict[str, Any]) -> None:
         records[run.run_id] = {"run_id": run.run_id, "parameters": jsonable(run.parameters), "card": card, **record}
-        _replace(plan.out / run.run_id / "run.json", json.dumps(jsonable(records[run.run_id]), indent=1, ensure_ascii=False))
+        folder.write_files({f"{run.run_id}/{RUN_RECORD}": json.dumps(jsonable(records[run.run_id]), indent=1, ensure_ascii=False)})
         save()
         free.extend([card] if card is not None else [])
-        how = _("ok") if record["status"] == "ok" else _("FAILED (cell {cell}: {error})").format(
+        how = _("ok") if record["status"] == "ok" else (
+            _("FAILED (cell {cell}: {error})") if record["failed_cell"] is not None else _("FAILED ({error})")).format(
             cell=record["failed_cell"], error=record["error"])
         say("[batch] " + _("done  {run}: {how} in {seconds} s").format(run=number[run.run_id], how=how, seconds=record["seconds"]))
         bar.update(1)
@@ -375,9 +406,9 @@ def run_batch(notebook: str | Path, parameters: Mapping[str, Any], out: str | Pa
         while queue or running:
             while queue and len(running) < plan.parallel:
                 run, card = queue.pop(0), (free.pop(0) if free else None)
-                folder = plan.out / run.run_id
-                folder.mkdir(exist_ok=True)
-                task = {"notebook": str(plan.notebook), "output": str(folder / plan.notebook.name), "cwd": str(folder),
+                here = folder.claim(run.run_id, "dir")
+                folder.claim(f"{run.run_id}/{plan.notebook.name}")  # papermill writes it: the sweep's by name
+                task = {"notebook": str(plan.notebook), "output": str(here / plan.notebook.name), "cwd": str(here),
                         "parameters": papermill_parameters(plan, run, card), "kernel_name": kernel_name,
                         "timeout": timeout, "env": {"OMP_NUM_THREADS": str(plan.threads)} if plan.threads else {}}
                 records[run.run_id] = {"status": "running"}
@@ -401,7 +432,8 @@ def run_batch(notebook: str | Path, parameters: Mapping[str, Any], out: str | Pa
         for record in records.values():
             if record["status"] in ("running", "pending"):
                 record["status"] = "interrupted"
-        save()
+        with contextlib.suppress(KitError):  # a full disk that ended the sweep must not hide why
+            save()
         # the workers, their notebook kernels and whatever those started (torchrun and its ranks)
         stopped = True
         if pool is not None:

@@ -1,0 +1,233 @@
+"""Sweeps and notebook folders off the happy path (issue 20): a person's files, failed checks, the OS's refusals.
+
+The kit writes into folders a person names (a sweep's --out, notebook 20's own-data folder, a demo's run
+folder). It replaces only what it wrote there and recorded (kit_files.json); everything else is refused,
+naming the file. Two kit processes never write into one folder at once. A notebook whose published
+values report a failed check is a failed run. What the operating system refuses is one message, exit 2.
+
+Notebooks here are small ones made in tmp_path: each run costs a kernel start, not a training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from kit import batch, cli, notebook_io
+from kit.errors import KitError
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0  # root writes through permissions: that case cannot be made
+
+
+def _notebook(path: Path, parameters: str, body: str) -> Path:
+    book = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(parameters)
+    cell.metadata["tags"] = ["parameters"]
+    book.cells = [cell, nbformat.v4.new_code_cell(body)]
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(book, path)
+    return path
+
+
+@pytest.fixture
+def double(tmp_path: Path) -> Path:
+    return _notebook(tmp_path / "double.ipynb", "x = 1", "import kit.nb\nkit.nb.publish('double', 2 * x)")
+
+
+def _tree(folder: Path) -> dict[str, bytes | None]:
+    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None) for p in sorted(folder.rglob("*"))}
+
+
+# ---------------------------------------------------------------- 1. a person's files in --out are theirs
+
+def test_results_files_the_sweep_did_not_write_are_refused_and_left_alone(tmp_path, double, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.csv").write_text("my,own\n1,2\n")
+    (out / "notes.txt").write_text("mine")
+    before = _tree(out)
+    assert cli.main(["batch", str(double), "-p", "x", "1", "2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "results.csv" in err and "did not write" in err and "Traceback" not in err
+    assert _tree(out) == before  # nothing run, nothing written
+
+
+def test_results_changed_since_the_sweep_wrote_them_are_refused(tmp_path, double, capsys):
+    out = tmp_path / "out"
+    (out).mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert cli.main(["batch", str(double), "-p", "x", "1", "--out", str(out)]) == 0
+    assert (out / "notes.txt").read_text() == "mine"  # beside the sweep's files, untouched
+    record = json.loads((out / "kit_files.json").read_text())
+    assert {"results.csv", "results.json"} <= set(record["entries"]) and "notes.txt" not in record["entries"]
+    # the same sweep again: its own files are replaced (the run is skipped: done)
+    assert cli.main(["batch", str(double), "-p", "x", "1", "--out", str(out)]) == 0
+    capsys.readouterr()
+    (out / "results.json").write_text("[]  # my edit\n")
+    assert cli.main(["batch", str(double), "-p", "x", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "results.json" in err and "changed since" in err
+    assert (out / "results.json").read_text() == "[]  # my edit\n"
+
+
+def test_a_run_folder_the_sweep_did_not_make_is_refused(tmp_path, double, capsys):
+    out = tmp_path / "out"
+    plan = batch.make_plan(double, {"x": ["1", "2"]}, out)
+    mine = out / plan.runs[1].run_id
+    mine.mkdir(parents=True)
+    (mine / "double.ipynb").write_text("{}")
+    assert cli.main(["batch", str(double), "-p", "x", "1", "2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert plan.runs[1].run_id in err and "Traceback" not in err
+    assert (mine / "double.ipynb").read_text() == "{}" and not (out / "results.csv").exists()
+
+
+def test_a_second_sweep_into_a_busy_folder_is_refused_naming_the_process(tmp_path, double, capsys):
+    out = tmp_path / "out"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\nfrom kit.notebook_io import KitFolder\n"
+        f"folder = KitFolder.open({str(out)!r}, 'test')\nprint('held', flush=True)\ntime.sleep(60)\n")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert cli.main(["batch", str(double), "-p", "x", "1", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"pid {holder.pid}" in err and "Traceback" not in err
+        assert not (out / "results.csv").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_stale_lock_of_a_dead_process_is_taken_over_with_a_line(tmp_path, double):
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (out / ".kit_files.lock").write_text(f"{dead.pid}\n")
+    lines: list[str] = []
+    rows = batch.run_batch(double, {"x": [3]}, out, log=lines.append)
+    assert rows[0]["status"] == "ok" and rows[0]["double"] == 6
+    assert any(f"process {dead.pid}" in line and "taking over" in line for line in lines), lines
+    assert not (out / ".kit_files.lock").exists()  # released at the end
+
+
+# ---------------------------------------------------------------- 2. a failed check is a failed run
+
+def test_a_notebook_reporting_a_failed_or_crashed_check_is_a_failed_run(tmp_path, capsys):
+    book = _notebook(tmp_path / "checks.ipynb", "case = 'fine'", (
+        "import kit.nb\n"
+        "from kit.doctor.report import Check, DoctorReport\n"
+        "crashed = Check('smoke', 'smoke', 'fail', \"the doctor's own check crashed: ValueError: x\", 'report it')\n"
+        "checks = {'fine': {'torch': 'ok', 'npu': 'warn'}, 'failed': {'torch': 'ok', 'npu_smi': 'fail'}}.get(case, {})\n"
+        "kit.nb.publish('doctor_ok', case not in ('failed', 'flag', 'report'))\n"
+        "kit.nb.publish('checks', checks)\n"
+        "if case == 'report':\n"
+        "    kit.nb.publish('report', DoctorReport([Check('python', 'python', 'ok', '3'), crashed]).to_dict())\n"))
+    out = tmp_path / "out"
+    assert cli.main(["batch", str(book), "-p", "case", "fine", "failed", "flag", "report", "--out", str(out)]) == 1
+    rows = {r["case"]: r for r in json.loads((out / "results.json").read_text())}
+    assert rows["fine"]["status"] == "ok" and rows["fine"]["error"] is None
+    assert rows["failed"]["status"] == "failed" and "npu_smi" in rows["failed"]["error"] and "torch" not in rows["failed"]["error"]
+    assert rows["flag"]["status"] == "failed" and "doctor_ok" in rows["flag"]["error"]
+    assert rows["report"]["status"] == "failed" and "smoke" in rows["report"]["error"]
+    assert "python" not in rows["report"]["error"]
+    printed = capsys.readouterr().out
+    assert "1 of 4 run(s) ok, 3 failed" in printed and "cell None" not in printed
+    assert "FAILED (the notebook reported failed checks: npu_smi (checks))" in printed
+    # failed for a check: retried on the next sweep, as any failed run
+    lines: list[str] = []
+    batch.run_batch(book, {"case": ["fine", "failed", "flag", "report"]}, out, log=lines.append)
+    assert "1 already done, 3 to run" in lines[0]
+
+
+def test_failed_checks_reads_every_form_the_notebooks_publish():
+    read = notebook_io.failed_checks
+    assert read({"final_loss": 1.0, "npu_steps": {"npu": "ok", "cann": "warn"}, "doctor_ok": True}) == []
+    assert read({"npu_steps": {"npu": "ok", "cann_env": "fail", "npu_smi": "fail"}}) == ["cann_env, npu_smi (npu_steps)"]
+    assert read({"doctor_ok": False, "problems": {"cann_env": "source set_env.sh"}}) == [
+        "doctor_ok is false (problems: cann_env)"]
+    # a named failure makes the bare flag redundant
+    assert read({"doctor_ok": False, "checks": {"smoke": "fail"}}) == ["smoke (checks)"]
+    report = {"status": "fail", "ok": False, "checks": [{"name": "python", "status": "ok"}, {"name": "smoke", "status": "fail"}]}
+    assert read({"doctor": report}) == ["smoke (doctor)"]
+    # words that are not statuses, and other booleans, are not checks
+    assert read({"vllm": "differs", "name_learned": False, "answers": {"q": "an answer", "r": "ok"}, "export_same_answer": False}) == []
+
+
+# ---------------------------------------------------------------- 3. the operating system's refusals
+
+def _refused(capsys, args: list[str], *says: str) -> str:
+    assert cli.main(["batch", *args]) == 2
+    err = capsys.readouterr().err
+    for text in says:
+        assert text in err, err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    return err
+
+
+def test_out_that_is_a_file_or_runs_through_one_is_one_message(tmp_path, double, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    _refused(capsys, [str(double), "-p", "x", "1", "--out", str(afile)], str(afile), "is a file, not a folder")
+    _refused(capsys, [str(double), "-p", "x", "1", "--out", str(afile / "out")], str(afile / "out"), f"{afile} is a file")
+    assert afile.read_text() == "x" and sorted(p.name for p in tmp_path.iterdir()) == ["afile", "double.ipynb"]
+
+
+@pytest.mark.skipif(AS_ROOT, reason="root writes into a read-only folder; the path through a file covers the refusal")
+def test_out_that_cannot_be_written_is_one_message(tmp_path, double, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        _refused(capsys, [str(double), "-p", "x", "1", "--out", str(locked / "out")], str(locked / "out"), "cannot be written")
+        _refused(capsys, [str(double), "-p", "x", "1", "--out", str(locked)], str(locked), "cannot be written")
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o755)
+
+
+def test_a_folder_the_user_may_not_write_is_named_before_anything_is_made(tmp_path, double, capsys, monkeypatch):
+    """As root no folder refuses a write, so the permission check is made to answer no for one folder."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: Path(path) != locked and real(path, mode, **kw))
+    _refused(capsys, [str(double), "-p", "x", "1", "--out", str(locked / "a" / "out")], str(locked / "a" / "out"),
+             f"{locked} is not writable", "choose a folder you can write to")
+    assert list(locked.iterdir()) == []
+
+
+def test_a_notebook_path_that_is_a_folder_or_not_a_notebook_is_one_message(tmp_path, double, capsys):
+    out = tmp_path / "out"
+    _refused(capsys, [str(tmp_path), "-p", "x", "1", "--out", str(out)], str(tmp_path), "is a folder", "double.ipynb")
+    broken = tmp_path / "broken.ipynb"
+    broken.write_text("{not json")
+    _refused(capsys, [str(broken), "-p", "x", "1", "--out", str(out)], str(broken), "not a Jupyter notebook")
+    binary = tmp_path / "binary.ipynb"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    _refused(capsys, [str(binary), "-p", "x", "1", "--out", str(out)], str(binary), "not a Jupyter notebook")
+    assert not out.exists()
+
+
+def test_execute_refuses_to_write_over_its_own_notebook_or_into_a_file(tmp_path, double):
+    before = double.read_bytes()
+    with pytest.raises(KitError, match="same file"):
+        notebook_io.execute(double, double)
+    assert double.read_bytes() == before
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(KitError, match="is a file"):
+        notebook_io.execute(double, afile / "out.ipynb")
+    with pytest.raises(KitError, match="is a folder"):
+        notebook_io.execute(tmp_path, tmp_path / "o.ipynb")
+    with pytest.raises(KitError, match="is a folder"):
+        notebook_io.read(tmp_path)
