@@ -22,6 +22,7 @@ from kit.i18n import _
 from kit.notebook_io import notebook_dir
 
 ORDER = ("00_environment_check", "10_npu_setup", "20_lora_sft", "30_chat_inference")
+TRANSCRIPT = "transcript.md"
 
 
 @dataclass
@@ -34,7 +35,7 @@ class DemoRun:
 
     @property
     def transcript(self) -> Path:
-        return self.run_dir / "transcript.md"
+        return self.run_dir / TRANSCRIPT
 
 
 def notebook_parameters(path: Path) -> dict[str, Any]:
@@ -88,6 +89,7 @@ def plan_parameters(overrides: Sequence[str], run_dir: Path, lang: str = "en") -
 def run_demo(overrides: Sequence[str] = (), run_dir: str | Path | None = None, lang: str = "en",
              log: Callable[[str], None] = print) -> DemoRun:
     from kit import notebook_io
+    from kit.notebook_io import KitFolder
 
     run_dir = Path(run_dir or Path("runs") / f"demo-{datetime.now():%Y%m%d-%H%M%S}").resolve()
     # lang=zh among the overrides is the notebooks' parameter: the edition follows it, so prose and output agree.
@@ -97,21 +99,25 @@ def run_demo(overrides: Sequence[str] = (), run_dir: str | Path | None = None, l
             lang=lang, languages=", ".join(i18n.LANGUAGES)))
     params, output_dir = plan_parameters(overrides, run_dir, lang)
     run = DemoRun(run_dir, output_dir.resolve())
-    run_dir.mkdir(parents=True, exist_ok=True)
     notebooks = notebook_dir() / lang
-    for i, name in enumerate(ORDER, 1):
-        source = notebooks / f"{name}.ipynb"
-        target = run_dir / lang / f"{name}.ipynb"
-        shown = ", ".join(f"{k}={v}" for k, v in params[name].items()) or _("defaults")
-        log(f"[{i}/{len(ORDER)}] {name} ({shown})")
-        start = time.perf_counter()
-        # Notebooks run with the run folder as working directory, so relative paths land in it.
-        values = notebook_io.execute(source, target, params[name], cwd=run_dir)
-        run.seconds[name] = round(time.perf_counter() - start, 1)
-        run.notebooks[name] = target
-        run.values[name] = values
-        log("      " + _("done in {seconds} s:").format(seconds=run.seconds[name]) + " " + _headline(name, values))
-    _write_transcript(run)
+    targets = {name: f"{lang}/{name}.ipynb" for name in ORDER}
+    # A run folder a person named may hold their files: the demo replaces only what it wrote there (its
+    # kit_files.json), refuses anything else before the first notebook starts, and is alone in it while it runs.
+    with KitFolder.open(run_dir, "run_dir", say=log) as folder:
+        folder.refuse_foreign([*targets.values(), TRANSCRIPT])
+        for i, name in enumerate(ORDER, 1):
+            source = notebooks / f"{name}.ipynb"
+            target = folder.claim(targets[name])  # papermill writes it: the demo's by name
+            shown = ", ".join(f"{k}={v}" for k, v in params[name].items()) or _("defaults")
+            log(f"[{i}/{len(ORDER)}] {name} ({shown})")
+            start = time.perf_counter()
+            # Notebooks run with the run folder as working directory, so relative paths land in it.
+            values = notebook_io.execute(source, target, params[name], cwd=run_dir)
+            run.seconds[name] = round(time.perf_counter() - start, 1)
+            run.notebooks[name] = target
+            run.values[name] = values
+            log("      " + _("done in {seconds} s:").format(seconds=run.seconds[name]) + " " + _headline(name, values))
+        folder.write_files({TRANSCRIPT: _transcript(run)})
     return run
 
 
@@ -132,14 +138,14 @@ def _headline(name: str, v: dict[str, Any]) -> str:
     return ""
 
 
-def _write_transcript(run: DemoRun) -> None:
+def _transcript(run: DemoRun) -> str:
     chat = run.values.get("30_chat_inference", {})
     before, after = chat.get("answers_before", {}), chat.get("answers_after", {})
     lines = ["# " + _("Chat before and after LoRA training"), ""]
     user, base, adapted = _("User:"), _("base model"), _("with the adapter")
     for q in chat.get("questions") or list(after):
         lines += [f"**{user}** {q}", "", f"- {base}: {before.get(q, '')}", f"- {adapted}: {after[q]}", ""]
-    run.transcript.write_text("\n".join(lines), encoding="utf-8")
+    return "\n".join(lines)
 
 
 def summary(run: DemoRun) -> str:

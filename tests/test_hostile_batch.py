@@ -19,8 +19,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from kit import batch, cli, notebook_io
+from kit import batch, cli, demo, notebook_io
 from kit.errors import KitError
+from kit.lessons import own_dataset
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -203,6 +204,8 @@ def test_a_folder_the_user_may_not_write_is_named_before_anything_is_made(tmp_pa
     monkeypatch.setattr(os, "access", lambda path, mode, **kw: Path(path) != locked and real(path, mode, **kw))
     _refused(capsys, [str(double), "-p", "x", "1", "--out", str(locked / "a" / "out")], str(locked / "a" / "out"),
              f"{locked} is not writable", "choose a folder you can write to")
+    with pytest.raises(KitError, match="cannot be written"):
+        own_dataset(locked / "my_data")
     assert list(locked.iterdir()) == []
 
 
@@ -231,3 +234,78 @@ def test_execute_refuses_to_write_over_its_own_notebook_or_into_a_file(tmp_path,
         notebook_io.execute(tmp_path, tmp_path / "o.ipynb")
     with pytest.raises(KitError, match="is a folder"):
         notebook_io.read(tmp_path)
+
+
+# ---------------------------------------------------------------- notebook 20's own-data folder
+
+def test_own_data_rewrites_its_own_files_and_refuses_a_persons(tmp_path):
+    folder = tmp_path / "my_data"
+    first = own_dataset(folder)
+    assert set(first.files) == {"my_alpaca.json", "my_sharegpt.json", "dataset_info.json"}
+    own_dataset(folder)  # again: its own files, replaced
+    (folder / "my_alpaca.json").write_text('[{"instruction": "mine", "output": "edited"}]')
+    with pytest.raises(KitError, match="my_alpaca.json.*changed since"):
+        own_dataset(folder)
+    assert "edited" in (folder / "my_alpaca.json").read_text()
+
+    theirs = tmp_path / "data"  # a LLaMA-Factory data/ folder given as own_data_dir
+    theirs.mkdir()
+    (theirs / "dataset_info.json").write_text('{"identity": {"file_name": "identity.json"}}')
+    with pytest.raises(KitError, match="dataset_info.json.*did not write"):
+        own_dataset(theirs)
+    assert json.loads((theirs / "dataset_info.json").read_text()) == {"identity": {"file_name": "identity.json"}}
+    assert sorted(p.name for p in theirs.iterdir()) == ["dataset_info.json"]  # not even half the files
+
+
+def test_own_data_folder_that_is_a_file_or_runs_through_one_is_one_message(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(KitError, match="is a file, not a folder"):
+        own_dataset(afile)
+    with pytest.raises(KitError, match=f"{afile} is a file"):
+        own_dataset(afile / "my_data")
+    assert afile.read_text() == "x"
+
+
+@pytest.mark.skipif(AS_ROOT, reason="root writes into a read-only folder; the path through a file covers the refusal")
+def test_own_data_folder_that_cannot_be_written_is_one_message(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        with pytest.raises(KitError, match="cannot be written"):
+            own_dataset(locked / "my_data")
+    finally:
+        locked.chmod(0o755)
+
+
+# ---------------------------------------------------------------- kit demo's run folder
+
+def test_demo_refuses_a_persons_file_in_its_run_folder_before_running_anything(tmp_path, monkeypatch):
+    ran: list[str] = []
+
+    def execute(source, target, parameters, cwd=None, **kw):
+        ran.append(Path(source).stem)
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        Path(target).write_text("{}")
+        return {}
+
+    monkeypatch.setattr(notebook_io, "execute", execute)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "transcript.md").write_text("my notes")
+    with pytest.raises(KitError, match="transcript.md"):
+        demo.run_demo([], run_dir=run_dir)
+    assert ran == [] and (run_dir / "transcript.md").read_text() == "my notes"
+    (run_dir / "transcript.md").unlink()
+    demo.run_demo([], run_dir=run_dir, log=lambda line: None)  # an empty folder: the demo's own
+    demo.run_demo([], run_dir=run_dir, log=lambda line: None)  # and again: its own files replaced
+    assert len(ran) == 8
+
+
+def test_demo_run_folder_that_is_a_file_is_one_message(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert cli.main(["demo", "--run_dir", str(afile / "run")]) == 2
+    err = capsys.readouterr().err
+    assert f"{afile} is a file" in err and "Traceback" not in err and afile.read_text() == "x"

@@ -448,13 +448,19 @@ class OwnDataset:
 
 
 def own_dataset(folder: str | Path) -> OwnDataset:
-    """Write a small alpaca dataset, a small sharegpt one, and the dataset_info.json that registers both."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write a small alpaca dataset, a small sharegpt one, and the dataset_info.json that registers both.
+
+    ``folder`` is a person's (notebook 20's ``own_data_dir``): the three files are written, or replaced,
+    only where the kit wrote them before and they are as it left them (its kit_files.json says); a
+    dataset_info.json of theirs (own_data_dir pointed at LLaMA-Factory's data/) or an edited my_alpaca.json
+    is refused, naming it, before any file is written.
+    """
+    from kit.notebook_io import KitFolder
+
     files = {"my_alpaca.json": OWN_ALPACA, "my_sharegpt.json": OWN_SHAREGPT, "dataset_info.json": OWN_REGISTRY}
-    written = {}
-    for name, content in files.items():
-        text = json.dumps(content, ensure_ascii=False, indent=2)
-        (folder / name).write_text(text + "\n", encoding="utf-8")
-        written[name] = text
-    return OwnDataset(folder.resolve(), written)
+    written = {name: json.dumps(content, ensure_ascii=False, indent=2) for name, content in files.items()}
+    # Another kernel writing the same folder holds it for a moment: wait for it rather than refuse.
+    with KitFolder.open(folder, "own_data_dir", wait=30) as place:
+        place.refuse_foreign(written)
+        place.write_files({name: text + "\n" for name, text in written.items()})
+    return OwnDataset(place.path.resolve(), written)
