@@ -309,3 +309,19 @@ def test_demo_run_folder_that_is_a_file_is_one_message(tmp_path, capsys):
     assert cli.main(["demo", "--run_dir", str(afile / "run")]) == 2
     err = capsys.readouterr().err
     assert f"{afile} is a file" in err and "Traceback" not in err and afile.read_text() == "x"
+
+
+@pytest.mark.notebook
+def test_notebook_00_with_a_failing_doctor_is_a_failed_run_naming_the_checks(tmp_path):
+    """device=npu on a machine without one: every cell runs, the doctor reports FAILs; the run is failed, not ok."""
+    from kit.device import detect
+
+    if detect("auto").kind == "npu":
+        pytest.skip("an NPU is here: device=npu passes")
+    rows = batch.run_batch("00_environment_check", {"device": ["cpu", "npu"]}, tmp_path / "out", lang="en", log=lambda line: None)
+    by = {r["device"]: r for r in rows}
+    assert by["cpu"]["status"] == "ok", by["cpu"]
+    assert by["npu"]["status"] == "failed" and by["npu"]["failed_cell"] is None
+    named = by["npu"]["error"].rpartition(": ")[2]  # "cann, ..., npu_smi, ... (checks)": the doctor's FAIL rows
+    assert "npu_smi" in named.split(" (")[0].split(", ") and named.endswith("(checks)"), by["npu"]["error"]
+    assert by["npu"]["error"].startswith("the notebook reported failed checks: ")

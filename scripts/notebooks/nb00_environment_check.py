@@ -62,7 +62,8 @@ On a machine without an Ascend NPU, the NPU rows say *not present* and the kit r
 kit.nb.publish("doctor_ok", report.exit_code == 0, show=False)
 kit.nb.publish("npu_present", bool(report.get("npu").details.get("present")), show=False)
 kit.nb.publish("doctor_summary", report.summary(), show=False)
-kit.nb.publish("problems", {c.name: c.fix for c in report.failures + report.warnings}, show=False);
+kit.nb.publish("problems", {c.name: c.fix for c in report.failures + report.warnings}, show=False)
+kit.nb.publish("checks", {c.name: c.status for c in report.checks}, show=False);
 """),
     md("try-this", """
 ## Try this
