@@ -446,3 +446,29 @@ def test_a_huge_text_with_no_place_to_cut_is_dropped_with_the_reason(tmp_path, t
     assert len(data.all) == 2 and data.report.per_dataset["mine"]["malformed"] == 1
     assert re.match(r"mine\[1\]: a text of 1500\d\d characters, too long to tokenize whole", data.report.dropped[0])
     assert "mine[1]: a text of" in caplog.text
+
+
+def test_kit_preprocess_shows_the_outside_line(tmp_path, tok_dir, caplog, capsys):
+    d, cases = _outside_cases(tmp_path)
+    _dir(d, {"mine": {"file_name": cases["symlink"][0]}})
+    cfg = write_yaml(tmp_path / "c.yaml", {"model_name_or_path": str(tok_dir), "dataset": "mine", "dataset_dir": str(d),
+                                           "template": "qwen"})
+    with caplog.at_level(logging.INFO):
+        assert cli.main(["preprocess", str(cfg), "--preview", "0"]) == 0
+    assert [r.levelname for r in caplog.records if "outside the dataset folder" in r.getMessage()] == ["WARNING"]
+
+
+def test_refusals_in_chinese(tmp_path, no_hang):
+    from kit import i18n
+
+    (tmp_path / "d").mkdir()
+    os.mkfifo(tmp_path / "d" / "pipe.jsonl")
+    d = _dir(tmp_path / "d", {"mine": {"file_name": "pipe.jsonl"}, "two": {"file_name": "m.json", "ranking": "false"}})
+    i18n.set_language("zh")
+    try:
+        with pytest.raises(DataError, match=r"数据集 'mine'：.*pipe.jsonl 是一个命名管道（FIFO），不是普通文件"):
+            _load(d)
+        with pytest.raises(DataError, match=r"数据集 'two'：ranking 是 str 类型（'false'）；它必须是：true 或 false（不加引号）"):
+            load_examples(["two"], d)
+    finally:
+        i18n.set_language(None)
