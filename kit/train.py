@@ -56,7 +56,8 @@ def _log_callback_class():
             self.start = time.time()
             if state.is_world_process_zero and self.path.exists():
                 # Resuming: the killed run logged steps past its last checkpoint; they are trained again now.
-                rows = [line for line in self.path.read_text(encoding="utf-8").splitlines()
+                # errors="replace": a log garbled by a disk or a hand loses its unreadable lines, not the resume.
+                rows = [line for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines()
                         if _step_of(line) is not None and _step_of(line) <= state.global_step]
                 self.path.write_text("".join(r + "\n" for r in rows), encoding="utf-8")
 

@@ -127,6 +127,29 @@ def test_a_manifest_that_cannot_be_trusted_is_refused(tmp_path, dirs, capsys, ma
     assert _snapshot(tmp_path) == {**before, "run.yaml": (tmp_path / "run.yaml").read_bytes()}
 
 
+def test_a_manifest_that_is_a_link_is_refused(finished, tmp_path, dirs, capsys):
+    out = _copy(finished, tmp_path)
+    (tmp_path / "elsewhere.json").write_text('{"kit_run": 1, "entries": ["notes.md"]}')
+    (out / MANIFEST).unlink()
+    (out / MANIFEST).symlink_to(tmp_path / "elsewhere.json")
+    (out / "notes.md").write_text("mine")
+    before = _snapshot(out)
+    code, text = _train(tmp_path, dirs, out, capsys, overwrite_output_dir=True)
+    _refused(code, text, "kit_run.json the kit cannot read (not a plain file)")
+    assert _snapshot(out) == before
+
+
+def test_a_listed_entry_replaced_by_a_link_loses_the_link_only(finished, tmp_path, dirs, capsys):
+    out = _copy(finished, tmp_path)
+    shutil.rmtree(out / "checkpoint-4")
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious" / "data.txt").write_text("mine")
+    (out / "checkpoint-4").symlink_to(tmp_path / "precious")  # the kit's name, now pointing at a person's folder
+    code, text = _train(tmp_path, dirs, out, capsys, overwrite_output_dir=True, max_steps=2)
+    assert code == 0, text[-3000:]
+    assert not (out / "checkpoint-4").is_symlink() and (tmp_path / "precious" / "data.txt").read_text() == "mine"
+
+
 def test_someone_elses_checkpoint_in_a_kit_folder_is_refused(finished, tmp_path, dirs, capsys):
     out = _copy(finished, tmp_path)
     (out / "checkpoint-99").mkdir()  # copied in by a person: the Trainer would resume from it or rotate it away
@@ -201,6 +224,17 @@ def test_a_damaged_newest_checkpoint_is_skipped_for_the_newest_complete_one(fini
     assert f"resuming from {out / 'checkpoint-2'}" in text
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == 4 and plan_mod.checkpoint_problems(out / "checkpoint-4", False) == []  # saved again, whole
+
+
+def test_a_garbled_training_log_does_not_stop_a_resume(finished, tmp_path, dirs, capsys):
+    out = _copy(finished, tmp_path)
+    log = (out / "trainer_log.jsonl").read_bytes()
+    (out / "trainer_log.jsonl").write_bytes(log[:40] + b"\xff\xfe\x00garbage\n" + log)
+    (out / "checkpoint-4" / "optimizer.pt").unlink()  # so the resume starts at step 2 and rewrites the log
+    code, text = _train(tmp_path, dirs, out, capsys, overwrite_output_dir=False)
+    assert code == 0, text[-3000:]
+    steps = [json.loads(line)["current_steps"] for line in (out / "trainer_log.jsonl").read_text().splitlines()]
+    assert steps[-1] == 4 and steps == sorted(steps)
 
 
 def test_no_resumable_checkpoint_is_refused_and_the_finished_run_left_as_it_was(finished, tmp_path, dirs, capsys):
