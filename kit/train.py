@@ -14,6 +14,7 @@ works too: each rank then builds the plan itself.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
@@ -350,8 +351,27 @@ def training_arguments(plan: Plan, info: device_mod.DeviceInfo, fp16: bool, bf16
     )
 
 
+class WriteRefused(KitError):
+    """The operating system refused a write while training: a full disk, a quota, a read-only file system."""
+
+
+# A person fixes these (free space, permissions); anything else from the OS keeps its traceback.
+REFUSED_WRITES = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
 def run_sft(cfg: Plan | Config | str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Train a LoRA adapter as the plan (or config) says; return the final metrics. In-process or under torchrun."""
+    try:
+        return _run_sft(cfg, overrides)
+    except OSError as exc:
+        if exc.errno not in REFUSED_WRITES or (exc.errno in (errno.EACCES, errno.EPERM) and not exc.filename):
+            raise
+        raise WriteRefused(_("the operating system refused a write while training: {error}; free space (df -h) or fix "
+                             "the permissions, then run the same command again: it resumes from the newest complete "
+                             "checkpoint").format(error=exc)) from exc
+
+
+def _run_sft(cfg: Plan | Config | str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
     if isinstance(cfg, Plan):
         plan = cfg
     else:

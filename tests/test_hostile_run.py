@@ -342,6 +342,20 @@ def test_output_dir_under_a_read_only_folder(tmp_path, dirs, capsys, no_model_lo
                 p.chmod(0o755)
 
 
+def test_a_full_disk_while_training_is_a_message(tmp_path, dirs, capsys, monkeypatch):
+    import errno
+
+    from transformers import Trainer
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "out" / "checkpoint-2" / "optimizer.pt"))
+
+    monkeypatch.setattr(Trainer, "_save_checkpoint", full)
+    code, text = _train(tmp_path, dirs, tmp_path / "out", capsys)
+    _refused(code, text, "the operating system refused a write while training: [Errno 28] No space left on device",
+             "resumes from the newest complete checkpoint")
+
+
 @pytest.fixture
 def taken_port():
     with socket.socket() as s:
