@@ -270,6 +270,22 @@ def run_supervised(cmd: Sequence[str], env: dict[str, str], cwd: str | Path | No
     return exit_code(proc.returncode)
 
 
+@contextlib.contextmanager
+def _launch_folder(plan: plan_mod.Plan) -> Iterator[str]:
+    """A temporary folder holding the plan and the encoded data for the ranks; a full or unwritable TMPDIR is a message."""
+    folder = None
+    try:
+        folder = tempfile.TemporaryDirectory(prefix="kit-launch-")
+        plan.save(Path(folder.name))
+    except OSError as exc:
+        if folder is not None:
+            folder.cleanup()
+        raise KitError(_("could not write the plan for the training processes into the temporary folder ({error}); free "
+                         "space there, or set TMPDIR to a folder with space").format(error=exc)) from None
+    with folder as tmp:
+        yield tmp
+
+
 def launch_sft(cfg: Config, on_line: Callable[[str], None] | None = None, env: EnvSettings | None = None,
                cwd: str | Path | None = None, on_tick: Callable[[], None] | None = None, tick_seconds: float = 1.0) -> int:
     """Run training as the config says: under torchrun when needed, else in this process. Returns an exit code.
@@ -294,8 +310,7 @@ def launch_sft(cfg: Config, on_line: Callable[[str], None] | None = None, env: E
         plan_mod.prepare_output(plan)
         train.run_sft(plan)
         return 0
-    with tempfile.TemporaryDirectory(prefix="kit-launch-") as tmp:
-        plan.save(Path(tmp))
+    with _launch_folder(plan) as tmp:
         plan_mod.prepare_output(plan)
         emit("[kit] " + _("launching torchrun ({reason}): {launch}").format(reason=launch.reason, launch=launch.describe()))
         return run_supervised(torchrun_command(launch, ["--plan", tmp]), child_environment(env, info, launch.nproc_per_node),

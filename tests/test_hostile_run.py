@@ -356,6 +356,20 @@ def test_a_full_disk_while_training_is_a_message(tmp_path, dirs, capsys, monkeyp
              "resumes from the newest complete checkpoint")
 
 
+def test_a_full_temporary_folder_before_torchrun_is_a_message(tmp_path, dirs, capsys, monkeypatch, restore_environ):
+    import errno
+
+    def full(self, folder):
+        raise OSError(errno.ENOSPC, "No space left on device", str(folder / "data" / "input_ids.npy"))
+
+    monkeypatch.setattr(plan_mod.Plan, "save", full)
+    monkeypatch.setenv("FORCE_TORCHRUN", "1")
+    out = tmp_path / "out"
+    code, text = _train(tmp_path, dirs, out, capsys)
+    _refused(code, text, "could not write the plan for the training processes into the temporary folder", "TMPDIR")
+    assert not out.exists()  # refused before output_dir was prepared
+
+
 @pytest.fixture
 def taken_port():
     with socket.socket() as s:
