@@ -466,6 +466,84 @@ def test_a_terminal_that_cannot_show_the_reply() -> None:
     assert b"Assistant: ??" in raw.getvalue() and b"again" in raw.getvalue()
 
 
+_ENDLESS_CHAT = """
+import sys, time
+from kit.chat import engine
+
+def endless(self, prompt_ids, settings, stop_ids, stop_event, use_adapter=True):
+    while not stop_event.is_set():
+        time.sleep(0.01)
+        yield "word "
+
+engine.HuggingfaceBackend.generate = endless
+from kit import cli
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_ctrl_c_on_a_real_terminal(tiny_model_dir: Path) -> None:
+    """`kit chat` on a pseudo-terminal: Ctrl+C (the terminal's SIGINT) mid-reply stops the reply, the chat goes on;
+    bytes that are not UTF-8 are reported; Ctrl+C at the prompt leaves with status 0. The engine, its reply thread
+    and stop are the real ones; only the model's generate is replaced by one that writes until it is stopped."""
+    import pty
+    import select
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: kit chat, whose model writes until it is stopped (any real model may end its reply first)
+        os.environ.update(HF_HUB_OFFLINE="1", KIT_LANG="en", OMP_NUM_THREADS="1")
+        os.execv(sys.executable, [sys.executable, "-c", _ENDLESS_CHAT, "chat", "--model_name_or_path", str(tiny_model_dir),
+                                  "--template", "qwen", "--do_sample", "false"])
+    seen = b""
+
+    def wait_for(token: bytes, after: int = 0, seconds: float = 120) -> int:
+        nonlocal seen
+        end = time.monotonic() + seconds
+        while seen.find(token, after) < 0:
+            assert time.monotonic() < end, f"waited for {token!r}; got {seen[-2000:]!r}"
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    seen += os.read(fd, 65536)
+                except OSError:  # the child has gone
+                    break
+        assert seen.find(token, after) >= 0, f"kit chat ended before {token!r}: {seen[-2000:]!r}"
+        return seen.find(token, after)
+
+    try:
+        wait_for(b"User: ")
+        os.write(fd, b"tell me a long story\r")
+        start = wait_for(b"Assistant: ")
+        wait_for(b"word word", start)  # some of the reply is on the screen
+        os.write(fd, b"\x03")
+        stopped = wait_for(b"reply stopped")
+        prompt = wait_for(b"User: ", stopped)
+        os.write(fd, b"caf\xe9\r")
+        wait_for(b"not valid UTF-8", prompt)
+        wait_for(b"Assistant: ", prompt)
+        os.write(fd, b"\x03")  # stops the second reply
+        prompt = wait_for(b"User: ", wait_for(b"reply stopped", prompt))
+        time.sleep(0.2)
+        os.write(fd, b"\x03")  # at the prompt: leave
+        end = time.monotonic() + 60
+        while not (done := os.waitpid(pid, os.WNOHANG))[0]:
+            assert time.monotonic() < end, "kit chat did not leave on Ctrl+C at the prompt"
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    seen += os.read(fd, 65536)
+                except OSError:
+                    pass
+        assert os.waitstatus_to_exitcode(done[1]) == 0, seen[-2000:]
+        assert b"Traceback" not in seen
+    finally:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
+
+
 # ---------------------------------------------------------------- the notebook panel
 
 

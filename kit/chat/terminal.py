@@ -167,10 +167,10 @@ def _answer(engine: Any, messages: list[dict[str, str]], stdout: IO[str], assist
     kept, as the notebook panel keeps it), and an error is one message, after which the person may
     ask again.
     """
-    stdout.write(assistant_prompt)
-    stdout.flush()
     reply: list[str] = []
     try:
+        stdout.write(assistant_prompt)  # inside: a Ctrl+C that lands right after the prompt also stops only this reply
+        stdout.flush()
         for piece in engine.stream(messages):
             reply.append(piece)
             stdout.write(piece)
