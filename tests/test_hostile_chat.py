@@ -380,6 +380,41 @@ def test_a_long_chat_answers_as_fast_as_a_new_one(base, monkeypatch) -> None:
     assert len(base.template.encode_prompt(base.tokenizer, messages[2 * prompt.dropped_turns - 2:], system)) > limit
 
 
+def test_edge_settings_and_the_model_s_own_context(base, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Guards what already held: LLaMA-Factory's temperature 0 means greedy even with do_sample; top_k 0 and top_p 1
+    switch those filters off; max_new_tokens beyond the context is capped; a model whose max_position_embeddings is
+    below cutoff_len gets prompts cut to its own context."""
+    from kit.chat import Engine
+
+    greedy = base.chat(WHO, do_sample=False)
+    assert base.chat(WHO, do_sample=True, temperature=0) == greedy
+    assert base.chat(WHO, do_sample=True, top_k=0, top_p=1.0, max_new_tokens=4)
+    prompt = base.prepare(WHO, max_new_tokens=10**6)
+    assert len(prompt.ids) + prompt.max_new_tokens <= base.context_len
+    short = tmp_path / "short-context"
+    shutil.copytree(tiny_model_dir, short)
+    config = json.loads((short / "config.json").read_text(encoding="utf-8"))
+    (short / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 64}), encoding="utf-8")
+    engine = Engine(short, do_sample=False, max_new_tokens=8)
+    assert engine.context_len == 64
+    prompt = engine.prepare([{"role": "user", "content": "word " * 500}])
+    assert prompt.truncated and len(prompt.ids) + prompt.max_new_tokens <= 64
+    assert engine.chat([{"role": "user", "content": "word " * 500}]) is not None
+
+
+def test_a_closed_pipe_ends_kit_chat_quietly() -> None:
+    from kit.chat.terminal import run_loop
+
+    class ClosedPipe(io.StringIO):
+        def write(self, text: str) -> int:
+            if "Assistant: " in text or "piece" in text:
+                raise BrokenPipeError(32, "Broken pipe")
+            return super().write(text)
+
+    with pytest.raises(BrokenPipeError):  # kit.cli turns it into status 0, as for `kit ... | head`
+        run_loop(_ScriptedEngine("piece"), io.StringIO("hi\n"), ClosedPipe())
+
+
 # ---------------------------------------------------------------- `kit chat`: nothing ends the chat in the middle
 
 

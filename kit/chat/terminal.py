@@ -182,6 +182,8 @@ def _answer(engine: Any, messages: list[dict[str, str]], stdout: IO[str], assist
     except KitError as exc:
         stdout.write("\n" + _("error: {message}").format(message=exc) + "\n")
         return None
+    except BrokenPipeError:  # `kit chat | head`: the reader has gone; kit.cli ends quietly
+        raise
     except Exception as exc:  # a failure inside the model's code: say it, keep the conversation
         logger.debug("reply failed", exc_info=True)
         stdout.write("\n" + _("error: the reply failed: {kind}: {error}").format(
