@@ -140,6 +140,33 @@ def test_an_export_dir_that_cannot_be_written(capsys, monkeypatch, tiny_model_di
     assert list(locked.iterdir()) == []
 
 
+def test_an_export_dir_that_cannot_be_written_even_as_root(capsys, monkeypatch, tiny_model_dir: Path, tiny_adapter_dir: Path,
+                                                          tmp_path: Path) -> None:
+    """The same refusal where the tests run as root: os.access answers as it would for a person without the right."""
+    from kit.chat import export_folder
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(export_folder.os, "access", lambda p, mode: False if Path(p) == locked else real_access(p, mode))
+    _no_model_load(monkeypatch)
+    code, out, err = _cli_export(capsys, tiny_model_dir, tiny_adapter_dir, locked / "out")
+    assert code == 2 and "no permission to write in" in err and str(locked) in err and "Traceback" not in err
+    assert list(locked.iterdir()) == []
+
+
+def test_permission_denied_while_saving(capsys, monkeypatch, tiny_model_dir: Path, tiny_adapter_dir: Path, tmp_path: Path) -> None:
+    from transformers import PreTrainedModel
+
+    def denied(self, save_directory, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(Path(save_directory) / "config.json"))
+
+    monkeypatch.setattr(PreTrainedModel, "save_pretrained", denied)
+    code, out, err = _cli_export(capsys, tiny_model_dir, tiny_adapter_dir, tmp_path / "merged")
+    assert code == 2 and f"permission denied writing {str(tmp_path)!r}" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_disk_full_while_saving(capsys, monkeypatch, tiny_model_dir: Path, tiny_adapter_dir: Path, tmp_path: Path) -> None:
     from transformers import PreTrainedModel
 

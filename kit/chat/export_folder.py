@@ -199,6 +199,8 @@ def os_error(exc: OSError, export_dir: Path, needed_bytes: int | None = None) ->
     """One message for an OSError met while writing the export: the path, what happened, what to do."""
     path = str(export_dir)
     where = exc.filename or path
+    if f".{export_dir.name}.partial-" in str(where):  # the hidden staging folder: name the folder a person chose
+        where = export_dir.parent
     if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
         need = _(" (it needs about {needed})").format(needed=_gb(needed_bytes)) if needed_bytes else ""
         return ExportError(_("export_dir: no space left on the disk of {path!r} while writing the export{need}; nothing "
