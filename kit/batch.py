@@ -166,12 +166,13 @@ def run_id(notebook: Path, parameters: Mapping[str, Any], swept: Sequence[str]) 
 
 
 def make_plan(notebook: str | Path, parameters: Mapping[str, Any], out: str | Path, parallel: int | None = None,
-              devices: str | Sequence[Any] | None = None, lang: str | None = None) -> Plan:
+              devices: str | Sequence[Any] | None = None, lang: str | None = None, kernel_name: str | None = None) -> Plan:
     """Every check a person's mistake can fail, before anything is written or run."""
     from kit.config import ALIASES, KEYS
-    from kit.notebook_io import check_folder
+    from kit.notebook_io import check_folder, check_kernel
 
     path = resolve_notebook(notebook, lang)
+    check_kernel(path, kernel_name)  # else every run fails alike with NoSuchKernel (and papermill cannot read its parameters)
     out = check_folder(out, "--out")  # a file there or on the way, or no write permission: said now, not half way
     defaults = notebook_parameters(path)
     unknown = [n for n in parameters if n not in defaults and not (OVERRIDES in defaults and ALIASES.get(n, n) in KEYS)]
@@ -358,7 +359,9 @@ def run_batch(notebook: str | Path, parameters: Mapping[str, Any], out: str | Pa
 
     from kit.notebook_io import KitFolder
 
-    plan = make_plan(notebook, parameters, out, parallel, devices, lang)
+    if timeout is not None and timeout < 1:
+        raise BatchError(_("--timeout {n}: give the seconds one cell may run, 1 or more (leave it out for no limit)").format(n=timeout))
+    plan = make_plan(notebook, parameters, out, parallel, devices, lang, kernel_name)
     say = log or tqdm.write
     # Locked for the whole sweep (a second sweep into it is refused, so no run runs twice); the person's files
     # there are refused before anything is written or run, not found half way.

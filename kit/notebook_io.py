@@ -1,5 +1,9 @@
 """Notebooks as the kit runs them: where its own are, publishing values, executing with papermill.
 
+Also what the notebooks' results are judged by (``failed_checks``: the checks a notebook reported as
+failed) and the folders a person names for them (``KitFolder``: the record of what the kit wrote there,
+and the lock that keeps a second kit process out), used by kit batch, kit demo and notebook 20's own data.
+
 ``kit.nb`` is the face of this module for notebooks and people (with ``kit.nb.batch``); ``kit.demo``
 and ``kit.batch`` use it directly.
 """
@@ -63,6 +67,9 @@ def _load(path: Path, what: str) -> dict[str, Any]:
         hint = _("; the notebooks in it: {names}").format(names=_few(inside)) if inside else _("; it holds no .ipynb file")
         raise NotebookError(_("{what} {path} is a folder, not a notebook: give the path of an .ipynb file").format(
             what=what, path=path) + hint)
+    if path.exists() and not path.is_file():  # a FIFO would block the read below for ever
+        raise NotebookError(_("{what} {path} is not a regular file (a device, a pipe or a socket); give an .ipynb file").format(
+            what=what, path=path))
     try:
         nb = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -75,6 +82,29 @@ def _load(path: Path, what: str) -> dict[str, Any]:
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise NotebookError(_("{what} {path} is not a Jupyter notebook (no list of cells)").format(what=what, path=path))
     return nb
+
+
+def check_kernel(notebook: str | Path, kernel_name: str | None = None) -> str:
+    """The Jupyter kernel papermill will start for ``notebook`` (``kernel_name``, else the notebook's own).
+
+    Refused with one NotebookError, before anything runs, when the notebook names none or it is not
+    installed here: papermill would fail every run of a sweep with NoSuchKernel, one traceback each.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    nb = _load(Path(notebook).expanduser(), _("notebook"))
+    name = kernel_name or ((nb.get("metadata") or {}).get("kernelspec") or {}).get("name")
+    manager = KernelSpecManager()
+    installed = ", ".join(sorted(manager.find_kernel_specs())) or _("none")
+    if not name:
+        raise NotebookError(_("notebook {path} names no Jupyter kernel (no kernelspec in its metadata); choose one of the "
+                              "kernels installed here: {names} (kit batch --kernel NAME)").format(path=notebook, names=installed))
+    try:
+        manager.get_kernel_spec(name)
+    except NoSuchKernel:
+        raise NotebookError(_("no Jupyter kernel named {name!r} is installed here (installed: {names}); choose one of them "
+                              "(kit batch --kernel NAME), or install it").format(name=name, names=installed)) from None
+    return name
 
 
 def check_notebook(path: str | Path) -> Path:
@@ -98,6 +128,7 @@ def execute(notebook: str | Path, output: str | Path, parameters: Mapping[str, A
     logging.getLogger("papermill").setLevel(logging.WARNING)  # its per-run INFO lines drown the kit's own
     output = Path(output).expanduser()
     check_notebook(notebook)
+    check_kernel(notebook, kernel_name)
     if output.is_dir():
         raise NotebookError(_("output {path} is a folder; give the path of the executed notebook to write").format(path=output))
     if output.exists() and output.samefile(notebook):

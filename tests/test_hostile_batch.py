@@ -181,6 +181,13 @@ def test_out_that_is_a_file_or_runs_through_one_is_one_message(tmp_path, double,
     _refused(capsys, [str(double), "-p", "x", "1", "--out", str(afile)], str(afile), "is a file, not a folder")
     _refused(capsys, [str(double), "-p", "x", "1", "--out", str(afile / "out")], str(afile / "out"), f"{afile} is a file")
     assert afile.read_text() == "x" and sorted(p.name for p in tmp_path.iterdir()) == ["afile", "double.ipynb"]
+    from kit import i18n
+
+    try:  # in Chinese too, as every message
+        assert cli.main(["--lang", "zh", "batch", str(double), "-p", "x", "1", "--out", str(afile)]) == 2
+    finally:
+        i18n.set_language(None)
+    assert f"{afile} 是文件，不是目录" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(AS_ROOT, reason="root writes into a read-only folder; the path through a file covers the refusal")
@@ -219,6 +226,28 @@ def test_a_notebook_path_that_is_a_folder_or_not_a_notebook_is_one_message(tmp_p
     binary.write_bytes(b"\xff\xfe\x00garbage")
     _refused(capsys, [str(binary), "-p", "x", "1", "--out", str(out)], str(binary), "not a Jupyter notebook")
     assert not out.exists()
+
+
+def test_a_notebook_that_is_a_pipe_is_refused_without_reading_it(tmp_path, capsys):
+    pipe = tmp_path / "pipe.ipynb"
+    os.mkfifo(pipe)  # reading it would wait for a writer for ever
+    _refused(capsys, [str(pipe), "-p", "x", "1", "--out", str(tmp_path / "out")], str(pipe), "not a regular file")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_kernel_that_is_not_installed_or_a_zero_timeout_is_refused_before_any_run(tmp_path, double, capsys):
+    out = tmp_path / "out"
+    _refused(capsys, [str(double), "-p", "x", "1", "2", "--kernel", "no-such-kernel", "--out", str(out)],
+             "no Jupyter kernel named 'no-such-kernel'", "python3")
+    nameless = _notebook(tmp_path / "nameless.ipynb", "x = 1", "pass")
+    book = nbformat.read(nameless, as_version=4)
+    book.metadata = {}
+    nbformat.write(book, nameless)
+    _refused(capsys, [str(nameless), "-p", "x", "1", "--out", str(out)], "names no Jupyter kernel", "--kernel NAME")
+    _refused(capsys, [str(double), "-p", "x", "1", "--timeout", "0", "--out", str(out)], "--timeout 0: give the seconds")
+    assert not out.exists()
+    with pytest.raises(KitError, match="no-such-kernel"):
+        notebook_io.execute(double, tmp_path / "o.ipynb", kernel_name="no-such-kernel")
 
 
 def test_execute_refuses_to_write_over_its_own_notebook_or_into_a_file(tmp_path, double):
