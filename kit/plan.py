@@ -7,7 +7,8 @@ encoded examples. The in-process trainer takes the plan as it is; ``save`` write
 folder and every torchrun rank ``load``s it instead of re-reading and re-encoding the data.
 
 The output folder's rules live here too (``decide_output``): what a non-empty ``output_dir`` means,
-and what ``overwrite_output_dir`` removes.
+which checkpoint a run resumes from, and what ``overwrite_output_dir`` removes: only what the run
+manifest (``kit_run.json``, class ``Manifest``) lists as written by a kit run.
 """
 
 from __future__ import annotations
