@@ -113,7 +113,9 @@ def test_bad_files_are_refused(tmp_path, model_dir, data_dir, capsys):
     (broken / "identity.json").write_text(json.dumps([{"instruction": "only a question"}]))
     cfg = write_yaml(tmp_path / "c2.yaml", quickstart(model_dir, broken, out, dataset="identity"))
     assert cli.main(["train", str(cfg)]) == 2
-    assert "malformed" in capsys.readouterr().err and not out.exists()
+    # No example has the answer column: named as LLaMA-Factory names it, with the columns the file has.
+    err = capsys.readouterr().err
+    assert "column 'output'" in err and "its columns: instruction" in err and not out.exists()
 
 
 def test_non_empty_output_dir_refused_and_kept(tmp_path, model_dir, data_dir, capsys):
