@@ -64,6 +64,9 @@ def test_chosen_language_wins_and_unknown_is_refused(monkeypatch):
     monkeypatch.setenv("LANG", "en_US.UTF-8")
     assert i18n.set_language("zh-Hans") == "zh"
     assert i18n._("a message no catalog has") == "a message no catalog has"  # English is the fallback
+    with pytest.raises(i18n.LanguageError, match="'fr' 不是 kit 支持的语言"):  # said in the language chosen so far
+        i18n.set_language("fr")
+    i18n.set_language("en")
     with pytest.raises(i18n.LanguageError, match="'fr' is not a language the kit speaks"):
         i18n.set_language("fr")
 
