@@ -45,7 +45,7 @@ setup() {
     # modelscope: the quick start's hub (USE_MODELSCOPE_HUB=1), so `kit doctor` finds it after `dev.sh demo`.
     "$VENV/bin/python" -m pip install -q -e ".[deepspeed,notebooks,modelscope,dev]"
     # DeepSpeed compiles a C++ op on its first run (about a minute): do it now, not in the first training.
-    "$VENV/bin/python" -c "from kit.launch import prebuild_deepspeed_ops as b; b() or print('DeepSpeed op not prebuilt; the first run will compile it')"
+    "$VENV/bin/python" -c "from kit.run.launch import prebuild_deepspeed_ops as b; b() or print('DeepSpeed op not prebuilt; the first run will compile it')"
     echo "$want" > "$stamp"
   fi
 }

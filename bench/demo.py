@@ -28,7 +28,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from kit.demo import ORDER, notebook_dir, notebook_parameters, run_demo
+from kit.tutorial.demo import ORDER, notebook_dir, notebook_parameters, run_demo
 
 SEEDS = 8  # sampled conversations per language
 MIN_KNOWN_WORDS = 0.9

@@ -4,7 +4,7 @@
                               [--deepspeed ds_z0_config.json ds_z2_config.json] [--out DIR]
 
 A Qwen2-architecture model of about 0.5B parameters (Qwen2-0.5B's shape) is built from a config with
-random weights (no download) and trained with `kit train`'s own launcher (kit.launch.launch_sft: the
+random weights (no download) and trained with `kit train`'s own launcher (kit.run.launch.launch_sft: the
 plan, torchrun, DeepSpeed when installed, else plain DDP and the JSON says so), one process, bf16
 where the device has it, on synthetic alpaca examples that fill cutoff_len, for each LoRA target
 set and DeepSpeed config. ``--size tiny`` runs the same on a CPU in a minute (how it was tested).
@@ -119,7 +119,8 @@ def main() -> int:
 
     import torch
 
-    from kit import config as config_mod, device as device_mod, i18n, launch
+    from kit import config as config_mod, device as device_mod, i18n
+    from kit.run import launch
     from kit.envvars import EnvSettings
 
     i18n.set_language("en")  # the log lines read below are the English ones

@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 
-from kit.demo import run_demo
+from kit.tutorial.demo import run_demo
 
 
 def main() -> None:

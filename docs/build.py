@@ -5,7 +5,7 @@
 1. Executed notebooks. EXECUTED_DIR (or $KIT_DOCS_EXECUTED) holds notebooks that already ran, as
    ``EXECUTED_DIR/<lang>/<name>.ipynb`` (``EXECUTED_DIR/notebooks/<lang>/<name>.ipynb`` also works).
    Without it, the notebooks under ``notebooks/<lang>/`` are executed here, in order, in one scratch
-   folder per language, with papermill (kit.nb.execute) and their default parameters, which run on
+   folder per language, with papermill (kit.tutorial.execute) and their default parameters, which run on
    the CPU with the embedded tiny model. $KIT_DOCS_PARAMETERS (a JSON object) overrides parameters.
 2. They are copied into ``docs/<lang>/notebooks/`` (git-ignored), checked to carry outputs.
 3. ``sphinx-build -W --keep-going -n -E -b html`` per language: any warning, broken cross-reference
@@ -78,7 +78,7 @@ def execute_notebooks(lang: str, into: Path, parameters: dict | None = None, rep
     The notebooks build on each other (the chat notebook loads the adapter the training notebook
     wrote), hence one working folder per language.
     """
-    from kit import nb
+    from kit import tutorial as nb
 
     sources = sorted((repo / "notebooks" / lang).glob("*.ipynb"))
     if not sources:
@@ -183,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # a notebook that failed to run (kit.nb.NotebookError names the cell)
+    except Exception as exc:  # a notebook that failed to run (kit.tutorial.NotebookError names the cell)
         from kit.errors import KitError
 
         if not isinstance(exc, KitError):

@@ -42,7 +42,7 @@ def settings(lang: str) -> dict[str, Any]:
         # executed copies in); the docs build never runs them.
         "nb_execution_mode": "off",
         "nb_merge_streams": True,
-        # kit.nb.publish() records values under its own MIME type for tests and `kit demo`; the page
+        # kit.tutorial.publish() records values under its own MIME type for tests and `kit demo`; the page
         # shows the text/plain beside it. An output with only that MIME type (publish(show=False)) is
         # data, not something to show: myst-nb skips it, and its "unknown MIME type" note is silenced.
         "nb_mime_priority_overrides": [("*", "application/vnd.kit.published+json", None)],

@@ -46,12 +46,13 @@ The quick start's own command works too:
 
 
 def cmd_train(args: Sequence[str]) -> int:
-    from kit import config, launch
+    from kit import config
+    from kit.run import launch
 
     if any(a in ("-h", "--help") for a in args):
         print(_(TRAIN_HELP))
         return 0
-    from kit.args import split_config_args
+    from kit.config.command_line import split_config_args
 
     path, overrides = split_config_args(args, "kit train")
     if path is None:
@@ -61,7 +62,8 @@ def cmd_train(args: Sequence[str]) -> int:
 
 
 def cmd_preprocess(args: Sequence[str]) -> int:
-    from kit import config, preview
+    from kit import config
+    from kit.data import preprocess
     from kit.data import write_jsonl
 
     parser = argparse.ArgumentParser(prog="kit preprocess")
@@ -70,7 +72,7 @@ def cmd_preprocess(args: Sequence[str]) -> int:
     parser.add_argument("--output", help="write every encoded example as JSONL here")
     parser.add_argument("--preview", type=int, default=3, help="examples to show without --output")
     ns = parser.parse_args(list(args))
-    encoded = preview.encode(config.load(ns.config, ns.overrides))
+    encoded = preprocess.encode(config.load(ns.config, ns.overrides))
     data = encoded.data
     if ns.output:
         write_jsonl(data.all, Path(ns.output).expanduser())
@@ -109,11 +111,11 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "preprocess": cmd_preprocess,
     "keys": cmd_keys,
     "doctor": _lazy("kit.doctor", "doctor_main"),
-    "estimate": _lazy("kit.estimate_cli", "estimate_main"),
+    "estimate": _lazy("kit.estimate.cli", "estimate_main"),
     "chat": _lazy("kit.chat.terminal", "chat_main"),
     "export": _lazy("kit.chat.export", "export_main"),
-    "demo": _lazy("kit.demo", "demo_main"),
-    "batch": _lazy("kit.batch", "batch_main"),
+    "demo": _lazy("kit.tutorial.demo", "demo_main"),
+    "batch": _lazy("kit.tutorial.sweep", "batch_main"),
 }
 
 
@@ -159,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_("error: unknown command {name!r}").format(name=argv[0]) + "\n\n" + _(USAGE), file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="[kit %(levelname)s] %(message)s")
-    from kit.launch import Terminated
+    from kit.run.launch import Terminated
 
     try:
         return command(argv[1:])

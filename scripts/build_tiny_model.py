@@ -542,7 +542,7 @@ Greedy, history kept: each question is asked after the earlier questions and the
 ## The LoRA demo on this model
 
 Measured on the default build (seed 0, {DEFAULT_STEPS} steps) on a 2-core CPU, one thread, with notebook 20's
-settings for `kit demo` (the quick-start YAML and `kit.tutorial.TINY_SCALING`): peft LoRA on
+settings for `kit demo` (the quick-start YAML and `kit.tutorial.helpers.TINY_SCALING`): peft LoRA on
 `q_proj,v_proj` (r 8, alpha 16, dropout 0) trained on `identity` (100 examples: 90 questions, 44 of
 them asked after one or two others, and 10 written conversations) plus the first 100 examples of
 `alpaca_en_demo`, qwen template, labels on every answer, batch 1 with gradient accumulation 2,

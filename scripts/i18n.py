@@ -39,10 +39,10 @@ def new_catalog(area: str, lang: str | None = None) -> Catalog:
 # area -> the sources whose messages its catalog holds (each source in exactly one area)
 AREAS: dict[str, tuple[str, ...]] = {
     "doctor": ("doctor",),
-    "train": ("config.py", "yamlfile.py", "plan.py", "train.py", "launch.py", "cli.py", "args.py", "envvars.py", "ds_config.py", "i18n.py"),
-    "data": ("data", "hub.py", "model.py", "device.py", "device_memory.py", "estimate.py", "estimate_steps.py", "estimate_cli.py", "fmt.py", "tiny.py"),
+    "train": ("config", "run", "cli.py", "train.py", "envvars.py", "i18n.py"),
+    "data": ("data", "hub.py", "model.py", "device.py", "estimate", "fmt.py", "tiny.py"),
     "chat": ("chat",),
-    "notebook": ("tutorial.py", "before_run.py", "lessons", "nb.py", "notebook_io.py", "batch.py", "demo.py", "preview.py"),
+    "notebook": ("tutorial",),
 }
 
 

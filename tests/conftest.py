@@ -59,7 +59,7 @@ def tiny_adapter_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFact
     A high learning rate on the identity data, so the adapter visibly changes greedy replies.
     """
     from kit import config
-    from kit.train import run_sft
+    from kit.run.recipe import run_sft
 
     out = tmp_path_factory.mktemp("adapters") / "sft"
     cfg = config.from_dict({

@@ -23,7 +23,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from kit import envvars, launch, tutorial
+from kit import envvars
+from kit.run import launch
+from kit.tutorial import helpers as tutorial
 from kit.device import DeviceInfo
 from kit.envvars import EnvSettings
 from kit.errors import KitError
@@ -48,7 +50,7 @@ def test_notebook_parameters_reach_the_torchrun_ranks(monkeypatch):
     monkeypatch.setenv("PYTORCH_NPU_ALLOC_CONF", "expandable_segments:True")  # inherited from the shell
     applied = envvars.apply(visible_devices="3", use_modelscope_hub=True, npu_alloc_conf="max_split_size_mb:256", modules={})
     assert not applied.warnings
-    env = EnvSettings.from_environ()  # what kit train / kit.tutorial.train read when they launch
+    env = EnvSettings.from_environ()  # what kit train / kit.tutorial.helpers.train read when they launch
     child = launch.child_environment(env, NPU, 1)
     assert child["ASCEND_RT_VISIBLE_DEVICES"] == "3"
     assert child["PYTORCH_NPU_ALLOC_CONF"] == "max_split_size_mb:256"  # the parameter replaced the inherited value
@@ -123,7 +125,7 @@ def test_notebooks_20_and_30_use_the_same_rule(tmp_path, monkeypatch):
     assert Path(qs.cfg.train.output_dir) == (tmp_path / "saves/tiny-qwen/lora/sft").resolve()
     assert tutorial.quickstart_config("qwen/Qwen1.5-7B").overrides == {"model_name_or_path": "qwen/Qwen1.5-7B"}  # the YAML's own
     assert "saves/x/lora/sft" in str(tutorial.quickstart_config("kit/tiny-qwen", output_dir="saves/x/lora/sft").cfg.train.output_dir)
-    for name, code in (("20_lora_sft", "kit.tutorial.quickstart_config("), ("30_chat_inference", "kit.tutorial.default_output_dir(")):
+    for name, code in (("20_lora_sft", "kit.tutorial.helpers.quickstart_config("), ("30_chat_inference", "kit.tutorial.helpers.default_output_dir(")):
         book = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
         assert any(code in c.source for c in book.cells if c.cell_type == "code"), name
 
@@ -161,7 +163,7 @@ def test_kit_train_on_the_seed_yaml_reads_data_of_the_folder_it_runs_in(tmp_path
     checkout = tmp_path / "LLaMA-Factory"
     data = _llamafactory_data(checkout, identity=5, alpaca=7)
     monkeypatch.chdir(checkout)
-    caplog.set_level(logging.INFO, logger="kit.plan")
+    caplog.set_level(logging.INFO, logger="kit.run.plan")
     code = cli.main(["train", str(SEED_YAML), "model_name_or_path=kit/tiny-qwen", "deepspeed=null", "fp16=false",
                      "max_steps=2", "save_steps=1000", "logging_steps=1",
                      "preprocessing_num_workers=1", "report_to=none", "device=cpu"])
@@ -231,7 +233,7 @@ def test_a_step_that_cannot_fit_is_refused_before_loading(tiny_model_dir):
     from test_estimate import QWEN15_7B
 
     from kit.estimate import count_parameters
-    from kit.estimate_steps import step_estimate
+    from kit.estimate.steps import step_estimate
 
     lora = count_parameters(QWEN15_7B, 8, ["q_proj", "v_proj"]).trainable
     fits = step_estimate("chat", QWEN15_7B, adapter_params=lora, device="910B4")  # one 7B copy on 32 GB
@@ -247,7 +249,7 @@ def test_a_step_that_cannot_fit_is_refused_before_loading(tiny_model_dir):
 
 
 def test_kit_estimate_states_each_steps_peak(capsys):
-    from kit.estimate_cli import estimate_main
+    from kit.estimate.cli import estimate_main
 
     for step in ("chat", "vllm", "export"):
         assert estimate_main([str(SEED_YAML), "model_name_or_path=kit/tiny-qwen", "--step", step, "--device", "910B"]) == 0
@@ -272,17 +274,17 @@ kit.model.load_model = _tracked_load
 '''
 
 REPORT = '''
-import kit.nb
+import kit.tutorial
 gc.collect()
-kit.nb.publish("loads", len(_loaded))
-kit.nb.publish("alive_at_each_load", _alive_at_load)
+kit.tutorial.publish("loads", len(_loaded))
+kit.tutorial.publish("alive_at_each_load", _alive_at_load)
 '''
 
 
 @pytest.mark.notebook
 def test_notebook_30_holds_at_most_one_copy_of_the_weights(tmp_path, tiny_model_dir, tiny_adapter_dir):
     """Every model the notebook loads is counted; when the next one loads, the earlier ones must be gone."""
-    from kit import nb
+    from kit import tutorial as nb
 
     book = nbformat.read(NOTEBOOKS / "30_chat_inference.ipynb", as_version=4)
     at = next(i for i, c in enumerate(book.cells) if "parameters" in c.metadata.get("tags", [])) + 1
@@ -383,7 +385,7 @@ def fake_ascend(tmp_path, monkeypatch):
 
 @pytest.mark.notebook
 def test_notebook_10_on_a_faked_npu_applies_the_parameters_before_the_runtime_starts(tmp_path, fake_ascend):
-    from kit import nb
+    from kit import tutorial as nb
 
     values = nb.execute(NOTEBOOKS / "10_npu_setup.ipynb", tmp_path / "10.ipynb", NPU_PARAMS, cwd=tmp_path)
     assert values["npu_present"] is True  # the fake stack was found
@@ -397,7 +399,7 @@ def test_notebook_10_on_a_faked_npu_applies_the_parameters_before_the_runtime_st
 def test_notebook_20_on_a_faked_npu_passes_the_parameters_to_the_ranks(tmp_path, fake_ascend):
     """As far as a fake can go: the kernel plans, launches torchrun, and its rank starts the 'NPU runtime'
     with the notebook's variables; the rank then fails to put the model on a device that is not there."""
-    from kit import nb
+    from kit import tutorial as nb
 
     with pytest.raises(nb.NotebookError) as failed:
         nb.execute(NOTEBOOKS / "20_lora_sft.ipynb", tmp_path / "20.ipynb",
@@ -420,7 +422,7 @@ def test_notebook_20_on_a_faked_npu_passes_the_parameters_to_the_ranks(tmp_path,
 @pytest.mark.notebook
 def test_notebook_30_on_a_faked_npu_sets_vllms_variables_and_checks_memory_first(tmp_path, fake_ascend,
                                                                                    tiny_model_dir, tiny_adapter_dir):
-    from kit import nb
+    from kit import tutorial as nb
 
     with pytest.raises(nb.NotebookError) as failed:
         nb.execute(NOTEBOOKS / "30_chat_inference.ipynb", tmp_path / "30.ipynb",
@@ -468,7 +470,7 @@ def test_the_card_is_read_from_npu_smi_without_opening_it(tmp_path, monkeypatch)
     sys.path.insert(0, str(Path(__file__).parent))
     from test_estimate import QWEN15_7B
 
-    from kit.estimate_steps import step_estimate
+    from kit.estimate.steps import step_estimate
 
     on_b4 = step_estimate("chat", QWEN15_7B, device=name, device_memory_gib=memory / (1 << 30))
     assert on_b4.memory_kind == "npu" and on_b4.verdict == "fits"

@@ -14,7 +14,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from kit import batch, cli, nb
+from kit import cli
+from kit.tutorial import sweep as batch
+from kit import tutorial as nb
 from kit.errors import KitError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -192,9 +194,9 @@ def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path, capsys):
 def test_a_failed_run_is_retried_and_the_completed_ones_are_not(tmp_path):
     gate = tmp_path / "fixed"
     book = _notebook(tmp_path / "gate.ipynb", "x = 1", (
-        "import kit.nb, pathlib\n"
+        "import kit.tutorial, pathlib\n"
         f"if x == 2 and not pathlib.Path({str(gate)!r}).exists():\n    raise RuntimeError('not yet')\n"
-        "kit.nb.publish('double', 2 * x)"))
+        "kit.tutorial.publish('double', 2 * x)"))
     out = tmp_path / "runs"
     rows = nb.batch(book, {"x": ["1", "2", "3"]}, out, log=lambda line: None)
     assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
@@ -214,9 +216,9 @@ def test_parallel_runs_get_their_own_card_and_a_share_of_the_cores(tmp_path):
     import os
 
     book = _notebook(tmp_path / "cards.ipynb", "x = 1\nvisible_devices = None\noutput_dir = 'here'", (
-        "import os, time, kit.nb\nstart = time.time()\ntime.sleep(1.5)\n"
-        "kit.nb.publish('card', visible_devices)\nkit.nb.publish('threads', os.environ.get('OMP_NUM_THREADS'))\n"
-        "kit.nb.publish('output_dir', output_dir)\nkit.nb.publish('start', start)\nkit.nb.publish('end', time.time())"))
+        "import os, time, kit.tutorial\nstart = time.time()\ntime.sleep(1.5)\n"
+        "kit.tutorial.publish('card', visible_devices)\nkit.tutorial.publish('threads', os.environ.get('OMP_NUM_THREADS'))\n"
+        "kit.tutorial.publish('output_dir', output_dir)\nkit.tutorial.publish('start', start)\nkit.tutorial.publish('end', time.time())"))
     out = tmp_path / "runs"
     assert cli.main(["batch", str(book), "-p", "x", "1", "2", "3", "4", "--parallel", "2", "--devices", "0,1",
                      "--out", str(out)]) == 0

@@ -238,13 +238,13 @@ def test_notebooks_run_with_defaults_within_binder_memory(tmp_path: Path, monkey
     if not notebooks:
         pytest.skip("notebooks/en/ has no notebooks yet")
     pytest.importorskip("papermill")
-    from kit import nb
+    from kit import tutorial as nb
 
     for name, value in start_environment().items():  # the session's environment, as binder/start sets it
         monkeypatch.setenv(name, value)
     # postBuild compiles DeepSpeed's CPU op at image build time; a fresh checkout here may not have it
     # yet, and the compiler (not the notebooks) would then dominate the peak.
-    from kit.launch import prebuild_deepspeed_ops
+    from kit.run.launch import prebuild_deepspeed_ops
 
     prebuild_deepspeed_ops()
     work = tmp_path / "work"  # one folder for all: the chat notebook uses the adapter the training one wrote

@@ -12,7 +12,7 @@ import yaml
 from kit import cli, i18n
 from kit.chat import ChatError, Engine
 from kit.chat.terminal import WELCOME, LineReader, load_config, run_loop
-from kit.args import split_config_args as parse_args
+from kit.config.command_line import split_config_args as parse_args
 
 WHO = [{"role": "user", "content": "Who are you?"}]
 

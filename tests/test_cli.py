@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kit import cli
-from kit.args import split_config_args
+from kit.config.command_line import split_config_args
 from kit.config import ConfigError
 
 
@@ -50,7 +50,7 @@ def test_a_bug_keeps_its_traceback(monkeypatch):
 def test_a_signal_becomes_128_plus_its_number(monkeypatch, capsys):
     import signal
 
-    from kit.launch import Terminated
+    from kit.run.launch import Terminated
 
     def terminated(args):
         raise Terminated(signal.SIGTERM)

@@ -2,7 +2,7 @@ import torch
 
 from kit.data import get_template
 from kit.model import load_tokenizer
-from kit.train import make_collator
+from kit.run.recipe import make_collator
 
 from helpers import make_tiny_model
 

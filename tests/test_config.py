@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from kit import config, ds_config
+from kit import config
+from kit.config import deepspeed as ds_config
 from kit.config import ConfigError
 
 from helpers import quickstart, write_yaml

@@ -2,7 +2,7 @@
 
 `kit chat` keeps history, as LLaMA-Factory's chat does, so a new user's second and third questions
 are answered after the first ones. Over the committed model (kit/tiny_qwen) and an adapter trained
-with notebook 20's settings (the quick-start YAML with kit.tutorial.TINY_SCALING), a three-turn
+with notebook 20's settings (the quick-start YAML with kit.tutorial.helpers.TINY_SCALING), a three-turn
 conversation (who are you / what can you do / who are you in the other language):
 
 - greedy: turns 1 and 3 give the name and its author, turn 2 is readable;
@@ -51,8 +51,8 @@ def demo_adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
     12 epochs at 3e-3, val_size 0.1, seed 42), trained in this process without DeepSpeed (ZeRO-0 on
     one process changes nothing of the recipe; the launch is tested elsewhere).
     """
-    from kit.train import run_sft
-    from kit.tutorial import quickstart_config
+    from kit.run.recipe import run_sft
+    from kit.tutorial.helpers import quickstart_config
 
     out = tmp_path_factory.mktemp("conversation") / "lora-sft"
     cfg = quickstart_config("kit/tiny-qwen", identity_name=NAME, identity_author=AUTHOR, output_dir=str(out),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kit import demo
+from kit.tutorial import demo
 
 
 def test_headline_without_a_logged_loss_says_so():

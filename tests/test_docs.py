@@ -49,7 +49,7 @@ def write_standins(root: Path, outputs: bool = True) -> Path:
                               outputs=[new_output("stream", name="stdout", text="stand-in output\n")] if outputs else []),
                 new_code_cell("plot()", execution_count=3,
                               outputs=[new_output("display_data", data={"image/png": PNG, "text/plain": "<Figure>"})] if outputs else []),
-                new_code_cell("kit.nb.publish('loss', 1.0, show=False)", execution_count=4,
+                new_code_cell("kit.tutorial.publish('loss', 1.0, show=False)", execution_count=4,
                               outputs=[new_output("display_data", data={"application/vnd.kit.published+json": {"loss": 1.0}})] if outputs else []),
             ]
             notebook = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from kit import estimate as est
-from kit import estimate_cli
-from kit.device_memory import DeviceMemoryError, lookup_device
+from kit.estimate import cli as estimate_cli
+from kit.estimate.devices import DeviceMemoryError, lookup_device
 from kit.estimate import GiB, EstimateError, estimate
 
 TINY = {  # the shape of the reference tiny-qwen (hidden 128, 2 layers, vocab 3000)

@@ -19,9 +19,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from kit import batch, cli, demo, notebook_io
+from kit import cli
+from kit.tutorial import sweep as batch
+from kit.tutorial import demo
+from kit.tutorial import values as notebook_io
 from kit.errors import KitError
-from kit.lessons import own_dataset
+from kit.tutorial.lessons import own_dataset
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -40,7 +43,7 @@ def _notebook(path: Path, parameters: str, body: str) -> Path:
 
 @pytest.fixture
 def double(tmp_path: Path) -> Path:
-    return _notebook(tmp_path / "double.ipynb", "x = 1", "import kit.nb\nkit.nb.publish('double', 2 * x)")
+    return _notebook(tmp_path / "double.ipynb", "x = 1", "import kit.tutorial\nkit.tutorial.publish('double', 2 * x)")
 
 
 def _tree(folder: Path) -> dict[str, bytes | None]:
@@ -94,7 +97,7 @@ def test_a_run_folder_the_sweep_did_not_make_is_refused(tmp_path, double, capsys
 def test_a_second_sweep_into_a_busy_folder_is_refused_naming_the_process(tmp_path, double, capsys):
     out = tmp_path / "out"
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time\nfrom kit.notebook_io import KitFolder\n"
+        "import sys, time\nfrom kit.tutorial.values import KitFolder\n"
         f"folder = KitFolder.open({str(out)!r}, 'test')\nprint('held', flush=True)\ntime.sleep(60)\n")],
         stdout=subprocess.PIPE, text=True)
     try:
@@ -125,14 +128,14 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over_with_a_line(tmp_path, doub
 
 def test_a_notebook_reporting_a_failed_or_crashed_check_is_a_failed_run(tmp_path, capsys):
     book = _notebook(tmp_path / "checks.ipynb", "case = 'fine'", (
-        "import kit.nb\n"
+        "import kit.tutorial\n"
         "from kit.doctor.report import Check, DoctorReport\n"
         "crashed = Check('smoke', 'smoke', 'fail', \"the doctor's own check crashed: ValueError: x\", 'report it')\n"
         "checks = {'fine': {'torch': 'ok', 'npu': 'warn'}, 'failed': {'torch': 'ok', 'npu_smi': 'fail'}}.get(case, {})\n"
-        "kit.nb.publish('doctor_ok', case not in ('failed', 'flag', 'report'))\n"
-        "kit.nb.publish('checks', checks)\n"
+        "kit.tutorial.publish('doctor_ok', case not in ('failed', 'flag', 'report'))\n"
+        "kit.tutorial.publish('checks', checks)\n"
         "if case == 'report':\n"
-        "    kit.nb.publish('report', DoctorReport([Check('python', 'python', 'ok', '3'), crashed]).to_dict())\n"))
+        "    kit.tutorial.publish('report', DoctorReport([Check('python', 'python', 'ok', '3'), crashed]).to_dict())\n"))
     out = tmp_path / "out"
     assert cli.main(["batch", str(book), "-p", "case", "fine", "failed", "flag", "report", "--out", str(out)]) == 1
     rows = {r["case"]: r for r in json.loads((out / "results.json").read_text())}

@@ -96,8 +96,8 @@ def test_a_device_as_config_is_refused():
 
 # ---------------------------------------------------------------- numbers
 
-FLOAT_KEYS = [k for k, (_s, f) in config.KEYS.items() if config._base_type(f.type)[0] is float]
-INT_KEYS = [k for k, (_s, f) in config.KEYS.items() if config._base_type(f.type)[0] is int]
+FLOAT_KEYS = [k for k, (_s, f) in config.KEYS.items() if config.base_type(f.type)[0] is float]
+INT_KEYS = [k for k, (_s, f) in config.KEYS.items() if config.base_type(f.type)[0] is int]
 
 
 @pytest.mark.parametrize("key", FLOAT_KEYS)

@@ -88,10 +88,10 @@ def test_a_file_outside_the_dataset_folder_is_read_and_named(tmp_path, caplog, w
     d, cases = _outside_cases(tmp_path)
     file_name, real = cases[way]
     _dir(d, {"mine": {"file_name": file_name}})
-    with caplog.at_level(logging.INFO, logger="kit.plan"):
+    with caplog.at_level(logging.INFO, logger="kit.run.plan"):
         examples, _report = _load(d)
     assert len(examples) == 1 and examples[0].response[0]["content"] == "I am Nova."  # still read, as LLaMA-Factory reads it
-    lines = [r.getMessage() for r in caplog.records if r.name == "kit.plan"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "kit.run.plan"]
     assert len(lines) == 1, lines
     assert f"dataset 'mine': reading {real}, outside the dataset folder {d.resolve()}" in lines[0]
 
@@ -100,9 +100,9 @@ def test_a_file_inside_the_dataset_folder_is_read_without_a_word(tmp_path, caplo
     d = _dir(tmp_path / "d", {"mine": {"file_name": "sub/data.json"}}, {"sub/data.json": [GOOD]})
     (d / "also.json").symlink_to(d / "sub" / "data.json")  # a link that stays inside is inside
     _dir(d, {"mine": {"file_name": "also.json"}})
-    with caplog.at_level(logging.INFO, logger="kit.plan"):
+    with caplog.at_level(logging.INFO, logger="kit.run.plan"):
         examples, _report = _load(d)
-    assert len(examples) == 1 and not [r for r in caplog.records if r.name == "kit.plan"]
+    assert len(examples) == 1 and not [r for r in caplog.records if r.name == "kit.run.plan"]
 
 
 def _special(tmp_path: Path, kind: str) -> tuple[str, str]:
@@ -129,7 +129,7 @@ def test_what_is_not_a_regular_file_is_refused_before_it_is_opened(tmp_path, no_
     assert str(d) in str(err.value)
     # kit train refuses it among the checks made before any model is resolved
     from kit.config import ConfigError
-    from kit.plan import check_datasets
+    from kit.run.plan import check_datasets
 
     with pytest.raises(ConfigError, match=said.replace("(", r"\(").replace(")", r"\)")):
         check_datasets(_cfg(d))
@@ -145,7 +145,7 @@ def test_a_device_named_by_an_absolute_file_name_is_refused(tmp_path, no_hang, d
 def test_a_folder_reads_its_json_files_and_names_what_it_skips(tmp_path, caplog):
     d = _dir(tmp_path / "d", {"mine": {"file_name": "many"}},
              {"many/b.jsonl": json.dumps(GOOD).encode(), "many/a.json": [GOOD, GOOD], "many/README.md": b"# notes"})
-    with caplog.at_level(logging.INFO, logger="kit.plan"):
+    with caplog.at_level(logging.INFO, logger="kit.run.plan"):
         examples, _report = _load(d)
     assert len(examples) == 3
     assert "dataset 'mine': folder " in caplog.text and "reading a.json, b.jsonl; skipping README.md" in caplog.text

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from kit import cli, plan as plan_mod
+from kit import cli
+from kit.run import plan as plan_mod
 
+from kit.run import output as output_mod
 from helpers import make_dataset_dir, make_tiny_model, quickstart, write_yaml
 
 MANIFEST = "kit_run.json"  # the run manifest's documented name (README)
@@ -223,7 +225,7 @@ def test_a_damaged_newest_checkpoint_is_skipped_for_the_newest_complete_one(fini
     assert f"skipping {out / 'checkpoint-4'}: {reason}" in text
     assert f"resuming from {out / 'checkpoint-2'}" in text
     state = json.loads((out / "trainer_state.json").read_text())
-    assert state["global_step"] == 4 and plan_mod.checkpoint_problems(out / "checkpoint-4", False) == []  # saved again, whole
+    assert state["global_step"] == 4 and output_mod.checkpoint_problems(out / "checkpoint-4", False) == []  # saved again, whole
 
 
 def test_a_garbled_training_log_does_not_stop_a_resume(finished, tmp_path, dirs, capsys):
@@ -293,7 +295,7 @@ def test_a_run_whose_loss_becomes_nan_stops_and_keeps_the_last_good_checkpoint(t
              "Lower learning_rate (now 10.0)")
     assert not (out / "adapter_model.safetensors").exists() and not (out / "all_results.json").exists()
     assert not (out / "checkpoint-4").exists()  # the save due at the diverged step was cancelled
-    assert plan_mod.checkpoint_problems(out / "checkpoint-2", False) == []
+    assert output_mod.checkpoint_problems(out / "checkpoint-2", False) == []
     assert set(json.loads((out / MANIFEST).read_text())["entries"]) == {p.name for p in out.iterdir()} - {MANIFEST}
 
 
@@ -362,7 +364,7 @@ def test_a_full_temporary_folder_before_torchrun_is_a_message(tmp_path, dirs, ca
     def full(self, folder):
         raise OSError(errno.ENOSPC, "No space left on device", str(folder / "data" / "input_ids.npy"))
 
-    monkeypatch.setattr(plan_mod.Plan, "save", full)
+    monkeypatch.setattr(plan_mod.RunPlan, "save", full)
     monkeypatch.setenv("FORCE_TORCHRUN", "1")
     out = tmp_path / "out"
     code, text = _train(tmp_path, dirs, out, capsys)
@@ -391,7 +393,7 @@ def test_a_master_port_taken_in_process_with_deepspeed(tmp_path, dirs, monkeypat
     """run_sft from Python with DeepSpeed and no launcher: the person's MASTER_PORT is checked before DeepSpeed starts."""
     from kit import config
     from kit.errors import KitError
-    from kit.train import run_sft
+    from kit.run.recipe import run_sft
 
     for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "TORCHELASTIC_RUN_ID"):
         monkeypatch.delenv(name, raising=False)
@@ -403,7 +405,8 @@ def test_a_master_port_taken_in_process_with_deepspeed(tmp_path, dirs, monkeypat
 
 
 def test_no_master_port_given_means_torchrun_picks_one(monkeypatch):
-    from kit import config, launch
+    from kit import config
+    from kit.run import launch
     from kit.device import DeviceInfo
     from kit.envvars import EnvSettings
 

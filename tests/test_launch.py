@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from kit import config, launch
-from kit.ports import free_port
+from kit import config
+from kit.run import launch
+from kit.run.ports import free_port
 from kit.device import DeviceInfo
 from kit.envvars import EnvSettings
 
@@ -111,7 +112,7 @@ def test_three_launches_give_the_same_result(tmp_path, setup_dirs):
     cfg2, out2 = _cfg(tmp_path, setup_dirs, "cli")
     _run([sys.executable, "-m", "kit.cli", "train", str(cfg2)])
     cfg3, out3 = _cfg(tmp_path, setup_dirs, "python")
-    _run([sys.executable, "-c", f"from kit.train import run_sft; run_sft({str(cfg3)!r})"])
+    _run([sys.executable, "-c", f"from kit.run.recipe import run_sft; run_sft({str(cfg3)!r})"])
     r1, r2, r3 = _results(out1), _results(out2), _results(out3)
     assert r1["eval_loss"] == pytest.approx(r2["eval_loss"], rel=1e-5) == pytest.approx(r3["eval_loss"], rel=1e-5)
     assert r1["train_loss"] == pytest.approx(r2["train_loss"], rel=1e-5)

@@ -16,8 +16,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from kit import nb
-from kit.demo import ORDER, run_demo
+from kit import tutorial as nb
+from kit.tutorial.demo import ORDER, run_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 EDITIONS = ("en", "zh")
@@ -181,7 +181,7 @@ def test_failing_cell_is_reported_and_notebook_kept(tmp_path):
 
 def test_publish_and_read(tmp_path):
     book = nbformat.v4.new_notebook()
-    book.cells = [nbformat.v4.new_code_cell("import kit.nb\nkit.nb.publish('answer', {'a': [1, 2]})\nkit.nb.publish('n', 3)")]
+    book.cells = [nbformat.v4.new_code_cell("import kit.tutorial\nkit.tutorial.publish('answer', {'a': [1, 2]})\nkit.tutorial.publish('n', 3)")]
     book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(book, tmp_path / "p.ipynb")
     assert nb.execute(tmp_path / "p.ipynb", tmp_path / "o.ipynb") == {"answer": {"a": [1, 2]}, "n": 3}
@@ -209,8 +209,8 @@ def _text(output):
     return "".join("".join(p) if isinstance(p, list) else str(p) for p in parts)
 
 
-# Outputs that are not the kit speaking, and so not scanned: values published for programs (kit.nb's MIME type:
-# records, not shown) and pictures (image/png: not text; a figure's labels go through kit.lessons.common._label,
+# Outputs that are not the kit speaking, and so not scanned: values published for programs (kit.tutorial's MIME type:
+# records, not shown) and pictures (image/png: not text; a figure's labels go through kit.tutorial.display.plot_label,
 # which keeps English where no installed font has Chinese glyphs, as on this machine). Everything else is scanned:
 # stdout and stderr streams (the kit's log lines and training's rank lines, tqdm's bars, library warnings), text/plain
 # and text/html, and the widgets' state (the chat panel's buttons and status). Library output (tqdm's counters,
@@ -302,7 +302,7 @@ def _check_quiet(run, names=ORDER):
                 assert "text/plain" not in data, f"{name}: a published value is shown: {source[:80]}"
             assert "is_gradient_checkpointing" not in _text(output), f"{name}: peft's FutureWarning in the output of {source[:80]}"
             if output.get("output_type") == "execute_result":
-                assert not source.rstrip().split("\n")[-1].startswith("kit.nb.publish("), f"{name}: {source[-80:]}"
+                assert not source.rstrip().split("\n")[-1].startswith("kit.tutorial.publish("), f"{name}: {source[-80:]}"
 
 
 def _peft_trainable(model, target, rank):
@@ -395,7 +395,7 @@ def test_demo_trains_and_writes_llamafactory_outputs(demo):
 
 @pytest.mark.notebook
 def test_demo_teaches_with_measured_values(demo):
-    from kit.tutorial import quickstart_config
+    from kit.tutorial.helpers import quickstart_config
 
     cfg = quickstart_config("kit/tiny-qwen", identity_name="Nova", identity_author="Acme").cfg
     _check_lessons(demo.values["20_lora_sft"], demo.values["30_chat_inference"], cfg)
@@ -439,7 +439,7 @@ def test_notebooks_with_other_parameters(demo_zh):
     assert sorted(adapter["target_modules"]) == ["k_proj", "o_proj", "q_proj", "v_proj"]
     assert "Orion" in run.values["30_chat_inference"]["answers_after"]["Who are you?"]
     # cutoff_len 96 cuts the longest (multi-turn) identity examples: a truncation count that can be wrong
-    from kit.tutorial import quickstart_config
+    from kit.tutorial.helpers import quickstart_config
 
     cfg = quickstart_config("kit/tiny-qwen", ["cutoff_len=96"], identity_name="Orion", identity_author="the kit team",
                             lora_target="q_proj,k_proj,v_proj,o_proj").cfg

@@ -6,7 +6,10 @@ import json
 
 import pytest
 
-from kit import cli, config, launch, plan as plan_mod
+from kit import cli, config
+from kit.run import launch
+from kit.run import plan as plan_mod
+from kit.run import output as output_mod
 from kit.config import ConfigError
 from kit.data import encoded
 from kit.envvars import EnvSettings
@@ -47,7 +50,7 @@ def _checkpoint(folder, step):
 
 def _kit_run(out, *names):
     out.mkdir(parents=True, exist_ok=True)
-    plan_mod.Manifest(out, names).write()
+    output_mod.Manifest(out, names).write()
 
 
 def test_overwrite_removes_exactly_what_the_manifest_lists(tmp_path, model_dir, data_dir):
@@ -59,11 +62,11 @@ def test_overwrite_removes_exactly_what_the_manifest_lists(tmp_path, model_dir, 
              "eval_results.json")  # listed, but no longer there: nothing to remove
     (out / "notes.md").write_text("mine")
     (out / "my-folder").mkdir()
-    decision = plan_mod.decide_output(_cfg(model_dir, data_dir, out, overwrite_output_dir=True))
+    decision = output_mod.decide_output(_cfg(model_dir, data_dir, out, overwrite_output_dir=True))
     assert decision.resume_from is None and set(decision.keep) == {"notes.md", "my-folder"}
     assert "removing the last kit run's 5 entries" in decision.message and "notes.md" in decision.message
-    plan = plan_mod.Plan(_cfg(model_dir, data_dir, out), EnvSettings.from_environ({}), model_dir, None, [], None, None, decision)
-    plan_mod.prepare_output(plan)
+    plan = plan_mod.RunPlan(_cfg(model_dir, data_dir, out), EnvSettings.from_environ({}), model_dir, None, [], None, None, decision)
+    output_mod.prepare_output(plan.cfg, plan.output)
     assert sorted(p.name for p in out.iterdir()) == ["kit_run.json", "my-folder", "notes.md"]
     assert json.loads((out / "kit_run.json").read_text())["entries"] == []  # this run's list starts empty
 
@@ -74,7 +77,7 @@ def test_checkpoints_without_overwrite_resume_as_llamafactory_does(tmp_path, mod
         _checkpoint(out, step)
     (out / "checkpoint-12").mkdir()  # cut short while saving: no trainer_state.json
     _kit_run(out, "checkpoint-4", "checkpoint-8", "checkpoint-12")
-    decision = plan_mod.decide_output(_cfg(model_dir, data_dir, out, overwrite_output_dir=False))
+    decision = output_mod.decide_output(_cfg(model_dir, data_dir, out, overwrite_output_dir=False))
     assert decision.resume_from == str(out / "checkpoint-8")
     assert "resuming from" in decision.message and "overwrite_output_dir: true to start over" in decision.message
     assert f"skipping {out / 'checkpoint-12'}: no trainer_state.json (cut short while saving)" in decision.message
@@ -85,10 +88,10 @@ def test_files_without_checkpoint_are_refused(tmp_path, model_dir, data_dir):
     out.mkdir()
     (out / "precious.txt").write_text("x")
     with pytest.raises(ConfigError, match="holds precious.txt and no kit run"):
-        plan_mod.decide_output(_cfg(model_dir, data_dir, out, overwrite_output_dir=False))
+        output_mod.decide_output(_cfg(model_dir, data_dir, out, overwrite_output_dir=False))
     _kit_run(out)  # a kit run that left no checkpoint
     with pytest.raises(ConfigError, match="exists and is not empty"):
-        plan_mod.decide_output(_cfg(model_dir, data_dir, out, overwrite_output_dir=False))
+        output_mod.decide_output(_cfg(model_dir, data_dir, out, overwrite_output_dir=False))
 
 
 @pytest.mark.parametrize("where", ["model", "data", "cwd", "home", "above-model"])
@@ -126,7 +129,7 @@ def test_saved_plan_gives_ranks_the_same_rows(tmp_path, model_dir, data_dir):
     cfg = _cfg(model_dir, data_dir, tmp_path / "out", val_size=0.25)
     plan = plan_mod.build(cfg, EnvSettings.from_environ({}))
     plan.save(tmp_path / "launch")
-    loaded = plan_mod.Plan.load(tmp_path / "launch", EnvSettings.from_environ({}))
+    loaded = plan_mod.RunPlan.load(tmp_path / "launch", EnvSettings.from_environ({}))
     assert list(loaded.train_rows) == plan.train_rows and list(loaded.eval_rows) == plan.eval_rows
     assert loaded.cfg == plan.cfg and loaded.lora_targets == plan.lora_targets and loaded.model_dir == plan.model_dir
     assert len(plan.eval_rows) > 0

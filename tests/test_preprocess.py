@@ -28,7 +28,7 @@ def test_preprocess_needs_only_the_tokenizer_and_training_still_the_weights(tmp_
     from kit import config
     from kit.envvars import EnvSettings
     from kit.hub import HubError
-    from kit.plan import build
+    from kit.run.plan import build
 
     model = make_tiny_model(tmp_path / "m")
     for weights in model.glob("*.safetensors"):

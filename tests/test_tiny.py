@@ -96,7 +96,7 @@ def test_identity_has_placeholders_in_both_languages() -> None:
 
 
 def test_identity_conversations() -> None:
-    from kit.tutorial import TINY_SCALING
+    from kit.tutorial.helpers import TINY_SCALING
 
     records = _load("identity.json")
     written = records[-len(tiny_data.IDENTITY_DIALOGUES):]

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kit import cli, plan as plan_mod
-from kit.train import run_sft
+from kit import cli
+from kit.run import plan as plan_mod
+from kit.run import output as output_mod
+from kit.run.recipe import run_sft
 
 from helpers import make_dataset_dir, make_tiny_model, quickstart, write_yaml
 
@@ -144,7 +146,7 @@ def test_resume_after_interrupted_run(tmp_path, model_dir, data_dir):
     proc.wait()
     assert (out / "checkpoint-10").is_dir() and not (out / "adapter_model.safetensors").exists()
     (out / "checkpoint-999").mkdir()  # a checkpoint cut short while saving is not resumed from
-    manifest = plan_mod.Manifest.read(out)
+    manifest = output_mod.Manifest.read(out)
     manifest.add("checkpoint-999")  # the run lists a checkpoint folder before the Trainer writes it
     run_sft(write_yaml(tmp_path / "r.yaml", {**cfg, "overwrite_output_dir": False, "resume_from_checkpoint": True}))
     state = json.loads((out / "trainer_state.json").read_text())

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kit import config, preview, tutorial
+from kit import config
+from kit.data import preprocess
+from kit.tutorial import helpers as tutorial
 
 from helpers import make_dataset_dir, make_tiny_model
 
@@ -33,7 +35,7 @@ def test_preview_is_what_preprocess_encodes(dirs):
     cfg = config.from_dict({"model_name_or_path": str(model_dir), "dataset": "identity", "dataset_dir": str(data_dir),
                             "template": "qwen", "identity_name": "Nova", "identity_author": "Acme"})
     shown = tutorial.preview_example(cfg, 0)
-    encoded = preview.encode(cfg)
+    encoded = preprocess.encode(cfg)
     assert shown.pieces == encoded.pieces(0) and (shown.n_tokens, shown.n_trained) == encoded.counts(0)
     trained = "".join(text for text, is_trained in shown.pieces if is_trained)
     assert trained.startswith("I am Nova, an assistant made by Acme.")
@@ -59,7 +61,7 @@ def test_read_log_stops_at_a_line_being_written(tmp_path):
     assert tutorial.read_log(tmp_path / "missing") == []
 
 
-# ---------------------------------------------------------------- kit.lessons: what notebooks 20 and 30 teach
+# ---------------------------------------------------------------- kit.tutorial.lessons: what notebooks 20 and 30 teach
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "llamafactory"
 
@@ -73,7 +75,7 @@ def test_lora_lesson_counts_what_peft_trains(dirs):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from kit import lessons
+    from kit.tutorial import lessons
     from kit import model as model_mod
 
     model_dir, data_dir = dirs
@@ -94,7 +96,7 @@ def test_lora_lesson_counts_what_peft_trains(dirs):
 
 
 def test_data_lesson_counts_truncation_as_the_encoder_does(dirs):
-    from kit import lessons
+    from kit.tutorial import lessons
     from kit import model as model_mod
     from kit.data import encode_example, load_examples, with_thinking
 
@@ -108,13 +110,13 @@ def test_data_lesson_counts_truncation_as_the_encoder_does(dirs):
     assert 0 < longer == lesson.truncated == lesson.longer_than_cutoff
     assert set(lesson.raw) == {"identity", "chat"} and len(lesson.raw["chat"]) == 1 and "conversations" in lesson.raw["chat"][0]
     assert lesson.formatting == {"identity": "alpaca", "chat": "sharegpt"}
-    assert lesson.example(0).pieces == preview.encode(cfg).pieces(0)
+    assert lesson.example(0).pieces == preprocess.encode(cfg).pieces(0)
     assert "<img" in lesson._repr_html_()
 
 
 def test_schedule_lesson_gives_llamafactorys_steps_and_learning_rates():
     """The quick start on LLaMA-Factory's 91 + 999 examples: 1473 steps, the learning rates its run logged."""
-    from kit import lessons
+    from kit.tutorial import lessons
 
     cfg = tutorial.quickstart_config("qwen/Qwen1.5-7B").cfg
     schedule = lessons.schedule_lesson(cfg, 91 + 999, nproc=1)
@@ -131,7 +133,7 @@ def test_schedule_lesson_gives_llamafactorys_steps_and_learning_rates():
 
 
 def test_run_time_on_a_card_states_its_assumptions():
-    from kit import lessons
+    from kit.tutorial import lessons
     from kit.errors import KitError
 
     # Qwen1.5-7B: 32 layers of q, k, v, o (4096 x 4096) and gate, up, down (4096 x 11008), and the output head;
@@ -151,7 +153,7 @@ def test_run_time_on_a_card_states_its_assumptions():
 
 
 def test_own_dataset_is_read_by_the_kit(tmp_path):
-    from kit import lessons
+    from kit.tutorial import lessons
     from kit.data import load_examples
 
     own = lessons.own_dataset(tmp_path / "my_data")
@@ -163,7 +165,7 @@ def test_own_dataset_is_read_by_the_kit(tmp_path):
 
 
 def test_held_out_identity_questions_are_not_in_the_training_data():
-    from kit import lessons
+    from kit.tutorial import lessons
     from kit.data.loader import DEMO_DIR
 
     trained = set()
@@ -176,7 +178,7 @@ def test_held_out_identity_questions_are_not_in_the_training_data():
 
 
 def test_identity_check_measures_the_share_naming_the_new_name():
-    from kit import lessons
+    from kit.tutorial import lessons
 
     class Engine:  # answers as a base model (adapter off) or a fine-tuned one
         def chat(self, messages, system=None, adapter=True):
@@ -189,13 +191,13 @@ def test_identity_check_measures_the_share_naming_the_new_name():
 
 
 def test_figure_text_falls_back_to_english_without_a_font_for_it(monkeypatch):
-    from kit.lessons import common
+    from kit.tutorial import display as common
 
     monkeypatch.setattr(common, "_", lambda message: "学习率" if message == "learning rate" else message)
     monkeypatch.setattr(common, "_cjk_font", lambda: None)
-    assert common._label("learning rate") == "learning rate"  # not empty boxes
+    assert common.plot_label("learning rate") == "learning rate"  # not empty boxes
     monkeypatch.setattr(common, "_cjk_font", lambda: "Noto Sans CJK SC")
-    assert common._label("learning rate") == "学习率"
+    assert common.plot_label("learning rate") == "学习率"
 
 
 def test_train_report_reads_the_checkpointing_line(tmp_path):

@@ -39,15 +39,15 @@ from kit import model as model_mod
 from kit.config import Config
 from kit.chat import adapter_check, fitting
 from kit.chat.messages import Message, check_turns, split_system
-from kit.chat.settings import ChatError, GenerationSettings, read_model_config
+from kit.chat.generation import ChatError, GenerationSettings, read_model_config
 from kit.errors import KitError
-from kit.chat.template_check import (QWEN3_TEMPLATES, TemplateMismatchWarning, _hint_qwen3_template,
+from kit.chat.template_check import (QWEN3_TEMPLATES, TemplateMismatchWarning, hint_qwen3_template,
                                      with_checked_template)
 from kit.i18n import _
 
 logger = logging.getLogger("kit.chat")
 
-# Names other modules take from here; they live in kit.chat.settings and kit.chat.template_check.
+# Names other modules take from here; they live in kit.chat.generation and kit.chat.template_check.
 __all__ = ["ChatError", "Engine", "GenerationSettings", "Prompt", "QWEN3_TEMPLATES", "ReplyStream", "TemplateMismatchWarning",
            "chat_config", "read_model_config", "release_device_memory", "with_checked_template"]
 
@@ -312,7 +312,7 @@ class Engine:
         # A context with no room for a message fails here, not at the first reply.
         fitting.check_room(self.template, self.tokenizer, self.template.default_system, self.context_len,
                            self.generation.max_new_tokens)
-        _hint_qwen3_template(self.model_config, self.template.name, adapter_dirs)
+        hint_qwen3_template(self.model_config, self.template.name, adapter_dirs)
         # An adapter for another model (other shapes, more or fewer layers) is refused before the weights load.
         adapter_check.check_adapters_fit(self.model_dir, adapter_dirs, cfg.model.trust_remote_code)
 

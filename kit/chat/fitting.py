@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from kit.chat.messages import Message
-from kit.chat.settings import ChatError
+from kit.chat.generation import ChatError
 from kit.i18n import _
 
 

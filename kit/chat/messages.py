@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Mapping, Sequence
 
-from kit.chat.settings import ChatError
+from kit.chat.generation import ChatError
 from kit.i18n import _
 
 logger = logging.getLogger("kit.chat")

@@ -102,7 +102,7 @@ def _recorded_template(adapter_dir: Path) -> str | None:
 QWEN3_TEMPLATES = ("qwen3", "qwen3_nothink")
 
 
-def _hint_qwen3_template(model_config: Mapping[str, Any], template: str, adapter_dirs: Sequence[Path]) -> None:
+def hint_qwen3_template(model_config: Mapping[str, Any], template: str, adapter_dirs: Sequence[Path]) -> None:
     """Say so when a Qwen3 model chats with another template, unless its adapter was trained with that one."""
     model_type = str(model_config.get("model_type") or "")
     if not model_type.startswith("qwen3") or template in QWEN3_TEMPLATES:

@@ -48,7 +48,7 @@ later prompts; --enable_thinking false makes the model answer without one.
 
 
 def load_config(argv: Sequence[str], command: str = "kit chat") -> Config:
-    from kit.args import split_config_args
+    from kit.config.command_line import split_config_args
 
     path, overrides = split_config_args(argv, command)
     if path is not None and Path(path).suffix.lower() not in (".yaml", ".yml", ".json") and not Path(path).is_file():

@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from kit import envvars
-from kit.chat.settings import ChatError, read_model_config
+from kit.chat.generation import ChatError, read_model_config
 from kit.i18n import N_, _
 
 if TYPE_CHECKING:
-    from kit.chat.settings import GenerationSettings
+    from kit.chat.generation import GenerationSettings
     from kit.config import Config
     from kit.device import DeviceInfo
 

@@ -51,7 +51,7 @@ class _Side:
     seconds: float = 0.0
 
 
-def _label(engine: Engine) -> str:
+def _engine_label(engine: Engine) -> str:
     """A column's title (English; translated where shown)."""
     return N_("fine-tuned") if getattr(engine, "adapter_dirs", None) else N_("base")
 
@@ -81,7 +81,7 @@ class ChatPanel:
             raise ValueError(self._("compare_engine: give a second engine (an engine answers one reply at a time), "
                                     "e.g. Engine(model) beside Engine(model, adapter)"))
         engines = [engine] + ([compare_engine] if compare_engine is not None else [])
-        labels = labels or tuple(self._(_label(e)) for e in engines)
+        labels = labels or tuple(self._(_engine_label(e)) for e in engines)
         if len(labels) != len(engines):
             raise ValueError(self._("labels: {given} given for {engines} engine(s)").format(
                 given=len(labels), engines=len(engines)))

@@ -29,9 +29,9 @@ from kit.data.errors import DataError, a_kind
 from kit.fmt import size as fmt_size
 from kit.i18n import _
 
-# The run's data line is logged on kit.plan (kit train, kit preprocess and the notebooks all show
+# The run's data line is logged on kit.run.plan (kit train, kit preprocess and the notebooks all show
 # that logger), so the lines saying which files were read from where go to the same place.
-notice = logging.getLogger("kit.plan")
+notice = logging.getLogger("kit.run.plan")
 
 FILE_SUFFIXES = (".json", ".jsonl")
 # Reading a file needs at least its bytes and its decoded text in memory at once; the records

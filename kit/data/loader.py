@@ -80,8 +80,8 @@ def describe_dataset_dir(dataset_dir: str | None, resolved: Path) -> str:
     return _("./data of the working directory, as LLaMA-Factory reads it when dataset_dir is not set")
 
 
-# kit.lessons reads a dataset's first rows with this name.
-_read_records = read_records
+# kit.tutorial.lessons reads a dataset's first rows with this name.
+read_records = read_records
 
 
 def _fill(record: Any, fills: dict[str, str]) -> Any:

@@ -42,7 +42,7 @@ nnodes = None        # 计划训练使用的节点数；None 表示一个
     code("doctor", """
 import kit.doctor
 import kit.i18n
-import kit.nb
+import kit.tutorial
 
 kit.i18n.set_language(lang)  # the kit's messages, tables and errors from here on are in this language
 report = kit.doctor.doctor(device=device, output_dir=output_dir, nproc=nproc, nnodes=nnodes)
@@ -59,11 +59,11 @@ On a machine without an Ascend NPU, the NPU rows say *not present* and the kit r
 """),
     code("publish", """
 # What kit demo and the tests read back from this notebook (recorded, not shown).
-kit.nb.publish("doctor_ok", report.exit_code == 0, show=False)
-kit.nb.publish("npu_present", bool(report.get("npu").details.get("present")), show=False)
-kit.nb.publish("doctor_summary", report.summary(), show=False)
-kit.nb.publish("problems", {c.name: c.fix for c in report.failures + report.warnings}, show=False)
-kit.nb.publish("checks", {c.name: c.status for c in report.checks}, show=False);
+kit.tutorial.publish("doctor_ok", report.exit_code == 0, show=False)
+kit.tutorial.publish("npu_present", bool(report.get("npu").details.get("present")), show=False)
+kit.tutorial.publish("doctor_summary", report.summary(), show=False)
+kit.tutorial.publish("problems", {c.name: c.fix for c in report.failures + report.warnings}, show=False)
+kit.tutorial.publish("checks", {c.name: c.status for c in report.checks}, show=False);
 """),
     md("try-this", """
 ## Try this

@@ -40,7 +40,7 @@ nnodes = None                          # 计划使用的节点数；None 表示�
     envvars_apply(),
     code("doctor", """
 import kit.doctor
-import kit.nb
+import kit.tutorial
 
 report = kit.doctor.doctor(device=device, nproc=nproc, nnodes=nnodes)
 npu_present = bool(report.get("npu").details.get("present"))
@@ -118,14 +118,14 @@ With more than one card, `kit train` starts one process per card under torchrun 
 report.subset("distributed", "hccl", "ds_accelerator")
 """),
     code("verdict-publish", """
-import kit.tutorial
+import kit.tutorial.helpers
 
-print(kit.tutorial.npu_verdict(report))
+print(kit.tutorial.helpers.npu_verdict(report))
 # What kit demo and the tests read back from this notebook (recorded, not shown).
-kit.nb.publish("npu_present", npu_present, show=False)
-kit.nb.publish("npu_steps", {c.name: c.status for c in report.checks}, show=False)
-kit.nb.publish("doctor_ok", report.exit_code == 0, show=False)
-kit.nb.publish("environment", environment.values(), show=False);
+kit.tutorial.publish("npu_present", npu_present, show=False)
+kit.tutorial.publish("npu_steps", {c.name: c.status for c in report.checks}, show=False)
+kit.tutorial.publish("doctor_ok", report.exit_code == 0, show=False)
+kit.tutorial.publish("environment", environment.values(), show=False);
 """),
     md("try-this", """
 ## Try this

@@ -93,10 +93,10 @@ The quick-start YAML with the model swapped in. `output_dir` follows the model a
 `saves/<模型名>/lora/sft`。因此只要在两个 notebook 中改同一个 `model_name_or_path`，notebook 30 就能找到这里训练的适配器。
 """),
     code("config-load", """
-import kit.nb
 import kit.tutorial
+import kit.tutorial.helpers
 
-qs = kit.tutorial.quickstart_config(
+qs = kit.tutorial.helpers.quickstart_config(
     model_name_or_path, extra=overrides, dataset=dataset, dataset_dir=dataset_dir, identity_name=identity_name,
     identity_author=identity_author, lora_target=lora_target, num_train_epochs=num_train_epochs,
     max_samples=max_samples, learning_rate=learning_rate, output_dir=output_dir, seed=seed, device=device,
@@ -137,7 +137,7 @@ PyTorch documents every flag on its [torchrun page](https://docs.pytorch.org/doc
 """),
     code("terminal-preview", """
 print(qs.as_cli())
-kit.tutorial.launch_preview(cfg)
+kit.tutorial.helpers.launch_preview(cfg)
 """),
     md("lora", """
 ## LoRA in a picture and a number
@@ -157,9 +157,9 @@ peft itself (attached to the model built without weights, as `kit estimate` does
 适配的层，并给出可训练参数量，由 peft 本身统计（挂在不加载权重的模型上，与 `kit estimate` 的做法相同）。
 """),
     code("lora-table", """
-import kit.lessons
+import kit.tutorial.lessons
 
-lora = kit.lessons.lora_lesson(cfg)
+lora = kit.tutorial.lessons.lora_lesson(cfg)
 lora
 """),
     md("lora-keys", """
@@ -213,9 +213,9 @@ YAML 中没有 `dataset_dir` 时，LLaMA-Factory 读取 `./data`，而快速开�
 `data/` 目录，或者设为你自己的、带有 `dataset_info.json` 的目录（并把 `dataset` 设为其中的数据集名）。
 """),
     code("data-source", """
-source = kit.tutorial.data_source(cfg)
-kit.nb.publish("dataset_dir", str(source.folder), show=False)
-kit.nb.publish("dataset_counts", source.counts, show=False)
+source = kit.tutorial.helpers.data_source(cfg)
+kit.tutorial.publish("dataset_dir", str(source.folder), show=False)
+kit.tutorial.publish("dataset_counts", source.counts, show=False)
 source
 """),
     md("data-before", """
@@ -236,7 +236,7 @@ sees whole. The counts are the encoder's own.
 所以红线右边的每一条，模型都看不到完整内容。这些计数都来自编码器本身。
 """),
     code("data-lesson", """
-data = kit.lessons.data_lesson(cfg)
+data = kit.tutorial.lessons.data_lesson(cfg)
 data
 """),
     md("encoded-example", """
@@ -279,7 +279,7 @@ first), then falls along a cosine to 0. After training, the rates the run logged
 从 0 升高（预热：新的适配器先走小步），然后沿余弦曲线降到 0。训练结束后，训练记录的学习率会画在这条曲线上。
 """),
     code("schedule", """
-schedule = kit.lessons.schedule_lesson(cfg, data.values()["examples"])
+schedule = kit.tutorial.lessons.schedule_lesson(cfg, data.values()["examples"])
 schedule
 """),
     md("zero", """
@@ -299,7 +299,7 @@ stage 2 再切分梯度，stage 3 连权重也切分。只有一张卡时无处�
 下面的表是本次训练在各 stage 下、一张卡和八张卡时的 `kit estimate` 结果：
 """),
     code("zero-table", """
-kit.lessons.zero_lesson(cfg, card)
+kit.tutorial.lessons.zero_lesson(cfg, card)
 """),
     md("fit", """
 ## Will it fit?
@@ -315,22 +315,22 @@ cannot fit on `card` (this machine's card when `None`), the cell stops here with
 本单元格会在这里停下，并说明应该改什么。
 """),
     code("fit-check", """
-fit = kit.tutorial.check_training_memory(cfg, card)
+fit = kit.tutorial.helpers.check_training_memory(cfg, card)
 fit
 """),
     md("train", """
 ## Train
 
-`kit.tutorial.train` starts `torchrun ... -m kit.train` as a subprocess (DeepSpeed is set), exactly what
+`kit.tutorial.helpers.train` starts `torchrun ... -m kit.train` as a subprocess (DeepSpeed is set), exactly what
 `kit train` does, and redraws the progress and the loss from `trainer_log.jsonl` while it runs.
 """, """
 ## 训练
 
-`kit.tutorial.train` 以子进程方式启动 `torchrun ... -m kit.train`（配置中设置了 DeepSpeed），与 `kit train`
+`kit.tutorial.helpers.train` 以子进程方式启动 `torchrun ... -m kit.train`（配置中设置了 DeepSpeed），与 `kit train`
 完全相同，并在训练过程中根据 `trainer_log.jsonl` 刷新进度和损失曲线。
 """),
     code("train-run", """
-result = kit.tutorial.train(cfg)
+result = kit.tutorial.helpers.train(cfg)
 result.summary()
 """),
     md("outputs", """
@@ -370,7 +370,7 @@ it started.
 接着是训练记录的学习率，画在训练开始前算好的调度曲线上。
 """),
     code("cost", """
-cost = kit.lessons.run_cost(result, fit, data, schedule, cfg)
+cost = kit.tutorial.lessons.run_cost(result, fit, data, schedule, cfg)
 cost
 """),
     code("lr-check", """
@@ -401,7 +401,7 @@ utilisation your card achieves.
 在 NPU 上，本 Notebook 这一行是实测值：与估算比较，就能知道你的卡实际达到的利用率。
 """),
     code("card-time-table", """
-card_time = kit.lessons.time_on_card(cost, model_name_or_path, peak_tflops=peak_tflops, utilisation=utilisation)
+card_time = kit.tutorial.lessons.time_on_card(cost, model_name_or_path, peak_tflops=peak_tflops, utilisation=utilisation)
 card_time
 """),
     md("own-data", """
@@ -426,7 +426,7 @@ which column holds the turns and which tags mark the roles.
 `"formatting": "sharegpt"`、哪一列存放对话轮次，以及用哪些标签标记角色。
 """),
     code("own-data-write", """
-own = kit.lessons.own_dataset(own_data_dir)
+own = kit.tutorial.lessons.own_dataset(own_data_dir)
 own
 """),
     md("own-data-train", """
@@ -438,12 +438,12 @@ adapter above. The first lines say which folder was read and what each dataset g
 每个数据集读到多少条；文件或 `dataset_info.json` 写错时会在这里停下，并指出是哪个文件、哪条样本以及如何修改。
 """),
     code("own-data-run", """
-own_cfg = kit.tutorial.quickstart_config(
+own_cfg = kit.tutorial.helpers.quickstart_config(
     model_name_or_path, extra=overrides, dataset=own.names, dataset_dir=str(own.folder), num_train_epochs=2.0,
     logging_steps=1, output_dir=cfg.train.output_dir.rstrip("/") + "-my_data", seed=seed, device=device,
 ).cfg
-own_result = kit.tutorial.train(own_cfg) if train_own_data else None
-own_result.summary() if own_result else kit.tutorial.skipped("train_own_data")
+own_result = kit.tutorial.helpers.train(own_cfg) if train_own_data else None
+own_result.summary() if own_result else kit.tutorial.helpers.skipped("train_own_data")
 """),
     md("try-this", """
 ## Try this
@@ -472,21 +472,21 @@ each takes a few minutes.
     code("publish", """
 # What kit demo, kit batch and the tests read back from this notebook (recorded, not shown).
 summary = result.summary()
-kit.nb.publish("output_dir", str(result.output_dir.resolve()), show=False)
-kit.nb.publish("first_loss", summary["first_loss"], show=False)
-kit.nb.publish("final_loss", summary["final_loss"], show=False)
-kit.nb.publish("eval_loss", summary["eval_loss"], show=False)
-kit.nb.publish("files", summary["files"], show=False)
-kit.nb.publish("train_seconds", summary["seconds"], show=False)
-kit.nb.publish("lora_target", cfg.finetune.lora_target, show=False)
-kit.nb.publish("total_steps", result.log[-1]["total_steps"] if result.log else None, show=False)
-kit.nb.publish("lora", lora.values(), show=False)
-kit.nb.publish("data", data.values(), show=False)
-kit.nb.publish("schedule", schedule.values(), show=False)
-kit.nb.publish("lr_largest_difference", lr_check.largest_difference, show=False)
-kit.nb.publish("cost", cost.values(), show=False)
-kit.nb.publish("card_time", card_time.values(), show=False)
-kit.nb.publish("own_data", {"names": own.names, "folder": str(own.folder),
+kit.tutorial.publish("output_dir", str(result.output_dir.resolve()), show=False)
+kit.tutorial.publish("first_loss", summary["first_loss"], show=False)
+kit.tutorial.publish("final_loss", summary["final_loss"], show=False)
+kit.tutorial.publish("eval_loss", summary["eval_loss"], show=False)
+kit.tutorial.publish("files", summary["files"], show=False)
+kit.tutorial.publish("train_seconds", summary["seconds"], show=False)
+kit.tutorial.publish("lora_target", cfg.finetune.lora_target, show=False)
+kit.tutorial.publish("total_steps", result.log[-1]["total_steps"] if result.log else None, show=False)
+kit.tutorial.publish("lora", lora.values(), show=False)
+kit.tutorial.publish("data", data.values(), show=False)
+kit.tutorial.publish("schedule", schedule.values(), show=False)
+kit.tutorial.publish("lr_largest_difference", lr_check.largest_difference, show=False)
+kit.tutorial.publish("cost", cost.values(), show=False)
+kit.tutorial.publish("card_time", card_time.values(), show=False)
+kit.tutorial.publish("own_data", {"names": own.names, "folder": str(own.folder),
                             "summary": own_result.summary() if own_result else None}, show=False);
 """),
     md("next", """

@@ -40,7 +40,7 @@ identity_name = "Lumi"                 # the name the adapter learned
 questions = ["Who are you?", "你是谁？", "What can you do?"]
 max_new_tokens = 64
 infer_backend = "huggingface"          # "vllm": the vLLM step must run (it runs anyway where vLLM is installed)
-held_out = None                        # identity questions the training data lacks; None: kit.lessons.held_out_questions()
+held_out = None                        # identity questions the training data lacks; None: kit.tutorial.lessons.held_out_questions()
 sampling_question = None               # the question answered greedy and sampled; None: the first held-out question
 wrong_template_name = "default"        # the template to answer with once, to show the damage
 export_dir = None                      # None: saves/<model name>/lora/merged, beside the adapter
@@ -54,7 +54,7 @@ identity_name = "Lumi"                 # 适配器学到的名字
 questions = ["Who are you?", "你是谁？", "What can you do?"]
 max_new_tokens = 64
 infer_backend = "huggingface"          # "vllm"：vLLM 一步必须运行（安装了 vLLM 时它总会运行）
-held_out = None                        # 训练数据中没有的身份问题；None：kit.lessons.held_out_questions()
+held_out = None                        # 训练数据中没有的身份问题；None：kit.tutorial.lessons.held_out_questions()
 sampling_question = None               # 分别用贪心解码和采样回答的问题；None：第一个留出问题
 wrong_template_name = "default"        # 故意用来回答一次的模板，以展示用错模板的后果
 export_dir = None                      # None：saves/<模型名>/lora/merged，与适配器放在一起
@@ -77,16 +77,16 @@ it cannot fit (`kit estimate qwen1_5_lora_sft_ds.yaml --step chat --device 910B`
 `kit estimate qwen1_5_lora_sft_ds.yaml --step chat --device 910B` 给出同样的结果）。
 """),
     code("adapter-fit", """
-import kit.nb
 import kit.tutorial
+import kit.tutorial.helpers
 from kit.chat import ChatPanel, Engine
 
-adapter = adapter_name_or_path or kit.tutorial.default_output_dir(model_name_or_path)
-export_to = export_dir or kit.tutorial.default_export_dir(model_name_or_path)
-print(kit.tutorial.adapter_note(adapter, given=adapter_name_or_path is not None))
+adapter = adapter_name_or_path or kit.tutorial.helpers.default_output_dir(model_name_or_path)
+export_to = export_dir or kit.tutorial.helpers.default_export_dir(model_name_or_path)
+print(kit.tutorial.helpers.adapter_note(adapter, given=adapter_name_or_path is not None))
 print("export_dir:", export_to)
 greedy = dict(template=template, do_sample=False, max_new_tokens=max_new_tokens, device=device)
-kit.tutorial.check_memory("chat", model_name_or_path, adapter, device=device, card=card)
+kit.tutorial.helpers.check_memory("chat", model_name_or_path, adapter, device=device, card=card)
 """),
     md("before-after", """
 ## Before and after fine-tuning, from one copy of the model
@@ -104,36 +104,36 @@ The answers come one after the other, not at once.
 """),
     code("before-after-ask", """
 engine = Engine(model_name_or_path, adapter, merge_adapter=False, **greedy)
-before = kit.tutorial.ask(engine, questions, adapter=False)
-after = kit.tutorial.ask(engine, questions)
-kit.tutorial.before_after(before, after)
+before = kit.tutorial.helpers.ask(engine, questions, adapter=False)
+after = kit.tutorial.helpers.ask(engine, questions)
+kit.tutorial.helpers.before_after(before, after)
 """),
     code("before-after-publish", """
 # What kit demo and the tests read back (recorded, not shown).
-kit.nb.publish("questions", questions, show=False)
-kit.nb.publish("answers_before", before, show=False)
-kit.nb.publish("answers_after", after, show=False)
-kit.nb.publish("name_learned", identity_name in after[questions[0]] and identity_name not in before[questions[0]], show=False);
+kit.tutorial.publish("questions", questions, show=False)
+kit.tutorial.publish("answers_before", before, show=False)
+kit.tutorial.publish("answers_after", after, show=False)
+kit.tutorial.publish("name_learned", identity_name in after[questions[0]] and identity_name not in before[questions[0]], show=False);
 """),
     md("held-out", """
 ## Measured on questions training never saw
 
 Three questions show a difference; a share measures it. The questions below are identity questions put in words that
-neither the kit's identity data nor LLaMA-Factory's contains (`kit.lessons.HELD_OUT_IDENTITY`, in English and
+neither the kit's identity data nor LLaMA-Factory's contains (`kit.tutorial.lessons.HELD_OUT_IDENTITY`, in English and
 Chinese), so an answer with the new name is generalisation, not recall. Each is asked of the base model (adapter
 off) and of the fine-tuned one, greedily; ✔ marks an answer that gives `identity_name`.
 """, """
 ## 在训练从未见过的问题上实测
 
 三个问题只能展示差别，比例才能衡量它。下面的身份问题换了说法，kit 的身份数据和 LLaMA-Factory 的都不包含它们
-（`kit.lessons.HELD_OUT_IDENTITY`，中英文各一组），所以回答中出现新名字说明模型学会了举一反三，而不是背下了答案。每个问题都分别问
+（`kit.tutorial.lessons.HELD_OUT_IDENTITY`，中英文各一组），所以回答中出现新名字说明模型学会了举一反三，而不是背下了答案。每个问题都分别问
 基座模型（关闭适配器）和微调后的模型，使用贪心解码；✔ 表示回答给出了 `identity_name`。
 """),
     code("held-out-check", """
-import kit.lessons
+import kit.tutorial.lessons
 
-identity = kit.lessons.identity_check(engine, identity_name, held_out)
-kit.nb.publish("held_out", identity.values(), show=False)
+identity = kit.tutorial.lessons.identity_check(engine, identity_name, held_out)
+kit.tutorial.publish("held_out", identity.values(), show=False)
 identity
 """),
     md("held-out-reading", """
@@ -162,8 +162,8 @@ sampling changes little; where it is not, the samples part ways.
 （固定了随机种子，所以每次生成本页时样本都相同）。模型有把握时，采样改变不大；没有把握时，几个样本就会各不相同。
 """),
     code("sampling-compare", """
-sampling = kit.lessons.sampling_lesson(engine, sampling_question or identity.questions[0])
-kit.nb.publish("sampling", sampling.values(), show=False)
+sampling = kit.tutorial.lessons.sampling_lesson(engine, sampling_question or identity.questions[0])
+kit.tutorial.publish("sampling", sampling.values(), show=False)
 sampling
 """),
     md("template", """
@@ -182,9 +182,9 @@ adapter never saw a question wrapped that way, and its reply shows it.
 `Engine(..., template="default")` 给出的相同），然后是两种回答，最后是错误模板构造出的提示词。适配器从没见过这样包装的问题，回答也就走了样。
 """),
     code("template-wrong", """
-wrong = kit.lessons.wrong_template(engine, questions[0], wrong_template_name, max_new_tokens)
-kit.nb.publish("template_warning", wrong.warning, show=False)
-kit.nb.publish("wrong_template", wrong.values(), show=False)
+wrong = kit.tutorial.lessons.wrong_template(engine, questions[0], wrong_template_name, max_new_tokens)
+kit.tutorial.publish("template_warning", wrong.warning, show=False)
+kit.tutorial.publish("wrong_template", wrong.values(), show=False)
 wrong
 """),
     md("streaming", """
@@ -199,7 +199,7 @@ display these pieces.
 """),
     code("streaming-run", """
 pieces = list(engine.stream([{"role": "user", "content": questions[0]}]))
-kit.nb.publish("stream_pieces", len(pieces), show=False)
+kit.tutorial.publish("stream_pieces", len(pieces), show=False)
 print(pieces)
 """),
     md("release", """
@@ -214,7 +214,7 @@ before vLLM starts, which reserves most of the card for itself, and before any o
 另一份模型之前，都必须先这样做。
 """),
     code("release-run", """
-print(kit.tutorial.release(engine))
+print(kit.tutorial.helpers.release(engine))
 """),
     md("vllm", """
 ## vLLM
@@ -241,17 +241,17 @@ kernels differ, so a reply may differ in places. Where vLLM is not installed thi
 import importlib.util
 
 if importlib.util.find_spec("vllm") is None and infer_backend != "vllm":
-    print(kit.tutorial.vllm_missing())
-    kit.nb.publish("vllm", "skipped", show=False)
+    print(kit.tutorial.helpers.vllm_missing())
+    kit.tutorial.publish("vllm", "skipped", show=False)
 else:
-    kit.tutorial.check_memory("vllm", model_name_or_path, adapter, device=device, card=card)
+    kit.tutorial.helpers.check_memory("vllm", model_name_or_path, adapter, device=device, card=card)
     fast = Engine(model_name_or_path, adapter, infer_backend="vllm", **greedy)
     try:
         reply = fast.chat([{"role": "user", "content": questions[0]}])
     finally:
         fast.close()
     print(reply)
-    kit.nb.publish("vllm", "same as huggingface" if reply == after[questions[0]] else "differs", show=False)
+    kit.tutorial.publish("vllm", "same as huggingface" if reply == after[questions[0]] else "differs", show=False)
 """),
     md("export", """
 ## Export a merged model
@@ -269,17 +269,17 @@ once to check it answers as the adapter did, and released.
 from kit.chat.export import export_model
 from kit.config import from_dict
 
-kit.tutorial.check_memory("export", model_name_or_path, adapter)
+kit.tutorial.helpers.check_memory("export", model_name_or_path, adapter)
 # Replaces only an earlier export of the kit's (it carries kit_export.json); any other folder is refused.
 merged_dir = export_model(from_dict({"model_name_or_path": model_name_or_path, "adapter_name_or_path": adapter,
                                      "template": template, "finetuning_type": "lora", "export_dir": export_to}),
                           replace_earlier_export=True)
-kit.tutorial.check_memory("chat", str(merged_dir), device=device, card=card)
+kit.tutorial.helpers.check_memory("chat", str(merged_dir), device=device, card=card)
 merged = Engine(str(merged_dir), **greedy)
 merged_answer = merged.chat([{"role": "user", "content": questions[0]}])
 merged.close()
-kit.nb.publish("export_dir", str(merged_dir.resolve()), show=False)
-kit.nb.publish("export_same_answer", merged_answer == after[questions[0]], show=False)
+kit.tutorial.publish("export_dir", str(merged_dir.resolve()), show=False)
+kit.tutorial.publish("export_same_answer", merged_answer == after[questions[0]], show=False)
 print(sorted(p.name for p in merged_dir.iterdir()))
 """),
     md("panel", """
@@ -300,12 +300,12 @@ implementation) are expected and harmless.
 第一轮对话时打印的警告（关于生成参数或注意力实现）是正常的，可以忽略。
 """),
     code("panel-show", """
-kit.tutorial.check_memory("chat", model_name_or_path, adapter, device=device, card=card, merge_adapter=True)
+kit.tutorial.helpers.check_memory("chat", model_name_or_path, adapter, device=device, card=card, merge_adapter=True)
 chat_engine = Engine(model_name_or_path, adapter, **greedy)
 panel = ChatPanel(chat_engine)
 panel.send(questions[0])
 panel.wait(300)
-kit.nb.publish("panel_reply", panel.history[-1]["content"] if panel.history else "", show=False)
+kit.tutorial.publish("panel_reply", panel.history[-1]["content"] if panel.history else "", show=False)
 panel
 """),
     md("try-this", """

@@ -12,7 +12,7 @@ CELLS = [
 
 **What it does:** trains several short LoRA adapters, one per combination of settings (here `lora_rank`
 × `learning_rate`), by running [20 · LoRA SFT](20_lora_sft.ipynb) once per combination with papermill
-(`kit.nb.batch`, which is `kit batch` in a terminal). Then it draws every run's loss curve on one figure
+(`kit.tutorial.batch`, which is `kit batch` in a terminal). Then it draws every run's loss curve on one figure
 and the final eval loss of each setting, and says what to read from them.
 
 **What it needs:** nothing beyond the kit; the defaults train the embedded tiny model on the CPU. On an
@@ -23,7 +23,7 @@ skipped, so running the notebook again only draws.
 # 40 · 实验：LoRA 设置的批量对比
 
 **做什么：** 对每一组设置组合（这里是 `lora_rank` × `learning_rate`）各训练一个简短的 LoRA 适配器：用 papermill
-把 [20 · LoRA 微调](20_lora_sft.ipynb) 按组合各运行一次（`kit.nb.batch`，即终端里的 `kit batch`）。然后把所有运行的
+把 [20 · LoRA 微调](20_lora_sft.ipynb) 按组合各运行一次（`kit.tutorial.batch`，即终端里的 `kit batch`）。然后把所有运行的
 损失曲线画在同一张图上，再画出每组设置最终的评估损失（eval loss），并说明如何解读。
 
 **需要：** 只需要 kit；默认在 CPU 上训练自带的微型模型。在 NPU 上：设置真实模型、`device = "npu"` 和卡号列表，
@@ -70,19 +70,19 @@ The same sweep from a terminal:
 `out/results.csv` 随运行完成逐行填写（运行期间即可打开查看）。终端中的等价命令：
 """),
     code("sweep-command", """
-import kit.batch
+import kit.tutorial.sweep
 import kit.i18n
-import kit.nb
+import kit.tutorial
 
 kit.i18n.set_language(lang)  # the kit's messages, tables and errors from here on are in this language
 sweep = {"lora_rank": lora_ranks, "learning_rate": learning_rates}  # a list is a sweep over its values
 fixed = {"model_name_or_path": model_name_or_path, "device": device, "max_samples": max_samples,
          "num_train_epochs": num_train_epochs, "logging_steps": 2, "train_own_data": False}
-print(kit.batch.command_line(notebook, {**sweep, **fixed}, out, parallel, devices, lang))
+print(kit.tutorial.sweep.command_line(notebook, {**sweep, **fixed}, out, parallel, devices, lang))
 """),
     code("sweep-run", """
-rows = kit.nb.batch(notebook, {**sweep, **fixed}, out, parallel=parallel, devices=devices, lang=lang)
-print(kit.batch.format_table(rows))
+rows = kit.tutorial.batch(notebook, {**sweep, **fixed}, out, parallel=parallel, devices=devices, lang=lang)
+print(kit.tutorial.sweep.format_table(rows))
 """),
     md("curves", """
 ## Every run's loss on one figure
@@ -97,9 +97,9 @@ raw loss jumps between the identity and the alpaca examples). The curves come fr
 曲线来自各运行的 `trainer_log.jsonl`。
 """),
     code("curves-plot", """
-import kit.lessons
+import kit.tutorial.lessons
 
-plots = kit.lessons.sweep_plots(rows, sweep)  # the runs that completed: a colour per rank, a line style per learning rate
+plots = kit.tutorial.lessons.sweep_plots(rows, sweep)  # the runs that completed: a colour per rank, a line style per learning rate
 plots.curves()
 """),
     md("eval-loss", """
@@ -154,11 +154,11 @@ On an NPU the same cells take a real model: set `model_name_or_path`, `device = 
     code("publish", """
 from pathlib import Path
 
-kit.nb.publish("runs", len(rows))
-kit.nb.publish("failed", [row["run_id"] for row in rows if row["status"] != "ok"])
-kit.nb.publish("eval_loss", plots.values()["eval_loss"])
-kit.nb.publish("curves", plots.values()["curves"])
-kit.nb.publish("best", plots.values()["best"])
-kit.nb.publish("results_csv", str((Path(out) / "results.csv").resolve()))
+kit.tutorial.publish("runs", len(rows))
+kit.tutorial.publish("failed", [row["run_id"] for row in rows if row["status"] != "ok"])
+kit.tutorial.publish("eval_loss", plots.values()["eval_loss"])
+kit.tutorial.publish("curves", plots.values()["curves"])
+kit.tutorial.publish("best", plots.values()["best"])
+kit.tutorial.publish("results_csv", str((Path(out) / "results.csv").resolve()))
 """),
 ]

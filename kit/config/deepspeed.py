@@ -10,7 +10,7 @@ from typing import Any
 from kit.config import ConfigError
 from kit.i18n import _
 
-DEEPSPEED_DIR = Path(__file__).parent / "deepspeed"
+DEEPSPEED_DIR = Path(__file__).parents[1] / "deepspeed"
 
 
 def find_deepspeed_config(value: str, config_dir: Path | None = None, cwd: Path | None = None) -> Path:

@@ -1,7 +1,7 @@
-"""``kit batch`` and ``kit.nb.batch``: one notebook over a grid of parameters with papermill, a folder per run.
+"""``kit batch`` and ``kit.tutorial.batch``: one notebook over a grid of parameters with papermill, a folder per run.
 
 The plan (notebook, typed values, run ids, cards, threads) is checked whole before anything is written;
-the runs then go through ``kit.nb.execute`` here or in worker processes, and ``results.csv`` /
+the runs then go through ``kit.tutorial.execute`` here or in worker processes, and ``results.csv`` /
 ``results.json`` are rewritten as each ends. What a person sees is in HELP below.
 """
 
@@ -45,7 +45,7 @@ class Run:
 
 
 @dataclass(frozen=True)
-class Plan:
+class SweepPlan:
     notebook: Path
     out: Path
     swept: list[str]  # names given more than one value: the table's parameter columns
@@ -61,7 +61,7 @@ class Plan:
 def resolve_notebook(notebook: str | Path, lang: str | None = None) -> Path:
     """A path, or the name of one of the kit's notebooks (``20_lora_sft``) in edition ``lang`` (None: the kit's language)."""
     from kit.i18n import language
-    from kit.notebook_io import check_notebook, notebook_dir
+    from kit.tutorial.values import check_notebook, notebook_dir
 
     lang = lang or language()
     path = Path(notebook).expanduser()
@@ -106,11 +106,11 @@ def _literal(raw: str) -> Any:
 
 def type_value(name: str, raw: Any, default: Any) -> Any:
     """A command-line value typed as the notebook's default; a None default as config key ``name``, else a literal."""
-    from kit.config import ALIASES, KEYS, _coerce
+    from kit.config import ALIASES, KEYS, coerce
 
     key = ALIASES.get(name, name)
     if (default is None or default is _NO_LITERAL) and key in KEYS:
-        value, problem = _coerce(name, raw, KEYS[key][1])
+        value, problem = coerce(name, raw, KEYS[key][1])
         if problem:
             raise BatchError(f"-p {problem}")
         return value
@@ -166,10 +166,10 @@ def run_id(notebook: Path, parameters: Mapping[str, Any], swept: Sequence[str]) 
 
 
 def make_plan(notebook: str | Path, parameters: Mapping[str, Any], out: str | Path, parallel: int | None = None,
-              devices: str | Sequence[Any] | None = None, lang: str | None = None, kernel_name: str | None = None) -> Plan:
+              devices: str | Sequence[Any] | None = None, lang: str | None = None, kernel_name: str | None = None) -> SweepPlan:
     """Every check a person's mistake can fail, before anything is written or run."""
     from kit.config import ALIASES, KEYS
-    from kit.notebook_io import check_folder, check_kernel
+    from kit.tutorial.values import check_folder, check_kernel
 
     path = resolve_notebook(notebook, lang)
     check_kernel(path, kernel_name)  # else every run fails alike with NoSuchKernel (and papermill cannot read its parameters)
@@ -210,10 +210,10 @@ def make_plan(notebook: str | Path, parameters: Mapping[str, Any], out: str | Pa
         threads = max(1, cores // parallel)
         if os.environ.get("OMP_NUM_THREADS", "").isdigit():
             threads = min(threads, max(1, int(os.environ["OMP_NUM_THREADS"])))
-    return Plan(path, out.resolve(), swept, runs, defaults, parallel, cards, threads)
+    return SweepPlan(path, out.resolve(), swept, runs, defaults, parallel, cards, threads)
 
 
-def papermill_parameters(plan: Plan, run: Run, card: str | None) -> dict[str, Any]:
+def papermill_parameters(plan: SweepPlan, run: Run, card: str | None) -> dict[str, Any]:
     """What the notebook is given: config keys it lacks go into its overrides; output_dir into the run's folder."""
     params: dict[str, Any] = {}
     extra: list[str] = []
@@ -234,7 +234,7 @@ def papermill_parameters(plan: Plan, run: Run, card: str | None) -> dict[str, An
 
 def command_line(notebook: str | Path, parameters: Mapping[str, Any], out: str | Path, parallel: int | None = None,
                  devices: str | None = None, lang: str | None = None) -> str:
-    """The ``kit batch`` command that runs the same sweep as ``kit.nb.batch`` with these arguments."""
+    """The ``kit batch`` command that runs the same sweep as ``kit.tutorial.batch`` with these arguments."""
     import shlex
 
     def word(v: Any) -> str:
@@ -250,7 +250,7 @@ def command_line(notebook: str | Path, parameters: Mapping[str, Any], out: str |
 
 def execute_run(task: Mapping[str, Any]) -> dict[str, Any]:
     """Run one notebook; never raises for a failing notebook: the sweep records it and goes on."""
-    from kit import notebook_io as nb
+    from kit.tutorial import values as nb
 
     saved = {k: os.environ.get(k) for k in task["env"]}
     os.environ.update(task["env"])  # the kernel papermill starts is a child of this process and inherits it
@@ -281,7 +281,7 @@ def execute_run(task: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _done(folder: Path, run: Run, notebook: Path) -> dict[str, Any] | None:
-    from kit.notebook_io import failed_checks
+    from kit.tutorial.values import failed_checks
 
     try:
         record = json.loads((folder / "run.json").read_text(encoding="utf-8"))
@@ -296,7 +296,7 @@ def _done(folder: Path, run: Run, notebook: Path) -> dict[str, Any] | None:
 
 # ---------------------------------------------------------------- the results table
 
-def _row(plan: Plan, run: Run, record: Mapping[str, Any]) -> dict[str, Any]:
+def _row(plan: SweepPlan, run: Run, record: Mapping[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {"run_id": run.run_id, **{n: run.parameters[n] for n in plan.swept},
                            "status": record.get("status"), "seconds": record.get("seconds")}
     for name, value in (record.get("values") or {}).items():
@@ -312,7 +312,7 @@ RUN_RECORD = "run.json"
 
 
 def write_results(folder: Any, rows: Sequence[Mapping[str, Any]]) -> None:
-    """results.csv and results.json into ``folder`` (a kit.notebook_io.KitFolder: replaced whole, recorded as the sweep's)."""
+    """results.csv and results.json into ``folder`` (a kit.tutorial.values.KitFolder: replaced whole, recorded as the sweep's)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, list(dict.fromkeys(c for row in rows for c in row)))
     writer.writeheader()
@@ -357,7 +357,7 @@ def run_batch(notebook: str | Path, parameters: Mapping[str, Any], out: str | Pa
     """
     from tqdm.auto import tqdm
 
-    from kit.notebook_io import KitFolder
+    from kit.tutorial.values import KitFolder
 
     if timeout is not None and timeout < 1:
         raise BatchError(_("--timeout {n}: give the seconds one cell may run, 1 or more (leave it out for no limit)").format(n=timeout))
@@ -370,7 +370,7 @@ def run_batch(notebook: str | Path, parameters: Mapping[str, Any], out: str | Pa
         return _sweep(plan, folder, say, kernel_name, timeout)
 
 
-def _sweep(plan: Plan, folder: Any, say: Callable[[str], None], kernel_name: str | None, timeout: int | None) -> list[dict[str, Any]]:
+def _sweep(plan: SweepPlan, folder: Any, say: Callable[[str], None], kernel_name: str | None, timeout: int | None) -> list[dict[str, Any]]:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from multiprocessing import get_context
 
@@ -425,7 +425,7 @@ def _sweep(plan: Plan, folder: Any, say: Callable[[str], None], kernel_name: str
             for future in wait(running, return_when=FIRST_COMPLETED).done if running else ():
                 finish(*running.pop(future), future.result())
 
-    from kit.launch import signals_raise, stop_descendants
+    from kit.run.launch import signals_raise, stop_descendants
 
     stopped = False
     try:

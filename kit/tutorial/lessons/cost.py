@@ -11,8 +11,9 @@ from typing import Any, Mapping, Sequence
 from kit.config import Config
 from kit.fmt import GiB, html_table, size
 from kit.i18n import N_, _
-from kit.lessons.common import _label, _fonts, _img, _esc, _model_dir, matmul_parameters
-from kit.lessons.lora_data import DataLesson
+from kit.tutorial.display import figure_fonts, html_escape, plot_label, png_html
+from kit.tutorial.lessons.common import lesson_model_dir, matmul_parameters
+from kit.tutorial.lessons.lora_data import DataLesson
 
 
 # ---------------------------------------------------------------- the settings and their cost
@@ -47,7 +48,7 @@ class ScheduleLesson:
                 "peak_lr": max(self.lrs) if self.lrs else 0.0}
 
     def figure(self, log: Sequence[Mapping[str, Any]] = ()) -> Any:
-        with _fonts():
+        with figure_fonts():
             return self._figure(log)
 
     def _figure(self, log: Sequence[Mapping[str, Any]]) -> Any:
@@ -55,14 +56,14 @@ class ScheduleLesson:
 
         fig = Figure(figsize=(7, 3))
         ax = fig.subplots()
-        ax.plot(range(1, len(self.lrs) + 1), self.lrs, label=_label(N_("{scheduler} with {warmup} warm-up steps (transformers)")).format(
+        ax.plot(range(1, len(self.lrs) + 1), self.lrs, label=plot_label(N_("{scheduler} with {warmup} warm-up steps (transformers)")).format(
             scheduler=self.scheduler, warmup=self.warmup_steps))
         ax.axvspan(0, self.warmup_steps, color="#f6c177", alpha=0.3)
         logged = [(r["current_steps"], r["lr"]) for r in log if "lr" in r]
         if logged:
-            ax.plot(*zip(*logged), "o", markersize=3, color="#d62728", label=_label(N_("logged by the training run")))
-        ax.set_xlabel(_label(N_("optimizer step")))
-        ax.set_ylabel(_label(N_("learning rate")))
+            ax.plot(*zip(*logged), "o", markersize=3, color="#d62728", label=plot_label(N_("logged by the training run")))
+        ax.set_xlabel(plot_label(N_("optimizer step")))
+        ax.set_ylabel(plot_label(N_("learning rate")))
         ax.legend(fontsize=8)
         fig.tight_layout()
         return fig
@@ -87,8 +88,8 @@ class ScheduleLesson:
                 scheduler=self.scheduler, warmup=self.warmup_steps, lr=self.learning_rate))]
 
     def _repr_html_(self) -> str:
-        return (html_table([_("setting"), ("", "text-align:left")], [[_esc(k), (_esc(v), "text-align:left")] for k, v in self._rows()])
-                + _img(self.figure()))
+        return (html_table([_("setting"), ("", "text-align:left")], [[html_escape(k), (html_escape(v), "text-align:left")] for k, v in self._rows()])
+                + png_html(self.figure()))
 
     def __repr__(self) -> str:
         return "\n".join(f"{k}: {v}" for k, v in self._rows())
@@ -107,7 +108,7 @@ class LrCheck:
             n=len(self.logged), d=self.largest_difference)
 
     def _repr_html_(self) -> str:
-        return f"<p>{_esc(self._text())}</p>" + _img(self.schedule.figure([{"current_steps": s, "lr": lr} for s, lr in self.logged]))
+        return f"<p>{html_escape(self._text())}</p>" + png_html(self.schedule.figure([{"current_steps": s, "lr": lr} for s, lr in self.logged]))
 
     def __repr__(self) -> str:
         return self._text()
@@ -115,7 +116,7 @@ class LrCheck:
 
 def processes(cfg: Config) -> int:
     """Processes kit train starts for this config here (torchrun's --nproc_per_node, 1 in process)."""
-    from kit.tutorial import launch_preview
+    from kit.tutorial.helpers import launch_preview
 
     preview = launch_preview(cfg)
     return 1 if preview.reason is None else int(preview.flags[0][1])
@@ -171,15 +172,15 @@ class ZeroLesson:
             lora = by.get("LoRA weights", 0) + by.get("LoRA gradients", 0) + by.get("optimizer state", 0)
             rows.append([f"ZeRO-{e.zero_stage}", str(e.num_devices), size(by.get("base weights", 0)), size(lora),
                          size(by.get("activations", 0)), size(by.get("framework overhead", 0)), f"<b>{size(e.per_device_bytes)}</b>",
-                         _esc(_verdict(e.verdict))])
+                         html_escape(_verdict(e.verdict))])
         return rows
 
     def _repr_html_(self) -> str:
         out = []
         for table in self.tables:
             head = [_("DeepSpeed"), _("cards"), _("base weights"), _("LoRA weights, gradients, optimizer"), _("activations"),
-                    _("overhead"), _("per card"), _("on {card} ({memory})").format(card=_esc(table.card), memory=size(table.card_bytes))]
-            out.append(f"<p><b>{_esc(table.model)}</b></p>" + html_table(head, self._rows(table)))
+                    _("overhead"), _("per card"), _("on {card} ({memory})").format(card=html_escape(table.card), memory=size(table.card_bytes))]
+            out.append(f"<p><b>{html_escape(table.model)}</b></p>" + html_table(head, self._rows(table)))
         return "".join(out)
 
     def __repr__(self) -> str:
@@ -215,12 +216,12 @@ def zero_lesson(cfg: Config, card: str | None = None, stages: Sequence[int] = (0
     With the embedded tiny model the quick start's own model follows, Qwen1.5-7B in fp16 on a 910B, where
     the differences are large enough to read.
     """
-    from kit.device_memory import lookup_device
-    from kit.tutorial import card_memory, is_tiny
+    from kit.estimate.devices import lookup_device
+    from kit.tutorial.helpers import card_memory, is_tiny
 
     name, memory, kind = card_memory(card, cfg.model.device)
     tables = [ZeroTable(str(cfg.model.model_name_or_path), name, memory,
-                        _zero_rows(_model_dir(cfg), cfg, "cpu" if kind == "cpu" else name, memory, stages, devices))]
+                        _zero_rows(lesson_model_dir(cfg), cfg, "cpu" if kind == "cpu" else name, memory, stages, devices))]
     if is_tiny(cfg.model.model_name_or_path):
         npu_name, npu_memory, _kind = lookup_device("910B")
         tables.append(ZeroTable("qwen/Qwen1.5-7B (" + _("the quick start, fp16") + ")", npu_name, npu_memory,
@@ -282,7 +283,7 @@ class RunCost:
 
     def _repr_html_(self) -> str:
         return html_table([_("what"), (_("value"), "text-align:right"), ("", "text-align:left")],
-                          [[_esc(a), (_esc(b), "text-align:right"), (_esc(c), "text-align:left")] for a, b, c in self._rows()])
+                          [[html_escape(a), (html_escape(b), "text-align:right"), (html_escape(c), "text-align:left")] for a, b, c in self._rows()])
 
     def __repr__(self) -> str:
         return "\n".join(f"{a}: {b} ({c})" for a, b, c in self._rows())
@@ -299,7 +300,7 @@ def run_cost(report: Any, fit: Any, data: DataLesson, schedule: ScheduleLesson, 
     tokens = round(per_epoch * steps / schedule.steps_per_epoch)
     m = report.metrics
     return RunCost(float(m.get("train_runtime", report.seconds)), report.seconds, steps, tokens, m.get("train_peak_memory_mib"),
-                   fit.per_device_bytes, fit.device_kind, report.checkpointing, matmul_parameters(_model_dir(cfg), cfg.model.trust_remote_code))
+                   fit.per_device_bytes, fit.device_kind, report.checkpointing, matmul_parameters(lesson_model_dir(cfg), cfg.model.trust_remote_code))
 
 
 # ---------------------------------------------------------------- realistic times on a card
@@ -346,8 +347,8 @@ class CardTime:
             times = " / ".join(_minutes(self.seconds(r, u)) for u in (self.utilisation / 2, self.utilisation, self.utilisation * 2))
             measured = (_("{seconds} on this {device}").format(seconds=_minutes(r["measured_seconds"]), device=r["measured_on"])
                         if r.get("measured_seconds") else "")
-            out.append([_esc(r["label"]), _esc(r["model"]), f"{r['matmul_params'] / 1e9:.3g} B", f"{fpt / 1e9:.3g} G",
-                        f"{r['tokens']:,} ({_esc(r['tokens_how'])})", f"{fpt * r['tokens']:.2e}", f"<b>{times}</b>", _esc(measured)])
+            out.append([html_escape(r["label"]), html_escape(r["model"]), f"{r['matmul_params'] / 1e9:.3g} B", f"{fpt / 1e9:.3g} G",
+                        f"{r['tokens']:,} ({html_escape(r['tokens_how'])})", f"{fpt * r['tokens']:.2e}", f"<b>{times}</b>", html_escape(measured)])
         return out
 
     def _repr_html_(self) -> str:
@@ -357,7 +358,7 @@ class CardTime:
         source = _(self.peak_source) if self.peak_source else ""
         peak = _("{card}: peak {peak:g} TFLOPS ({source}), assumed utilisation {u:.0%}").format(
             card=self.card, peak=self.peak_tflops, source=source, u=u)
-        return (f"<p>{_esc(peak)}</p>"
+        return (f"<p>{html_escape(peak)}</p>"
                 + html_table(head, self._rows()))
 
     def __repr__(self) -> str:
@@ -440,7 +441,7 @@ class OwnDataset:
         return ",".join(OWN_REGISTRY)
 
     def _repr_html_(self) -> str:
-        return "".join(f"<p><code>{_esc(self.folder / name)}</code></p><pre style='white-space:pre-wrap'>{_esc(text)}</pre>"
+        return "".join(f"<p><code>{html_escape(self.folder / name)}</code></p><pre style='white-space:pre-wrap'>{html_escape(text)}</pre>"
                        for name, text in self.files.items())
 
     def __repr__(self) -> str:
@@ -455,7 +456,7 @@ def own_dataset(folder: str | Path) -> OwnDataset:
     dataset_info.json of theirs (own_data_dir pointed at LLaMA-Factory's data/) or an edited my_alpaca.json
     is refused, naming it, before any file is written.
     """
-    from kit.notebook_io import KitFolder
+    from kit.tutorial.values import KitFolder
 
     files = {"my_alpaca.json": OWN_ALPACA, "my_sharegpt.json": OWN_SHAREGPT, "dataset_info.json": OWN_REGISTRY}
     written = {name: json.dumps(content, ensure_ascii=False, indent=2) for name, content in files.items()}

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from kit.device_memory import DeviceMemoryError, detect_device, lookup_device
+from kit.estimate.devices import DeviceMemoryError, detect_device, lookup_device
 from kit.errors import KitError
 from kit.fmt import GiB, html_table, ljust, rjust, size, width
 from kit.i18n import N_, _
@@ -245,7 +245,7 @@ class MemoryItem:
     how: str  # in the language of the run
 
 
-def _rows_text(items: Sequence[MemoryItem], total: tuple[str, int, str] | None = None) -> list[str]:
+def rows_text(items: Sequence[MemoryItem], total: tuple[str, int, str] | None = None) -> list[str]:
     """The table of a text rendering: name, size, exact or estimate, how; aligned in terminal columns."""
     rows = [(_(it.name), size(it.bytes), _("exact") if it.exact else _("estimate"), it.how) for it in items]
     if total is not None:
@@ -255,7 +255,7 @@ def _rows_text(items: Sequence[MemoryItem], total: tuple[str, int, str] | None =
     return [f"  {ljust(name, w)}  {rjust(amount, 10)}  {ljust(kind, kind_w)}  {how}" for name, amount, kind, how in rows]
 
 
-def _table_html(items: Sequence[MemoryItem], total_row: list | None = None) -> str:
+def table_html(items: Sequence[MemoryItem], total_row: list | None = None) -> str:
     rows = [[html.escape(_(it.name)), (size(it.bytes), "text-align:right"), html.escape(_("exact") if it.exact else _("estimate")),
              (html.escape(it.how), "text-align:left")] for it in items]
     if total_row is not None:
@@ -338,7 +338,7 @@ class Estimate:
 
     def render_text(self) -> str:
         lines = [self._headline(), self._settings(), ""]
-        lines += _rows_text(self.items, (_("total"), self.per_device_bytes, _("per device")))
+        lines += rows_text(self.items, (_("total"), self.per_device_bytes, _("per device")))
         lines += [""] + [_("note: {note}").format(note=n) for n in self.notes]
         lines += [_("to fit: {suggestion}").format(suggestion=s) for s in self.suggestions]
         return "\n".join(lines)
@@ -357,7 +357,7 @@ class Estimate:
         extra = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
         extra += "".join(f"<li><b>{to_fit}</b> {html.escape(s)}</li>" for s in self.suggestions)
         return (f"<p style='color:{colour}'><b>{html.escape(self._headline())}</b></p><p>{html.escape(self._settings())}</p>"
-                + _table_html(self.items, total) + f"<ul>{extra}</ul>")
+                + table_html(self.items, total) + f"<ul>{extra}</ul>")
 
 
 # ------------------------------------------------------------------------------------- estimate
@@ -371,7 +371,7 @@ def estimate(config: str | Path | Mapping[str, Any], *, lora_rank: int = 8, lora
 
     ``config``: config.json, its folder or its contents. ``zero_stage``: DeepSpeed ZeRO stage (0-3) or
     None without DeepSpeed. ``num_devices``: data-parallel processes in all (nproc_per_node x nnodes).
-    ``device``: a name from KNOWN_DEVICES (kit.device_memory) or "cpu"; None detects this machine's device.
+    ``device``: a name from KNOWN_DEVICES (kit.estimate.devices) or "cpu"; None detects this machine's device.
     ``device_memory_gib`` overrides the memory compared with.
     """
     raw, source = read_model_config(config)
@@ -516,12 +516,12 @@ def _suggestions(config: str | Path | Mapping[str, Any], e: Estimate, device: st
 def _zero_stage_of(cfg: Any, config_path: Path) -> int | None:
     if not cfg.train.deepspeed:
         return None
-    from kit.ds_config import find_deepspeed_config, read_deepspeed_config, stage_of
+    from kit.config.deepspeed import find_deepspeed_config, read_deepspeed_config, stage_of
 
     return stage_of(read_deepspeed_config(find_deepspeed_config(cfg.train.deepspeed, config_path.parent)))
 
 
-def _model_dir(name: str | None, cache_dir: str | None) -> Path:
+def model_config_dir(name: str | None, cache_dir: str | None) -> Path:
     local = Path(name).expanduser() if name else None
     if local is not None and local.is_dir():  # no hub call (and no download) for a local folder
         return local
@@ -533,7 +533,7 @@ def _model_dir(name: str | None, cache_dir: str | None) -> Path:
 def estimate_for_config(cfg: Any, device: str | None = None, device_memory_gib: float | None = None,
                         nproc: int = 1, nnodes: int = 1) -> "Estimate":
     """The estimate for a loaded kit Config (what ``kit estimate`` and the SFT notebook show)."""
-    model_dir = _model_dir(cfg.model.model_name_or_path, cfg.model.cache_dir)
+    model_dir = model_config_dir(cfg.model.model_name_or_path, cfg.model.cache_dir)
     dtype = "bf16" if cfg.train.bf16 else "fp16" if cfg.train.fp16 else "fp32"
     config_path = Path(cfg.source) if cfg.source else Path.cwd() / "config.yaml"
     return estimate(model_dir, lora_rank=cfg.finetune.lora_rank, lora_target=cfg.finetune.lora_target, dtype=dtype,

@@ -27,17 +27,19 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from kit import device as device_mod
-from kit import plan as plan_mod
+from kit.run import plan as plan_mod
+from kit.run import output as output_mod
 from kit.config import Config, ConfigError
 from kit.envvars import EnvSettings, master_addr, rendezvous_problems
 from kit.errors import KitError
+from kit.run import ports
 from kit.i18n import _, language
 
 DEFAULT_EXTENSIONS_DIR = Path.home() / ".cache" / "kit" / "torch_extensions"
 
 
 @dataclass(frozen=True)
-class LaunchPlan:
+class TorchrunLaunch:
     nproc_per_node: int
     nnodes: int
     node_rank: int
@@ -51,7 +53,7 @@ class LaunchPlan:
         return f"nproc_per_node={self.nproc_per_node} nnodes={self.nnodes} node_rank={self.node_rank} {where}"
 
 
-def plan_launch(cfg: Config, env: EnvSettings, info: device_mod.DeviceInfo) -> LaunchPlan | None:
+def plan_launch(cfg: Config, env: EnvSettings, info: device_mod.DeviceInfo) -> TorchrunLaunch | None:
     """How to launch, or None to train in this process."""
     reasons = []
     if cfg.train.deepspeed:
@@ -72,29 +74,10 @@ def plan_launch(cfg: Config, env: EnvSettings, info: device_mod.DeviceInfo) -> L
     # On CPU one process unless told otherwise (LLaMA-Factory counts 0 devices there and fails).
     nproc = env.nproc_per_node if env.nproc_per_node is not None else (info.count if info.is_accelerator else 1)
     port = env.master_port if (env.master_port or env.nnodes > 1) else 0
-    return LaunchPlan(nproc, env.nnodes, env.node_rank, master_addr(env), port, ", ".join(reasons))
+    return TorchrunLaunch(nproc, env.nnodes, env.node_rank, master_addr(env), port, ", ".join(reasons))
 
 
-class PortUnavailable(KitError):
-    """MASTER_PORT, as the person gave it, cannot be listened on here."""
-
-
-def require_free_port(port: int) -> None:
-    """Refuse a MASTER_PORT this machine cannot listen on, naming it, before torchrun or DeepSpeed fail on it."""
-    from kit import ports
-
-    error = ports.bind_error(port)
-    if error is None:
-        return
-    if ports.in_use(error):
-        raise PortUnavailable(_("MASTER_PORT={port} is already in use on this machine (another training run or program "
-                                "listens on it); set MASTER_PORT to a free port, e.g. {free}, or leave it unset on a single "
-                                "node and a free one is picked").format(port=port, free=ports.free_port()))
-    raise PortUnavailable(_("MASTER_PORT={port} cannot be listened on here ({error}); set MASTER_PORT to a free port "
-                            "above 1024, e.g. {free}").format(port=port, error=error.strerror or error, free=ports.free_port()))
-
-
-def torchrun_command(plan: LaunchPlan, train_args: Sequence[str]) -> list[str]:
+def torchrun_command(plan: TorchrunLaunch, train_args: Sequence[str]) -> list[str]:
     if plan.master_port:
         where = ["--nnodes", str(plan.nnodes), "--node_rank", str(plan.node_rank),
                  "--master_addr", plan.master_addr, "--master_port", str(plan.master_port)]
@@ -271,7 +254,7 @@ def run_supervised(cmd: Sequence[str], env: dict[str, str], cwd: str | Path | No
 
 
 @contextlib.contextmanager
-def _launch_folder(plan: plan_mod.Plan) -> Iterator[str]:
+def _launch_folder(plan: plan_mod.RunPlan) -> Iterator[str]:
     """A temporary folder holding the plan and the encoded data for the ranks; a full or unwritable TMPDIR is a message."""
     folder = None
     try:
@@ -295,23 +278,23 @@ def launch_sft(cfg: Config, on_line: Callable[[str], None] | None = None, env: E
     ``on_tick`` is called about every ``tick_seconds`` while they run (a notebook redraws its
     progress bar and loss plot there); without either, the output goes to this process's stdout.
     """
-    from kit import train
+    from kit.run import recipe as train
 
     emit = on_line or (lambda line: print(line, flush=True))
     env = env or EnvSettings.from_environ()
     info = device_mod.detect(cfg.model.device, env, query=False)  # kind and count only: card 0 stays free for the ranks
     launch = plan_launch(cfg, env, info)
     if launch is not None and launch.master_port and launch.node_rank == 0:
-        require_free_port(launch.master_port)  # node 0 hosts the rendezvous on it; other nodes only connect
+        ports.require_free_port(launch.master_port)  # node 0 hosts the rendezvous on it; other nodes only connect
     plan = plan_mod.build(cfg, env)
     if plan.output.message:
         emit(f"[kit] {plan.output.message}")
     if launch is None:
-        plan_mod.prepare_output(plan)
+        output_mod.prepare_output(plan.cfg, plan.output)
         train.run_sft(plan)
         return 0
     with _launch_folder(plan) as tmp:
-        plan_mod.prepare_output(plan)
+        output_mod.prepare_output(plan.cfg, plan.output)
         emit("[kit] " + _("launching torchrun ({reason}): {launch}").format(reason=launch.reason, launch=launch.describe()))
         return run_supervised(torchrun_command(launch, ["--plan", tmp]), child_environment(env, info, launch.nproc_per_node),
                               cwd, on_line, on_tick, tick_seconds)

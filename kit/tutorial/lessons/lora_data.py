@@ -10,7 +10,8 @@ from typing import Any, Sequence
 from kit.config import Config
 from kit.fmt import html_table
 from kit.i18n import N_, _
-from kit.lessons.common import _label, _fonts, _img, _esc, _model_dir, _meta, linear_shapes
+from kit.tutorial.display import figure_fonts, html_escape, plot_label, png_html
+from kit.tutorial.lessons.common import lesson_model_dir, linear_shapes, meta_model
 
 
 # ---------------------------------------------------------------- LoRA in a picture and a number
@@ -47,7 +48,7 @@ class LoraLesson:
                 "targets": list(self.targets), "by_rank_and_target": [list(r) for r in self.table]}
 
     def figure(self) -> Any:
-        with _fonts():
+        with figure_fonts():
             return self._figure()
 
     def _figure(self) -> Any:
@@ -62,7 +63,7 @@ class LoraLesson:
             unit = 2.2 / max(d_out, d_in)
             w, h = d_in * unit, d_out * unit
             thin = max(self.rank * unit, 0.12)  # r is a sliver at scale: drawn wider, labelled with its size
-            boxes = [(0.0, w, h, "#cfd8e3", _label(N_("W (frozen)")), f"{d_out} x {d_in}"),
+            boxes = [(0.0, w, h, "#cfd8e3", plot_label(N_("W (frozen)")), f"{d_out} x {d_in}"),
                      (w + 0.5, thin, h, "#f6c177", "B", f"{d_out} x {self.rank}"),
                      (w + 0.5 + thin + 0.5, w, thin, "#9ccfd8", "A", f"{self.rank} x {d_in}")]
             for x, bw, bh, colour, label, dims in boxes:
@@ -70,14 +71,14 @@ class LoraLesson:
                 ax.text(x + bw / 2, h + 0.08, f"{label}\n{dims}", ha="center", va="bottom", fontsize=8)
             ax.text(w + 0.25, h / 2, "+", ha="center", va="center", fontsize=14)
             ax.text(w + 0.5 + thin + 0.25, h - thin / 2, "x", ha="center", va="center", fontsize=11)
-            ax.text(2 * w + 1.6 + thin, h / 2, _label(N_("{target}: {full:,} frozen\n+ {lora:,} trained ({share:.2%})")).format(
+            ax.text(2 * w + 1.6 + thin, h / 2, plot_label(N_("{target}: {full:,} frozen\n+ {lora:,} trained ({share:.2%})")).format(
                 target=target, full=d_out * d_in, lora=self.per_matrix(target), share=self.per_matrix(target) / (d_out * d_in)),
                 va="center", fontsize=8)
             ax.set_xlim(-0.1, 2 * w + 4.2 + thin)
             ax.set_ylim(-0.1, h + 0.7)
             ax.set_aspect("equal")
             ax.axis("off")
-        fig.suptitle(_label(N_("h = W x + (alpha / r) B A x, alpha / r = {alpha} / {rank} = {scale:g}")).format(
+        fig.suptitle(plot_label(N_("h = W x + (alpha / r) B A x, alpha / r = {alpha} / {rank} = {scale:g}")).format(
             alpha=self.alpha, rank=self.rank, scale=self.scaling), fontsize=10)
         return fig
 
@@ -90,13 +91,13 @@ class LoraLesson:
                     base=self.base, share=self.trainable / self.base))]
 
     def _repr_html_(self) -> str:
-        table = html_table([_("what"), ("", "text-align:left")], [[_esc(k), (_esc(v), "text-align:left")] for k, v in self._rows()])
+        table = html_table([_("what"), ("", "text-align:left")], [[html_escape(k), (html_escape(v), "text-align:left")] for k, v in self._rows()])
         compare = html_table([_("lora_rank"), _("lora_target"), (_("trainable parameters"), "text-align:right"),
                               (_("of the model"), "text-align:right")],
-                             [[str(r), f"<code>{_esc(t)}</code>", (f"{n:,}", "text-align:right"),
+                             [[str(r), f"<code>{html_escape(t)}</code>", (f"{n:,}", "text-align:right"),
                                (f"{n / self.base:.3%}", "text-align:right")] for r, t, n in self.table])
-        other = _esc(_("Trainable parameters for other settings (peft, exact):"))  # outside the f-string, for the extractor
-        return table + _img(self.figure()) + f"<p>{other}</p>" + compare
+        other = html_escape(_("Trainable parameters for other settings (peft, exact):"))  # outside the f-string, for the extractor
+        return table + png_html(self.figure()) + f"<p>{other}</p>" + compare
 
     def __repr__(self) -> str:
         lines = [f"{k}: {v}" for k, v in self._rows()] + [""]
@@ -109,11 +110,11 @@ def lora_lesson(cfg: Config, ranks: Sequence[int] = LORA_RANKS) -> LoraLesson:
     from kit import model as model_mod
     from kit.estimate import count_parameters, parse_targets
 
-    model_dir = _model_dir(cfg)
+    model_dir = lesson_model_dir(cfg)
     trust = cfg.model.trust_remote_code
     f = cfg.finetune
     counts = count_parameters(model_dir, f.lora_rank, f.lora_target, trust)  # peft attached to the meta model
-    meta = _meta(model_dir, trust)
+    meta = meta_model(model_dir, trust)
     shapes = linear_shapes(meta)
     # Other settings by LoRA's own rule, r x (d_in + d_out) per adapted matrix: for the chosen setting it
     # gives peft's count exactly (tests/test_tutorial.py), without building the model once per row.
@@ -138,7 +139,7 @@ class DataLesson:
     formatting: dict[str, str]
     counts: dict[str, dict[str, int]]  # per dataset, as the encoder counted: read, malformed, truncated, no_trained_tokens
     lengths: dict[str, list[int]]  # per dataset: tokens of each example before truncation
-    encoded: Any = field(repr=False)  # kit.preview.Encoded: every kept example, as training encodes it
+    encoded: Any = field(repr=False)  # kit.data.preprocess.Encoded: every kept example, as training encodes it
     stats: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -152,8 +153,8 @@ class DataLesson:
         return sum(1 for ls in self.lengths.values() for n in ls if n > self.cutoff_len)
 
     def example(self, index: int = 0) -> Any:
-        """Example ``index`` with the trained part marked (kit.tutorial.ExamplePreview), from this encoding."""
-        from kit.tutorial import preview_example
+        """Example ``index`` with the trained part marked (kit.tutorial.helpers.ExamplePreview), from this encoding."""
+        from kit.tutorial.helpers import preview_example
 
         return preview_example(None, index, encoded=self.encoded)
 
@@ -163,7 +164,7 @@ class DataLesson:
                 "tokens": int(self.stats.get("tokens", 0)), "max_len": int(self.stats.get("max_len", 0))}
 
     def figure(self) -> Any:
-        with _fonts():
+        with figure_fonts():
             return self._figure()
 
     def _figure(self) -> Any:
@@ -175,14 +176,14 @@ class DataLesson:
         right = max(longest, self.cutoff_len) if self.cutoff_len <= 2 * longest else longest
         bins = list(range(0, int(right * 1.05) + 2, max(1, int(right * 1.05) // 40)))
         ax.hist([ls for ls in self.lengths.values()], bins=bins, stacked=True, label=list(self.lengths))
-        ax.set_xlabel(_label(N_("tokens per example, before truncation")))
-        ax.set_ylabel(_label(N_("examples")))
+        ax.set_xlabel(plot_label(N_("tokens per example, before truncation")))
+        ax.set_ylabel(plot_label(N_("examples")))
         if self.cutoff_len <= right:
             ax.axvline(self.cutoff_len, color="#d62728", linestyle="--")
             ax.text(self.cutoff_len, ax.get_ylim()[1] * 0.95, f" cutoff_len {self.cutoff_len}", color="#d62728", va="top")
         else:  # far off to the right: say where it is instead of squeezing the bars
             ax.annotate(f"cutoff_len {self.cutoff_len} \u2192", xy=(1, 0.9), xycoords="axes fraction", ha="right", color="#d62728")
-        ax.set_title(_label(N_("{truncated} of {n} examples are longer than cutoff_len")).format(
+        ax.set_title(plot_label(N_("{truncated} of {n} examples are longer than cutoff_len")).format(
             truncated=self.longer_than_cutoff, n=sum(len(v) for v in self.lengths.values())))
         ax.legend()
         fig.tight_layout()
@@ -192,21 +193,21 @@ class DataLesson:
         rows = []
         for name, c in self.counts.items():
             ls = self.lengths.get(name) or [0]
-            rows.append([f"<code>{_esc(name)}</code>", _esc(self.formatting.get(name, "")), str(c.get("read", 0)),
+            rows.append([f"<code>{html_escape(name)}</code>", html_escape(self.formatting.get(name, "")), str(c.get("read", 0)),
                          str(c.get("malformed", 0)), str(c.get("truncated", 0)), str(c.get("no_trained_tokens", 0)),
                          f"{min(ls)} / {sum(ls) / len(ls):.0f} / {max(ls)}"])
         return rows
 
     def _repr_html_(self) -> str:
         # Messages outside the f-strings: gettext's extractor does not look inside them.
-        parts = ["<p>" + _esc(_("Datasets from {folder}").format(folder=self.folder)) + "</p>"]
+        parts = ["<p>" + html_escape(_("Datasets from {folder}").format(folder=self.folder)) + "</p>"]
         for name, rows in self.raw.items():
-            parts.append(f"<p><b>{_esc(name)}</b> ({_esc(self.formatting.get(name, ''))}), "
-                         + _esc(_("the first {n} rows as written in the file:").format(n=len(rows))) + "</p>"
-                         f"<pre style='white-space:pre-wrap'>{_esc(json.dumps(rows, ensure_ascii=False, indent=1))}</pre>")
+            parts.append(f"<p><b>{html_escape(name)}</b> ({html_escape(self.formatting.get(name, ''))}), "
+                         + html_escape(_("the first {n} rows as written in the file:").format(n=len(rows))) + "</p>"
+                         f"<pre style='white-space:pre-wrap'>{html_escape(json.dumps(rows, ensure_ascii=False, indent=1))}</pre>")
         parts.append(html_table([_("dataset"), _("format"), _("read"), _("malformed"), _("truncated"), _("no trained token"),
                                  _("tokens min / mean / max")], self._count_rows()))
-        return "".join(parts) + _img(self.figure())
+        return "".join(parts) + png_html(self.figure())
 
     def __repr__(self) -> str:
         lines = [_("Datasets from {folder}").format(folder=self.folder)]
@@ -222,8 +223,8 @@ def data_lesson(cfg: Config, rows: int = 2) -> DataLesson:
     from kit import config as config_mod
     from kit import model as model_mod
     from kit.data import build_sft, encode_example, load_examples, read_registry, resolve_dataset_dir, with_thinking
-    from kit.data.loader import _read_records, dataset_attr
-    from kit.preview import Encoded
+    from kit.data.loader import read_records, dataset_attr
+    from kit.data.preprocess import Encoded
 
     config_mod.require(cfg, "preprocess")
     d = cfg.data
@@ -234,7 +235,7 @@ def data_lesson(cfg: Config, rows: int = 2) -> DataLesson:
     raw, formatting = {}, {}
     for name in cfg.dataset_names:
         attr = dataset_attr(name, registry, folder)
-        raw[name] = _read_records(folder / attr.file_name, name)[:rows]
+        raw[name] = read_records(folder / attr.file_name, name)[:rows]
         formatting[name] = attr.formatting
     # Every example's length before truncation, from the encoder itself (build_sft keeps only the result).
     template = with_thinking(stage.template, d.enable_thinking)

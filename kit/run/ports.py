@@ -5,6 +5,9 @@ from __future__ import annotations
 import errno
 import socket
 
+from kit.errors import KitError
+from kit.i18n import _
+
 
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on right now.
@@ -35,3 +38,20 @@ def bind_error(port: int, host: str = "") -> OSError | None:
 
 def in_use(error: OSError) -> bool:
     return error.errno == errno.EADDRINUSE
+
+
+class PortUnavailable(KitError):
+    """MASTER_PORT, as the person gave it, cannot be listened on here."""
+
+
+def require_free_port(port: int) -> None:
+    """Refuse a MASTER_PORT this machine cannot listen on, naming it, before torchrun or DeepSpeed fail on it."""
+    error = bind_error(port)
+    if error is None:
+        return
+    if in_use(error):
+        raise PortUnavailable(_("MASTER_PORT={port} is already in use on this machine (another training run or program "
+                                "listens on it); set MASTER_PORT to a free port, e.g. {free}, or leave it unset on a single "
+                                "node and a free one is picked").format(port=port, free=free_port()))
+    raise PortUnavailable(_("MASTER_PORT={port} cannot be listened on here ({error}); set MASTER_PORT to a free port "
+                            "above 1024, e.g. {free}").format(port=port, error=error.strerror or error, free=free_port()))

@@ -4,8 +4,8 @@ Also what the notebooks' results are judged by (``failed_checks``: the checks a 
 failed) and the folders a person names for them (``KitFolder``: the record of what the kit wrote there,
 and the lock that keeps a second kit process out), used by kit batch, kit demo and notebook 20's own data.
 
-``kit.nb`` is the face of this module for notebooks and people (with ``kit.nb.batch``); ``kit.demo``
-and ``kit.batch`` use it directly.
+``kit.tutorial`` is the face of this module for notebooks and people (with ``kit.tutorial.batch``); ``kit.tutorial.demo``
+and ``kit.tutorial.sweep`` use it directly.
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def notebook_dir() -> Path:
     packaged = Path(str(resources.files("kit") / "notebooks"))
     if packaged.is_dir():
         return packaged
-    checkout = Path(__file__).resolve().parents[1] / "notebooks"
+    checkout = Path(__file__).resolve().parents[2] / "notebooks"
     if checkout.is_dir():
         return checkout
     raise KitError(_("the tutorial notebooks are missing: neither {packaged} nor {checkout} exists; reinstall the kit").format(

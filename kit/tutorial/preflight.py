@@ -1,6 +1,6 @@
 """Before a run on a card: which data folder is read, the torchrun command explained, will each step fit.
 
-Notebooks reach these through kit.tutorial (which re-exports them).
+Notebooks reach these through kit.tutorial.helpers (which re-exports them).
 """
 
 from __future__ import annotations
@@ -94,12 +94,12 @@ class LaunchPreview:
 def launch_preview(cfg: Config, env: Any = None, info: Any = None, config_path: str = "qwen1_5_lora_sft_ds.yaml") -> LaunchPreview:
     """The torchrun command ``kit train`` would run for ``cfg`` here, each flag with where its value comes from.
 
-    Uses the launcher's own rules (``kit.launch.plan_launch``); finds the device without opening it.
+    Uses the launcher's own rules (``kit.run.launch.plan_launch``); finds the device without opening it.
     """
     import shlex
 
     from kit import device as device_mod
-    from kit import launch
+    from kit.run import launch
     from kit.envvars import EnvSettings
 
     env = env or EnvSettings.from_environ()
@@ -145,7 +145,7 @@ def card_memory(card: str | None = None, device: str = "auto") -> tuple[str, int
     An NPU is read from ``npu-smi info`` (the first visible card's HBM) where npu-smi is there, so
     the kernel opens no context on a card its training processes need.
     """
-    from kit.device_memory import detect_device, lookup_device, system_ram
+    from kit.estimate.devices import detect_device, lookup_device, system_ram
 
     if card:
         return lookup_device(card)
@@ -197,7 +197,7 @@ def check_memory(step: str, model_name_or_path: str, adapter_name_or_path: str |
     (cutoff_len, vllm_maxlen, vllm_gpu_util, export_size, ...).
     """
     from kit.chat.engine import chat_config
-    from kit.estimate_steps import adapter_parameters, step_estimate_for_config
+    from kit.estimate.steps import adapter_parameters, step_estimate_for_config
 
     cfg = chat_config(model_name_or_path, adapter_name_or_path, device=device, merge_adapter=merge_adapter, **settings)
     params = adapter_parameters(adapter_name_or_path) if adapter_name_or_path else 0

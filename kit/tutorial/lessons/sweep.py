@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from kit.i18n import N_, _
-from kit.lessons.common import Picture, _label
+from kit.tutorial.display import Picture, plot_label
 
 LINE_STYLES = ("-", "--", ":", "-.")
 
@@ -26,7 +26,7 @@ def _sorted(values: set[Any]) -> list[Any]:
 
 @dataclass
 class SweepPlots:
-    """The completed runs of a ``kit.nb.batch`` results table: colour by the first swept setting, line style by the second."""
+    """The completed runs of a ``kit.tutorial.batch`` results table: colour by the first swept setting, line style by the second."""
 
     rows: list[dict[str, Any]]  # the runs that completed (status ok)
     sweep: dict[str, list[Any]]  # swept name -> its values, in the order given
@@ -62,8 +62,8 @@ class SweepPlots:
         """Every run's training loss, smoothed as notebook 20 smooths its curve, from its trainer_log.jsonl."""
         from matplotlib.figure import Figure
 
-        from kit.train import smooth
-        from kit.tutorial import read_log
+        from kit.run.recipe import smooth
+        from kit.tutorial.helpers import read_log
 
         colours, styles = self._styles()
         fig = Figure(figsize=(7.5, 3.8))
@@ -72,9 +72,9 @@ class SweepPlots:
             log = [r for r in read_log(row["output_dir"]) if "loss" in r]
             ax.plot([r["current_steps"] for r in log], smooth([r["loss"] for r in log]), label=self.setting(row),
                     color=colours[self._key(row, 0)], linestyle=styles[self._key(row, 1)])
-        ax.set_xlabel(_label(N_("step")))
-        ax.set_ylabel(_label(N_("training loss (smoothed)")))
-        ax.set_title(_label(N_("training loss of every run")))
+        ax.set_xlabel(plot_label(N_("step")))
+        ax.set_ylabel(plot_label(N_("training loss (smoothed)")))
+        ax.set_title(plot_label(N_("training loss of every run")))
         if self.rows:
             ax.legend(fontsize=8, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.16))
         return fig
@@ -90,8 +90,8 @@ class SweepPlots:
                        color=[colours[self._key(row, 0)] for row in self.rows])
         ax.bar_label(drawn, fmt="%.3f", fontsize=8)
         ax.set_xticks(range(len(self.rows)), [self.setting(row) for row in self.rows], rotation=20, ha="right", fontsize=8)
-        ax.set_ylabel(_label(N_("eval loss")))
-        ax.set_title(_label(N_("final eval loss per setting")))
+        ax.set_ylabel(plot_label(N_("eval loss")))
+        ax.set_title(plot_label(N_("final eval loss per setting")))
         return fig
 
     def curves(self) -> Picture:
@@ -107,6 +107,6 @@ class SweepPlots:
 
 
 def sweep_plots(rows: Sequence[Mapping[str, Any]], sweep: Mapping[str, Any]) -> SweepPlots:
-    """The runs of ``rows`` (kit.nb.batch's table) that completed, with the sweep that made them."""
+    """The runs of ``rows`` (kit.tutorial.batch's table) that completed, with the sweep that made them."""
     return SweepPlots([dict(r) for r in rows if r.get("status") == "ok"],
                       {k: list(v) if isinstance(v, (list, tuple)) else [v] for k, v in sweep.items()})

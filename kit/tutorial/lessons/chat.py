@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 
 from kit.fmt import html_table
 from kit.i18n import _
-from kit.lessons.common import _esc
+from kit.tutorial.display import html_escape
 
 
 # ---------------------------------------------------------------- notebook 30: measured, not only shown
@@ -53,10 +53,10 @@ class IdentityCheck:
     def _repr_html_(self) -> str:
         def cell(answer: str) -> tuple[str, str]:
             mark = "\u2714 " if self.name.lower() in answer.lower() else ""
-            return f"{mark}{_esc(answer)}", "white-space:pre-wrap;text-align:left"
+            return f"{mark}{html_escape(answer)}", "white-space:pre-wrap;text-align:left"
 
-        rows = [[_esc(q), cell(self.before[q]), cell(a)] for q, a in self.after.items()]
-        naming = _esc(_("answers naming {name}").format(name=self.name))  # outside the f-string, where gettext's extractor looks
+        rows = [[html_escape(q), cell(self.before[q]), cell(a)] for q, a in self.after.items()]
+        naming = html_escape(_("answers naming {name}").format(name=self.name))  # outside the f-string, where gettext's extractor looks
         rows.append([f"<b>{naming}</b>",
                      f"<b>{self.share_before:.0%}</b>", f"<b>{self.share_after:.0%}</b>"])
         return html_table([_("held-out question"), _("base model"), _("with the adapter")], rows)
@@ -68,7 +68,7 @@ class IdentityCheck:
 
 def identity_check(engine: Any, name: str, questions: Sequence[str] | None = None) -> IdentityCheck:
     """Ask held-out identity questions of the base model (adapter off) and the fine-tuned one, from one engine."""
-    from kit.tutorial import ask
+    from kit.tutorial.helpers import ask
 
     questions = list(questions) if questions else held_out_questions()
     return IdentityCheck(name, ask(engine, questions, adapter=False), ask(engine, questions))
@@ -86,10 +86,10 @@ class SamplingLesson:
 
     def _repr_html_(self) -> str:
         shown = ", ".join(f"{k}={v}" for k, v in self.settings.items())
-        rows = [[_esc(_("greedy (do_sample=False)")), (_esc(self.greedy), "white-space:pre-wrap;text-align:left")]]
-        rows += [[_esc(_("sampled #{i} ({settings})").format(i=i, settings=shown)), (_esc(s), "white-space:pre-wrap;text-align:left")]
+        rows = [[html_escape(_("greedy (do_sample=False)")), (html_escape(self.greedy), "white-space:pre-wrap;text-align:left")]]
+        rows += [[html_escape(_("sampled #{i} ({settings})").format(i=i, settings=shown)), (html_escape(s), "white-space:pre-wrap;text-align:left")]
                  for i, s in enumerate(self.sampled, 1)]
-        return f"<p>{_esc(self.question)}</p>" + html_table([_("decoding"), _("reply")], rows)
+        return f"<p>{html_escape(self.question)}</p>" + html_table([_("decoding"), _("reply")], rows)
 
     def __repr__(self) -> str:
         return "\n".join([_("greedy: {reply}").format(reply=self.greedy)]
@@ -126,13 +126,13 @@ class WrongTemplate:
         return {"warning": self.warning, "right": self.right, "wrong": self.wrong, "template": self.used}
 
     def _repr_html_(self) -> str:
-        warn = (f"<p style='color:#9a6700'><b>TemplateMismatchWarning:</b> {_esc(self.warning)}</p>" if self.warning else "")
-        as_trained = _esc(_("as trained"))
-        builds = _esc(_("The prompt the {used} template builds:").format(used=self.used))
-        rows = [[f"<code>{_esc(self.trained_with)}</code> ({as_trained})", (_esc(self.right), "white-space:pre-wrap;text-align:left")],
-                [f"<code>{_esc(self.used)}</code>", (_esc(self.wrong), "white-space:pre-wrap;text-align:left")]]
-        return (warn + html_table([_("template"), _("reply to {question!r}").format(question=_esc(self.question))], rows)
-                + f"<p>{builds}</p><pre>{_esc(self.prompt)}</pre>")
+        warn = (f"<p style='color:#9a6700'><b>TemplateMismatchWarning:</b> {html_escape(self.warning)}</p>" if self.warning else "")
+        as_trained = html_escape(_("as trained"))
+        builds = html_escape(_("The prompt the {used} template builds:").format(used=self.used))
+        rows = [[f"<code>{html_escape(self.trained_with)}</code> ({as_trained})", (html_escape(self.right), "white-space:pre-wrap;text-align:left")],
+                [f"<code>{html_escape(self.used)}</code>", (html_escape(self.wrong), "white-space:pre-wrap;text-align:left")]]
+        return (warn + html_table([_("template"), _("reply to {question!r}").format(question=html_escape(self.question))], rows)
+                + f"<p>{builds}</p><pre>{html_escape(self.prompt)}</pre>")
 
     def __repr__(self) -> str:
         return _("warning: {warning}").format(warning=self.warning) + f"\n{self.trained_with}: {self.right}\n{self.used}: {self.wrong}"
@@ -148,7 +148,7 @@ def wrong_template(engine: Any, question: str, template: str = "default", max_ne
     from dataclasses import replace
 
     from kit.chat.engine import with_checked_template
-    from kit.tutorial import template_mismatch
+    from kit.tutorial.helpers import template_mismatch
 
     warning = template_mismatch(engine.adapter_dirs[-1], template) if engine.adapter_dirs else None
     other = with_checked_template(template, [], engine.cfg.data.default_system, engine.cfg.data.enable_thinking)

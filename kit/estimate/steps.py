@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from kit.device_memory import DeviceMemoryError, detect_device, lookup_device, system_ram
-from kit.estimate import (VERDICT_COLOUR, FIT_HEADROOM, FRAGMENTATION, OVERHEAD_FIXED, VERDICT_HEADLINE, EstimateError, MemoryItem, ModelShape, _model_dir, _rows_text, _table_html, count_parameters,
+from kit.estimate.devices import DeviceMemoryError, detect_device, lookup_device, system_ram
+from kit.estimate import (VERDICT_COLOUR, FIT_HEADROOM, FRAGMENTATION, OVERHEAD_FIXED, VERDICT_HEADLINE, EstimateError, MemoryItem, ModelShape, model_config_dir, rows_text, table_html, count_parameters,
                           read_model_config)
 from kit.fmt import GiB, size
 from kit.i18n import N_, _
@@ -75,7 +75,7 @@ class StepEstimate:
 
     def render_text(self) -> str:
         lines = [self.headline(), ""]
-        lines += _rows_text(self.items)
+        lines += rows_text(self.items)
         lines += [""] + [_("note: {note}").format(note=n) for n in self.notes]
         return "\n".join(lines)
 
@@ -89,7 +89,7 @@ class StepEstimate:
         colour = VERDICT_COLOUR.get(self.verdict, "inherit")
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
         return (f"<p style='color:{colour}'><b>{html.escape(self.headline())}</b></p>"
-                + _table_html(self.items) + f"<ul>{notes}</ul>")
+                + table_html(self.items) + f"<ul>{notes}</ul>")
 
 
 def _memory_of(device: str | None, device_memory_gib: float | None) -> tuple[str | None, int | None, str]:
@@ -213,7 +213,7 @@ def step_estimate_for_config(cfg: Any, step: str, device: str | None = None, dev
                              adapter_params: int | None = None) -> StepEstimate:
     """``step_estimate`` for a loaded kit Config: its model, its adapter (or the adapter its LoRA keys would
     train: lora_rank on lora_target), its context (cutoff_len, the model's positions, vllm_maxlen)."""
-    model_dir = _model_dir(cfg.model.model_name_or_path, cfg.model.cache_dir)
+    model_dir = model_config_dir(cfg.model.model_name_or_path, cfg.model.cache_dir)
     if adapter_params is None:
         adapters = [Path(a) for a in cfg.adapter_paths]
         if adapters and all(a.is_dir() for a in adapters):

@@ -1,7 +1,7 @@
 """What the notebooks show: the quick-start config and its overrides, an encoded example, live training.
 
-The checks before a run on a card (data folder, torchrun command, memory) live in kit.before_run and
-are re-exported here, so notebooks call everything as ``kit.tutorial.<name>``.
+The checks before a run on a card (data folder, torchrun command, memory) live in kit.tutorial.preflight and
+are re-exported here, so notebooks call everything as ``kit.tutorial.helpers.<name>``.
 
 Notebooks call these; ``kit demo`` runs the notebooks. Each function returns an object that renders
 as HTML in JupyterLab and as text elsewhere, and carries the values a notebook publishes.
@@ -25,7 +25,7 @@ from kit import config as config_mod
 from kit.config import Config
 from kit.errors import KitError
 from kit.hub import TINY_NAMES
-from kit.before_run import DataSource, data_source, TORCHRUN_DOCS, LaunchPreview, launch_preview, card_memory, require_fit, check_training_memory, check_memory
+from kit.tutorial.preflight import DataSource, data_source, TORCHRUN_DOCS, LaunchPreview, launch_preview, card_memory, require_fit, check_training_memory, check_memory
 from kit.i18n import N_, _
 
 # The quick start trains Qwen1.5-7B for 3 epochs on 1000 + 91 examples at lr 1e-4. The embedded
@@ -41,7 +41,7 @@ TINY_SCALING: dict[str, Any] = {
     "fp16": False,
 }
 
-# The public names, kit.before_run's included: notebooks call them all as kit.tutorial.<name>.
+# The public names, kit.tutorial.preflight's included: notebooks call them all as kit.tutorial.helpers.<name>.
 __all__ = ["DataSource", "ExamplePreview", "LaunchPreview", "QuickstartConfig", "TINY_SCALING", "TORCHRUN_DOCS", "TrainReport", "adapter_note", "answers_table", "ask", "before_after", "card_memory", "check_memory", "check_training_memory", "data_source", "default_export_dir", "default_output_dir", "is_tiny", "launch_preview", "model_short_name", "npu_verdict", "preview_example", "quickstart_config", "read_log", "release", "require_fit", "show_yaml", "skipped", "template_mismatch", "train", "vllm_missing"]
 
 
@@ -97,7 +97,7 @@ class QuickstartConfig:
 
     def output_dir_note(self, given: bool) -> str:
         """Where training writes, and why there: the notebook's ``output_dir`` parameter or the model's name."""
-        why = _("(given)") if given else _("(follows the model: kit.tutorial.default_output_dir)")
+        why = _("(given)") if given else _("(follows the model: kit.tutorial.helpers.default_output_dir)")
         return f"output_dir: {self.cfg.train.output_dir} {why}"
 
     def as_cli(self) -> str:
@@ -123,7 +123,7 @@ def quickstart_config(model_name_or_path: str = "kit/tiny-qwen", extra: Sequence
         overrides["output_dir"] = default_output_dir(model_name_or_path)
     overrides.update({k: v for k, v in knobs.items() if v is not None})
     for item in extra:
-        key, value = config_mod._parse_override(item)
+        key, value = config_mod.parse_override(item)
         overrides[key] = value
     # The YAML's deepspeed path is relative to a LLaMA-Factory checkout; the kit resolves it to its own copy.
     cfg = config_mod.from_dict({**raw, **overrides}, source=str(config_mod.QUICKSTART_YAML))
@@ -158,11 +158,11 @@ class ExamplePreview:
 def preview_example(cfg: Config | None, index: int = 0, encoded: Any = None) -> ExamplePreview:
     """Example ``index`` encoded exactly as ``kit preprocess`` and training encode it, trained part marked.
 
-    ``encoded``: a ``kit.preview.Encoded`` already made (``kit.lessons.data_lesson`` has one), else ``cfg`` is encoded.
+    ``encoded``: a ``kit.data.preprocess.Encoded`` already made (``kit.tutorial.lessons.data_lesson`` has one), else ``cfg`` is encoded.
     """
-    from kit import preview
+    from kit.data import preprocess
 
-    encoded = encoded if encoded is not None else preview.encode(cfg)
+    encoded = encoded if encoded is not None else preprocess.encode(cfg)
     src = encoded.data.sources[index]
     n_tokens, n_trained = encoded.counts(index)
     return ExamplePreview(src.dataset, src.index, encoded.pieces(index), n_tokens, n_trained)
@@ -226,8 +226,8 @@ def _loss_figure(log: list[dict[str, Any]], title: str):
     # A Figure of its own (rendered by IPython's display), not pyplot: the kernel's backend stays as it was.
     from matplotlib.figure import Figure
 
-    from kit.lessons.common import _label
-    from kit.train import smooth
+    from kit.tutorial.display import plot_label
+    from kit.run.recipe import smooth
 
     fig = Figure(figsize=(6, 3.2))
     ax = fig.subplots()
@@ -235,13 +235,13 @@ def _loss_figure(log: list[dict[str, Any]], title: str):
     evals = [(r["current_steps"], r["eval_loss"]) for r in log if "eval_loss" in r]
     if train:
         steps, values = zip(*train)
-        ax.plot(steps, values, color="#1f77b4", alpha=0.35, label=_label(N_("loss")))
-        ax.plot(steps, smooth(values), color="#1f77b4", label=_label(N_("loss (smoothed)")))
+        ax.plot(steps, values, color="#1f77b4", alpha=0.35, label=plot_label(N_("loss")))
+        ax.plot(steps, smooth(values), color="#1f77b4", label=plot_label(N_("loss (smoothed)")))
     if evals:
         steps, values = zip(*evals)
         ax.plot(steps, values, "o-", color="#d62728", label="eval_loss")
-    ax.set_xlabel(_label(N_("step")))
-    ax.set_ylabel(_label(N_("loss")))
+    ax.set_xlabel(plot_label(N_("step")))
+    ax.set_ylabel(plot_label(N_("loss")))
     ax.set_title(title)
     if train or evals:
         ax.legend()
@@ -251,12 +251,12 @@ def _loss_figure(log: list[dict[str, Any]], title: str):
 
 @contextlib.contextmanager
 def _plan_lines(emit: Any) -> Iterator[None]:
-    """While inside, the plan's INFO lines (kit.plan's logger) go to ``emit`` as ``[kit] ...``."""
+    """While inside, the plan's INFO lines (kit.run.plan's logger) go to ``emit`` as ``[kit] ...``."""
     class Forward(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             emit(f"[kit] {record.getMessage()}")
 
-    plan_logger = logging.getLogger("kit.plan")
+    plan_logger = logging.getLogger("kit.run.plan")
     handler, level = Forward(logging.INFO), plan_logger.level
     plan_logger.addHandler(handler)
     if plan_logger.getEffectiveLevel() > logging.INFO:
@@ -273,7 +273,7 @@ def train(cfg: Config, live: bool = True, echo: bool = False) -> TrainReport:
 
     Raises KitError with the last lines of output when training fails.
     """
-    from kit import launch
+    from kit.run import launch
 
     out = Path(cfg.train.output_dir)
     tail: list[str] = []
@@ -300,7 +300,7 @@ def train(cfg: Config, live: bool = True, echo: bool = False) -> TrainReport:
 
         from tqdm.auto import tqdm
 
-        from kit.lessons.common import Picture
+        from kit.tutorial.display import Picture
 
         if state["bar"] is None:
             state["bar"] = tqdm(total=log[-1]["total_steps"], desc=_("training"), unit=_("step"))
@@ -309,9 +309,9 @@ def train(cfg: Config, live: bool = True, echo: bool = False) -> TrainReport:
         last_loss = next((r["loss"] for r in reversed(log) if "loss" in r), None)
         if last_loss is not None:
             bar.set_postfix(loss=f"{last_loss:.3f}")
-        from kit.lessons.common import _label
+        from kit.tutorial.display import plot_label
 
-        title = _label(N_("{name}: step {step}/{total}")).format(name=out.name, step=log[-1]["current_steps"],
+        title = plot_label(N_("{name}: step {step}/{total}")).format(name=out.name, step=log[-1]["current_steps"],
                                                                  total=log[-1]["total_steps"])
         fig = _loss_figure(log, title)
         if state["handle"] is None:

@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 from kit import config as config_mod
 from kit import i18n
 from kit.i18n import _
-from kit.notebook_io import notebook_dir
+from kit.tutorial.values import notebook_dir
 
 ORDER = ("00_environment_check", "10_npu_setup", "20_lora_sft", "30_chat_inference")
 TRANSCRIPT = "transcript.md"
@@ -56,7 +56,7 @@ def plan_parameters(overrides: Sequence[str], run_dir: Path, lang: str = "en") -
     config_overrides: list[str] = []
     given: dict[str, Any] = {}
     for item in overrides:
-        key, value = config_mod._parse_override(item)
+        key, value = config_mod.parse_override(item)
         given[key] = value
     # Made absolute here: the notebooks run inside the run folder, the person typed paths from here.
     output_dir = Path(given.pop("output_dir", run_dir / "output" / "lora-sft")).resolve()
@@ -78,7 +78,7 @@ def plan_parameters(overrides: Sequence[str], run_dir: Path, lang: str = "en") -
     if config_overrides:
         params["20_lora_sft"]["overrides"] = config_overrides
     # Fail now, not minutes later inside a notebook: the training config must validate.
-    from kit.tutorial import quickstart_config
+    from kit.tutorial.helpers import quickstart_config
 
     p20 = {k: v for k, v in params["20_lora_sft"].items() if k in known["20_lora_sft"] and k != "overrides"}
     quickstart_config(p20.pop("model_name_or_path", "kit/tiny-qwen"), extra=config_overrides,
@@ -88,12 +88,12 @@ def plan_parameters(overrides: Sequence[str], run_dir: Path, lang: str = "en") -
 
 def run_demo(overrides: Sequence[str] = (), run_dir: str | Path | None = None, lang: str = "en",
              log: Callable[[str], None] = print) -> DemoRun:
-    from kit import notebook_io
-    from kit.notebook_io import KitFolder
+    from kit.tutorial import values as notebook_io
+    from kit.tutorial.values import KitFolder
 
     run_dir = Path(run_dir or Path("runs") / f"demo-{datetime.now():%Y%m%d-%H%M%S}").resolve()
     # lang=zh among the overrides is the notebooks' parameter: the edition follows it, so prose and output agree.
-    lang = next((str(config_mod._parse_override(o)[1]) for o in overrides if o.partition("=")[0].strip() == "lang"), lang)
+    lang = next((str(config_mod.parse_override(o)[1]) for o in overrides if o.partition("=")[0].strip() == "lang"), lang)
     if lang not in i18n.LANGUAGES:
         raise i18n.LanguageError(_("lang: {lang!r} is not a language the kit speaks; use one of {languages}").format(
             lang=lang, languages=", ".join(i18n.LANGUAGES)))

@@ -20,10 +20,11 @@ d_out) for other ranks), tests/test_tutorial.py checks the rule against peft.
 
 from __future__ import annotations
 
-from kit.lessons.common import CJK_FONTS, Picture, _label, linear_shapes, matmul_parameters
-from kit.lessons.lora_data import LORA_RANKS, LoraLesson, lora_lesson, DataLesson, data_lesson
-from kit.lessons.cost import ScheduleLesson, LrCheck, processes, schedule_lesson, ZeroTable, ZeroLesson, zero_lesson, flops_per_token, RunCost, run_cost, QUICKSTART_MODEL, QUICKSTART_DATA, CHARS_PER_TOKEN, TEMPLATE_TOKENS, PEAK_TFLOPS, UTILISATION, CardTime, quickstart_tokens, time_on_card, OWN_ALPACA, OWN_SHAREGPT, OWN_REGISTRY, OwnDataset, own_dataset
-from kit.lessons.chat import HELD_OUT_IDENTITY, held_out_questions, IdentityCheck, identity_check, SamplingLesson, sampling_lesson, WrongTemplate, wrong_template
-from kit.lessons.sweep import SweepPlots, setting, sweep_plots
+from kit.tutorial.display import CJK_FONTS, Picture, plot_label
+from kit.tutorial.lessons.common import linear_shapes, matmul_parameters
+from kit.tutorial.lessons.lora_data import LORA_RANKS, LoraLesson, lora_lesson, DataLesson, data_lesson
+from kit.tutorial.lessons.cost import ScheduleLesson, LrCheck, processes, schedule_lesson, ZeroTable, ZeroLesson, zero_lesson, flops_per_token, RunCost, run_cost, QUICKSTART_MODEL, QUICKSTART_DATA, CHARS_PER_TOKEN, TEMPLATE_TOKENS, PEAK_TFLOPS, UTILISATION, CardTime, quickstart_tokens, time_on_card, OWN_ALPACA, OWN_SHAREGPT, OWN_REGISTRY, OwnDataset, own_dataset
+from kit.tutorial.lessons.chat import HELD_OUT_IDENTITY, held_out_questions, IdentityCheck, identity_check, SamplingLesson, sampling_lesson, WrongTemplate, wrong_template
+from kit.tutorial.lessons.sweep import SweepPlots, setting, sweep_plots
 
-__all__ = ["CJK_FONTS", "Picture", "_label", "linear_shapes", "matmul_parameters", "LORA_RANKS", "LoraLesson", "lora_lesson", "DataLesson", "data_lesson", "ScheduleLesson", "LrCheck", "processes", "schedule_lesson", "ZeroTable", "ZeroLesson", "zero_lesson", "flops_per_token", "RunCost", "run_cost", "QUICKSTART_MODEL", "QUICKSTART_DATA", "CHARS_PER_TOKEN", "TEMPLATE_TOKENS", "PEAK_TFLOPS", "UTILISATION", "CardTime", "quickstart_tokens", "time_on_card", "OWN_ALPACA", "OWN_SHAREGPT", "OWN_REGISTRY", "OwnDataset", "own_dataset", "HELD_OUT_IDENTITY", "held_out_questions", "IdentityCheck", "identity_check", "SamplingLesson", "sampling_lesson", "WrongTemplate", "wrong_template", "SweepPlots", "setting", "sweep_plots"]
+__all__ = ["CJK_FONTS", "Picture", "plot_label", "linear_shapes", "matmul_parameters", "LORA_RANKS", "LoraLesson", "lora_lesson", "DataLesson", "data_lesson", "ScheduleLesson", "LrCheck", "processes", "schedule_lesson", "ZeroTable", "ZeroLesson", "zero_lesson", "flops_per_token", "RunCost", "run_cost", "QUICKSTART_MODEL", "QUICKSTART_DATA", "CHARS_PER_TOKEN", "TEMPLATE_TOKENS", "PEAK_TFLOPS", "UTILISATION", "CardTime", "quickstart_tokens", "time_on_card", "OWN_ALPACA", "OWN_SHAREGPT", "OWN_REGISTRY", "OwnDataset", "own_dataset", "HELD_OUT_IDENTITY", "held_out_questions", "IdentityCheck", "identity_check", "SamplingLesson", "sampling_lesson", "WrongTemplate", "wrong_template", "SweepPlots", "setting", "sweep_plots"]

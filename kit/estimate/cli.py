@@ -1,4 +1,4 @@
-"""``kit estimate``: will it fit? The training estimate (kit.estimate) or a later step's (kit.estimate_steps)."""
+"""``kit estimate``: will it fit? The training estimate (kit.estimate) or a later step's (kit.estimate.steps)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 from kit.errors import KitError
 from kit.estimate import estimate_for_config
-from kit.estimate_steps import STEPS, step_estimate_for_config
+from kit.estimate.steps import STEPS, step_estimate_for_config
 from kit.i18n import _
 
 

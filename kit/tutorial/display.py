@@ -1,0 +1,71 @@
+"""What the notebooks draw and show: Chinese-capable fonts for figures, figures as PNG or inline HTML.
+
+Used by the tutorial helpers and the lessons alike (neither imports the other for it).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import html
+import io
+from typing import Any
+
+from kit.i18n import _
+
+
+CJK_FONTS = ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "SimHei",
+             "Microsoft YaHei", "PingFang SC", "Heiti SC")
+
+
+@functools.lru_cache(maxsize=1)
+def _cjk_font() -> str | None:
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return next((name for name in CJK_FONTS if name in installed), None)
+
+
+def plot_label(message: str) -> str:
+    """``_(message)`` for text drawn in a figure; where no installed font has Chinese glyphs the English is
+    drawn instead of a translation that would come out as empty boxes."""
+    text = _(message)
+    return text if text.isascii() or _cjk_font() else message
+
+
+def figure_fonts() -> Any:
+    """While drawing: a CJK font first in line when one is installed (matplotlib's default has no Chinese)."""
+    import contextlib
+
+    import matplotlib
+
+    font = _cjk_font()
+    if font is None:
+        return contextlib.nullcontext()
+    return matplotlib.rc_context({"font.sans-serif": [font, *matplotlib.rcParams["font.sans-serif"]]})
+
+
+class Picture:
+    """A matplotlib Figure that IPython shows as a PNG (kit.fmt.Picture), drawn with the CJK font where one is installed."""
+
+    def __init__(self, figure: Any, dpi: int = 100):
+        from kit.fmt import Picture as Plain
+
+        self._plain = Plain(figure, dpi)
+        self.figure = figure
+
+    def _repr_png_(self) -> bytes:
+        with figure_fonts():
+            return self._plain._repr_png_()
+
+
+def png_html(fig: Any, dpi: int = 100) -> str:
+    """A matplotlib Figure as an inline PNG (drawn by the Figure itself: no pyplot, the kernel's backend stays)."""
+    buf = io.BytesIO()
+    with figure_fonts():
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return f"<img src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}'/>"
+
+
+def html_escape(value: Any) -> str:
+    return html.escape(str(value))
