@@ -114,7 +114,8 @@ def test_values_are_typed_as_the_notebooks_defaults_then_the_config_keys():
     assert first == {"lora_target": "q_proj,v_proj", "seed": 7, "learning_rate": 1e-3, "overrides": ["cutoff_len=64"], "lora_rank": 2}
     # lora_rank is no parameter of notebook 20: it goes into its overrides; output_dir into the run's folder
     given = batch.papermill_parameters(plan, plan.runs[0], None)
-    assert given["overrides"] == ["cutoff_len=64", "lora_rank=2"]
+    # one route to the config: typed values in a mapping, the overrides given first and the swept key added
+    assert given["overrides"] == {"cutoff_len": 64, "lora_rank": 2}
     assert given["output_dir"] == f"/tmp/never-written/{plan.runs[0].run_id}/output"
     assert batch.type_value("flag", "true", False) is True and batch.type_value("xs", "[1, 2]", []) == [1, 2]
     assert batch.type_value("anything", "0.5", None) == 0.5 and batch.type_value("anything", "hello", None) == "hello"

@@ -358,17 +358,37 @@ def load(path: str | Path | None = None, overrides: Sequence[str] = (), extra: M
     raw: dict[str, Any] = read_yaml(path) if path is not None else {}
     if extra:
         raw.update(extra)
+    try:
+        raw.update(overrides_dict(overrides))
+    except ConfigError as exc:
+        raise ConfigError(exc.problems, source=str(path) if path else None) from None
+    return from_dict(raw, source=str(path) if path else None)
+
+
+def overrides_dict(items: Mapping[str, Any] | Sequence[str] | str | None) -> dict[str, Any]:
+    """Config overrides as ``{key: value}``: the one route by which a command line's ``key=value``, a notebook's
+    ``overrides`` parameter, a ``kit demo`` override and a ``kit batch`` value reach a config.
+
+    ``key=value`` strings (one, or a list) are parsed as YAML values, as the same line in a config file
+    would be (``lora_rank=8`` gives 8); a mapping's values are already typed and are taken as they are.
+    Either way ``from_dict`` then validates every key once.
+    """
+    if not items:
+        return {}
+    if isinstance(items, Mapping):
+        return {str(k): v for k, v in items.items()}
     problems: list[str] = []
-    for item in overrides:
+    out: dict[str, Any] = {}
+    for item in [items] if isinstance(items, str) else items:
         try:
-            key, value = parse_override(item)
+            key, value = parse_override(str(item))
         except ConfigError as exc:
             problems += exc.problems
             continue
-        raw[key] = value
+        out[key] = value
     if problems:
-        raise ConfigError(problems, source=str(path) if path else None)
-    return from_dict(raw, source=str(path) if path else None)
+        raise ConfigError(problems)
+    return out
 
 
 # ---------------------------------------------------------------- requirements per command

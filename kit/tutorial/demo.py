@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 from kit import config as config_mod
 from kit import i18n
 from kit.i18n import _
+from kit.tutorial.parameters import EXPORT_DIR, OUTPUT_DIR, OVERRIDES, route, run_outputs
 from kit.tutorial.values import notebook_dir
 
 ORDER = ("00_environment_check", "10_npu_setup", "20_lora_sft", "30_chat_inference")
@@ -49,34 +50,29 @@ def notebook_parameters(path: Path) -> dict[str, Any]:
 
 
 def plan_parameters(overrides: Sequence[str], run_dir: Path, lang: str = "en") -> tuple[dict[str, dict[str, Any]], Path]:
-    """Split ``key=value`` overrides into each notebook's parameters; unknown keys go to the SFT notebook's config."""
+    """Split ``key=value`` overrides into each notebook's parameters and notebook 20's config overrides
+    (``kit.tutorial.parameters.route``, as ``kit batch`` does); the run's outputs in its own folder."""
     params: dict[str, dict[str, Any]] = {name: {} for name in ORDER}
     notebooks = notebook_dir() / lang
     known = {name: set(notebook_parameters(notebooks / f"{name}.ipynb")) for name in ORDER}
-    config_overrides: list[str] = []
-    given: dict[str, Any] = {}
-    for item in overrides:
-        key, value = config_mod.parse_override(item)
-        given[key] = value
+    given = config_mod.overrides_dict(overrides)
     # Made absolute here: the notebooks run inside the run folder, the person typed paths from here.
-    output_dir = Path(given.pop("output_dir", run_dir / "output" / "lora-sft")).resolve()
-    export_dir = Path(given.pop("export_dir", run_dir / "output" / "merged")).resolve()
-    params["20_lora_sft"]["output_dir"] = str(output_dir)
+    outputs = run_outputs(run_dir)
+    output_dir = Path(given.pop(OUTPUT_DIR, outputs[OUTPUT_DIR])).resolve()
+    export_dir = Path(given.pop(EXPORT_DIR, outputs[EXPORT_DIR])).resolve()
+    params["20_lora_sft"][OUTPUT_DIR] = str(output_dir)
     params["30_chat_inference"]["adapter_name_or_path"] = str(output_dir)
-    params["30_chat_inference"]["export_dir"] = str(export_dir)
-    for key, value in given.items():
-        # A parameter several notebooks have (device, model_name_or_path, identity_name) goes to each of them.
-        targets = [n for n in ORDER if key in known[n]]
-        if targets:
-            for n in targets:
-                params[n][key] = value
-        elif key in config_mod.KEYS or key in config_mod.ALIASES:
-            config_overrides.append(f"{key}={value}")
-        else:
-            # Let the config validator name it and suggest the closest key.
-            config_mod.from_dict({key: value})
+    params["30_chat_inference"][EXPORT_DIR] = str(export_dir)
+    # A parameter several notebooks have (device, model_name_or_path, identity_name) goes to each of them;
+    # a config key none of them has goes into notebook 20's overrides, as kit batch routes it.
+    for name in ORDER:
+        params[name].update(route(given, known[name])[0])
+    taken = set().union(*known.values())
+    _, config_overrides, unknown = route({k: v for k, v in given.items() if k not in taken}, ())
+    if unknown:
+        config_mod.from_dict({k: given[k] for k in unknown})  # the validator names it and suggests the closest key
     if config_overrides:
-        params["20_lora_sft"]["overrides"] = config_overrides
+        params["20_lora_sft"][OVERRIDES] = config_overrides
     # Fail now, not minutes later inside a notebook: the training config must validate.
     from kit.tutorial.helpers import quickstart_config
 
@@ -93,7 +89,7 @@ def run_demo(overrides: Sequence[str] = (), run_dir: str | Path | None = None, l
 
     run_dir = Path(run_dir or Path("runs") / f"demo-{datetime.now():%Y%m%d-%H%M%S}").resolve()
     # lang=zh among the overrides is the notebooks' parameter: the edition follows it, so prose and output agree.
-    lang = next((str(config_mod.parse_override(o)[1]) for o in overrides if o.partition("=")[0].strip() == "lang"), lang)
+    lang = str(config_mod.overrides_dict(overrides).get("lang", lang))
     if lang not in i18n.LANGUAGES:
         raise i18n.LanguageError(_("lang: {lang!r} is not a language the kit speaks; use one of {languages}").format(
             lang=lang, languages=", ".join(i18n.LANGUAGES)))

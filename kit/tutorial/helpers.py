@@ -107,11 +107,13 @@ class QuickstartConfig:
         return "kit train " + str(config_mod.QUICKSTART_YAML) + " " + " ".join(shlex.quote(f"{k}={v}") for k, v in self.overrides.items())
 
 
-def quickstart_config(model_name_or_path: str = "kit/tiny-qwen", extra: Sequence[str] = (), **knobs: Any) -> QuickstartConfig:
+def quickstart_config(model_name_or_path: str = "kit/tiny-qwen", extra: Sequence[str] | Mapping[str, Any] = (),
+                      **knobs: Any) -> QuickstartConfig:
     """The Ascend quick-start YAML with the model swapped; the tiny model also gets TINY_SCALING.
 
     ``knobs`` are config keys whose None means "keep the YAML's (or the tiny scaling's) value";
-    ``extra`` are further ``key=value`` strings. ``output_dir`` None follows the model
+    ``extra`` are further overrides, ``key=value`` strings or a mapping (``kit.config.overrides_dict``: the
+    route every front end's values take). ``output_dir`` None follows the model
     (``default_output_dir``), as the quick start's saves/Qwen1.5-7B/lora/sft does.
     """
     base_yaml = config_mod.QUICKSTART_YAML.read_text(encoding="utf-8")
@@ -122,9 +124,7 @@ def quickstart_config(model_name_or_path: str = "kit/tiny-qwen", extra: Sequence
     if knobs.get("output_dir") is None and default_output_dir(model_name_or_path) != raw.get("output_dir"):
         overrides["output_dir"] = default_output_dir(model_name_or_path)
     overrides.update({k: v for k, v in knobs.items() if v is not None})
-    for item in extra:
-        key, value = config_mod.parse_override(item)
-        overrides[key] = value
+    overrides.update(config_mod.overrides_dict(extra))
     # The YAML's deepspeed path is relative to a LLaMA-Factory checkout; the kit resolves it to its own copy.
     cfg = config_mod.from_dict({**raw, **overrides}, source=str(config_mod.QUICKSTART_YAML))
     return QuickstartConfig(cfg, overrides, base_yaml)

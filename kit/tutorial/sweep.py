@@ -24,12 +24,11 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from kit.errors import KitError
+from kit.tutorial.parameters import OVERRIDES, route, run_outputs
 from kit.fmt import jsonable
 from kit.i18n import N_, _
 
-OVERRIDES = "overrides"  # a notebook parameter holding config key=value strings (notebook 20's)
 VISIBLE_DEVICES = "visible_devices"  # the notebook parameter --devices sets, one card per run
-OUTPUT_DIR = "output_dir"
 _NO_LITERAL = object()  # a default papermill shows that is not a Python literal (an expression)
 _SCALARS = (str, int, float, bool, type(None))
 
@@ -215,18 +214,13 @@ def make_plan(notebook: str | Path, parameters: Mapping[str, Any], out: str | Pa
 
 def papermill_parameters(plan: SweepPlan, run: Run, card: str | None) -> dict[str, Any]:
     """What the notebook is given: config keys it lacks go into its overrides; output_dir into the run's folder."""
-    params: dict[str, Any] = {}
-    extra: list[str] = []
-    for name, value in run.parameters.items():
-        if name in plan.defaults:
-            params[name] = value
-        else:
-            text = value if isinstance(value, str) else json.dumps(value)
-            extra.append(f"{name}={text}")
-    if extra:
-        params[OVERRIDES] = list(params.get(OVERRIDES, plan.defaults[OVERRIDES]) or []) + extra
-    if OUTPUT_DIR in plan.defaults and OUTPUT_DIR not in params:
-        params[OUTPUT_DIR] = str(plan.out / run.run_id / "output")
+    defaults = {k: v for k, v in plan.defaults.items() if k != OVERRIDES}
+    params, config, _unknown = route(run.parameters, defaults, plan.defaults.get(OVERRIDES))  # make_plan refused unknowns
+    if config or OVERRIDES in run.parameters:
+        params[OVERRIDES] = config
+    for name, place in run_outputs(plan.out / run.run_id).items():
+        if name in plan.defaults and name not in params:
+            params[name] = place
     if card is not None:
         params[VISIBLE_DEVICES] = card
     return params
