@@ -43,7 +43,11 @@ setup() {
     "$VENV/bin/python" -m pip install -q --upgrade pip
     install_torch
     # modelscope: the quick start's hub (USE_MODELSCOPE_HUB=1), so `kit doctor` finds it after `dev.sh demo`.
-    "$VENV/bin/python" -m pip install -q -e ".[deepspeed,notebooks,modelscope,dev]"
+    # -qq, not -q: recent pip (26.3 here) shows a local project's build-backend warnings at WARNING level, so -q
+    # lets through setuptools' "Package would be ignored" (the data folders under kit/) and "Editable
+    # installation" notices, about 250 lines that ask nothing of the person. -qq keeps errors: a failed build
+    # still prints its whole output, and a dependency conflict its ERROR line.
+    "$VENV/bin/python" -m pip install -qq -e ".[deepspeed,notebooks,modelscope,dev]"
     # DeepSpeed compiles a C++ op on its first run (about a minute): do it now, not in the first training.
     "$VENV/bin/python" -c "from kit.run.launch import prebuild_deepspeed_ops as b; b() or print('DeepSpeed op not prebuilt; the first run will compile it')"
     echo "$want" > "$stamp"
