@@ -141,12 +141,32 @@ def execute(notebook: str | Path, output: str | Path, parameters: Mapping[str, A
         raise NotebookError(_("output {path} cannot be written ({error})").format(path=output, error=exc.strerror or exc)) from None
     try:
         pm.execute_notebook(str(notebook), str(output), parameters=dict(parameters or {}), cwd=str(cwd) if cwd else None,
-                            kernel_name=kernel_name, progress_bar=False, execution_timeout=timeout)
+                            kernel_name=kernel_name, progress_bar=False, execution_timeout=timeout, **_encrypted_kernel())
     except pm.PapermillExecutionError as exc:
         raise NotebookError(_("{notebook}: cell {cell} failed with {error} (the executed notebook is kept at {output})").format(
             notebook=Path(notebook).name, cell=exc.exec_count, error=f"{exc.ename}: {exc.evalue}", output=output),
             exc.exec_count, f"{exc.ename}: {exc.evalue}") from None
     return read(output)
+
+
+def _encrypted_kernel() -> dict[str, Any]:
+    """papermill's keyword for a kernel whose channels are encrypted (CurveZMQ keys from jupyter_client), where supported.
+
+    A kernel on plain TCP says, on every start, "Kernel is running over TCP without encryption ... susceptible to
+    eavesdropping" (ipykernel 7.4 here): on the kit's terminal, once per notebook. jupyter_client (8.10 here)
+    provisions the keys when ``transport_encryption`` is "auto" and the kernelspec declares ``supported_encryption:
+    curve`` (ipykernel's does); a kernel that does not declare it runs as before. Older jupyter_client, or a pyzmq
+    without CurveZMQ: as before too (no config key another version would not know).
+    """
+    try:
+        import zmq
+        from jupyter_client.manager import KernelManager
+        from traitlets.config import Config
+    except ImportError:
+        return {}
+    if not KernelManager.class_traits().get("transport_encryption") or not zmq.has("curve"):
+        return {}
+    return {"config": Config({"KernelManager": {"transport_encryption": "auto"}})}
 
 
 def notebook_dir() -> Path:
