@@ -1,11 +1,16 @@
 """Builders for tests: a tiny random Qwen2 model with a trained byte-level BPE tokenizer, and small datasets.
 
-Nothing is downloaded: the tokenizer is trained on a few lines here, the model is random-init.
+Nothing is downloaded: the tokenizer is trained on a few lines here, the model is random-init. Each model is
+built once per session (per shape and seed) and copied for every test that asks for one.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
+import re
+import shutil
+import tempfile
 from pathlib import Path
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "llamafactory"
@@ -31,7 +36,31 @@ CHAT_TEMPLATE = (
 )
 
 
+_BUILT: dict[tuple[int, int, int], tuple[Path, object]] = {}
+
+
 def make_tiny_model(out: Path, hidden: int = 64, layers: int = 2, seed: int = 0) -> Path:
+    """A tiny Qwen2 model in ``out``: built once per session for each (hidden, layers, seed), then copied.
+
+    A copy is byte for byte what a build writes, and leaves torch's random generator as a build leaves it, so a
+    test sees no difference; each test gets its own folder, so one that damages its model harms no other.
+    """
+    import torch
+
+    key = (hidden, layers, seed)
+    if key not in _BUILT:
+        cache = Path(tempfile.mkdtemp(prefix="kit-tiny-models-"))
+        atexit.register(shutil.rmtree, cache, ignore_errors=True)
+        built = _build_tiny_model(cache / "model", hidden, layers, seed)
+        _BUILT[key] = (built, torch.get_rng_state())
+    built, rng_state = _BUILT[key]
+    out = Path(out)
+    shutil.copytree(built, out, dirs_exist_ok=True)
+    torch.set_rng_state(rng_state)
+    return out
+
+
+def _build_tiny_model(out: Path, hidden: int, layers: int, seed: int) -> Path:
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
@@ -107,3 +136,15 @@ def quickstart(model: Path, data: Path, output: Path, **changes) -> dict:
     }
     cfg.update(changes)
     return cfg
+
+
+def binder_start_environment() -> dict[str, str]:
+    """The variables binder/start exports (``export NAME=${NAME:-value}`` or ``export NAME=value``)."""
+    start = Path(__file__).resolve().parents[1] / "binder" / "start"
+    joined = re.sub(r"\\\n", " ", start.read_text(encoding="utf-8"))
+    env = {}
+    for line in (line.strip() for line in joined.splitlines()):
+        match = re.fullmatch(r"export (\w+)=(?:\$\{\w+:-([^}]*)\}|(\S*))", line)
+        if match:
+            env[match.group(1)] = match.group(2) if match.group(2) is not None else match.group(3)
+    return env
