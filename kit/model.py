@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from kit.errors import KitError
-from kit.i18n import _
+from kit.i18n import N_, _
 
 if TYPE_CHECKING:
     from kit.config import Config
@@ -23,6 +23,65 @@ logger = logging.getLogger("kit.model")
 
 class ModelError(KitError):
     pass
+
+
+# ---------------------------------------------------------------- what the libraries print on their own
+
+# transformers' bars around the kit's loads and saves, by their (English) description: the kit's own words instead.
+LIBRARY_BARS = {"Loading weights": N_("loading weights"), "Writing model shards": N_("writing model shards")}
+BAR_DELAY_S = 3.0  # a load or save that takes longer shows its bar; the tiny model's never does
+
+
+class _NoCpuAcceleratorNote(logging.Filter):
+    """Drops DeepSpeed's "Setting accelerator to CPU. If you have GPU or other accelerator, we were unable to detect it."
+
+    DeepSpeed logs it on its first import in a process when DS_ACCELERATOR is unset and it finds no accelerator
+    (transformers imports it to save a model, the Trainer to train with a DeepSpeed config). In the kit the device
+    is already said in the kit's words (kit.device: which device, and why no NPU, with the fix), and ``kit doctor``
+    warns, with the fix, when DeepSpeed's accelerator differs from the kit's device. Every other record passes.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Setting accelerator to CPU")
+
+
+NO_CPU_ACCELERATOR_NOTE = _NoCpuAcceleratorNote()
+
+
+def drop_deepspeed_cpu_note() -> None:
+    """For a process that is the kit's own (a training rank): DeepSpeed's CPU note is never shown in it."""
+    logging.getLogger("DeepSpeed").addFilter(NO_CPU_ACCELERATOR_NOTE)  # the logger DeepSpeed logs it with; once only
+
+
+@contextlib.contextmanager
+def quiet_libraries() -> Iterator[None]:
+    """Around the kit's own loads and saves: transformers' "Loading weights" and "Writing model shards" bars become
+    the kit's, translated and shown only when the step takes over BAR_DELAY_S seconds, and DeepSpeed's CPU note is
+    dropped. Only for these calls: a person's own from_pretrained in the same notebook shows what it always did,
+    and bars a person turned off (transformers.utils.logging.disable_progress_bar) stay off."""
+    from transformers.utils import logging as hf_logging
+
+    deepspeed_logger = logging.getLogger("DeepSpeed")
+    had_filter = NO_CPU_ACCELERATOR_NOTE in deepspeed_logger.filters
+    deepspeed_logger.addFilter(NO_CPU_ACCELERATOR_NOTE)
+    set_hook = getattr(hf_logging, "set_tqdm_hook", None)  # transformers 5; older ones draw no such bars
+    previous = None
+
+    def kit_bar(factory: Any, args: tuple, kwargs: dict) -> Any:
+        words = LIBRARY_BARS.get(kwargs.get("desc"))
+        if words is not None:
+            kwargs = {**kwargs, "desc": _(words), "delay": BAR_DELAY_S}
+        return previous(factory, args, kwargs) if previous is not None else factory(*args, **kwargs)
+
+    if set_hook is not None:
+        previous = set_hook(kit_bar)
+    try:
+        yield
+    finally:
+        if set_hook is not None:
+            set_hook(previous)
+        if not had_filter:
+            deepspeed_logger.removeFilter(NO_CPU_ACCELERATOR_NOTE)
 
 
 # ---------------------------------------------------------------- tokenizer
@@ -100,7 +159,8 @@ def load_model(model_dir: Path, dtype: Any = None, trust_remote_code: bool = Fal
     from transformers import AutoModelForCausalLM
 
     try:
-        model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype, trust_remote_code=trust_remote_code)
+        with quiet_libraries():
+            model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
         raise ModelError(_("could not load the model from {path}: {error}").format(path=model_dir, error=exc)) from None
     return model
@@ -229,7 +289,7 @@ def load_adapters(model: Any, adapter_paths: Sequence[str | Path], merge: bool =
     for i, raw in enumerate(adapter_paths):
         path = check_adapter_dir(raw)
         try:
-            with _peft_reading_old_names():
+            with _peft_reading_old_names(), quiet_libraries():
                 model = PeftModel.from_pretrained(model, str(path), is_trainable=False)
         except RuntimeError as exc:
             if "size mismatch" in str(exc) or "shape" in str(exc):
