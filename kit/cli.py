@@ -1,13 +1,14 @@
-"""The ``kit`` command: train, preprocess, chat, export, doctor, estimate, demo.
+"""The ``kit`` command: train, preprocess, chat, export, doctor, estimate, demo, batch, keys.
 
-Each subcommand calls the same functions the notebooks call. A person's mistake (a KitError) is
-printed as one message with exit status 2 and no traceback; anything else is a bug and keeps its
-traceback.
+Each subcommand calls the same functions the notebooks call, and reads its command line with the same
+parser (``kit.command_parser.CommandParser``): the same ``-h`` layout, and a mistake on the command
+line is the usage line and one ``error: ...`` line, exit status 2, in the person's language. A person's
+mistake found later (a KitError) is printed as one message with exit status 2 and no traceback;
+anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -34,9 +35,7 @@ commands:
 """)
 
 
-TRAIN_HELP = N_("""usage: kit train CONFIG.yaml [key=value ...]
-
-LoRA supervised fine-tuning with a LLaMA-Factory-style YAML (see `kit keys` for every key).
+TRAIN_DESCRIPTION = N_("""LoRA supervised fine-tuning with a LLaMA-Factory-style YAML (see `kit keys` for every key).
 key=value overrides apply after the file. Runs under torchrun when `deepspeed` is set, FORCE_TORCHRUN
 is set or several devices are visible; NPROC_PER_NODE, NNODES, NODE_RANK, MASTER_ADDR and MASTER_PORT
 are honoured. Writes the adapter, trainer_log.jsonl, all_results.json and plots into output_dir.
@@ -47,31 +46,26 @@ The quick start's own command works too:
 
 def cmd_train(args: Sequence[str]) -> int:
     from kit import config
+    from kit.config.command_line import ConfigCommandParser
     from kit.run import launch
 
-    if any(a in ("-h", "--help") for a in args):
-        print(_(TRAIN_HELP))
-        return 0
-    from kit.config.command_line import split_config_args
-
-    path, overrides = split_config_args(args, "kit train")
-    if path is None:
-        raise KitError(_("kit train needs a config file: kit train CONFIG.yaml [key=value ...]"))
-    cfg = config.load(path, overrides)
+    ns = ConfigCommandParser("kit train", _(TRAIN_DESCRIPTION), config_required=True).parse_args(args)
+    cfg = config.load(ns.config, ns.overrides)
     return launch.launch_sft(cfg)
 
 
 def cmd_preprocess(args: Sequence[str]) -> int:
     from kit import config
+    from kit.config.command_line import ConfigCommandParser
     from kit.data import preprocess
     from kit.data import write_jsonl
 
-    parser = argparse.ArgumentParser(prog="kit preprocess")
-    parser.add_argument("config")
-    parser.add_argument("overrides", nargs="*")
-    parser.add_argument("--output", help="write every encoded example as JSONL here")
-    parser.add_argument("--preview", type=int, default=3, help="examples to show without --output")
-    ns = parser.parse_args(list(args))
+    parser = ConfigCommandParser("kit preprocess", _(
+        "Encode the datasets a config names, as training will: preview a few examples (what is trained is\n"
+        "marked), or write every encoded example to a JSONL file."), config_required=True)
+    parser.add_argument("--output", metavar="FILE.jsonl", help=_("write every encoded example as JSONL here"))
+    parser.add_argument("--preview", type=int, default=3, metavar="N", help=_("examples to show without --output (default 3)"))
+    ns = parser.parse_args(args)
     encoded = preprocess.encode(config.load(ns.config, ns.overrides))
     data = encoded.data
     if ns.output:
@@ -90,7 +84,9 @@ def cmd_preprocess(args: Sequence[str]) -> int:
 
 def cmd_keys(args: Sequence[str]) -> int:
     from kit.config import key_reference
+    from kit.command_parser import CommandParser
 
+    CommandParser("kit keys", _("Every config key with its type, default and meaning.")).parse_args(args)
     for row in key_reference():
         choices = f" [{', '.join(map(str, row['choices']))}]" if row["choices"] else ""
         print(f"{row['key']:<30} {row['type']:<14} default={row['default']!r}{choices}\n    {row['help']}")
@@ -126,7 +122,9 @@ def take_language(argv: list[str]) -> list[str]:
     rest: list[str] = []
     i = 0
     while i < len(argv):
-        if argv[i] == "--lang" and i + 1 < len(argv):
+        if argv[i] == "--lang":
+            if i + 1 == len(argv):
+                raise i18n.LanguageError(_("--lang needs a language: {choices}").format(choices=", ".join(i18n.LANGUAGES)))
             i18n.set_language(argv[i + 1])
             i += 2
             continue
@@ -139,12 +137,31 @@ def take_language(argv: list[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """``kit ...``: the exit status. A closed pipe (``kit --help | head``) ends the output quietly."""
+    from kit.command_parser import quiet_closed_stdout
+
+    try:
+        code = _main(list(sys.argv[1:] if argv is None else argv))
+        sys.stdout.flush()  # a reader that went away shows here, not at exit
+        return code
+    except BrokenPipeError:
+        quiet_closed_stdout()
+        return 0
+
+
+def _usage_error(message: str, usage: str) -> int:
+    """The usage, then one line ``error: ...``: what every kit command prints for a mistake on its command line."""
+    print(usage.rstrip("\n") + "\n" + _("error: {message}").format(message=message), file=sys.stderr)
+    return 2
+
+
+def _main(argv: list[str]) -> int:
+    from kit.command_parser import UsageExit
+
     try:
         argv = take_language(argv)
     except KitError as exc:
-        print(_("error: {message}").format(message=exc), file=sys.stderr)
-        return 2
+        return _usage_error(str(exc), _(USAGE).splitlines()[0])
     from kit import i18n
 
     i18n.warn_unknown_kit_lang()
@@ -158,24 +175,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     command = COMMANDS.get(argv[0])
     if command is None:
-        print(_("error: unknown command {name!r}").format(name=argv[0]) + "\n\n" + _(USAGE), file=sys.stderr)
-        return 2
+        return _usage_error(_("unknown command {name!r}").format(name=argv[0]), _(USAGE))
     logging.basicConfig(level=logging.INFO, format="[kit %(levelname)s] %(message)s")
     from kit.run.launch import Terminated
 
     try:
         return command(argv[1:])
+    except UsageExit as exc:  # the command's help, or a mistake on its command line (already said)
+        return exc.code if isinstance(exc.code, int) else 2
     except KitError as exc:
         print(_("error: {message}").format(message=exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(_("interrupted"), file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `kit ... | head` closed the pipe: the reader has what it wanted
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's advice: no second error at exit
-        return 0
     except Terminated as exc:  # SIGTERM / SIGHUP: the training processes are already stopped
         print(_("stopped by {signal}: training processes ended").format(signal=exc.name), file=sys.stderr)
         return 128 + exc.signum

@@ -6,6 +6,12 @@
 Each area of the package has its own catalog, kit/locale/zh/LC_MESSAGES/<area>.po; a translator
 edits those (any .po editor works) and runs this script to compile them. tests/test_i18n.py runs the
 check.
+
+One catalog is not the kit's: ``argparse`` holds argparse's own messages ("usage: ", "the following
+arguments are required: %s" ...), msgids exactly as the standard library's argparse writes them, which
+``kit.command_parser.argparse_language`` installs while a kit command parses its command line.
+They are extracted from the argparse of the Python that runs this script; an update adds a newer
+Python's messages and keeps the older ones (each Python looks up those it has).
 """
 
 from __future__ import annotations
@@ -36,14 +42,23 @@ def new_catalog(area: str, lang: str | None = None) -> Catalog:
                    copyright_holder="the kit authors", last_translator="the kit authors", language_team=f"{lang or 'en'}",
                    fuzzy=False)
 
-# area -> the sources whose messages its catalog holds (each source in exactly one area)
+# Catalogs of another package's messages: area -> the module (an absolute path) whose msgids it holds.
+FOREIGN: dict[str, Path] = {"argparse": Path(argparse.__file__).resolve()}
+
+# area -> the sources whose messages its catalog holds (each source in exactly one area), under kit/ or absolute
 AREAS: dict[str, tuple[str, ...]] = {
     "doctor": ("doctor",),
-    "train": ("config", "run", "cli.py", "train.py", "envvars.py", "i18n.py"),
+    "train": ("config", "run", "cli.py", "command_parser.py", "train.py", "envvars.py", "i18n.py"),
     "data": ("data", "hub.py", "model.py", "device.py", "estimate", "fmt.py", "tiny.py"),
     "chat": ("chat",),
     "notebook": ("tutorial",),
+    **{area: (str(module),) for area, module in FOREIGN.items()},
 }
+
+
+def location(path: Path) -> str:
+    """Where a message is, as the .po file says it: relative to the checkout, or a foreign module's file name."""
+    return str(path.relative_to(ROOT)) if ROOT in path.parents else path.name
 
 
 def sources(area: str) -> list[Path]:
@@ -59,7 +74,8 @@ def extract(area: str) -> Catalog:
     catalog = new_catalog(area)
     for path in sources(area):
         for lineno, message, comments, _context in extract_from_file("python", str(path), keywords=KEYWORDS):
-            catalog.add(message, locations=[(str(path.relative_to(ROOT)), lineno)], auto_comments=comments)
+            # A foreign module's line numbers differ from one Python to the next: its file name only.
+            catalog.add(message, locations=[(location(path), None if area in FOREIGN else lineno)], auto_comments=comments)
     return catalog
 
 
@@ -101,6 +117,10 @@ def compiled(catalog: Catalog) -> bytes:
 def update(lang: str, area: str) -> None:
     catalog = read(lang, area)
     catalog.update(extract(area), no_fuzzy_matching=True, update_creation_date=False)
+    if area in FOREIGN:  # another Python's messages stay: that Python still looks them up
+        for message in list(catalog.obsolete.values()):
+            catalog[message.id] = message
+        catalog.obsolete.clear()
     catalog.revision_date = EPOCH
     po = po_path(lang, area)
     po.parent.mkdir(parents=True, exist_ok=True)
