@@ -191,7 +191,8 @@ def export_model(cfg: Config, replace_earlier_export: bool = False) -> Path:
     staging = None
     try:
         staging = make_staging(export_dir)
-        model.save_pretrained(str(staging), max_shard_size=f"{cfg.infer.export_size}GB")
+        with model_mod.quiet_libraries():  # the kit's own bar, not "Writing model shards"; no DeepSpeed CPU note
+            model.save_pretrained(str(staging), max_shard_size=f"{cfg.infer.export_size}GB")
         tokenizer.save_pretrained(str(staging))
         _drop_load_flags(staging / "tokenizer_config.json")
         write_marker(staging, {"model_name_or_path": cfg.model.model_name_or_path,
