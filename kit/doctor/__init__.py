@@ -20,11 +20,8 @@ keys stay English.
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from kit.doctor.checks import CHECKS, run_checks
 from kit.doctor.facts import (CannFacts, DeepSpeedFacts, DiskFacts, DriverFacts, Facts, MemoryFacts, NpuChip, NpuSmiFacts,
@@ -32,6 +29,9 @@ from kit.doctor.facts import (CannFacts, DeepSpeedFacts, DiskFacts, DriverFacts,
 from kit.doctor.probes import NPU_SMI_TIMEOUT_S, gather
 from kit.doctor.report import FAIL, OK, WARN, Check, DoctorReport
 from kit.i18n import LANGUAGES, _, set_language
+
+if TYPE_CHECKING:
+    from kit.command_parser import CommandParser
 
 __all__ = [
     "OK", "WARN", "FAIL", "Check", "DoctorReport", "CHECKS", "doctor", "doctor_main", "gather", "run_checks",
@@ -53,45 +53,37 @@ def doctor(device: str = "auto", output_dir: str | Path = ".", nproc: int | None
     return run_checks(gather(device, output_dir, nproc, nnodes, env, timeout, smoke))
 
 
-def _language_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+def _language_option(parser: CommandParser) -> None:
     parser.add_argument("--lang", choices=LANGUAGES, default=None,
                         help=_("language of the report and messages (default: KIT_LANG or the locale, e.g. LANG=zh_CN.UTF-8)"))
 
 
-class _HelpFormatter(argparse.HelpFormatter):
-    """argparse's help, with the one word it adds itself ("usage:") in the chosen language too."""
-
-    def add_usage(self, usage, actions, groups, prefix=None):  # type: ignore[no-untyped-def]
-        super().add_usage(usage, actions, groups, _("usage: ") if prefix is None else prefix)
-
-
 def doctor_main(argv: list[str]) -> int:
     """``kit doctor``: exit status 1 when any check fails, else 0."""
+    from kit.command_parser import CommandParser
+
     # --lang first, so that the help and every message after it are in that language.
-    early = argparse.ArgumentParser(add_help=False)
+    early = CommandParser("kit doctor", add_help=False)
     _language_option(early)
     chosen, _rest = early.parse_known_args(argv)
     if chosen.lang:
         set_language(chosen.lang)
-    parser = argparse.ArgumentParser(prog="kit doctor", add_help=False, formatter_class=_HelpFormatter,
-                                     description=_("Check this machine for the LoRA quick start; every warning and failure comes with a fix."))
-    # Our own group and -h, so that the heading and the help's help are translated like the rest.
-    options = parser.add_argument_group(_("options"))
-    options.add_argument("-h", "--help", action="help", help=_("show this help message and exit"))
-    options.add_argument("--json", action="store_true", help=_("print the report as JSON"))
-    options.add_argument("--device", choices=["auto", "npu", "cuda", "cpu"], default="auto", help=_("the device you mean to train on"))
-    options.add_argument("--output_dir", default=".", help=_("where training will write (for the free-disk check)"))
-    options.add_argument("--nproc", type=int, default=None, help=_("processes per node you will launch (default: NPROC_PER_NODE or 1)"))
-    options.add_argument("--nnodes", type=int, default=None, help=_("number of nodes (default: NNODES or 1)"))
-    options.add_argument("--timeout", type=float, default=NPU_SMI_TIMEOUT_S, help=_("seconds to wait for npu-smi info"))
-    options.add_argument("--no-smoke", dest="smoke", action="store_false", help=_("skip the matmul smoke test"))
-    _language_option(options)
+    parser = CommandParser("kit doctor", _("Check this machine for the LoRA quick start; every warning and failure comes with a fix."))
+    parser.add_argument("--json", action="store_true", help=_("print the report as JSON"))
+    parser.add_argument("--device", choices=["auto", "npu", "cuda", "cpu"], default="auto", help=_("the device you mean to train on"))
+    parser.add_argument("--output_dir", default=".", help=_("where training will write (for the free-disk check)"))
+    parser.add_argument("--nproc", type=int, default=None, metavar="N", help=_("processes per node you will launch (default: NPROC_PER_NODE or 1)"))
+    parser.add_argument("--nnodes", type=int, default=None, metavar="N", help=_("number of nodes (default: NNODES or 1)"))
+    parser.add_argument("--timeout", type=float, default=NPU_SMI_TIMEOUT_S, metavar="SECONDS", help=_("seconds to wait for npu-smi info"))
+    parser.add_argument("--no-smoke", dest="smoke", action="store_false", help=_("skip the matmul smoke test"))
+    _language_option(parser)
     args = parser.parse_args(argv)
     report = doctor(args.device, args.output_dir, args.nproc, args.nnodes, timeout=args.timeout, smoke=args.smoke, lang=args.lang)
     try:
         print(report.to_json() if args.json else report.render_text(), flush=True)
     except BrokenPipeError:
-        # `kit doctor --json | head`: the reader has what it wanted (Chinese JSON is over one 8 KiB pipe
-        # write). Point stdout at devnull so the exit flush does not raise again, as Python's docs advise.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # `kit doctor --json | head`: the reader has what it wanted (Chinese JSON is over one 8 KiB pipe write).
+        from kit.command_parser import quiet_closed_stdout
+
+        quiet_closed_stdout()
     return report.exit_code
