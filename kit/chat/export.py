@@ -31,9 +31,7 @@ __all__ = ["EXPORT_MARKER", "ExportError", "export_main", "export_model", "jinja
 _check_export_dir = check_export_dir  # the name earlier tests use
 
 
-USAGE = N_("""usage: kit export [CONFIG.yaml] [--key value ...]
-
-Merge a LoRA adapter into its base model and save a standalone model, as llamafactory-cli export does:
+DESCRIPTION = N_("""Merge a LoRA adapter into its base model and save a standalone model, as llamafactory-cli export does:
 
   kit export --model_name_or_path qwen/Qwen1.5-7B --adapter_name_or_path saves/Qwen1.5-7B/lora/sft \\
              --template qwen --finetuning_type lora --export_dir models/qwen1.5-7b-sft
@@ -242,13 +240,18 @@ _BOOL_WORDS = {"true": True, "false": False, "yes": True, "no": False, "1": True
 
 def export_main(argv: list[str]) -> int:
     """Entry point of ``kit export`` (kit.cli routes here)."""
-    if any(a in ("-h", "--help") for a in argv):
-        print(_(USAGE))
-        return 0
     from kit.chat.terminal import load_config
+    from kit.config import ConfigError
+    from kit.config.command_line import ConfigCommandParser
 
-    replace_earlier, argv = _take_replace_flag(list(argv))
-    cfg = load_config(argv, "kit export")
+    parser = ConfigCommandParser("kit export", _(DESCRIPTION), config_required=False, overrides_metavar="--key value")
+    # Shown in the help; read here, before argparse, as its value is optional (a bare flag means true).
+    parser.add_argument(REPLACE_FLAG, metavar="[true|false]", help=_("replace an earlier kit export in export_dir (see above)"))
+    try:
+        replace_earlier, argv = _take_replace_flag(list(argv))
+    except ConfigError as exc:
+        parser.error(exc.problems[0])
+    cfg = load_config(parser.config_args(parser.parse_args(argv)), "kit export")
     out = export_model(cfg, replace_earlier_export=replace_earlier)
     print(json.dumps({"export_dir": str(out), "files": sorted(p.name for p in out.iterdir())}))
     return 0

@@ -28,9 +28,7 @@ WELCOME = N_("Welcome to the CLI application, use `clear` to remove the history,
 # The commands are LLaMA-Factory's English words in every language; a Chinese speaker may also type these.
 EXIT_WORDS = ("exit", "退出")
 CLEAR_WORDS = ("clear", "清空")
-USAGE = N_("""usage: kit chat [CONFIG.yaml] [--key value ...]
-
-Chat in the terminal with a model and its LoRA adapter, as llamafactory-cli chat does:
+DESCRIPTION = N_("""Chat in the terminal with a model and its LoRA adapter, as llamafactory-cli chat does:
 
   kit chat --model_name_or_path qwen/Qwen1.5-7B --adapter_name_or_path saves/Qwen1.5-7B/lora/sft \\
            --template qwen --finetuning_type lora
@@ -195,12 +193,13 @@ def _answer(engine: Any, messages: list[dict[str, str]], stdout: IO[str], assist
 
 def chat_main(argv: list[str]) -> int:
     """Entry point of ``kit chat`` (kit.cli routes here)."""
-    if any(a in ("-h", "--help") for a in argv):
-        print(_(USAGE))
-        return 0
+    from kit.config.command_line import ConfigCommandParser
+
+    parser = ConfigCommandParser("kit chat", _(DESCRIPTION), config_required=False, overrides_metavar="--key value")
+    ns = parser.parse_args(argv)
     from kit.chat.engine import Engine
 
-    cfg = load_config(argv, "kit chat")
+    cfg = load_config(parser.config_args(ns), "kit chat")
     engine = Engine(config=cfg)
     try:
         return run_loop(engine)
