@@ -461,6 +461,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="[kit %(levelname)s] %(message)s")
+    # DeepSpeed's "Setting accelerator to CPU ... unable to detect it", on its import in each rank: the kit's device
+    # check (kit doctor, kit demo, notebook 00) says which device and why no NPU, in the person's language, with the fix.
+    model_mod.drop_deepspeed_cpu_note()
     try:
         env = EnvSettings.from_environ()
         if argv[:1] == ["--plan"] and len(argv) == 2:
