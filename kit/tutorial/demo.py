@@ -169,9 +169,12 @@ def _width(text: str) -> int:
 
 
 def demo_main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="kit demo", description=_("The whole quick start on the embedded tiny model."))
-    parser.add_argument("overrides", nargs="*", help=_("key=value: notebook parameters or quick-start config keys"))
-    parser.add_argument("--run_dir", default=None, help=_("where executed notebooks go (default runs/demo-TIMESTAMP)"))
+    from kit.command_parser import CommandParser
+
+    parser = CommandParser("kit demo", _("The whole quick start on the embedded tiny model."), words_anywhere=True)
+    parser.add_argument("overrides", nargs="*", default=[], metavar="key=value",
+                        help=_("key=value: notebook parameters or quick-start config keys"))
+    parser.add_argument("--run_dir", default=None, metavar="DIR", help=_("where executed notebooks go (default runs/demo-TIMESTAMP)"))
     parser.add_argument("--lang", choices=("en", "zh"), default=None,
                         help=_("which edition of the notebooks to run (default: the kit's language, kit --lang or LANG)"))
     parser.add_argument("--json", action="store_true", help=_("print the published values as JSON at the end"))

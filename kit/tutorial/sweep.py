@@ -478,31 +478,42 @@ example:
 
 
 def batch_main(argv: Sequence[str]) -> int:
-    if not argv or any(a in ("-h", "--help") for a in argv):
-        print(_(HELP))
-        return 0
+    from kit.command_parser import CommandParser
 
-    class Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> None:  # a KitError: one line, exit 2, nothing written
-            raise BatchError(_("kit batch: {message} (see kit batch --help)").format(message=message))
-
-    parser = Parser(prog="kit batch", add_help=False)
-    parser.add_argument("notebook")
-    parser.add_argument("-p", "--parameter", nargs="+", action="append", default=[])
-    parser.add_argument("--out")
-    parser.add_argument("--parallel", type=int)
-    parser.add_argument("--devices")
-    parser.add_argument("--kernel")
-    parser.add_argument("--timeout", type=int)
-    parser.add_argument("--lang", choices=("en", "zh"), default=None)
+    parser = CommandParser("kit batch", _(
+        "Run a notebook once for every combination of the values given (papermill's -p, several values\n"
+        "meaning a sweep; a value with commas, like q_proj,v_proj, stays one value). NOTEBOOK is a path or\n"
+        "the name of one of the kit's notebooks (20_lora_sft). Values are typed as the notebook's defaults;\n"
+        "where a default is None, as the config key of that name (kit keys), else as a Python literal. A\n"
+        "config key the notebook has no parameter for goes into its `overrides` (e.g. -p lora_rank 2 8 32\n"
+        "with notebook 20).\n"
+        "\n"
+        "Each run gets DIR/<run-id>/: the executed notebook, run.json and, unless given, output_dir as\n"
+        "DIR/<run-id>/output. DIR/results.csv and DIR/results.json fill as runs finish: the swept values,\n"
+        "status, seconds and every scalar the notebook published. Running the same command again skips the\n"
+        "runs that completed and retries the ones that failed. Exit status 1 when any run failed."),
+        usage="%(prog)s [-h] NOTEBOOK -p NAME VALUE [VALUE ...] [-p NAME VALUE ...] [--out DIR]\n"
+              "                 [--parallel N] [--devices 0,1,...] [--kernel NAME] [--timeout SECONDS] [--lang {en,zh}]",
+        epilog=_("example:\n"
+                 "  kit batch 20_lora_sft -p lora_rank 2 8 32 -p learning_rate 1e-3 3e-3 -p max_samples 20 --out runs/rank-lr"))
+    parser.add_argument("notebook", metavar="NOTEBOOK", help=_("a notebook's path, or the name of one of the kit's notebooks"))
+    parser.add_argument("-p", "--parameter", nargs="+", action="append", default=[], metavar=("NAME VALUE", "VALUE"),
+                        help=_("a notebook parameter and its value(s)"))
+    parser.add_argument("--out", metavar="DIR", help=_("where runs and results go (default runs/batch-<notebook>)"))
+    parser.add_argument("--parallel", type=int, metavar="N", help=_(
+        "runs at once (default 1, or one per card with --devices); on a CPU they share the cores (OMP_NUM_THREADS per run)"))
+    parser.add_argument("--devices", metavar="0,1,...", help=_("one card per run, set through the notebook's visible_devices"))
+    parser.add_argument("--kernel", metavar="NAME", help=_("the Jupyter kernel (default: the notebook's)"))
+    parser.add_argument("--timeout", type=int, metavar="SECONDS", help=_("the longest one cell may run"))
+    parser.add_argument("--lang", choices=("en", "zh"), default=None,
+                        help=_("the edition, for a notebook given by name (default: the kit's language)"))
     ns = parser.parse_args(list(argv))
-    parameters: dict[str, Any] = {}
-    for item in ns.parameter:
-        if len(item) < 2:
-            raise BatchError(_("-p {name}: give a value (-p NAME VALUE [VALUE ...])").format(name=item[0]))
-        if item[0] in parameters:
-            raise BatchError(_("-p {name} is given twice; put all its values after one -p").format(name=item[0]))
-        parameters[item[0]] = item[1:]
+    for i, item in enumerate(ns.parameter):
+        if len(item) < 2:  # argparse's own words would be "expected at least one argument"
+            parser.error(_("-p {name}: give a value (-p NAME VALUE [VALUE ...])").format(name=item[0]))
+        if any(earlier[0] == item[0] for earlier in ns.parameter[:i]):
+            parser.error(_("-p {name} is given twice; put all its values after one -p").format(name=item[0]))
+    parameters: dict[str, Any] = {item[0]: item[1:] for item in ns.parameter}
     out = ns.out or str(Path("runs") / f"batch-{Path(ns.notebook).stem}")
     rows = run_batch(ns.notebook, parameters, out, ns.parallel, ns.devices, ns.kernel, ns.timeout, ns.lang)
     print(format_table(rows))
