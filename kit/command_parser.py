@@ -28,7 +28,9 @@ import argparse
 import contextlib
 import gettext
 import os
+import re
 import sys
+import unicodedata
 from typing import Any, Iterator, NoReturn, Sequence
 
 from kit.i18n import _
@@ -89,7 +91,38 @@ class UsageExit(SystemExit):
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """argparse's layout; a description or epilog keeps its line breaks, so that examples (and Chinese, which
-    has no spaces to wrap at) read as written."""
+    has no spaces to wrap at) read as written, and an option's help wraps at the terminal's columns in Chinese too."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:  # argparse's hook for an option's help
+        return wrap_columns(" ".join(text.split()), width)
+
+
+# A run of characters that is not broken (a word of English, a path), one wide character, or spaces.
+_PIECES = re.compile(r"[^\s\u1100-\uffff]+|[\u1100-\uffff]|\s+")
+_NO_LINE_START = set("，。、；：！？）》」』”’")  # Chinese punctuation that closes: never first on a line
+
+
+def columns(text: str) -> int:
+    """How many terminal columns ``text`` takes: a Chinese character (East Asian wide) takes two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def wrap_columns(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width`` columns, broken at spaces or between Chinese characters
+    (textwrap counts characters, so a Chinese line came out twice as wide as the terminal)."""
+    lines: list[str] = []
+    line = ""
+    for piece in _PIECES.findall(text):
+        if piece.isspace():
+            line += " " if line else ""
+        elif line and columns(line + piece) > width and piece not in _NO_LINE_START:
+            lines.append(line.rstrip())
+            line = piece
+        else:
+            line += piece
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines
 
 
 class CommandParser(argparse.ArgumentParser):

@@ -278,3 +278,18 @@ def test_a_reader_that_stops_early_is_not_a_crash(args):
     proc.stdout.close()  # closed before kit writes a byte: its first write meets a closed pipe
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0 and "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_chinese_option_help_wraps_at_the_terminals_columns(monkeypatch, capsys):
+    """argparse wraps help with textwrap, which counts characters: a Chinese line came out twice the terminal's width."""
+    from kit.command_parser import columns, wrap_columns
+
+    assert wrap_columns("每个运行一张卡，通过 Notebook 的 visible_devices 设置", 20) == [
+        "每个运行一张卡，通过", "Notebook 的", "visible_devices 设置"]
+    assert wrap_columns("一二三四，五", 8) == ["一二三四，", "五"]  # closing punctuation stays on its line
+    monkeypatch.setenv("COLUMNS", "80")
+    i18n.set_language("zh")
+    for command in ("estimate", "batch", "doctor"):
+        code, out, _err = _run(capsys, command, "-h")
+        options = out.split("\n选项:\n", 1)[1].splitlines()
+        assert code == 0 and options and max(columns(line) for line in options if "kit batch 20_lora_sft" not in line) <= 80, out
