@@ -354,3 +354,12 @@ def test_the_app_object_serves_in_process(engine) -> None:
         reply = client.post("/v1/chat/completions", json={"messages": WHO, "max_tokens": 24, "temperature": 0}).json()
         assert reply["choices"][0]["message"]["content"] == engine.chat(WHO)
         assert client.post("/v1/chat/completions", json={"messages": []}).status_code == 400
+
+
+def test_help_is_the_shared_parsers_and_needs_no_extra(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(api.importlib.util, "find_spec", lambda name, *a: None)  # -h answers even without FastAPI
+    with pytest.raises(SystemExit) as exited:
+        api_main(["-h"])
+    out = capsys.readouterr().out
+    assert exited.value.code == 0 and out.startswith("usage: kit api [-h] [CONFIG.yaml]")
+    assert "API_PORT" in out and "API_KEY" in out and "127.0.0.1" in out

@@ -58,9 +58,7 @@ SHUTDOWN_GRACE_S = 5
 # The api extra: module -> requirement (pyproject.toml's [project.optional-dependencies] api).
 REQUIREMENTS = {"fastapi": "fastapi>=0.110", "uvicorn": "uvicorn>=0.29"}
 
-USAGE = N_("""usage: kit api [CONFIG.yaml] [--key value ...]
-
-An OpenAI-compatible HTTP server for a model and its LoRA adapter, as llamafactory-cli api:
+DESCRIPTION = N_("""An OpenAI-compatible HTTP server for a model and its LoRA adapter, as llamafactory-cli api:
 
   API_PORT=8000 kit api --model_name_or_path qwen/Qwen1.5-7B --adapter_name_or_path saves/Qwen1.5-7B/lora/sft \\
           --template qwen --finetuning_type lora
@@ -231,14 +229,15 @@ def _described(engine: Any) -> str:
 
 def api_main(argv: list[str]) -> int:
     """Entry point of ``kit api`` (kit.cli routes here); returns the exit status (0 after SIGTERM / Ctrl+C)."""
-    if any(a in ("-h", "--help") for a in argv):
-        print(_(USAGE))
-        return 0
+    from kit.config.command_line import ConfigCommandParser
+
+    parser = ConfigCommandParser("kit api", _(DESCRIPTION), config_required=False, overrides_metavar="--key value")
+    ns = parser.parse_args(argv)
     require_extra()
     from kit.chat.terminal import load_config
 
     settings = ApiSettings.from_environ()
-    cfg = load_config(argv, "kit api")  # the config's mistakes before the port or the model
+    cfg = load_config(parser.config_args(ns), "kit api")  # the config's mistakes before the port or the model
     with stop_signals():
         try:
             sock = listen_socket(settings.host, settings.port)
