@@ -8,7 +8,6 @@ plot, the chat transcript and the executed notebooks are.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import dataclass, field

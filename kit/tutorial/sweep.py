@@ -2,12 +2,11 @@
 
 The plan (notebook, typed values, run ids, cards, threads) is checked whole before anything is written;
 the runs then go through ``kit.tutorial.execute`` here or in worker processes, and ``results.csv`` /
-``results.json`` are rewritten as each ends. What a person sees is in HELP below.
+``results.json`` are rewritten as each ends. What a person sees is in batch_main's help below.
 """
 
 from __future__ import annotations
 
-import argparse
 import ast
 import contextlib
 import csv
@@ -447,34 +446,6 @@ def _sweep(plan: SweepPlan, folder: Any, say: Callable[[str], None], kernel_name
         + (_(", {n} failed").format(n=failed) if failed else "")
         + _("; results in {csv} and results.json").format(csv=plan.out / "results.csv"))
     return rows
-
-
-HELP = N_("""usage: kit batch NOTEBOOK -p NAME VALUE [VALUE ...] [-p NAME VALUE ...] [--out DIR] [--parallel N] [--devices 0,1,...]
-
-Run a notebook once for every combination of the values given (papermill's -p, several values
-meaning a sweep; a value with commas, like q_proj,v_proj, stays one value). NOTEBOOK is a path or
-the name of one of the kit's notebooks (20_lora_sft). Values are typed as the notebook's defaults;
-where a default is None, as the config key of that name (kit keys), else as a Python literal. A
-config key the notebook has no parameter for goes into its `overrides` (e.g. -p lora_rank 2 8 32
-with notebook 20).
-
-Each run gets DIR/<run-id>/: the executed notebook, run.json and, unless given, output_dir as
-DIR/<run-id>/output. DIR/results.csv and DIR/results.json fill as runs finish: the swept values,
-status, seconds and every scalar the notebook published. Running the same command again skips the
-runs that completed and retries the ones that failed. Exit status 1 when any run failed.
-
-options:
-  -p NAME VALUE [VALUE ...]  a notebook parameter and its value(s)
-  --out DIR                  where runs and results go (default runs/batch-<notebook>)
-  --parallel N               runs at once (default 1, or one per card with --devices); on a CPU
-                             they share the cores (OMP_NUM_THREADS per run)
-  --devices 0,1,...          one card per run, set through the notebook's visible_devices
-  --kernel NAME              the Jupyter kernel (default: the notebook's)
-  --timeout SECONDS          the longest one cell may run
-  --lang en|zh               the edition, for a notebook given by name (default: the kit's language)
-
-example:
-  kit batch 20_lora_sft -p lora_rank 2 8 32 -p learning_rate 1e-3 3e-3 -p max_samples 20 --out runs/rank-lr""")
 
 
 def batch_main(argv: Sequence[str]) -> int:
