@@ -25,6 +25,7 @@ commands:
   preprocess CONFIG.yaml [key=value ...] [--output FILE.jsonl]
                                            encode the datasets; preview or write every example
   chat [CONFIG.yaml] [--key value ...]     chat in the terminal (llamafactory-cli chat flags)
+  api [CONFIG.yaml] [--key value ...]      OpenAI-compatible HTTP server (llamafactory-cli api)
   export [CONFIG.yaml] [--key value ...]   merge an adapter into its base model and save it
   doctor [--json]                          check the environment (NPU / CANN / torch / libraries)
   estimate CONFIG.yaml [key=value ...]     will it fit? memory per device from config.json
@@ -109,6 +110,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "doctor": _lazy("kit.doctor", "doctor_main"),
     "estimate": _lazy("kit.estimate.cli", "estimate_main"),
     "chat": _lazy("kit.chat.terminal", "chat_main"),
+    "api": _lazy("kit.chat.api", "api_main"),
     "export": _lazy("kit.chat.export", "export_main"),
     "demo": _lazy("kit.tutorial.demo", "demo_main"),
     "batch": _lazy("kit.tutorial.sweep", "batch_main"),
