@@ -48,7 +48,7 @@ FOREIGN: dict[str, Path] = {"argparse": Path(argparse.__file__).resolve()}
 # area -> the sources whose messages its catalog holds (each source in exactly one area), under kit/ or absolute
 AREAS: dict[str, tuple[str, ...]] = {
     "doctor": ("doctor",),
-    "train": ("config", "run", "cli.py", "command_parser.py", "train.py", "envvars.py", "i18n.py"),
+    "train": ("config", "run", "cli.py", "command_parser.py", "train.py", "ports.py", "envvars.py", "i18n.py"),
     "data": ("data", "hub.py", "model.py", "device.py", "estimate", "fmt.py", "tiny.py"),
     "chat": ("chat",),
     "notebook": ("tutorial",),

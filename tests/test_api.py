@@ -30,7 +30,7 @@ from kit import i18n
 from kit.chat import api
 from kit.chat.api import ApiError, ApiSettings, api_main
 from kit.chat.api_app import StopCutter, create_app
-from kit.run.ports import free_port
+from kit.ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "test-key"
@@ -349,7 +349,7 @@ def test_the_app_object_serves_in_process(engine) -> None:
     """create_app over an engine, without uvicorn (FastAPI's TestClient): the default name, no key needed."""
     from fastapi.testclient import TestClient
 
-    with TestClient(create_app(engine)) as client:
+    with TestClient(create_app(engine, ApiSettings())) as client:
         assert client.get("/v1/models").json()["data"][0]["id"] == "gpt-3.5-turbo"
         reply = client.post("/v1/chat/completions", json={"messages": WHO, "max_tokens": 24, "temperature": 0}).json()
         assert reply["choices"][0]["message"]["content"] == engine.chat(WHO)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.run.ports import free_port
+from kit.ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 CHAT_NOTEBOOK = REPO / "notebooks" / "en" / "30_chat_inference.ipynb"

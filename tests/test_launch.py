@@ -10,7 +10,7 @@ import pytest
 
 from kit import config
 from kit.run import launch
-from kit.run.ports import free_port
+from kit.ports import free_port
 from kit.device import DeviceInfo
 from kit.envvars import EnvSettings
 

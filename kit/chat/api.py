@@ -133,7 +133,7 @@ def listen_socket(host: str, port: int) -> socket.socket:
     model is loaded. The socket is bound but not listening, so a client that connects while the model
     loads is refused at once rather than left waiting.
     """
-    from kit.run.ports import free_port, in_use
+    from kit.ports import free_port, in_use
 
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)

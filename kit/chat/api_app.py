@@ -41,7 +41,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Union
+from typing import Any, AsyncIterator, Callable, Union
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -53,9 +53,6 @@ from kit.chat.messages import check_turns, split_system
 from kit.config import ConfigError
 from kit.errors import KitError
 from kit.i18n import _
-
-if TYPE_CHECKING:
-    from kit.chat.api import ApiSettings
 
 logger = logging.getLogger("kit.chat")
 
@@ -384,15 +381,12 @@ def _sse(data: Any) -> str:
     return f"data: {data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def create_app(engine: Any, settings: "ApiSettings | None" = None) -> FastAPI:
+def create_app(engine: Any, settings: Any) -> FastAPI:
     """The FastAPI app answering for ``engine``; ``app.state.replies`` serves its requests one at a time.
 
-    The caller owns the engine (the app never closes it).
+    ``settings`` is a ``kit.chat.api.ApiSettings`` (api.py imports this module, not the reverse). The
+    caller owns the engine (the app never closes it).
     """
-    if settings is None:
-        from kit.chat.api import ApiSettings
-
-        settings = ApiSettings()
     app = FastAPI(title="kit api", root_path=settings.root_path)
     replies = app.state.replies = Replies(engine)
     api_key = settings.api_key

@@ -32,7 +32,7 @@ from kit.run import output as output_mod
 from kit.config import Config, ConfigError
 from kit.envvars import EnvSettings, master_addr, rendezvous_problems
 from kit.errors import KitError
-from kit.run import ports
+from kit import ports
 from kit.i18n import _, language
 
 DEFAULT_EXTENSIONS_DIR = Path.home() / ".cache" / "kit" / "torch_extensions"

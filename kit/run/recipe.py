@@ -210,12 +210,12 @@ def plot_loss(output_dir: str | Path, keys: Sequence[str] = ("loss", "eval_loss"
 def _ensure_distributed_env(env: EnvSettings) -> None:
     """DeepSpeed without a launcher needs these, or it falls back to mpi4py; a single process here."""
     from kit.envvars import master_addr, set_defaults
-    from kit.run.ports import free_port
+    from kit.ports import free_port
 
     if env.under_torchrun:
         return
     if env.master_port:  # the person's port: say so now if it is taken, not in DeepSpeed's traceback
-        from kit.run.ports import require_free_port
+        from kit.ports import require_free_port
 
         require_free_port(env.master_port)
     set_defaults({"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": master_addr(env),
