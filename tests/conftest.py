@@ -1,15 +1,25 @@
-"""Shared fixtures: a tiny Qwen2 model and LoRA adapters made here, never downloaded.
+"""Shared fixtures: a tiny Qwen2 model and LoRA adapters made here, never downloaded; the notebooks executed once.
 
 ``tiny_model_dir`` is a copy of LLaMA-Factory's reference tiny-qwen when the reference is present
 (the same files LLaMA-Factory was run on), else a random-init Qwen2ForCausalLM with a byte-level BPE
 tokenizer trained on a few lines (ChatML special tokens at ids 0, 1, 2, as in Qwen).
+
+``demo`` (kit demo: notebooks 00-30, English), ``demo_zh`` (the Chinese edition) and ``experiments`` (notebook
+40) run once per session and are shared by every test that needs an executed notebook; the English runs are
+made under Binder's session environment with their process tree's memory sampled, which the Binder memory
+test (tests/test_binder.py) reads.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import shutil
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # Before anything imports huggingface_hub: a stray download must fail loudly, not hang or succeed.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -21,7 +31,32 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # the cores (measured: 8 LoRA steps 0.34 s with 1 thread, 7.5 s with 2 on a 2-core machine).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+
+def _torch_extensions_dir() -> str:
+    """DeepSpeed's C++ op cache for this Python environment, not the one ~/.cache/kit/torch_extensions all share.
+
+    torch keys a compiled op by its name only, and the op's build.ninja names this environment's site-packages:
+    two environments sharing one cache (a second clone's .venv, CI next to a checkout) each find the other's
+    build and compile again, a minute of g++ using gigabytes inside whatever run loads the op (it put the Binder
+    memory test at 4.07 GiB). Inside the environment, so it goes when the environment goes.
+    """
+    for folder in (Path(sys.prefix) / ".kit-torch-extensions",
+                   Path.home() / ".cache" / "kit" / "torch_extensions-envs" / re.sub(r"\W", "_", sys.prefix)):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(folder, os.W_OK):
+            return str(folder)
+    return str(Path.home() / ".cache" / "kit" / "torch_extensions")
+
+
+# Every kernel, torchrun and rank a test starts inherits it (kit.run.launch keeps a TORCH_EXTENSIONS_DIR it finds).
+os.environ.setdefault("TORCH_EXTENSIONS_DIR", _torch_extensions_dir())
+
 import pytest
+
+from peak_memory import PeakMemory
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "reference" / "llamafactory"
@@ -108,6 +143,128 @@ def tuned(tiny_model_dir: Path, tiny_adapter_dir: Path):
     from kit.chat import Engine
 
     return Engine(tiny_model_dir, tiny_adapter_dir, do_sample=False, max_new_tokens=24)
+
+
+# ---------------------------------------------------------------- DeepSpeed's op, compiled before anything is measured
+
+def _reuse_shared_build(target: Path) -> None:
+    """Copy the op from the kit's shared cache when it was built for this environment (dev.sh's set-up builds it
+    there), so a fresh clone compiles it once, not twice."""
+    shared = Path.home() / ".cache" / "kit" / "torch_extensions" / "deepspeed_shm_comm"
+    spec = importlib.util.find_spec("deepspeed")
+    if spec is None or not spec.submodule_search_locations or (target / shared.name).exists():
+        return
+    try:
+        ninja = (shared / "build.ninja").read_text(encoding="utf-8")
+    except OSError:
+        return
+    if f"{list(spec.submodule_search_locations)[0]}/" in ninja and (shared / f"{shared.name}.so").is_file():
+        shutil.copytree(shared, target / shared.name, ignore=shutil.ignore_patterns("lock"))
+
+
+@pytest.fixture(scope="session")
+def deepspeed_op_prebuilt() -> bool:
+    """DeepSpeed's CPU op compiled into this session's TORCH_EXTENSIONS_DIR now, outside any measured run.
+
+    False when it could not be (no DeepSpeed, no compiler): then the first training compiles it, or fails.
+    """
+    from kit.run.launch import prebuild_deepspeed_ops
+
+    _reuse_shared_build(Path(os.environ["TORCH_EXTENSIONS_DIR"]))
+    return prebuild_deepspeed_ops()
+
+
+# ---------------------------------------------------------------- the notebooks, executed once per session
+
+EXPERIMENT_PARAMETERS = {"lora_ranks": [2, 8], "learning_rates": [3e-3], "max_samples": 8, "num_train_epochs": 1.0}
+
+
+@dataclass
+class Executed:
+    """What a session fixture executed, and the memory its processes took while it ran."""
+
+    result: Any  # kit demo's DemoRun, or notebook 40's published values
+    memory: PeakMemory
+    op_prebuilt: bool
+    folder: Path
+
+
+def _keep_executed(folder: Path, lang: str) -> None:
+    """CI builds the docs from these executed notebooks (KIT_EXECUTED_DIR) instead of running them again."""
+    keep = os.environ.get("KIT_EXECUTED_DIR")
+    if keep:
+        shutil.copytree(folder, Path(keep) / lang, dirs_exist_ok=True)
+
+
+def _measured(op_prebuilt: bool, folder: Path, run) -> Executed:
+    """``run(memory)`` under binder/start's environment (one thread, two malloc arenas), its processes sampled."""
+    from helpers import binder_start_environment
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in binder_start_environment().items():
+            patch.setenv(name, value)
+        with PeakMemory() as memory:
+            result = run(memory)
+    return Executed(result, memory, op_prebuilt, folder)
+
+
+def _demo_log(memory: PeakMemory, lang: str):
+    """kit demo's log, which also names the notebook now running for the memory sampler ("[3/4] 20_lora_sft ...")."""
+    def log(line: str) -> None:
+        print(line)
+        started = re.match(r"\s*\[\d+/\d+\]\s+(\S+)", line)
+        if started:
+            memory.phase = f"{lang}/{started.group(1)}"
+    return log
+
+
+@pytest.fixture(scope="session")
+def demo_executed(tmp_path_factory: pytest.TempPathFactory, deepspeed_op_prebuilt: bool) -> Executed:
+    """kit demo (notebooks 00-30, English) with a name that is not the default one, once per session."""
+    from kit.tutorial.demo import run_demo
+
+    base = tmp_path_factory.mktemp("demo")
+    executed = _measured(deepspeed_op_prebuilt, base / "run", lambda memory: run_demo(
+        ["identity_name=Nova", "identity_author=Acme", f"output_dir={base / 'nova'}"], run_dir=base / "run",
+        log=_demo_log(memory, "en")))
+    _keep_executed(executed.folder / "en", "en")
+    return executed
+
+
+@pytest.fixture(scope="session")
+def demo(demo_executed: Executed):
+    """The English kit demo's DemoRun: executed notebooks, published values, output folder."""
+    return demo_executed.result
+
+
+@pytest.fixture(scope="session")
+def demo_zh(tmp_path_factory: pytest.TempPathFactory, deepspeed_op_prebuilt: bool):
+    """kit demo of the Chinese edition, with non-default knobs: another name, another lora_target, cutoff_len 96."""
+    from kit.tutorial.demo import run_demo
+
+    base = tmp_path_factory.mktemp("demo-zh")
+    run = run_demo(["identity_name=Orion", "lora_target=q_proj,k_proj,v_proj,o_proj", "cutoff_len=96"],
+                   run_dir=base / "run", lang="zh")
+    _keep_executed(base / "run" / "zh", "zh")
+    return run
+
+
+@pytest.fixture(scope="session")
+def experiments(tmp_path_factory: pytest.TempPathFactory, deepspeed_op_prebuilt: bool) -> Executed:
+    """Notebook 40 (English) sweeping two short runs of notebook 20 into ``folder / "sweep"``, once per session.
+
+    Its working directory is ``folder``; the executed notebook is ``folder / "en" / "40_experiments.ipynb"``.
+    """
+    from kit import tutorial as nb
+
+    work = tmp_path_factory.mktemp("experiments")
+
+    def run(memory: PeakMemory):
+        memory.phase = "en/40_experiments"
+        return nb.execute(REPO / "notebooks" / "en" / "40_experiments.ipynb", work / "en" / "40_experiments.ipynb",
+                          {**EXPERIMENT_PARAMETERS, "out": str(work / "sweep")}, cwd=work)
+
+    return _measured(deepspeed_op_prebuilt, work, run)
 
 
 @pytest.fixture

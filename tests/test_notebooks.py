@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 from kit import tutorial as nb
-from kit.tutorial.demo import ORDER, run_demo
+from kit.tutorial.demo import ORDER
 
 ROOT = Path(__file__).resolve().parents[1]
 EDITIONS = ("en", "zh")
@@ -356,24 +356,8 @@ def _check_lessons(v20, v30, cfg):
     assert "'default'" in wrong["warning"] and wrong["wrong"] != wrong["right"]
 
 
-def _keep_executed(run, lang):
-    """CI builds the docs from these executed notebooks (KIT_EXECUTED_DIR) instead of running them again."""
-    import os
-    import shutil
-
-    keep = os.environ.get("KIT_EXECUTED_DIR")
-    if keep:
-        shutil.copytree(run.run_dir / lang, Path(keep) / lang, dirs_exist_ok=True)
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """kit demo with a name that is not the default one."""
-    base = tmp_path_factory.mktemp("demo")
-    run = run_demo(["identity_name=Nova", "identity_author=Acme", f"output_dir={base / 'nova'}"], run_dir=base / "run")
-    _keep_executed(run, "en")
-    return run
-
+# The runs (kit demo in English and in Chinese, notebook 40) are session fixtures in conftest.py, shared with
+# test_binder.py (memory) and test_conversation.py (the demo's adapter).
 
 @pytest.mark.notebook
 def test_demo_environment_notebooks(demo):
@@ -419,16 +403,6 @@ def test_demo_model_learned_the_chosen_name(demo):
     assert "application/vnd.jupyter.widget-view+json" in mimes
 
 
-@pytest.fixture(scope="module")
-def demo_zh(tmp_path_factory):
-    """kit demo of the Chinese edition, with non-default knobs: another name, another lora_target, cutoff_len 96."""
-    base = tmp_path_factory.mktemp("demo-zh")
-    run = run_demo(["identity_name=Orion", "lora_target=q_proj,k_proj,v_proj,o_proj", "cutoff_len=96"],
-                   run_dir=base / "run", lang="zh")
-    _keep_executed(run, "zh")
-    return run
-
-
 @pytest.mark.notebook
 def test_notebooks_with_other_parameters(demo_zh):
     """A second run with non-default knobs: another name, another lora_target, the Chinese edition."""
@@ -457,16 +431,20 @@ def test_chinese_edition_shows_chinese(demo_zh):
 
 
 @pytest.mark.notebook
-def test_experiments_notebook_sweeps_and_draws(tmp_path):
-    """40_experiments with two short runs; the second edition finds them done and only draws."""
+def test_experiments_notebook_sweeps_and_draws(experiments):
+    """40_experiments with two short runs (the session's run of the English edition); the Chinese edition, run
+    here on the same folder, finds them done and only draws."""
     import os
     import shutil
 
-    params = {"lora_ranks": [2, 8], "learning_rates": [3e-3], "max_samples": 8, "num_train_epochs": 1.0,
-              "out": str(tmp_path / "sweep")}
+    from conftest import EXPERIMENT_PARAMETERS
+
+    work = experiments.folder
+    params = {**EXPERIMENT_PARAMETERS, "out": str(work / "sweep")}
     for lang in EDITIONS:  # the same code in both (test_editions_have_identical_code)
-        executed = tmp_path / lang / "40_experiments.ipynb"
-        v = nb.execute(ROOT / "notebooks" / lang / "40_experiments.ipynb", executed, params, cwd=tmp_path)
+        executed = work / lang / "40_experiments.ipynb"
+        v = (experiments.result if lang == "en" else
+             nb.execute(ROOT / "notebooks" / lang / "40_experiments.ipynb", executed, params, cwd=work))
         assert v["runs"] == 2 and v["failed"] == [] and v["curves"] == 2
         assert set(v["eval_loss"]) == {"lora_rank=2", "lora_rank=8"} and v["best"] in v["eval_loss"]
         book = json.loads(executed.read_text())
@@ -479,5 +457,5 @@ def test_experiments_notebook_sweeps_and_draws(tmp_path):
             keep = Path(os.environ["KIT_EXECUTED_DIR"]) / lang
             keep.mkdir(parents=True, exist_ok=True)
             shutil.copy(executed, keep / executed.name)
-    rows = list(csv.DictReader((tmp_path / "sweep" / "results.csv").open(encoding="utf-8")))
+    rows = list(csv.DictReader((work / "sweep" / "results.csv").open(encoding="utf-8")))
     assert [r["lora_rank"] for r in rows] == ["2", "8"] and {r["status"] for r in rows} == {"ok"}
