@@ -44,21 +44,18 @@ CONVERSATIONS = build_tiny_model.CONVERSATIONS
 
 
 @pytest.fixture(scope="module")
-def demo_adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A LoRA adapter trained as notebook 20 trains it for `kit demo`, with another name.
+def demo_adapter(demo) -> Path:
+    """The LoRA adapter notebook 20 trained in the session's `kit demo` run (conftest.py), with another name.
 
-    The same config (quick-start YAML + TINY_SCALING: identity,alpaca_en_demo, 100 samples each,
-    12 epochs at 3e-3, val_size 0.1, seed 42), trained in this process without DeepSpeed (ZeRO-0 on
-    one process changes nothing of the recipe; the launch is tested elsewhere).
+    The quick-start YAML + TINY_SCALING (identity,alpaca_en_demo, 100 samples each, 12 epochs at 3e-3,
+    val_size 0.1, seed 42), trained as the demo trains it (DeepSpeed ZeRO-0 under torchrun), for NAME and AUTHOR.
     """
-    from kit.run.recipe import run_sft
-    from kit.tutorial.helpers import quickstart_config
+    import nbformat
 
-    out = tmp_path_factory.mktemp("conversation") / "lora-sft"
-    cfg = quickstart_config("kit/tiny-qwen", identity_name=NAME, identity_author=AUTHOR, output_dir=str(out),
-                            seed=42, device="cpu").cfg
-    run_sft(cfg.replace(deepspeed=None, preprocessing_num_workers=None, plot_loss=False))
-    return out
+    book = nbformat.read(demo.notebooks["20_lora_sft"], as_version=4)
+    injected = next(c.source for c in book.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert f'identity_name = "{NAME}"' in injected and f'identity_author = "{AUTHOR}"' in injected, injected
+    return demo.output_dir
 
 
 @pytest.fixture(scope="module")
