@@ -59,6 +59,7 @@ class ModelArgs:
 @dataclass(frozen=True)
 class DataArgs:
     dataset: str | None = field(default=None, metadata=_field_meta(N_("Dataset names from dataset_info.json, comma separated.")))
+    eval_dataset: str | None = field(default=None, metadata=_field_meta(N_("Datasets to predict on (do_predict, kit predict), comma separated; instead of val_size.")))
     dataset_dir: str | None = field(default=None, metadata=_field_meta(N_("Folder holding dataset_info.json; default: ./data when it has one (as LLaMA-Factory reads it), else the kit's own demo data.")))
     template: str | None = field(default=None, metadata=_field_meta(N_("Prompt template used for training and inference (e.g. qwen).")))
     cutoff_len: int = field(default=2048, metadata=_field_meta(N_("Maximum tokens of one encoded example.")))
@@ -91,6 +92,8 @@ class FinetuneArgs:
 @dataclass(frozen=True)
 class TrainArgs:
     do_train: bool = field(default=False, metadata=_field_meta(N_("Run training.")))
+    do_predict: bool = field(default=False, metadata=_field_meta(N_("After training (or alone, with an adapter), generate on eval_dataset or the val_size split and score it; needs predict_with_generate.")))
+    predict_with_generate: bool = field(default=False, metadata=_field_meta(N_("Generate replies for prediction (LLaMA-Factory requires it with do_predict).")))
     output_dir: str | None = field(default=None, metadata=_field_meta(N_("Where the adapter, logs and plots are written.")))
     overwrite_output_dir: bool = field(default=False, metadata=_field_meta(N_("Allow writing into a non-empty output_dir.")))
     deepspeed: str | None = field(default=None, metadata=_field_meta(N_("DeepSpeed JSON: a path, or ds_z0_config.json / ds_z2_config.json / ds_z3_config.json.")))
@@ -150,10 +153,10 @@ UNSUPPORTED = {
     "quantization_bit": N_("QLoRA quantisation"), "quantization_method": N_("QLoRA quantisation"),
     "flash_attn": N_("choosing the attention kernel"), "use_unsloth": "unsloth", "packing": N_("sequence packing"),
     "neat_packing": N_("sequence packing"), "streaming": N_("streaming datasets"), "tokenized_path": N_("cached tokenized datasets"),
-    "mix_strategy": N_("dataset interleaving"), "interleave_probs": N_("dataset interleaving"), "eval_dataset": N_("a separate eval dataset"),
+    "mix_strategy": N_("dataset interleaving"), "interleave_probs": N_("dataset interleaving"),
     "use_dora": "DoRA", "use_rslora": "rsLoRA", "pissa_init": "PiSSA", "loraplus_lr_ratio": "LoRA+",
     "additional_target": N_("extra trainable modules"), "freeze_trainable_layers": N_("freeze tuning"),
-    "pref_beta": N_("preference training"), "predict_with_generate": N_("generation during evaluation"), "do_predict": N_("prediction"),
+    "pref_beta": N_("preference training"),
     "rope_scaling": N_("RoPE scaling"), "shift_attn": N_("shift short attention"), "upcast_layernorm": N_("upcast layernorm"),
     "optim": N_("choosing the optimizer"), "template_file": N_("templates from a file"),
 }
@@ -219,6 +222,10 @@ class Config:
     @property
     def dataset_names(self) -> list[str]:
         return [d.strip() for d in (self.data.dataset or "").split(",") if d.strip()]
+
+    @property
+    def eval_dataset_names(self) -> list[str]:
+        return [d.strip() for d in (self.data.eval_dataset or "").split(",") if d.strip()]
 
     @property
     def adapter_paths(self) -> list[str]:
@@ -311,6 +318,7 @@ def from_dict(raw: Mapping[str, Any], source: str | None = None) -> Config:
     sections = {s: SECTIONS[s](**per_section[s]) for s in SECTIONS}
     cfg = Config(**sections, source=str(source) if source else None)
     problems += check_values(cfg)
+    problems += predict_problems(cfg)
     if problems:
         raise ConfigError(problems, source=str(source) if source else None)
     return cfg
@@ -389,6 +397,35 @@ def overrides_dict(items: Mapping[str, Any] | Sequence[str] | str | None) -> dic
     if problems:
         raise ConfigError(problems)
     return out
+
+
+def predict_problems(cfg: Config) -> list[str]:
+    """What LLaMA-Factory 0.9.5 refuses about prediction (hparams/parser.py, data_args.py), said with what to do."""
+    p: list[str] = []
+    t, d = cfg.train, cfg.data
+    if t.do_predict and not t.predict_with_generate:
+        p.append(_("do_predict: true needs predict_with_generate: true (LLaMA-Factory requires the pair to save "
+                   "predictions); add predict_with_generate: true"))
+    if d.eval_dataset and d.val_size > 1e-6:
+        p.append(_("eval_dataset and val_size: both are set; predict on eval_dataset or on a val_size split of dataset, "
+                   "not both (remove one)"))
+    if (t.do_predict or t.predict_with_generate) and not d.eval_dataset and d.val_size < 1e-6:
+        p.append(_("do_predict: needs a prediction set; set eval_dataset (e.g. identity) or val_size (e.g. 0.1)"))
+    if d.eval_dataset and t.eval_strategy != "no" and d.val_size < 1e-6:
+        p.append(_("eval_strategy: {value} with eval_dataset: the kit evaluates the loss on a val_size split only; "
+                   "set val_size instead of eval_dataset, or eval_strategy: no").format(value=repr(t.eval_strategy)))
+    if t.predict_with_generate and t.deepspeed:
+        from kit.config.deepspeed import find_deepspeed_config, read_deepspeed_config, stage_of
+
+        try:
+            stage = stage_of(read_deepspeed_config(find_deepspeed_config(t.deepspeed, cfg.config_dir)))
+        except (ConfigError, OSError, ValueError):
+            stage = None  # a missing or broken file is reported where the run reads it
+        if stage == 3:
+            p.append(_("predict_with_generate: true cannot run under DeepSpeed ZeRO-3 ({file}), as in LLaMA-Factory; "
+                       "use ds_z0_config.json or ds_z2_config.json, or predict afterwards with kit predict").format(
+                file=t.deepspeed))
+    return p
 
 
 # ---------------------------------------------------------------- requirements per command
