@@ -82,7 +82,8 @@ def cpu_facts(**changes) -> Facts:
     """A healthy CPU-only machine with no Ascend software."""
     f = Facts(python_version="3.11.7", os_name="Linux", arch="x86_64", env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"},
               torch=TorchFacts(version="2.13.0+cpu"),
-              packages={"transformers": "5.24.0", "peft": "0.21.2", "accelerate": "1.15.0", "deepspeed": "0.19.8", "modelscope": "1.40.0"},
+              packages={"transformers": "5.24.0", "peft": "0.21.2", "accelerate": "1.15.0", "deepspeed": "0.19.8", "modelscope": "1.40.0",
+                        "decorator": "5.2.1"},
               deepspeed=DeepSpeedFacts(accelerator="cpu", backend="gloo"), compiler="/usr/bin/c++",
               disk=DiskFacts(path=".", checked_path="/work", free_bytes=100 * GiB),
               memory=MemoryFacts(total_bytes=64 * GiB, available_bytes=60 * GiB),
@@ -95,17 +96,19 @@ def healthy_chips(n: int = 2, used: int = 3402) -> list[NpuChip]:
 
 
 def npu_facts(**changes) -> Facts:
-    """A healthy 910B machine with CANN sourced and torch_npu matching torch."""
+    """A healthy 910B3 machine as LLaMA-Factory's NPU image has it today: CANN 9.1.0 (with its kernels) sourced,
+    torch_npu 2.12.0 with torch 2.12.0 (a pairing in Ascend's compatibility table, release 26.1.0)."""
     root = Path("/usr/local/Ascend/ascend-toolkit/latest")
     env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "ASCEND_HOME_PATH": str(root), "ASCEND_TOOLKIT_HOME": str(root),
            "LD_LIBRARY_PATH": f"{root}/lib64:{root}/lib64/plugin/opskernel"}
     f = cpu_facts(
         env=env, arch="aarch64",
-        torch=TorchFacts(version="2.13.0"),
-        torch_npu=TorchNpuFacts(installed=True, version="2.13.0", imported=True, available=True, device_count=2,
-                                device_names=["Ascend910B3"] * 2, cann_in_torch="8.0.RC3"),
+        torch=TorchFacts(version="2.12.0"),
+        torch_npu=TorchNpuFacts(installed=True, version="2.12.0", imported=True, available=True, device_count=2,
+                                device_names=["Ascend910B3"] * 2, cann_in_torch="9.1.0"),
         cann=CannFacts(root=root, source="ASCEND_HOME_PATH", info_file=root / "aarch64-linux/ascend_toolkit_install.info",
-                       version="8.0.RC3", set_env=root.parent / "set_env.sh"),
+                       version="9.1.0", ops_version="9.1.0", ops_package="Ascend-cann-kernels-910b",
+                       set_env=root.parent / "set_env.sh"),
         driver=DriverFacts(path=Path("/usr/local/Ascend/driver/version.info"), version="24.1.rc2"),
         npu_smi=NpuSmiFacts(path="/usr/local/sbin/npu-smi", returncode=0, chips=healthy_chips(), version="24.1.rc2"),
         davinci_devices=["/dev/davinci0", "/dev/davinci1"],

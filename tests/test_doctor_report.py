@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import kit.doctor
-from kit.doctor import FAIL, OK, WARN, Check, TorchNpuFacts, checks
+from kit.doctor import FAIL, OK, WARN, Check, TorchFacts, TorchNpuFacts, checks
 
 from doctor_fakes import cpu_facts, npu_facts
 from doctor_fakes import _english_then_back  # noqa: F401  (autouse: English, then the language as it was)
@@ -32,7 +32,7 @@ def test_report_on_a_healthy_npu_machine_passes():
 
 def test_report_renders_text_html_and_json():
     broken = npu_facts(torch_npu=TorchNpuFacts(installed=True, version="2.12.0", imported=True, available=True,
-                                               device_count=2, device_names=["Ascend910B3"] * 2),
+                                               device_count=2, device_names=["Ascend910B3"] * 2), torch=TorchFacts(version="2.13.0"),
                        packages={**cpu_facts().packages, "modelscope": None})
     report = checks.run_checks(broken)
     assert report.exit_code == 1 and report.status == FAIL

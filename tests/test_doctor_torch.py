@@ -34,7 +34,7 @@ def test_gather_torch_npu_reason_and_not_installed():
     assert not absent.installed and absent.import_error is None
     assert npu_checks.check_torch_npu(cpu_facts(torch_npu=absent)).status == OK
     c = npu_checks.check_torch_npu(npu_facts(torch_npu=absent))
-    assert c.status == FAIL and c.fix.startswith("pip install torch-npu==2.13.0")
+    assert c.status == FAIL and c.fix.startswith("pip install torch-npu==2.12.0")
 
 
 @pytest.mark.parametrize("torch_v, npu_v, status", [

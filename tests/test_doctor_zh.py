@@ -10,7 +10,7 @@ import pytest
 
 import kit.doctor
 from kit import i18n
-from kit.doctor import FAIL, OK, DiskFacts, Facts, MemoryFacts, NpuSmiFacts, SmokeFacts, TorchNpuFacts, checks
+from kit.doctor import FAIL, OK, DiskFacts, Facts, MemoryFacts, NpuSmiFacts, SmokeFacts, TorchFacts, TorchNpuFacts, checks
 from kit.doctor.report import display_width, wrap
 
 from doctor_fakes import GiB, cpu_facts, healthy_chips, npu_facts
@@ -24,7 +24,7 @@ ZH = gettext.translation("doctor", localedir=i18n.LOCALE_DIR, languages=["zh"])
 def broken_npu_facts() -> Facts:
     """torch_npu not matching torch (a failure) and modelscope missing (a warning)."""
     return npu_facts(torch_npu=TorchNpuFacts(installed=True, version="2.12.0", imported=True, available=True,
-                                             device_count=2, device_names=["Ascend910B3"] * 2),
+                                             device_count=2, device_names=["Ascend910B3"] * 2), torch=TorchFacts(version="2.13.0"),
                      packages={**cpu_facts().packages, "modelscope": None})
 
 
@@ -65,7 +65,7 @@ def test_a_chinese_report_has_chinese_titles_and_fixes_in_text_html_and_json():
     assert translated >= 12, translated
 
     text = zh.render_text()
-    assert text.splitlines()[0] == "kit doctor：共 24 项检查，22 项正常，1 项警告，1 项失败"
+    assert text.splitlines()[0] == "kit doctor：共 30 项检查，28 项正常，1 项警告，1 项失败"
     assert "失败  torch_npu" in text and "修复：pip install torch==2.12.0" in text and "状态" in text
     assert "STATUS" not in text and "fix:" not in text and "FAIL" not in text
 
@@ -74,7 +74,7 @@ def test_a_chinese_report_has_chinese_titles_and_fixes_in_text_html_and_json():
     assert "found / fix" not in html and ">FAIL<" not in html
 
     data, english = json.loads(zh.to_json()), json.loads(en.to_json())
-    assert data.keys() == english.keys() and data["status"] == FAIL and data["summary"].startswith("共 24 项检查")
+    assert data.keys() == english.keys() and data["status"] == FAIL and data["summary"].startswith("共 30 项检查")
     by_name = {c["name"]: c for c in data["checks"]}
     assert by_name["torch_npu"]["status"] == "fail" and by_name["torch_npu"]["fix"] == torch_npu.fix
     assert by_name["cann"]["title"] == "CANN 工具包" and set(by_name["cann"]) == set(english["checks"][0])
@@ -84,7 +84,7 @@ def test_the_same_report_in_english_is_as_before():
     en = in_language("en", broken_npu_facts())
     assert en.get("cann").title == "CANN toolkit" and en.get("npu").title == "Ascend NPU"
     text = en.render_text()
-    assert text.splitlines()[0] == "kit doctor: 24 checks: 22 ok, 1 warning(s), 1 failure(s)"
+    assert text.splitlines()[0] == "kit doctor: 30 checks: 28 ok, 1 warning(s), 1 failure(s)"
     assert text.splitlines()[1].split() == ["STATUS", "CHECK", "FOUND"] and "FAIL    torch_npu" in text
     assert "<th>status</th>" in en._repr_html_() and "<b>fix:</b>" in en._repr_html_()
 
@@ -152,7 +152,7 @@ def test_doctor_main_lang_option_and_the_locale_choose_chinese(monkeypatch, caps
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("LANG", "zh_CN.UTF-8")
     assert kit.doctor.doctor_main([]) == 0
-    assert capsys.readouterr().out.startswith("kit doctor：共 24 项检查")
+    assert capsys.readouterr().out.startswith("kit doctor：共 30 项检查")
 
     with pytest.raises(SystemExit):
         kit.doctor.doctor_main(["--help"])

@@ -23,6 +23,8 @@ from kit.doctor.npu_checks import (check_cann, check_cann_env, check_driver, che
                                    check_torch_npu, check_visible_devices, chosen_kind, npu_expected, set_env_cmd)
 from kit.doctor.probes import at_least, nearest_existing
 from kit.doctor.report import FAIL, OK, WARN, Check, DoctorReport
+from kit.doctor.stack_checks import (check_bf16, check_card_processes, check_decorator, check_kernels, check_npu_visible_name,
+                                     check_stack_pairing)
 from kit.envvars import master_addr, rendezvous_problems
 from kit.fmt import gib
 from kit.i18n import _
@@ -251,7 +253,8 @@ def check_smoke(f: Facts) -> Check:
 
 CHECKS: list[Callable[[Facts], Check | list[Check]]] = [
     check_python, check_environment, check_torch, check_npu, check_torch_npu, check_cann, check_cann_env, check_driver,
-    check_npu_smi, check_visible_devices, check_cuda, check_packages, check_deepspeed_accelerator, check_compiler,
+    check_stack_pairing, check_kernels, check_decorator, check_bf16, check_npu_smi, check_card_processes, check_visible_devices,
+    check_npu_visible_name, check_cuda, check_packages, check_deepspeed_accelerator, check_compiler,
     check_hub, check_disk, check_memory, check_distributed, check_hccl, check_smoke,
 ]
 

@@ -68,6 +68,7 @@ class CannFacts:
     version: str | None = None
     arch: str | None = None
     ops_version: str | None = None  # the kernels/ops package, when its .info file is beside the toolkit's
+    ops_package: str | None = None  # its package_name= line, which may name the chip it was built for
     set_env: Path | None = None
     error: str | None = None
     searched: list[str] = field(default_factory=list)
@@ -93,6 +94,14 @@ class NpuChip:
 
 
 @dataclass
+class NpuProcess:
+    npu_id: int
+    pid: int
+    name: str
+    memory_mb: int | None
+
+
+@dataclass
 class NpuSmiFacts:
     path: str | None = None
     returncode: int | None = None
@@ -101,6 +110,7 @@ class NpuSmiFacts:
     chips: list[NpuChip] = field(default_factory=list)
     version: str | None = None  # from the table's header line, when it has one
     parse_error: str | None = None
+    processes: list[NpuProcess] = field(default_factory=list)  # npu-smi info's process table
 
 
 @dataclass

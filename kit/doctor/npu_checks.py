@@ -66,7 +66,10 @@ def _not_present(name: str, title: str, what: str, f: Facts, **details: Any) -> 
 
 
 def set_env_cmd(f: Facts) -> str:
-    p = f.cann.set_env or (f.cann.root.parent / "set_env.sh" if f.cann.root else Path("/usr/local/Ascend/ascend-toolkit/set_env.sh"))
+    if f.cann.set_env is None and f.cann.root is None:
+        # Nothing found: name both layouts (CANN 8.5 and later install under cann/; Ascend's install docs, FACTS.md).
+        return _("source /usr/local/Ascend/cann/set_env.sh (CANN >= 8.5) or source /usr/local/Ascend/ascend-toolkit/set_env.sh (older CANN)")
+    p = f.cann.set_env or (f.cann.root / "set_env.sh" if f.cann.root.name == "cann" else f.cann.root.parent / "set_env.sh")
     return f"source {p}"
 
 
@@ -295,7 +298,7 @@ def check_visible_devices(f: Facts) -> Check:
     want = f.nproc or 1
     if visible is not None and want > visible:
         return Check("visible_devices", title, FAIL,
-                     _("{want} processes per node asked for, but only {visible} NPU(s) visible").format(want=want, visible=visible),
+                     _("{want} processes per node asked for, but only {visible} NPU(s) visible; more processes than cards hangs at start-up").format(want=want, visible=visible),
                      _("launch with --nproc_per_node {visible} or make more cards visible (ASCEND_RT_VISIBLE_DEVICES)").format(visible=visible),
                      {"visible": visible})
     if ids is not None:

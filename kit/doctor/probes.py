@@ -25,7 +25,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from kit import device as kit_device
 from kit.doctor.facts import (DEFAULT_SOURCE, MINIMUM_VERSIONS, CannFacts, DeepSpeedFacts, DiskFacts, DriverFacts, Facts,
-                              MemoryFacts, NpuChip, NpuSmiFacts, SmokeFacts, TorchFacts, TorchNpuFacts)
+                              MemoryFacts, NpuChip, NpuProcess, NpuSmiFacts, SmokeFacts, TorchFacts, TorchNpuFacts)
 from kit.envvars import EnvError, EnvSettings
 from kit.i18n import _
 
@@ -144,6 +144,10 @@ def find_cann(env: Mapping[str, str], roots: Sequence[Path] | None = None, arch:
         ops = info.parent / "ascend_ops_install.info"
         if ops.exists():
             facts.ops_version = _read_version_file(ops)[0]
+            try:
+                facts.ops_package = read_key_value_file(ops).get("package_name")
+            except (OSError, ValueError):
+                pass
         return facts
     return facts
 
@@ -232,6 +236,32 @@ def parse_npu_smi(text: str) -> tuple[list[NpuChip], str | None]:
     return chips, header_m.group(1) if header_m else None
 
 
+def parse_npu_processes(text: str) -> list[NpuProcess]:
+    """The process table under the chips in ``npu-smi info``: rows of NPU id, chip, process id, name, memory.
+
+    It starts at a heading with "Process id"; "No running processes found in NPU n" rows are skipped.
+    """
+    procs: list[NpuProcess] = []
+    in_table = False
+    for line in text.splitlines():
+        s = line.strip()
+        if "process id" in s.lower():
+            in_table = True
+            continue
+        if not in_table or not (s.startswith("|") and s.endswith("|")):
+            continue
+        cells = [c.strip() for c in s[1:-1].split("|")]
+        if len(cells) < 3:
+            continue
+        first = cells[0].split()
+        if not (first and first[0].isdigit() and cells[1].isdigit()):
+            continue
+        mem = re.match(r"\d+", cells[3]) if len(cells) > 3 else None
+        procs.append(NpuProcess(npu_id=int(first[0]), pid=int(cells[1]), name=cells[2] or "?",
+                                memory_mb=int(mem.group(0)) if mem else None))
+    return procs
+
+
 def gather_npu_smi(env: Mapping[str, str], timeout: float = NPU_SMI_TIMEOUT_S,
                    extra_dirs: Sequence[str] = _NPU_SMI_DIRS) -> NpuSmiFacts:
     path = find_npu_smi(env, extra_dirs)
@@ -241,6 +271,7 @@ def gather_npu_smi(env: Mapping[str, str], timeout: float = NPU_SMI_TIMEOUT_S,
     facts = NpuSmiFacts(path=path, returncode=rc, output=out, error=err)
     if err is None and rc == 0:
         facts.chips, facts.version = parse_npu_smi(out)
+        facts.processes = parse_npu_processes(out)
         if not facts.chips:
             facts.parse_error = _("no NPU rows found (each card should have a row with a PCI bus id such as 0000:C1:00.0)")
     return facts
@@ -410,8 +441,11 @@ def gather(device: str = "auto", output_dir: str | Path = ".", nproc: int | None
                   env=env, requested_device=device, nproc=nproc, nnodes=nnodes)
     try:
         settings = EnvSettings.from_environ(env)
-        facts.nproc = nproc if nproc is not None else settings.nproc_per_node
         facts.nnodes = nnodes if nnodes is not None else settings.nnodes
+        facts.nproc = nproc if nproc is not None else settings.nproc_per_node
+        if facts.nproc is None and settings.world_size:
+            # Under a launcher WORLD_SIZE counts every process of every node.
+            facts.nproc = max(1, settings.world_size // max(1, facts.nnodes or 1))
     except EnvError as exc:
         facts.env_error = str(exc)
     facts.torch = gather_torch()
@@ -426,6 +460,7 @@ def gather(device: str = "auto", output_dir: str | Path = ".", nproc: int | None
     facts.npu_smi = gather_npu_smi(env, timeout)
     facts.davinci_devices = sorted(str(p) for p in Path("/dev").glob("davinci[0-9]*"))
     facts.packages = {name: distribution_version(name) for name in MINIMUM_VERSIONS}
+    facts.packages["decorator"] = distribution_version("decorator")  # torch_npu needs it (LLaMA-Factory PR #3930)
     if facts.packages.get("deepspeed"):
         facts.deepspeed = gather_deepspeed(env)
     facts.compiler = shutil.which("c++", path=env.get("PATH", "")) or shutil.which("g++", path=env.get("PATH", ""))
