@@ -27,6 +27,7 @@ commands:
   chat [CONFIG.yaml] [--key value ...]     chat in the terminal (llamafactory-cli chat flags)
   api [CONFIG.yaml] [--key value ...]      OpenAI-compatible HTTP server (llamafactory-cli api)
   export [CONFIG.yaml] [--key value ...]   merge an adapter into its base model and save it
+  predict [CONFIG.yaml] [--key value ...]  predict on a dataset with an adapter; BLEU/ROUGE as LLaMA-Factory
   doctor [--json]                          check the environment (NPU / CANN / torch / libraries)
   estimate CONFIG.yaml [key=value ...]     will it fit? memory per device from config.json
   demo [key=value ...]                     the whole quick start on the embedded tiny model
@@ -52,6 +53,10 @@ def cmd_train(args: Sequence[str]) -> int:
 
     ns = ConfigCommandParser("kit train", _(TRAIN_DESCRIPTION), config_required=True).parse_args(args)
     cfg = config.load(ns.config, ns.overrides)
+    if cfg.train.do_predict and not cfg.train.do_train and cfg.model.adapter_name_or_path:
+        from kit.evaluate.cli import run as predict_only  # LLaMA-Factory's do_train: false + do_predict: no training
+
+        return predict_only(cfg)
     return launch.launch_sft(cfg)
 
 
@@ -112,6 +117,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "chat": _lazy("kit.chat.terminal", "chat_main"),
     "api": _lazy("kit.chat.api", "api_main"),
     "export": _lazy("kit.chat.export", "export_main"),
+    "predict": _lazy("kit.evaluate.cli", "predict_main"),
     "demo": _lazy("kit.tutorial.demo", "demo_main"),
     "batch": _lazy("kit.tutorial.sweep", "batch_main"),
 }
