@@ -146,3 +146,22 @@ def write_npu_smi(folder: Path, body: str) -> dict[str, str]:
 
 def printing(table: str, exit_code: int = 0) -> str:
     return f"cat <<'EOF'\n{table}EOF\nexit {exit_code}\n"
+
+
+def npu_smi_table(name: str = "910B3", processes: str = "") -> str:
+    """``npu-smi info`` for two cards of ``name`` (the 910B layout of FACTS.md), with ``processes`` as the
+    process table's rows ("" prints "No running processes found")."""
+    rows = processes or "| No running processes found in NPU 0                                                            |\n"
+    table = NPU_SMI_910B.format(health="OK     ", used=" 3402").replace("910B3", f"{name:<5}")
+    head, _sep, _old = table.partition("| NPU     Chip              | Process id")
+    return (head + "| NPU     Chip              | Process id    | Process name             | Process memory(MB)      |\n"
+            "+===========================+===============+====================================================+\n"
+            + rows + "+===========================+===============+====================================================+\n")
+
+
+def write_driver(base: Path, version: str = "25.3.rc1") -> Path:
+    """The driver's version.info (key=value lines, FACTS.md)."""
+    path = base / "driver" / "version.info"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"Version={version}\n")
+    return path
