@@ -390,6 +390,9 @@ def _run_sft(cfg: RunPlan | Config | str | Path, overrides: Sequence[str] = ()) 
         logger.warning(warning)
     if plan.deepspeed_path:
         _ensure_distributed_env(env)
+        # a rank of a person's own `torchrun -m kit.train` did not come through kit.run.launch's environment
+        from kit.run.launch import use_extensions_dir
+        use_extensions_dir()
     device_mod.setup(info, env, env.local_rank or 0)
     tokenizer = plan.tokenizer or model_mod.load_tokenizer(plan.model_dir, plan.template, cfg.model.trust_remote_code)
 
@@ -444,6 +447,10 @@ def _run_sft(cfg: RunPlan | Config | str | Path, overrides: Sequence[str] = ()) 
         trainer.log_metrics("eval", eval_metrics)
         trainer.save_metrics("eval", eval_metrics)
         metrics.update(eval_metrics)
+    if cfg.train.do_predict:  # LLaMA-Factory's do_predict: generate on the prediction set and score it (rank 0)
+        from kit.evaluate.predict import after_training
+
+        metrics.update(after_training(cfg, trainer.model, tokenizer, plan.template, manifest, trainer.is_world_process_zero()))
     if trainer.is_world_process_zero() and cfg.finetune.plot_loss:
         for path in plot_loss(cfg.train.output_dir, ["loss", "eval_loss"] if plan.eval_rows else ["loss"]):
             logger.info("%s", _("figure saved at {path}").format(path=path))
