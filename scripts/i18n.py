@@ -51,6 +51,7 @@ AREAS: dict[str, tuple[str, ...]] = {
     "train": ("config", "run", "cli.py", "command_parser.py", "train.py", "ports.py", "envvars.py", "i18n.py"),
     "data": ("data", "hub.py", "model.py", "device.py", "estimate", "fmt.py", "tiny.py"),
     "chat": ("chat",),
+    "evaluate": ("evaluate",),
     "notebook": ("tutorial",),
     **{area: (str(module),) for area, module in FOREIGN.items()},
 }
