@@ -226,3 +226,40 @@ def test_only_pefts_deprecated_read_is_filtered():
     assert r.returncode == 0, r.stderr
     assert "attached" in r.stdout and "another FutureWarning" in r.stderr
     assert r.stderr.count("is_gradient_checkpointing") == 1  # the direct read outside the kit's call, not peft's
+
+
+def test_chinese_figure_is_drawn_with_a_font_that_has_its_glyphs():
+    # A fresh machine has no CJK system font: the kit's own install brings one (pylopdf-fonts-zh-cn), which
+    # kit.tutorial.display registers with matplotlib. Every label of a figure the kit draws must be covered by
+    # the font chosen for it, and rendering must not warn "Glyph ... missing".
+    import io
+    import warnings
+
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    from kit import i18n
+    from kit.tutorial import display
+
+    display._cjk_font.cache_clear()
+    previous = i18n._state["lang"]
+    i18n.set_language("zh")
+    try:
+        log = [{"current_steps": s, "loss": 2.0 / s} for s in range(1, 6)] + [{"current_steps": 5, "eval_loss": 0.5}]
+        fig = tutorial._loss_figure(log, display.plot_label("step"))
+        labels = [fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()]
+        labels += [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        chinese = {c for text in labels for c in text if not c.isascii()}
+        assert chinese, labels  # the zh catalog translates the figure's words
+        family = display._cjk_font()
+        assert family, "no CJK font: the kit's install should bring one"
+        with display.figure_fonts():
+            path = font_manager.findfont(font_manager.FontProperties(family=[family]), fallback_to_default=False)
+            covered = set(map(chr, FT2Font(path).get_charmap()))
+            assert chinese <= covered, (path, sorted(chinese - covered))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                fig.savefig(io.BytesIO(), format="png")
+        assert not [w for w in caught if "Glyph" in str(w.message)], [str(w.message) for w in caught]
+    finally:
+        i18n._state["lang"] = previous

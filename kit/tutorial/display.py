@@ -14,23 +14,66 @@ from typing import Any
 from kit.i18n import _
 
 
-CJK_FONTS = ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "SimHei",
-             "Microsoft YaHei", "PingFang SC", "Heiti SC")
+CJK_FONTS = ("Noto Sans SC", "Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
+             "SimHei", "Microsoft YaHei", "PingFang SC", "Heiti SC")
+
+# Packages whose wheels carry a Simplified Chinese font (SIL OFL): the kit's install brings the first one, so a
+# fresh machine without system CJK fonts still draws Chinese labels; the others are used where a person has them.
+FONT_PACKAGES = (("pylopdf_fonts_zh_cn", "NotoSansSC-Regular.otf"), ("mplfonts", "fonts/NotoSansCJKsc-Regular.otf"))
+
+_said_no_font = False
+
+
+def _packaged_font_files() -> list[str]:
+    import importlib.util
+    from pathlib import Path
+
+    found = []
+    for package, name in FONT_PACKAGES:
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        path = Path(next(iter(spec.submodule_search_locations))) / name
+        if path.is_file():
+            found.append(str(path))
+    return found
 
 
 @functools.lru_cache(maxsize=1)
 def _cjk_font() -> str | None:
+    """The family name of a font with Chinese glyphs: a packaged one registered with matplotlib first (it is
+    known to cover Simplified Chinese), else an installed system font; None (said once, in the reader's
+    language) where there is none."""
     from matplotlib import font_manager
 
+    for path in _packaged_font_files():
+        try:
+            font_manager.fontManager.addfont(path)
+            return font_manager.FontProperties(fname=path).get_name()
+        except (OSError, RuntimeError, ValueError):  # an unreadable file: try the next source
+            continue
     installed = {f.name for f in font_manager.fontManager.ttflist}
     return next((name for name in CJK_FONTS if name in installed), None)
+
+
+def _say_no_font_once() -> None:
+    global _said_no_font
+    if not _said_no_font:
+        _said_no_font = True
+        import sys
+
+        print(_("No font with Chinese glyphs was found, so figures are labelled in English. "
+                "Install one with: pip install pylopdf-fonts-zh-cn"), file=sys.stderr)
 
 
 def plot_label(message: str) -> str:
     """``_(message)`` for text drawn in a figure; where no installed font has Chinese glyphs the English is
     drawn instead of a translation that would come out as empty boxes."""
     text = _(message)
-    return text if text.isascii() or _cjk_font() else message
+    if text.isascii() or _cjk_font():
+        return text
+    _say_no_font_once()
+    return message
 
 
 def figure_fonts() -> Any:

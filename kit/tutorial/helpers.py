@@ -223,6 +223,14 @@ class TrainReport:
 
 
 def _loss_figure(log: list[dict[str, Any]], title: str):
+    # Laid out with the CJK font in line (tight_layout measures the text), as it is drawn later.
+    from kit.tutorial.display import figure_fonts
+
+    with figure_fonts():
+        return _draw_loss_figure(log, title)
+
+
+def _draw_loss_figure(log: list[dict[str, Any]], title: str):
     # A Figure of its own (rendered by IPython's display), not pyplot: the kernel's backend stays as it was.
     from matplotlib.figure import Figure
 
