@@ -206,4 +206,10 @@ def resolve_precision(info: DeviceInfo, fp16: bool, bf16: bool) -> tuple[bool, b
     if bf16 and not info.bf16:
         return False, False, _("bf16 was asked for but this {kind} ({name}) does not support bf16; training in fp32").format(
             kind=info.kind, name=info.name)
+    if fp16 and info.kind == "npu" and info.bf16:
+        # The quick start says fp16: true; on the 910B, fp16 LoRA runs are a known source of loss 0 or grad_norm nan,
+        # and LLaMA-Factory's current examples all use bf16: true (../shared/reference/ascend/FACTS.md, issue 23).
+        return fp16, bf16, _("fp16: true on {name}, which computes in bf16: on the 910B, fp16 LoRA runs are a known source of "
+                             "loss 0 or grad_norm nan, and LLaMA-Factory's current examples use bf16. To switch, set bf16: true "
+                             "and fp16: false in the YAML (or add fp16=false bf16=true to the command)").format(name=info.name)
     return fp16, bf16, None

@@ -159,3 +159,17 @@ def test_llamafactorys_qwen3_example_loads_with_only_the_model_overridden(tmp_pa
     cfg = kit.config.load(example, ["model_name_or_path=tiny-qwen3"])
     assert Path(cfg.model.model_name_or_path).name == "tiny-qwen3"
     assert (cfg.finetune.lora_target, cfg.data.template, cfg.train.bf16, cfg.train.fp16) == ("all", "qwen3_nothink", True, False)
+
+
+def test_fp16_on_a_chip_with_bf16_says_why_bf16_is_safer():
+    """kit/device.resolve_precision (the line the training run logs): fp16 kept, with the advice, on a 910B only."""
+    from kit import device
+
+    b3 = device.DeviceInfo("npu", 1, "hccl", True, True, "Ascend910B3", None, None)
+    fp16, bf16, advice = device.resolve_precision(b3, True, False)
+    assert (fp16, bf16) == (True, False) and "bf16: true" in advice and "fp16=false bf16=true" in advice and "Ascend910B3" in advice
+    assert device.resolve_precision(b3, False, True) == (False, True, None)
+    a = device.DeviceInfo("npu", 1, "hccl", False, True, "Ascend910A", None, None)
+    assert device.resolve_precision(a, True, False) == (True, False, None)
+    cuda = device.DeviceInfo("cuda", 1, "nccl", True, True, "H200", None, None)
+    assert device.resolve_precision(cuda, True, False) == (True, False, None)
