@@ -294,12 +294,16 @@ def write_outputs(out: Path, recs: Sequence[dict[str, str]], result: dict[str, f
     return [out / PREDICTIONS_FILE, out / RESULTS_FILE]
 
 
-def compare(recs: Sequence[dict[str, str]], other_file: Path) -> tuple[int, int]:
-    """(examples whose predict differs, examples compared) against another generated_predictions.jsonl."""
+def read_predictions(path: Path) -> list[dict[str, Any]]:
+    """A generated_predictions.jsonl's lines (for compare_with), or a PredictError saying why it cannot be read."""
     try:
-        other = [json.loads(line) for line in Path(other_file).read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     except (OSError, ValueError) as exc:
-        raise PredictError(_("compare_with: cannot read {path}: {error}").format(path=other_file, error=exc)) from None
+        raise PredictError(_("compare_with: cannot read {path}: {error}").format(path=path, error=exc)) from None
+
+
+def compare(recs: Sequence[dict[str, str]], other: Sequence[dict[str, Any]]) -> tuple[int, int]:
+    """(examples whose predict differs, examples compared) against another run's predictions."""
     n = min(len(recs), len(other))
     return sum(1 for a, b in zip(recs, other) if a.get("predict") != b.get("predict")), n
 
@@ -343,6 +347,7 @@ def predict(cfg: Config, compare_with: Path | None = None, progress: bool = True
     out = Path(cfg.train.output_dir)
     check_output_dir(out)
     metric.require_metrics()  # before minutes of generation, not after
+    other = read_predictions(compare_with) if compare_with is not None else None
     settings = GenerationSettings.from_config(cfg)
     started = time.perf_counter()
     engine = Engine(config=cfg)
@@ -368,7 +373,7 @@ def predict(cfg: Config, compare_with: Path | None = None, progress: bool = True
     result = results(recs, runtime, steps, preparation)
     files = write_outputs(out, recs, result)
     report = PredictReport(recs, result, files, data.cut, data.dropped, sum(map(len, outputs)), runtime, engine.backend_name)
-    if compare_with is not None:
-        differ, n = compare(recs, compare_with)
+    if other is not None:
+        differ, n = compare(recs, other)
         report.compared = (differ, n)
     return report
