@@ -109,6 +109,8 @@ def test_kernels_package_missing_or_of_another_release(tmp_path):
     _f, report = faked_stack(tmp_path, ops=None)
     c = report.get("kernels")
     assert c.status == WARN and "Op Cast does not has any binary" in c.found and "910B3" in c.fix and "9.1.0" in c.fix
+    _f, report = faked_stack(tmp_path / "old", layout="old", cann="8.0.RC3", ops=None)
+    assert report.get("kernels").status == OK and "not checked" in report.get("kernels").found
     _f, report = faked_stack(tmp_path / "b", ops="8.5.0")
     assert report.get("kernels").status == WARN and "CANN 9.1.0" in report.get("kernels").found
 

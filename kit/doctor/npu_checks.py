@@ -59,7 +59,7 @@ def chosen_kind(f: Facts) -> str:
     return fallback_kind(f)
 
 
-def _not_present(name: str, title: str, what: str, f: Facts, **details: Any) -> Check:
+def not_present(name: str, title: str, what: str, f: Facts, **details: Any) -> Check:
     why = (_("not used: --device {device}").format(device=f.requested_device) if f.requested_device in ("cpu", "cuda")
            else _("not present"))
     return Check(name, title, OK, _("{why}: {what}").format(why=why, what=what), details={"present": False, **details})
@@ -87,7 +87,7 @@ def check_npu(f: Facts) -> Check:
         what = (_("no Ascend NPU on this machine (no driver, npu-smi, /dev/davinci*, CANN or torch_npu found); "
                   "the kit will run on {device}") if not signs else
                 _("found {signs} but the kit will run on {device}"))
-        return _not_present("npu", title, what.format(signs=", ".join(signs), device=fallback), f, signs=signs)
+        return not_present("npu", title, what.format(signs=", ".join(signs), device=fallback), f, signs=signs)
     if not signs:
         return Check("npu", title, FAIL,
                      _("--device npu was asked for but no Ascend driver, npu-smi, /dev/davinci*, CANN or torch_npu was found"),
@@ -119,7 +119,7 @@ def check_torch_npu(f: Facts) -> Check:
     title = "torch_npu"
     if not tn.installed:
         if not npu_expected(f):
-            return _not_present("torch_npu", title, _("torch_npu is not installed (needed only for an Ascend NPU)"), f)
+            return not_present("torch_npu", title, _("torch_npu is not installed (needed only for an Ascend NPU)"), f)
         want = ".".join(map(str, (release(f.torch.version) or (0,))[:3]))
         return Check("torch_npu", title, FAIL, _("torch_npu is not installed"),
                      _("pip install torch-npu=={version} (torch_npu X.Y.Z requires torch X.Y.Z)").format(version=want))
@@ -148,7 +148,7 @@ def check_cann(f: Facts) -> Check:
     c, title = f.cann, _("CANN toolkit")
     if c.root is None:
         if not npu_expected(f):
-            return _not_present("cann", title, _("no CANN toolkit found (needed only for an Ascend NPU)"), f, searched=c.searched)
+            return not_present("cann", title, _("no CANN toolkit found (needed only for an Ascend NPU)"), f, searched=c.searched)
         return Check("cann", title, FAIL,
                      _("no CANN toolkit found; looked at ASCEND_HOME_PATH, ASCEND_TOOLKIT_HOME and {paths}").format(
                          paths=", ".join(c.searched) or _("the default paths")),
@@ -176,7 +176,7 @@ def check_cann_env(f: Facts) -> Check:
     c, title = f.cann, _("CANN environment (set_env.sh)")
     if c.root is None:
         if not npu_expected(f):
-            return _not_present("cann_env", title, _("no CANN toolkit, nothing to source"), f)
+            return not_present("cann_env", title, _("no CANN toolkit, nothing to source"), f)
         return Check("cann_env", title, FAIL, _("no CANN toolkit to source"), _("install CANN, then {set_env}").format(set_env=set_env_cmd(f)))
     home = f.env.get("ASCEND_HOME_PATH") or f.env.get("ASCEND_TOOLKIT_HOME")
     ld = f.env.get("LD_LIBRARY_PATH", "")
@@ -206,7 +206,7 @@ def check_driver(f: Facts) -> Check:
     d, title = f.driver, _("Ascend driver")
     if d.path is None:
         if not npu_expected(f):
-            return _not_present("driver", title, _("no Ascend driver ({paths} absent)").format(paths=", ".join(d.searched)), f)
+            return not_present("driver", title, _("no Ascend driver ({paths} absent)").format(paths=", ".join(d.searched)), f)
         return Check("driver", title, FAIL, _("driver version file not found ({paths})").format(paths=", ".join(d.searched)),
                      _("install the Ascend driver and firmware; in a container mount the host's /usr/local/Ascend/driver "
                        "(-v /usr/local/Ascend/driver:/usr/local/Ascend/driver)"))
@@ -221,7 +221,7 @@ def check_npu_smi(f: Facts) -> Check:
     s, title = f.npu_smi, "npu-smi info"
     if s.path is None:
         if not npu_expected(f):
-            return _not_present("npu_smi", title, _("npu-smi is not installed (it comes with the Ascend driver)"), f)
+            return not_present("npu_smi", title, _("npu-smi is not installed (it comes with the Ascend driver)"), f)
         return Check("npu_smi", title, FAIL, _("npu-smi not found on PATH or in /usr/local/sbin, /usr/local/bin"),
                      _("install the Ascend driver (npu-smi comes with it) or add its folder to PATH; "
                        "in a container mount /usr/local/sbin/npu-smi from the host"))
@@ -281,7 +281,7 @@ def check_visible_devices(f: Facts) -> Check:
     n_present = len(f.npu_smi.chips) if f.npu_smi.chips else (f.torch_npu.device_count if raw is None else None)
     if not npu_expected(f):
         if raw is None:
-            return _not_present("visible_devices", title, _("unset, and no NPU to select"), f)
+            return not_present("visible_devices", title, _("unset, and no NPU to select"), f)
         return Check("visible_devices", title, WARN, _("ASCEND_RT_VISIBLE_DEVICES={value} is set but there is no NPU to select").format(value=raw),
                      _("unset ASCEND_RT_VISIBLE_DEVICES (or install the NPU stack if this machine should have one)"))
     if ids == []:

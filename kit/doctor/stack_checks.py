@@ -9,14 +9,17 @@ Where each fact comes from (../shared/reference/ascend/FACTS.md collects them):
 - ``decorator`` missing breaks torch_npu (LLaMA-Factory PR #3930).
 - bf16: Ascend/pytorch NpuVariables.cpp; LLaMA-Factory #4339, #7489.
 - NPU_VISIBLE_DEVICES is not read; more processes than cards hangs (LLaMA-Factory #6428, #7215).
-- "Maybe the last training process is running": LLaMA-Factory's hint when a card is held; HCCL's
-  "Failed to initialize the HCCP process" is fixed by stopping leftovers and waiting about 10 s (FACTS.md).
+- "Maybe the last training process is running": what people report seeing on LLaMA-Factory when a card is held
+  (collected in the kit's issue 23; the phrase is not in LLaMA-Factory's current source, so the kit does not say
+  which program prints it); HCCL's "Failed to initialize the HCCP process" is fixed by stopping leftovers and
+  waiting about 10 s (FACTS.md).
 """
 
 from __future__ import annotations
 
 from kit.doctor.facts import Facts
-from kit.doctor.npu_checks import _not_present, npu_expected
+from kit.doctor.npu_checks import not_present, npu_expected
+from kit.doctor.probes import at_least
 from kit.doctor.report import FAIL, OK, WARN, Check
 from kit.doctor.stack import bf16_capable, cann_matches, chip_model, pairing, table_date, table_source
 from kit.i18n import _
@@ -33,7 +36,7 @@ def check_stack_pairing(f: Facts) -> Check:
     title = _("torch_npu / torch / CANN pairing")
     tn = f.torch_npu
     if not tn.installed:
-        return _not_present("stack_pairing", title, _("torch_npu is not installed"), f)
+        return not_present("stack_pairing", title, _("torch_npu is not installed"), f)
     date = table_date()
     row = pairing(tn.version)
     details = {"torch_npu": tn.version, "torch": f.torch.version, "cann": f.cann.version, "table_date": date}
@@ -67,9 +70,14 @@ def check_kernels(f: Facts) -> Check:
     chips = ", ".join(_chip_names(f)) or _("your chip")
     details = {"ops_version": c.ops_version, "ops_package": c.ops_package, "cann": c.version, "chips": _chip_names(f)}
     if c.root is None or not npu_expected(f):
-        return _not_present("kernels", title, _("no CANN toolkit, no kernels package to check"), f)
+        return not_present("kernels", title, _("no CANN toolkit, no kernels package to check"), f)
     fix = _("install the CANN kernels (ops) package for {chips}, the same release as the toolkit (CANN {version}) ({docs}), "
             "then source set_env.sh again").format(chips=chips, version=c.version, docs=DOCS_KERNELS)
+    if c.ops_version is None and not at_least(c.version, (8, 5)):
+        # FACTS.md knows where CANN 8.5 and later record the kernels package (ascend_ops_install.info beside the
+        # toolkit's); for older releases the kit does not claim a place, so it says it did not check.
+        return Check("kernels", title, OK, _("not checked: the kit knows where CANN 8.5 and later record the kernels package, "
+                                             "and this is CANN {version}").format(version=c.version), details=details)
     if c.ops_version is None:
         return Check("kernels", title, WARN,
                      _("no ascend_ops_install.info beside the toolkit's; without the kernels package for the chip, training stops "
@@ -85,7 +93,7 @@ def check_decorator(f: Facts) -> Check:
     title = "decorator"
     have = f.packages.get("decorator")
     if not f.torch_npu.installed:
-        return _not_present("decorator", title, _("needed only by torch_npu"), f)
+        return not_present("decorator", title, _("needed only by torch_npu"), f)
     if have is None:
         return Check("decorator", title, FAIL, _("not installed; torch_npu needs it"), "pip install decorator")
     return Check("decorator", title, OK, f"decorator {have}", details={"version": have})
@@ -95,7 +103,7 @@ def check_bf16(f: Facts) -> Check:
     title = _("bf16 on this chip")
     names = _chip_names(f)
     if not names:
-        return _not_present("bf16", title, _("no Ascend chip seen"), f)
+        return not_present("bf16", title, _("no Ascend chip seen"), f)
     verdicts = {n: bf16_capable(n) for n in names}
     details = {"chips": verdicts}
     listing = ", ".join(names)
@@ -126,13 +134,13 @@ def check_card_processes(f: Facts) -> Check:
     title = _("other processes on the cards")
     procs = f.npu_smi.processes
     if f.npu_smi.path is None or f.npu_smi.returncode != 0:
-        return _not_present("card_processes", title, _("no npu-smi process table to read"), f)
+        return not_present("card_processes", title, _("no npu-smi process table to read"), f)
     if not procs:
         return Check("card_processes", title, OK, _("no process holds a card"))
     listing = ", ".join(f"NPU {p.npu_id}: {p.name} (pid {p.pid}" + (f", {p.memory_mb} MB)" if p.memory_mb is not None else ")") for p in procs)
     pids = " ".join(str(p) for p in sorted({p.pid for p in procs}))
     return Check("card_processes", title, WARN,
-                 _("{listing}; a previous run may still hold the card (LLaMA-Factory: \"Maybe the last training process is running\")").format(
+                 _("{listing}; a previous run may still hold the card (\"Maybe the last training process is running\")").format(
                      listing=listing),
                  _("if they are yours and finished, stop them (kill {pids}), wait about 10 s, then start again; "
                    "or choose free cards with ASCEND_RT_VISIBLE_DEVICES").format(pids=pids),
