@@ -210,3 +210,14 @@ max_new_tokens: 4
     combined = json.loads((out / "all_results.json").read_text(encoding="utf-8"))
     assert "train_loss" in combined and "predict_bleu-4" in combined  # merged, as save_metrics does
     assert {"generated_predictions.jsonl", "predict_results.json"} <= set(json.loads((out / "kit_run.json").read_text())["entries"])
+
+
+@needs_eval
+def test_kit_predict_takes_dataset_as_vllm_infer_does(tmp_path, capsys, monkeypatch):
+    """scripts/vllm_infer.py --dataset D predicts on all of D; so does kit predict --dataset D."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "ds"
+    assert cli.main(["predict", "--model_name_or_path", "kit/tiny-qwen", "--template", "qwen", "--dataset", "identity",
+                     "--dataset_dir", str(DEMO), "--max_samples", "2", "--do_sample", "false", "--max_new_tokens", "2",
+                     "--output_dir", str(out)]) == 0
+    assert len((out / "generated_predictions.jsonl").read_text(encoding="utf-8").splitlines()) == 2

@@ -101,8 +101,9 @@ class PredictReport:
 
 # ---------------------------------------------------------------- the prediction set
 
-def prediction_set(cfg: Config, tokenizer: Any, template: Any) -> PredictionSet:
-    """The examples LLaMA-Factory predicts on: eval_dataset, else the val_size split of dataset (same seed)."""
+def prediction_set(cfg: Config, tokenizer: Any, template: Any, whole_dataset: bool = False) -> PredictionSet:
+    """The examples LLaMA-Factory predicts on: eval_dataset, else the val_size split of dataset (same seed);
+    with ``whole_dataset`` (kit predict, as scripts/vllm_infer.py --dataset), all of dataset when there is no split."""
     d = cfg.data
     fills = {k: v for k, v in (("name", d.identity_name), ("author", d.identity_author)) if v is not None}
     if cfg.eval_dataset_names:
@@ -115,8 +116,10 @@ def prediction_set(cfg: Config, tokenizer: Any, template: Any) -> PredictionSet:
         usable = [ex for ex in examples if ex.problem is None]
         _train_idx, eval_idx = split_indices(len(usable), d.val_size, cfg.train.seed)
         examples = [usable[i] for i in eval_idx]
+    elif whole_dataset and cfg.dataset_names:
+        examples, _report = load_prediction_set(cfg.dataset_names, d.dataset_dir, cfg.config_dir, d.max_samples, fills)
     else:
-        raise PredictError(_("no prediction set: set eval_dataset (e.g. identity) or val_size with dataset"))
+        raise PredictError(_("no prediction set: set eval_dataset (e.g. identity), or dataset (with val_size in kit train)"))
     rows, dropped = build_unsupervised(examples, tokenizer, template, d.cutoff_len, d.enable_thinking)
     if not rows:
         raise PredictError(_("no example to predict on in {datasets}: {why}").format(
@@ -353,7 +356,7 @@ def predict(cfg: Config, compare_with: Path | None = None, progress: bool = True
     engine = Engine(config=cfg)
     try:
         preparation = time.perf_counter() - started
-        data = prediction_set(cfg, engine.tokenizer, engine.template)
+        data = prediction_set(cfg, engine.tokenizer, engine.template, whole_dataset=not cfg.train.do_predict)
         eos_ids = eos_token_ids(engine.tokenizer, engine.template)
         batch_size = cfg.train.per_device_eval_batch_size
         logger.info("%s", _("predicting {count} example(s) with {backend}, {mode}, batch {batch}, at most {tokens} new tokens each").format(
