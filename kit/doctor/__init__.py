@@ -6,9 +6,12 @@ The doctor works in two steps so that every check can be tested without an NPU:
    driver's ``version.info``), the output of ``npu-smi info`` (run with a time limit), imports (torch,
    torch_npu through ``kit.device``), the environment mapping, disk and memory, and a small matmul on
    the device. Every probe catches its own errors and records them as facts; gathering never raises.
-2. ``run_checks(facts)`` (``checks``, ``npu_checks``) turns the facts into a ``DoctorReport``
+2. ``run_checks(facts)`` (``checks``, ``npu_checks``, ``stack_checks``) turns the facts into a ``DoctorReport``
    (``report``): one ``Check`` per question, each ``ok`` / ``warn`` / ``fail`` with what was found and,
    for every warn or fail, the command to run or the variable to set.
+
+Which torch_npu goes with which torch and CANN, and which chips compute in bf16, is data with its date and
+sources (``ascend_stack.json``, read by ``stack``): a version the table does not know is a warning naming the date.
 
 Tests build ``Facts`` by hand (or gather from a fake CANN tree and a fake ``npu-smi`` script) and call
 the checks directly.

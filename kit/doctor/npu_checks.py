@@ -69,7 +69,7 @@ def set_env_cmd(f: Facts) -> str:
     if f.cann.set_env is None and f.cann.root is None:
         # Nothing found: name both layouts (CANN 8.5 and later install under cann/; Ascend's install docs, FACTS.md).
         return _("source /usr/local/Ascend/cann/set_env.sh (CANN >= 8.5) or source /usr/local/Ascend/ascend-toolkit/set_env.sh (older CANN)")
-    p = f.cann.set_env or (f.cann.root / "set_env.sh" if f.cann.root.name == "cann" else f.cann.root.parent / "set_env.sh")
+    p = f.cann.set_env or (f.cann.root / "set_env.sh" if f.cann.root.name.startswith("cann") else f.cann.root.parent / "set_env.sh")
     return f"source {p}"
 
 
