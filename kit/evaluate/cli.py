@@ -17,7 +17,7 @@ from kit.i18n import N_, _
 
 DESCRIPTION = N_("""Predict on a dataset with a trained adapter and score the predictions (BLEU-4, ROUGE-1/2/L) as
 LLaMA-Factory does, without training. Takes LLaMA-Factory's keys, from a YAML file or as --key value:
-model_name_or_path, adapter_name_or_path, template, eval_dataset (or dataset with val_size), dataset_dir,
+model_name_or_path, adapter_name_or_path, template, eval_dataset (or dataset: all of it), dataset_dir,
 cutoff_len, max_samples, per_device_eval_batch_size, max_new_tokens, do_sample, temperature, top_p,
 output_dir, infer_backend (huggingface or vllm). Writes generated_predictions.jsonl and predict_results.json
 into output_dir. LLaMA-Factory samples unless do_sample is false; give --do_sample false for repeatable scores.
