@@ -459,3 +459,11 @@ def test_experiments_notebook_sweeps_and_draws(experiments):
             shutil.copy(executed, keep / executed.name)
     rows = list(csv.DictReader((work / "sweep" / "results.csv").open(encoding="utf-8")))
     assert [r["lora_rank"] for r in rows] == ["2", "8"] and {r["status"] for r in rows} == {"ok"}
+    from kit.tutorial.helpers import read_log, smooth_loss
+
+    for row in rows:  # first/final loss: the means of the first and last tenth of what trainer_log.jsonl logged
+        losses = [r["loss"] for r in read_log(row["output_dir"]) if "loss" in r]
+        n = max(1, round(len(losses) / 10))
+        assert float(row["first_loss"]) == pytest.approx(sum(losses[:n]) / n)
+        assert float(row["final_loss"]) == pytest.approx(sum(losses[-n:]) / n)
+        assert smooth_loss(losses)[0] == pytest.approx(smooth_loss(losses[:n] + losses[:n])[0])  # starts at that mean

@@ -218,8 +218,35 @@ class TrainReport:
 
     def summary(self) -> dict[str, Any]:
         return {"output_dir": str(self.output_dir), "seconds": round(self.seconds, 1), "steps": self.log[-1]["current_steps"] if self.log else 0,
-                "first_loss": self.losses[0] if self.losses else None, "final_loss": self.losses[-1] if self.losses else None,
+                "first_loss": start_loss(self.losses), "final_loss": end_loss(self.losses),
                 "eval_loss": self.metrics.get("eval_loss"), "train_loss": self.metrics.get("train_loss"), "files": self.files}
+
+
+def window(n: int) -> int:
+    """How many logged losses make the first (or last) window: a tenth of them, at least one."""
+    return max(1, round(n / 10))
+
+
+def start_loss(values: Sequence[float]) -> float | None:
+    """The loss at the start of training: the mean of the first tenth of the logged losses. One logged loss is
+    one batch's, and the demo mix alternates between examples the base model already knows (loss near 0.05) and
+    identity examples with a new name (loss near 4): whichever batch comes first would decide it."""
+    return sum(values[:window(len(values))]) / window(len(values)) if values else None
+
+
+def end_loss(values: Sequence[float]) -> float | None:
+    """The loss at the end of training: the mean of the last tenth of the logged losses (as start_loss)."""
+    return sum(values[-window(len(values)):]) / window(len(values)) if values else None
+
+
+def smooth_loss(values: Sequence[float]) -> list[float]:
+    """The smoothed curve notebooks 20 and 40 draw: LLaMA-Factory's moving average (kit.run.recipe.smooth), started
+    at start_loss rather than at the first batch's loss, so the curve does not climb from one easy batch."""
+    from kit.run.recipe import smooth
+
+    if not values:
+        return []
+    return smooth([start_loss(values), *values])[1:]
 
 
 def _loss_figure(log: list[dict[str, Any]], title: str):
@@ -235,7 +262,6 @@ def _draw_loss_figure(log: list[dict[str, Any]], title: str):
     from matplotlib.figure import Figure
 
     from kit.tutorial.display import plot_label
-    from kit.run.recipe import smooth
 
     fig = Figure(figsize=(6, 3.2))
     ax = fig.subplots()
@@ -244,7 +270,7 @@ def _draw_loss_figure(log: list[dict[str, Any]], title: str):
     if train:
         steps, values = zip(*train)
         ax.plot(steps, values, color="#1f77b4", alpha=0.35, label=plot_label(N_("loss")))
-        ax.plot(steps, smooth(values), color="#1f77b4", label=plot_label(N_("loss (smoothed)")))
+        ax.plot(steps, smooth_loss(values), color="#1f77b4", label=plot_label(N_("loss (smoothed)")))
     if evals:
         steps, values = zip(*evals)
         ax.plot(steps, values, "o-", color="#d62728", label="eval_loss")

@@ -39,7 +39,9 @@ learning_rates = [1e-3, 3e-3]         # ... and per learning rate
 max_samples = 40                      # examples per dataset: each run is a short training
 num_train_epochs = 2.0
 parallel = 1                          # runs at once; on a CPU they share the cores
-devices = None                        # e.g. "0,1,2,3" on an NPU machine: one card per run, never two runs on one card
+visible_devices = None                # the cards the sweep may use, e.g. "0,1,2,3": one card per run, never two runs on one card;
+                                      # on one card "0" with parallel = 1: the runs take turns
+use_modelscope_hub = None             # True downloads model_name_or_path from ModelScope (USE_MODELSCOPE_HUB); None keeps the inherited value
 out = "experiments/rank-lr"           # a folder per run, results.csv and results.json
 """, """
 notebook = "20_lora_sft"              # 每次运行执行的 Notebook：一个路径，或 kit 自带 Notebook 的名字
@@ -50,7 +52,9 @@ learning_rates = [1e-3, 3e-3]         # ……每个学习率也各运行一次
 max_samples = 40                      # 每个数据集的样本数：每次运行都是一次简短的训练
 num_train_epochs = 2.0
 parallel = 1                          # 同时运行的个数；在 CPU 上它们共享核心
-devices = None                        # 在 NPU 机器上例如 "0,1,2,3"：每个运行独占一张卡，不会有两个运行共用一张卡
+visible_devices = None                # 批量运行可用的卡，例如 "0,1,2,3"：每个运行独占一张卡，不会有两个运行共用一张卡；
+                                      # 只有一张卡时设为 "0" 并令 parallel = 1：各运行轮流使用这张卡
+use_modelscope_hub = None             # True：从魔搭社区（ModelScope）下载 model_name_or_path（USE_MODELSCOPE_HUB）；None 沿用继承的值
 out = "experiments/rank-lr"           # 每个运行一个文件夹，另有 results.csv 和 results.json
 """),
     md("sweep", """
@@ -78,23 +82,36 @@ kit.i18n.set_language(lang)  # the kit's messages, tables and errors from here o
 sweep = {"lora_rank": lora_ranks, "learning_rate": learning_rates}  # a list is a sweep over its values
 fixed = {"model_name_or_path": model_name_or_path, "device": device, "max_samples": max_samples,
          "num_train_epochs": num_train_epochs, "logging_steps": 2, "train_own_data": False}
-print(kit.tutorial.sweep.command_line(notebook, {**sweep, **fixed}, out, parallel, devices, lang))
+if use_modelscope_hub is not None:
+    fixed["use_modelscope_hub"] = use_modelscope_hub
+print(kit.tutorial.sweep.command_line(notebook, {**sweep, **fixed}, out, parallel, visible_devices, lang))
 """),
     code("sweep-run", """
-rows = kit.tutorial.batch(notebook, {**sweep, **fixed}, out, parallel=parallel, devices=devices, lang=lang)
+rows = kit.tutorial.batch(notebook, {**sweep, **fixed}, out, parallel=parallel, devices=visible_devices, lang=lang)
 print(kit.tutorial.sweep.format_table(rows))
 """),
     md("curves", """
 ## Every run's loss on one figure
 
-One colour per rank, one line style per learning rate, smoothed as notebook 20 smooths its curve (the
-raw loss jumps between the identity and the alpaca examples). The curves come from each run's
-`trainer_log.jsonl`.
+One colour per rank, one line style per learning rate, smoothed as notebook 20 smooths its curve. The
+curves come from each run's `trainer_log.jsonl`.
+
+**Why the curves rise before they fall.** Each logged loss is the mean over a couple of batches, and the demo
+mix holds two kinds of example: alpaca examples the tiny model was pre-trained on (loss near 0.05) and identity
+examples that now carry a new name (loss near 4 until the adapter learns it). Which kind comes first is chance
+(the shuffle's seed is the same in every run, so every run starts with the same easy batches). The smoothed
+curve therefore starts at the mean of the first tenth of the logged losses, not at the first one; the bump in
+the first steps is the identity batches arriving, not divergence, and the fall after it is the new name being
+learnt. The table's `first_loss` and `final_loss` are the same means over the first and last tenth.
 """, """
 ## 所有运行的损失曲线
 
-每个秩（rank）一种颜色，每个学习率一种线型，并像 Notebook 20 那样做了平滑（原始损失会在 identity 与 alpaca 样本之间跳动）。
-曲线来自各运行的 `trainer_log.jsonl`。
+每个秩（rank）一种颜色，每个学习率一种线型，并像 Notebook 20 那样做了平滑。曲线来自各运行的 `trainer_log.jsonl`。
+
+**为什么曲线先升后降。** 每个记录的损失是几个批次的平均，而演示数据混有两类样本：微型模型预训练时见过的 alpaca 样本
+（损失约 0.05），以及换了新名字的 identity 样本（在适配器学会新名字之前损失约 4）。先来哪一类是偶然的（各运行的打乱种子相同，
+所以都以同样几个容易的批次开始）。因此平滑曲线的起点取前十分之一记录损失的平均值，而不是第一个值；开头几步的隆起是
+identity 批次到来，不是发散，之后的下降才是新名字被学会。表中的 `first_loss` 和 `final_loss` 也是前、后十分之一的平均值。
 """),
     code("curves-plot", """
 import kit.tutorial.lessons
@@ -133,9 +150,11 @@ plots.bars()
   run-to-run variation. Add `"seed": [1, 2, 3]` to the sweep to see how large it is before trusting a
   ranking.
 
-On an NPU the same cells take a real model: set `model_name_or_path`, `device = "npu"`,
-`devices = "0,1,2,3"` and `parallel = 4`; each run gets its own card through notebook 20's
-`visible_devices` parameter.
+On an NPU the same cells take a real model: set `model_name_or_path` (with `use_modelscope_hub = True` to
+download it from ModelScope), `device = "npu"`, `visible_devices = "0,1,2,3"` and `parallel = 4`; each run
+gets its own card through notebook 20's `visible_devices` parameter. **On one card** set
+`visible_devices = "0"` and `parallel = 1`: the runs take turns, and six 7B runs take six times one run's
+time, so start with fewer settings (`lora_ranks = [8, 32]`, one learning rate) and a smaller `max_samples`.
 """, """
 ## 如何解读
 
@@ -148,8 +167,26 @@ On an NPU the same cells take a real model: set `model_name_or_path`, `device = 
 - **噪声：** 用微型模型和几十条样本时，相差零点零几的差异属于运行间的随机波动。在参数网格中加入
   `"seed": [1, 2, 3]`，先看看波动有多大，再相信排名。
 
-在 NPU 上，同样的单元格使用真实模型：设置 `model_name_or_path`、`device = "npu"`、`devices = "0,1,2,3"`
-和 `parallel = 4`；每个运行通过 Notebook 20 的 `visible_devices` 参数独占一张卡。
+在 NPU 上，同样的单元格使用真实模型：设置 `model_name_or_path`（设 `use_modelscope_hub = True` 即从魔搭社区下载）、
+`device = "npu"`、`visible_devices = "0,1,2,3"` 和 `parallel = 4`；每个运行通过 Notebook 20 的 `visible_devices`
+参数独占一张卡。**只有一张卡时**设 `visible_devices = "0"`、`parallel = 1`：各运行轮流使用这张卡，六个 7B 运行耗时是一个运行的
+六倍，所以先少试几组设置（`lora_ranks = [8, 32]`、一个学习率），并减小 `max_samples`。
+"""),
+    md("try", """
+## Try this
+
+1. Add `"seed": [1, 2, 3]` to the `sweep` dictionary in the cell that prints the command, and run again: how far apart
+   are three runs of the same setting? Is the ranking of the bars larger than that?
+2. Set `learning_rates = [1e-2, 3e-2]`: at which rate does a curve stop falling or climb back up, and what does
+   its eval loss say?
+3. Set `max_samples = 200`: does rank 32 now pull ahead of rank 8, or does this data still not need the
+   capacity?
+""", """
+## 动手试试
+
+1. 在打印命令的那个单元格里，往字典 `sweep` 中加入 `"seed": [1, 2, 3]`，再运行一次：同一设置的三次运行相差多少？柱状图的排名差距比它大吗？
+2. 设 `learning_rates = [1e-2, 3e-2]`：学习率到多大时曲线不再下降或重新上升？它的评估损失说明了什么？
+3. 设 `max_samples = 200`：秩 32 现在是否领先秩 8，还是这份数据仍然用不到这么大的容量？
 """),
     code("publish", """
 from pathlib import Path

@@ -62,15 +62,14 @@ class SweepPlots:
         """Every run's training loss, smoothed as notebook 20 smooths its curve, from its trainer_log.jsonl."""
         from matplotlib.figure import Figure
 
-        from kit.run.recipe import smooth
-        from kit.tutorial.helpers import read_log
+        from kit.tutorial.helpers import read_log, smooth_loss
 
         colours, styles = self._styles()
         fig = Figure(figsize=(7.5, 3.8))
         ax = fig.subplots()
         for row in self.rows:
             log = [r for r in read_log(row["output_dir"]) if "loss" in r]
-            ax.plot([r["current_steps"] for r in log], smooth([r["loss"] for r in log]), label=self.setting(row),
+            ax.plot([r["current_steps"] for r in log], smooth_loss([r["loss"] for r in log]), label=self.setting(row),
                     color=colours[self._key(row, 0)], linestyle=styles[self._key(row, 1)])
         ax.set_xlabel(plot_label(N_("step")))
         ax.set_ylabel(plot_label(N_("training loss (smoothed)")))
