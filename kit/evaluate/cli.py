@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from kit.i18n import N_, _
+
+if TYPE_CHECKING:
+    from kit.config import Config
 
 DESCRIPTION = N_("""Predict on a dataset with a trained adapter and score the predictions (BLEU-4, ROUGE-1/2/L) as
 LLaMA-Factory does, without training. Takes LLaMA-Factory's keys, from a YAML file or as --key value:
@@ -30,7 +33,6 @@ def predict_main(argv: Sequence[str]) -> int:
     """Entry point of ``kit predict`` (kit.cli routes here)."""
     from kit import config as config_mod
     from kit.config.command_line import ConfigCommandParser
-    from kit.evaluate import predict
 
     parser = ConfigCommandParser("kit predict", _(DESCRIPTION), config_required=False, overrides_metavar="--key value")
     parser.add_argument("--compare_with", metavar="FILE.jsonl",
@@ -41,7 +43,7 @@ def predict_main(argv: Sequence[str]) -> int:
     return run(cfg, Path(ns.compare_with) if ns.compare_with else None)
 
 
-def run(cfg, compare_with: Path | None = None) -> int:  # type: ignore[no-untyped-def]
+def run(cfg: "Config", compare_with: Path | None = None) -> int:
     """Predict as the config says and print what was done (also ``kit train`` with do_train: false)."""
     from kit.evaluate import predict
 
