@@ -107,6 +107,11 @@ class QuickstartConfig:
         return "kit train " + str(config_mod.QUICKSTART_YAML) + " " + " ".join(shlex.quote(f"{k}={v}") for k, v in self.overrides.items())
 
 
+def default_identity_author() -> str:
+    """Who the identity data says built the model, in the kit's language now (notebook 20's default)."""
+    return _("the kit team")
+
+
 def quickstart_config(model_name_or_path: str = "kit/tiny-qwen", extra: Sequence[str] | Mapping[str, Any] = (),
                       **knobs: Any) -> QuickstartConfig:
     """The Ascend quick-start YAML with the model swapped; the tiny model also gets TINY_SCALING.

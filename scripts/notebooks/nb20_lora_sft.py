@@ -42,7 +42,7 @@ model_name_or_path = "kit/tiny-qwen"   # on an NPU use qwen/Qwen1.5-7B, with use
 dataset = None                         # None keeps identity,alpaca_en_demo of the quick start
 dataset_dir = None                     # None: ./data if it has dataset_info.json (as LLaMA-Factory), else the kit's demo data
 identity_name = "Lumi"                 # fills {{name}} in the identity data
-identity_author = "the kit team"       # fills {{author}}
+identity_author = None                 # fills {{author}}; None: "the kit team" in the notebook's language
 lora_target = None                     # None keeps q_proj,v_proj
 num_train_epochs = None                # None keeps the quick start's 3.0, scaled for the tiny model
 max_samples = None                     # None keeps the quick start's 1000, scaled for the tiny model
@@ -62,7 +62,7 @@ model_name_or_path = "kit/tiny-qwen"   # 在 NPU 上用 qwen/Qwen1.5-7B，并把
 dataset = None                         # None 沿用快速开始的 identity,alpaca_en_demo
 dataset_dir = None                     # None：./data 中有 dataset_info.json 时读取它（与 LLaMA-Factory 相同），否则用 kit 自带的演示数据
 identity_name = "Lumi"                 # 填入身份数据中的 {{name}}
-identity_author = "the kit team"       # 填入 {{author}}
+identity_author = None                 # 填入 {{author}}；None：本 Notebook 语言中的“kit 团队”
 lora_target = None                     # None 沿用 q_proj,v_proj
 num_train_epochs = None                # None 沿用快速开始的 3.0，并按微型模型缩放
 max_samples = None                     # None 沿用快速开始的 1000，并按微型模型缩放
@@ -98,7 +98,7 @@ import kit.tutorial.helpers
 
 qs = kit.tutorial.helpers.quickstart_config(
     model_name_or_path, extra=overrides, dataset=dataset, dataset_dir=dataset_dir, identity_name=identity_name,
-    identity_author=identity_author, lora_target=lora_target, num_train_epochs=num_train_epochs,
+    identity_author=identity_author or kit.tutorial.helpers.default_identity_author(), lora_target=lora_target, num_train_epochs=num_train_epochs,
     max_samples=max_samples, learning_rate=learning_rate, output_dir=output_dir, seed=seed, device=device,
 )
 cfg = qs.cfg

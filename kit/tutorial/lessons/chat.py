@@ -126,7 +126,8 @@ class WrongTemplate:
         return {"warning": self.warning, "right": self.right, "wrong": self.wrong, "template": self.used}
 
     def _repr_html_(self) -> str:
-        warn = (f"<p style='color:#9a6700'><b>TemplateMismatchWarning:</b> {html_escape(self.warning)}</p>" if self.warning else "")
+        label = html_escape(_("The chat template does not match the model"))
+        warn = f"<p style='color:#9a6700'><b>{label}:</b> {html_escape(self.warning)}</p>" if self.warning else ""
         as_trained = html_escape(_("as trained"))
         builds = html_escape(_("The prompt the {used} template builds:").format(used=self.used))
         rows = [[f"<code>{html_escape(self.trained_with)}</code> ({as_trained})", (html_escape(self.right), "white-space:pre-wrap;text-align:left")],
