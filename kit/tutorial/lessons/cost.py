@@ -278,8 +278,11 @@ class RunCost:
             (_("tokens per second"), f"{self.tokens_per_second:,.0f}", _("gradient checkpointing {state}").format(state=ckpt)),
             (_("compute achieved"), f"{self.achieved_flops / 1e9:,.1f} GFLOP/s",
              _("{fpt:,} FLOPs per token x tokens per second").format(fpt=flops_per_token(self.matmul_params, bool(self.checkpointing)))),
-            (_("peak memory, measured"), f"{self.peak_mib:,.0f} MiB" if self.peak_mib is not None else "?", memory_note),
-            (_("peak memory, kit estimate"), size(self.estimated_bytes), _("predicted before loading (the table above)"))]
+            # A CPU's memory is system memory (内存), a card's is device memory (显存): the labels differ in Chinese.
+            (_("peak system memory, measured") if self.device_kind == "cpu" else _("peak memory, measured"),
+             f"{self.peak_mib:,.0f} MiB" if self.peak_mib is not None else "?", memory_note),
+            (_("peak system memory, kit estimate") if self.device_kind == "cpu" else _("peak memory, kit estimate"),
+             size(self.estimated_bytes), _("predicted before loading (the table above)"))]
 
     def _repr_html_(self) -> str:
         return html_table([_("what"), (_("value"), "text-align:right"), ("", "text-align:left")],
