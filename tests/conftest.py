@@ -12,7 +12,6 @@ test (tests/test_binder.py) reads.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
@@ -32,27 +31,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-def _torch_extensions_dir() -> str:
-    """DeepSpeed's C++ op cache for this Python environment, not the one ~/.cache/kit/torch_extensions all share.
+# Every kernel, torchrun and rank a test starts inherits DeepSpeed's op cache of this environment (kit.run.launch's
+# own rule, set here once so that every process agrees on it).
+from kit.run.launch import extensions_dir as _extensions_dir  # noqa: E402
 
-    torch keys a compiled op by its name only, and the op's build.ninja names this environment's site-packages:
-    two environments sharing one cache (a second clone's .venv, CI next to a checkout) each find the other's
-    build and compile again, a minute of g++ using gigabytes inside whatever run loads the op (it put the Binder
-    memory test at 4.07 GiB). Inside the environment, so it goes when the environment goes.
-    """
-    for folder in (Path(sys.prefix) / ".kit-torch-extensions",
-                   Path.home() / ".cache" / "kit" / "torch_extensions-envs" / re.sub(r"\W", "_", sys.prefix)):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            continue
-        if os.access(folder, os.W_OK):
-            return str(folder)
-    return str(Path.home() / ".cache" / "kit" / "torch_extensions")
-
-
-# Every kernel, torchrun and rank a test starts inherits it (kit.run.launch keeps a TORCH_EXTENSIONS_DIR it finds).
-os.environ.setdefault("TORCH_EXTENSIONS_DIR", _torch_extensions_dir())
+os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(_extensions_dir()))
 
 import pytest
 
@@ -147,21 +130,6 @@ def tuned(tiny_model_dir: Path, tiny_adapter_dir: Path):
 
 # ---------------------------------------------------------------- DeepSpeed's op, compiled before anything is measured
 
-def _reuse_shared_build(target: Path) -> None:
-    """Copy the op from the kit's shared cache when it was built for this environment (dev.sh's set-up builds it
-    there), so a fresh clone compiles it once, not twice."""
-    shared = Path.home() / ".cache" / "kit" / "torch_extensions" / "deepspeed_shm_comm"
-    spec = importlib.util.find_spec("deepspeed")
-    if spec is None or not spec.submodule_search_locations or (target / shared.name).exists():
-        return
-    try:
-        ninja = (shared / "build.ninja").read_text(encoding="utf-8")
-    except OSError:
-        return
-    if f"{list(spec.submodule_search_locations)[0]}/" in ninja and (shared / f"{shared.name}.so").is_file():
-        shutil.copytree(shared, target / shared.name, ignore=shutil.ignore_patterns("lock"))
-
-
 @pytest.fixture(scope="session")
 def deepspeed_op_prebuilt() -> bool:
     """DeepSpeed's CPU op compiled into this session's TORCH_EXTENSIONS_DIR now, outside any measured run.
@@ -170,7 +138,6 @@ def deepspeed_op_prebuilt() -> bool:
     """
     from kit.run.launch import prebuild_deepspeed_ops
 
-    _reuse_shared_build(Path(os.environ["TORCH_EXTENSIONS_DIR"]))
     return prebuild_deepspeed_ops()
 
 

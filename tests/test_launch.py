@@ -73,6 +73,31 @@ def test_child_environment_threads_and_passthrough():
     assert launch.child_environment(_env(), CPU, 1, base={"OMP_NUM_THREADS": "4"})["OMP_NUM_THREADS"] == "4"
 
 
+def test_extensions_dir_is_per_environment(tmp_path, monkeypatch):
+    """DeepSpeed's op cache: the person's TORCH_EXTENSIONS_DIR; else inside the environment; else a folder named for it."""
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "mine"))
+    assert launch.extensions_dir() == tmp_path / "mine"
+    monkeypatch.delenv("TORCH_EXTENSIONS_DIR")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(launch.Path, "home", classmethod(lambda cls: tmp_path / "home"))
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "venv-a"))
+    assert launch.extensions_dir() == tmp_path / "venv-a" / ".kit-torch-extensions"
+    # an environment that cannot be written (a system Python, an image's read-only venv): one folder per environment
+    # under ~/.cache/kit, so two of them never share (nor rebuild) one op
+    readonly = tmp_path / "venv-b"
+    readonly.write_text("not a folder")  # mkdir under it fails as under a read-only prefix, as root too
+    monkeypatch.setattr(sys, "prefix", str(readonly))
+    got = launch.extensions_dir()
+    assert got.parent == tmp_path / "home" / ".cache" / "kit" / "torch_extensions-envs" and got.is_dir()
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "venv-c"))
+    (tmp_path / "venv-c").write_text("")
+    assert launch.extensions_dir() != got
+    # the ranks inherit it, and so does an in-process run (kit.run.recipe calls use_extensions_dir)
+    assert launch.child_environment(_env(), CPU, 1, base={})["TORCH_EXTENSIONS_DIR"] == str(launch.extensions_dir())
+    launch.use_extensions_dir()
+    assert os.environ["TORCH_EXTENSIONS_DIR"] == str(launch.extensions_dir())
+
+
 # ---------------------------------------------------------------- real runs (slow)
 
 @pytest.fixture(scope="module")
