@@ -140,8 +140,10 @@ def execute(notebook: str | Path, output: str | Path, parameters: Mapping[str, A
     except OSError as exc:
         raise NotebookError(_("output {path} cannot be written ({error})").format(path=output, error=exc.strerror or exc)) from None
     try:
-        pm.execute_notebook(str(notebook), str(output), parameters=dict(parameters or {}), cwd=str(cwd) if cwd else None,
-                            kernel_name=kernel_name, progress_bar=False, execution_timeout=timeout, **_encrypted_kernel())
+        with tempfile.TemporaryDirectory(prefix="kit-kernel-") as sockets:
+            pm.execute_notebook(str(notebook), str(output), parameters=dict(parameters or {}), cwd=str(cwd) if cwd else None,
+                                kernel_name=kernel_name, progress_bar=False, execution_timeout=timeout,
+                                **_kernel_config(Path(sockets)))
     except pm.PapermillExecutionError as exc:
         raise NotebookError(_("{notebook}: cell {cell} failed with {error} (the executed notebook is kept at {output})").format(
             notebook=Path(notebook).name, cell=exc.exec_count, error=f"{exc.ename}: {exc.evalue}", output=output),
@@ -149,14 +151,22 @@ def execute(notebook: str | Path, output: str | Path, parameters: Mapping[str, A
     return read(output)
 
 
-def _encrypted_kernel() -> dict[str, Any]:
-    """papermill's keyword for a kernel whose channels are encrypted (CurveZMQ keys from jupyter_client), where supported.
+def _kernel_config(sockets: Path | None = None) -> dict[str, Any]:
+    """papermill's ``config`` keyword for the kernel it starts: its own socket files, and encrypted channels.
 
-    A kernel on plain TCP says, on every start, "Kernel is running over TCP without encryption ... susceptible to
-    eavesdropping" (ipykernel 7.4 here): on the kit's terminal, once per notebook. jupyter_client (8.10 here)
-    provisions the keys when ``transport_encryption`` is "auto" and the kernelspec declares ``supported_encryption:
-    curve`` (ipykernel's does); a kernel that does not declare it runs as before. Older jupyter_client, or a pyzmq
-    without CurveZMQ: as before too (no config key another version would not know).
+    Sockets: on TCP, jupyter_client picks five free ports and the kernel binds them a moment later; two notebooks
+    starting at once (``kit batch`` on several cards, the tests' background runs) can pick the same port, and one
+    kernel dies with "ZMQError: Address already in use". Given ``sockets``, a folder of this run's own, the kernel
+    listens on Unix sockets in it instead (``transport = "ipc"``; Linux and macOS), so no two kernels can meet
+    (jupyter_client's own default name for them, ``kernel-ipc-N`` in the current folder, is shared by every kernel
+    started there). Where the folder's path would pass the 100-odd characters a socket's name may have, or on
+    Windows, TCP as before.
+
+    Encryption: a kernel on plain TCP says, on every start, "Kernel is running over TCP without encryption ...
+    susceptible to eavesdropping" (ipykernel 7.4 here): on the kit's terminal, once per notebook. jupyter_client
+    (8.10 here) provisions CurveZMQ keys when ``transport_encryption`` is "auto" and the kernelspec declares
+    ``supported_encryption: curve`` (ipykernel's does). Older jupyter_client, or a pyzmq without CurveZMQ: as
+    before (no config key another version would not know).
     """
     try:
         import zmq
@@ -164,9 +174,12 @@ def _encrypted_kernel() -> dict[str, Any]:
         from traitlets.config import Config
     except ImportError:
         return {}
-    if not KernelManager.class_traits().get("transport_encryption") or not zmq.has("curve"):
-        return {}
-    return {"config": Config({"KernelManager": {"transport_encryption": "auto"}})}
+    settings: dict[str, Any] = {}
+    if sockets is not None and os.name == "posix" and len(str(sockets.resolve())) + 8 < 104:  # <folder>/k-<n>: 107 allowed
+        settings.update(transport="ipc", ip=str(sockets.resolve() / "k"))
+    if KernelManager.class_traits().get("transport_encryption") and zmq.has("curve"):
+        settings["transport_encryption"] = "auto"
+    return {"config": Config({"KernelManager": settings})} if settings else {}
 
 
 def notebook_dir() -> Path:
