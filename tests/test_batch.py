@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NB20 = ROOT / "notebooks" / "en" / "20_lora_sft.ipynb"
 # 7 steps, each logged; without notebook 20's second, short training on its own-data example (a sweep does not need it)
 SHORT = ["-p", "max_samples", "8", "-p", "num_train_epochs", "1", "-p", "logging_steps", "1", "-p", "train_own_data", "false"]
+# The least a run can be and still end ok with an eval loss: 2 examples of each dataset, one held out, 2 steps.
+SMALLEST = ["-p", "max_samples", "2", "-p", "num_train_epochs", "1", "-p", "train_own_data", "false"]
 
 
 def _notebook(path: Path, parameters: str, body: str) -> Path:
@@ -177,7 +179,7 @@ def test_running_the_same_sweep_again_skips_the_completed_runs(sweep):
 @pytest.mark.notebook
 def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path, capsys):
     out = tmp_path / "bad"
-    assert cli.main(["batch", str(NB20), "-p", "learning_rate", "-1", "3e-3", *SHORT, "--out", str(out),
+    assert cli.main(["batch", str(NB20), "-p", "learning_rate", "-1", "3e-3", *SMALLEST, "--out", str(out),
                      "--parallel", "2"]) == 1
     rows = {r["learning_rate"]: r for r in json.loads((out / "results.json").read_text())}
     assert rows[3e-3]["status"] == "ok" and rows[3e-3]["eval_loss"] is not None
