@@ -5,17 +5,17 @@
 tokenizer trained on a few lines (ChatML special tokens at ids 0, 1, 2, as in Qwen).
 
 ``demo`` (kit demo: notebooks 00-30, English), ``demo_zh`` (the Chinese edition) and ``experiments`` (notebook
-40) run once per session and are shared by every test that needs an executed notebook; the English runs are
-made under Binder's session environment with their process tree's memory sampled, which the Binder memory
-test (tests/test_binder.py) reads.
+40) run once per session (tests/notebook_runs.py) and are shared by every test that needs an executed notebook.
+They start in the background as soon as the tests are collected, and the modules that read them run last. The
+English runs are made under Binder's session environment with their process tree's memory sampled, which the
+Binder memory test (tests/test_binder.py) reads.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(_extensions_dir()))
 
 import pytest
 
-from peak_memory import PeakMemory
+from notebook_runs import NotebookRuns
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "reference" / "llamafactory"
@@ -128,30 +128,59 @@ def tuned(tiny_model_dir: Path, tiny_adapter_dir: Path):
     return Engine(tiny_model_dir, tiny_adapter_dir, do_sample=False, max_new_tokens=24)
 
 
-# ---------------------------------------------------------------- DeepSpeed's op, compiled before anything is measured
-
-@pytest.fixture(scope="session")
-def deepspeed_op_prebuilt() -> bool:
-    """DeepSpeed's CPU op compiled into this session's TORCH_EXTENSIONS_DIR now, outside any measured run.
-
-    False when it could not be (no DeepSpeed, no compiler): then the first training compiles it, or fails.
-    """
-    from kit.run.launch import prebuild_deepspeed_ops
-
-    return prebuild_deepspeed_ops()
-
-
 # ---------------------------------------------------------------- the notebooks, executed once per session
 
-EXPERIMENT_PARAMETERS = {"lora_ranks": [2, 8], "learning_rates": [3e-3], "max_samples": 8, "num_train_epochs": 1.0}
+# The fixtures that read the session's notebook runs (tests/notebook_runs.py), and the run each needs.
+RUN_OF_FIXTURE = {"demo_executed": "demo", "experiments": "experiments", "demo_zh": "demo_zh"}
+_RUNS = pytest.StashKey[NotebookRuns]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The modules that read the notebook runs go last, so the runs (in the background) have the others' time."""
+    readers = {item.path for item in items if RUN_OF_FIXTURE.keys() & set(getattr(item, "fixturenames", ()))}
+    items[:] = [i for i in items if i.path not in readers] + [i for i in items if i.path in readers]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the runs the selected tests read, in the background, now: on a second core while the other tests run.
+
+    Not with one core (nothing to gain), nor with KIT_TEST_NOTEBOOKS_IN_FOREGROUND=1: then each runs when a test
+    first needs it.
+    """
+    if (session.config.option.collectonly or os.environ.get("KIT_TEST_NOTEBOOKS_IN_FOREGROUND") == "1"
+            or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1) < 2):
+        return
+    runs = _runs(session.config)
+    runs.start({RUN_OF_FIXTURE[name] for item in session.items for name in getattr(item, "fixturenames", ())
+                if name in RUN_OF_FIXTURE})
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    runs = session.config.stash.get(_RUNS, None)
+    if runs is not None:
+        runs.stop()
+
+
+def _runs(config: pytest.Config) -> NotebookRuns:
+    if _RUNS not in config.stash:
+        factory = getattr(config, "_tmp_path_factory", None)  # tmp_path_factory's, kept as pytest keeps tmp_path
+        root = factory.mktemp("notebook-runs") if factory else Path(tempfile.mkdtemp(prefix="kit-notebook-runs-"))
+        config.stash[_RUNS] = NotebookRuns(root)
+    return config.stash[_RUNS]
+
+
+@pytest.fixture(scope="session")
+def notebook_runs(pytestconfig: pytest.Config) -> NotebookRuns:
+    return _runs(pytestconfig)
 
 
 @dataclass
 class Executed:
-    """What a session fixture executed, and the memory its processes took while it ran."""
+    """A session run: what it returned, the memory its processes took (for the runs under Binder's environment),
+    whether DeepSpeed's op was prebuilt before it, and its folder."""
 
     result: Any  # kit demo's DemoRun, or notebook 40's published values
-    memory: PeakMemory
+    memory: Any  # tests/peak_memory.py's PeakMemory, or None
     op_prebuilt: bool
     folder: Path
 
@@ -163,39 +192,22 @@ def _keep_executed(folder: Path, lang: str) -> None:
         shutil.copytree(folder, Path(keep) / lang, dirs_exist_ok=True)
 
 
-def _measured(op_prebuilt: bool, folder: Path, run) -> Executed:
-    """``run(memory)`` under binder/start's environment (one thread, two malloc arenas), its processes sampled."""
-    from helpers import binder_start_environment
+def _demo_run(notebook_runs: NotebookRuns, name: str, lang: str) -> Executed:
+    from kit.tutorial.demo import DemoRun
 
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in binder_start_environment().items():
-            patch.setenv(name, value)
-        with PeakMemory() as memory:
-            result = run(memory)
-    return Executed(result, memory, op_prebuilt, folder)
-
-
-def _demo_log(memory: PeakMemory, lang: str):
-    """kit demo's log, which also names the notebook now running for the memory sampler ("[3/4] 20_lora_sft ...")."""
-    def log(line: str) -> None:
-        print(line)
-        started = re.match(r"\s*\[\d+/\d+\]\s+(\S+)", line)
-        if started:
-            memory.phase = f"{lang}/{started.group(1)}"
-    return log
+    job = notebook_runs.get(name)
+    r = job.result
+    run = DemoRun(Path(r["run_dir"]), Path(r["output_dir"]), notebooks={k: Path(v) for k, v in r["notebooks"].items()},
+                  values=r["values"], seconds=r["seconds"])
+    _keep_executed(run.run_dir / lang, lang)
+    return Executed(run, job.memory, notebook_runs.prebuilt(), job.folder)
 
 
 @pytest.fixture(scope="session")
-def demo_executed(tmp_path_factory: pytest.TempPathFactory, deepspeed_op_prebuilt: bool) -> Executed:
-    """kit demo (notebooks 00-30, English) with a name that is not the default one, once per session."""
-    from kit.tutorial.demo import run_demo
-
-    base = tmp_path_factory.mktemp("demo")
-    executed = _measured(deepspeed_op_prebuilt, base / "run", lambda memory: run_demo(
-        ["identity_name=Nova", "identity_author=Acme", f"output_dir={base / 'nova'}"], run_dir=base / "run",
-        log=_demo_log(memory, "en")))
-    _keep_executed(executed.folder / "en", "en")
-    return executed
+def demo_executed(notebook_runs: NotebookRuns) -> Executed:
+    """kit demo (notebooks 00-30, English) with a name that is not the default one, run once for the session under
+    binder/start's environment, its memory sampled."""
+    return _demo_run(notebook_runs, "demo", "en")
 
 
 @pytest.fixture(scope="session")
@@ -205,33 +217,20 @@ def demo(demo_executed: Executed):
 
 
 @pytest.fixture(scope="session")
-def demo_zh(tmp_path_factory: pytest.TempPathFactory, deepspeed_op_prebuilt: bool):
+def demo_zh(notebook_runs: NotebookRuns):
     """kit demo of the Chinese edition, with non-default knobs: another name, another lora_target, cutoff_len 96."""
-    from kit.tutorial.demo import run_demo
-
-    base = tmp_path_factory.mktemp("demo-zh")
-    run = run_demo(["identity_name=Orion", "lora_target=q_proj,k_proj,v_proj,o_proj", "cutoff_len=96"],
-                   run_dir=base / "run", lang="zh")
-    _keep_executed(base / "run" / "zh", "zh")
-    return run
+    return _demo_run(notebook_runs, "demo_zh", "zh").result
 
 
 @pytest.fixture(scope="session")
-def experiments(tmp_path_factory: pytest.TempPathFactory, deepspeed_op_prebuilt: bool) -> Executed:
-    """Notebook 40 (English) sweeping two short runs of notebook 20 into ``folder / "sweep"``, once per session.
+def experiments(notebook_runs: NotebookRuns) -> Executed:
+    """Notebook 40 (English) sweeping two short runs of notebook 20 into ``folder / "sweep"``, run once for the
+    session under binder/start's environment, its memory sampled; ``result`` holds its published values.
 
     Its working directory is ``folder``; the executed notebook is ``folder / "en" / "40_experiments.ipynb"``.
     """
-    from kit import tutorial as nb
-
-    work = tmp_path_factory.mktemp("experiments")
-
-    def run(memory: PeakMemory):
-        memory.phase = "en/40_experiments"
-        return nb.execute(REPO / "notebooks" / "en" / "40_experiments.ipynb", work / "en" / "40_experiments.ipynb",
-                          {**EXPERIMENT_PARAMETERS, "out": str(work / "sweep")}, cwd=work)
-
-    return _measured(deepspeed_op_prebuilt, work, run)
+    job = notebook_runs.get("experiments")
+    return Executed(job.result["values"], job.memory, notebook_runs.prebuilt(), job.folder)
 
 
 @pytest.fixture

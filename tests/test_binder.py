@@ -186,11 +186,11 @@ def test_postbuild_prepares_the_embedded_model() -> None:
 @pytest.mark.notebook
 @pytest.mark.slow
 def test_notebooks_run_within_binder_memory(demo_executed, experiments) -> None:
-    """Every English notebook fits in Binder's 2 GiB: measured on the session's own runs (conftest.py), made under
-    binder/start's environment: kit demo (notebooks 00-30) and notebook 40's short sweep, each with the memory of
-    its whole process tree (kernels, torchrun, ranks) sampled while it ran.
+    """Every English notebook fits in Binder's 2 GiB: measured on the session's own runs (tests/notebook_runs.py),
+    made under binder/start's environment: kit demo (notebooks 00-30) and notebook 40's short sweep, each with the
+    memory of its whole process tree (kernels, torchrun, ranks) sampled while it ran.
 
-    DeepSpeed's C++ op is compiled before either run starts (deepspeed_op_prebuilt), as Binder's postBuild
+    DeepSpeed's C++ op is compiled before either run starts, as Binder's postBuild
     compiles it at image build time: the compiler (not the notebooks) would otherwise dominate the peak, as it
     did once (4.07 GiB) when another environment's build in the shared op cache made training compile it again.
     """

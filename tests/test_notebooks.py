@@ -437,7 +437,7 @@ def test_experiments_notebook_sweeps_and_draws(experiments):
     import os
     import shutil
 
-    from conftest import EXPERIMENT_PARAMETERS
+    from notebook_runs import EXPERIMENT_PARAMETERS
 
     work = experiments.folder
     params = {**EXPERIMENT_PARAMETERS, "out": str(work / "sweep")}

@@ -71,6 +71,7 @@ def test_a_stopped_run_leaves_no_process(tmp_path, dirs, how):
     cfg = quickstart(model_dir, data_dir, out, deepspeed="ds_z2_config.json", max_steps=100000, logging_steps=1,
                      save_steps=100000, val_size=0, eval_strategy="no", plot_loss=False)
     proc = _start(write_yaml(tmp_path / "c.yaml", cfg), {"FORCE_TORCHRUN": "1", "NPROC_PER_NODE": "2"})
+    tree: list[psutil.Process] = []
     try:
         _wait_for_step(proc, out, 2)
         tree = psutil.Process(proc.pid).children(recursive=True)
@@ -87,9 +88,24 @@ def test_a_stopped_run_leaves_no_process(tmp_path, dirs, how):
         _, alive = psutil.wait_procs(tree, timeout=max(0.1, 15 - (time.time() - start)))
         assert not alive, [(p.pid, p.cmdline()) for p in alive if p.is_running()]
         assert code == expected, proc.stderr.read()[-2000:]
-    finally:
-        for p in psutil.Process().children(recursive=True):
+    finally:  # whatever of this run is left; not every child of pytest (the session's notebook runs are some)
+        _kill([proc.pid], tree)
+
+
+def _kill(pids: list[int], known: list[psutil.Process]) -> None:
+    """SIGKILL to ``pids`` with all their descendants, and to the ``known`` processes still running."""
+    left = list(known)
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            left += [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            pass
+    for p in left:
+        try:
             p.kill()
+        except psutil.NoSuchProcess:
+            pass
 
 
 def _eval_loss(out: Path) -> float:

@@ -1,0 +1,197 @@
+"""The notebook runs a test session shares: kit demo in English and in Chinese, and notebook 40, each executed once.
+
+Each runs in a subprocess (this file, run as a script), one after the other in a background thread started as
+soon as the tests are collected (conftest.py), so on a machine of two cores the notebooks train on one while
+the other tests run on the other; the tests that read them run last. The English runs are made under Binder's
+session environment (binder/start) with the memory of their process tree sampled (tests/peak_memory.py), for
+the Binder memory test. DeepSpeed's C++ op is compiled before the first run starts, so no compiler runs inside
+a measured run.
+
+As a script: ``python notebook_runs.py demo|execute RESULT.json ARGUMENTS_JSON`` runs one and writes what it
+returned to RESULT.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+# Notebook 40's short sweep: two runs of notebook 20 (test_notebooks.py runs the Chinese edition on its folder).
+EXPERIMENT_PARAMETERS = {"lora_ranks": [2, 8], "learning_rates": [3e-3], "max_samples": 8, "num_train_epochs": 1.0}
+ORDER = ("demo", "experiments", "demo_zh")  # the order they run in: most tests read the English demo
+
+
+@dataclass
+class Job:
+    """One run: what it executes, where, and (once done) what it returned or why it failed."""
+
+    name: str
+    kind: str  # "demo": kit.tutorial.demo.run_demo; "execute": kit.tutorial.execute of one notebook
+    arguments: dict[str, Any]
+    folder: Path
+    binder: bool  # under binder/start's environment, its memory sampled
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    memory: Any = None  # PeakMemory, for the binder runs
+    done: threading.Event = field(default_factory=threading.Event)
+    process: subprocess.Popen | None = None
+
+    @property
+    def log(self) -> Path:
+        return self.folder / f"{self.name}.log"
+
+
+def jobs(root: Path) -> dict[str, Job]:
+    demo, experiments, demo_zh = root / "demo", root / "experiments", root / "demo-zh"
+    return {job.name: job for job in (
+        # kit demo with a name that is not the default one
+        Job("demo", "demo", {"overrides": ["identity_name=Nova", "identity_author=Acme", f"output_dir={demo / 'nova'}"],
+                             "run_dir": str(demo / "run"), "lang": "en"}, demo, binder=True),
+        # notebook 40 sweeping two short runs of notebook 20
+        Job("experiments", "execute", {"notebook": str(REPO / "notebooks" / "en" / "40_experiments.ipynb"),
+                                       "output": str(experiments / "en" / "40_experiments.ipynb"),
+                                       "parameters": {**EXPERIMENT_PARAMETERS, "out": str(experiments / "sweep")},
+                                       "cwd": str(experiments)}, experiments, binder=True),
+        # the Chinese edition, with non-default knobs: another name, another lora_target, cutoff_len 96
+        Job("demo_zh", "demo", {"overrides": ["identity_name=Orion", "lora_target=q_proj,k_proj,v_proj,o_proj", "cutoff_len=96"],
+                                "run_dir": str(demo_zh / "run"), "lang": "zh"}, demo_zh, binder=False),
+    )}
+
+
+class NotebookRuns:
+    """The session's runs: ``start(names)`` runs them in the background in ORDER; ``get(name)`` waits for one
+    (running it here and now if it was not started)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.jobs = jobs(root)
+        self._prebuilt: bool | None = None
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._scheduled: list[str] = []
+
+    def prebuilt(self) -> bool:
+        """DeepSpeed's op compiled into this session's TORCH_EXTENSIONS_DIR (once; False where it cannot be)."""
+        with self._lock:
+            if self._prebuilt is None:
+                from kit.run.launch import prebuild_deepspeed_ops
+
+                self._prebuilt = prebuild_deepspeed_ops()
+            return self._prebuilt
+
+    def start(self, names) -> None:
+        self._scheduled = [name for name in ORDER if name in set(names)]
+        if self._scheduled:
+            self._thread = threading.Thread(target=self._run_all, name="notebook-runs", daemon=True)
+            self._thread.start()
+
+    def _run_all(self) -> None:
+        try:
+            self.prebuilt()
+        except Exception as exc:  # the runs then compile it themselves, and the Binder test says so
+            self._prebuilt = False
+            print(f"notebook_runs: prebuilding DeepSpeed's op failed: {exc!r}", file=sys.stderr)
+        for name in self._scheduled:
+            if not self._stopping.is_set():
+                self._run(self.jobs[name])
+        for name in self._scheduled:  # stopped early: whoever waits is told
+            job = self.jobs[name]
+            if not job.done.is_set():
+                job.error = "the session ended before this run started"
+                job.done.set()
+
+    def _run(self, job: Job) -> None:
+        from helpers import binder_start_environment
+        from peak_memory import PeakMemory
+
+        job.folder.mkdir(parents=True, exist_ok=True)
+        result = job.folder / f"{job.name}.result.json"
+        env = {**os.environ, **(binder_start_environment() if job.binder else {})}
+        try:
+            with open(job.log, "wb") as log:
+                job.process = subprocess.Popen(
+                    [sys.executable, __file__, job.kind, str(result), json.dumps(job.arguments)], cwd=REPO, env=env,
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            if job.binder:
+                job.memory = PeakMemory(job.process.pid, job.name, job.log).start()
+            code = job.process.wait()
+            if job.memory is not None:
+                job.memory.stop()
+            if code == 0 and result.is_file():
+                job.result = json.loads(result.read_text(encoding="utf-8"))
+            else:
+                tail = job.log.read_text(encoding="utf-8", errors="replace")[-6000:]
+                job.error = f"{job.name} exited with {code} (log: {job.log}):\n{tail}"
+        except Exception as exc:
+            job.error = f"{job.name} could not run: {exc!r}"
+        finally:
+            job.done.set()
+
+    def get(self, name: str) -> Job:
+        job = self.jobs[name]
+        if name not in self._scheduled and not job.done.is_set():
+            self.prebuilt()
+            self._run(job)
+        job.done.wait()
+        if job.error:
+            raise RuntimeError(job.error)
+        return job
+
+    def stop(self) -> None:
+        """The session is over: start no further run and end the one running, with every process it started."""
+        self._stopping.set()
+        for job in self.jobs.values():
+            if job.process is not None and job.process.poll() is None:
+                _end_tree(job.process.pid)
+
+
+def _end_tree(pid: int) -> None:
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        tree = [*root.children(recursive=True), root]
+    except psutil.NoSuchProcess:
+        return
+    for p in tree:
+        try:
+            p.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(tree, timeout=10)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+def main(argv: list[str]) -> int:
+    kind, result, arguments = argv[1], Path(argv[2]), json.loads(argv[3])
+    if kind == "demo":
+        from kit.tutorial.demo import run_demo
+
+        run = run_demo(arguments["overrides"], run_dir=arguments["run_dir"], lang=arguments["lang"],
+                       log=lambda line: print(line, flush=True))
+        out = {"run_dir": str(run.run_dir), "output_dir": str(run.output_dir), "values": run.values, "seconds": run.seconds,
+               "notebooks": {name: str(path) for name, path in run.notebooks.items()}}
+    elif kind == "execute":
+        from kit import tutorial as nb
+
+        out = {"values": nb.execute(arguments["notebook"], arguments["output"], arguments["parameters"], cwd=arguments["cwd"])}
+    else:
+        raise SystemExit(f"notebook_runs.py: unknown kind {kind!r}")
+    result.write_text(json.dumps(out, ensure_ascii=False), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
