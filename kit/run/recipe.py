@@ -386,7 +386,7 @@ def _run_sft(cfg: RunPlan | Config | str | Path, overrides: Sequence[str] = ()) 
     # setup: each process its own device; the kind is the plan's
     info = device_mod.detect(cfg.model.device, env)
     fp16, bf16, warning = device_mod.resolve_precision(info, cfg.train.fp16, cfg.train.bf16)
-    if warning:
+    if warning and (env.rank or 0) == 0:  # the same on every rank: said once, not once per card
         logger.warning(warning)
     if plan.deepspeed_path:
         _ensure_distributed_env(env)
