@@ -41,3 +41,48 @@ def test_no_rejected_variant_in_chinese_texts():
             if variant in text:
                 found.append(f"{path.relative_to(ROOT)}: {variant} (use {use})")
     assert not found, found
+
+
+# Terms that a plain substring cannot reject (the English word is also a file name, a value or a config key): each
+# is rejected only next to Chinese text. notebook -> Notebook, cpu (as hardware) -> CPU, 模型 id -> 模型 ID,
+# worker -> 工作进程, "Ascend 910B" inside a Chinese sentence -> 昇腾 910B, 无训练 -> 无可训练, nested （（）） parentheses.
+CJK = r"[\u4e00-\u9fff]"
+IN_CHINESE = {
+    "notebook (use Notebook)": re.compile(rf"{CJK}\s?notebook|(?<![\w/._`-])notebook\s?{CJK}"),
+    "cpu (use CPU)": re.compile(r"(?<![\w`])cpu\s?(上|核|机器)"),
+    "模型 id (use 模型 ID)": re.compile(r"模型\s?id\b"),
+    "worker (use 工作进程)": re.compile(rf"{CJK}\s?workers?\b|(?<![\w_`])workers?\s?{CJK}"),
+    "Ascend 910B (use 昇腾 910B)": re.compile(rf"{CJK}[^\n\"]{{0,12}}Ascend 910B|Ascend 910B\s?{CJK}"),
+    "无训练 (use 无可训练)": re.compile(r"无训练"),
+    "nested parentheses": re.compile(r"（[^）\n]*（"),
+}
+
+# Texts another change owns (issue 24 was split between sessions), each still to be brought in line; the test
+# holds every other Chinese text to the rules. Shrink this set, never grow it.
+NOT_YET = {"notebooks/zh/00_environment_check.ipynb", "notebooks/zh/10_npu_setup.ipynb",
+           "notebooks/zh/30_chat_inference.ipynb", "docs/zh/quickstart.md", "docs/zh/faq.md", "README.zh.md",
+           "kit/locale/zh/LC_MESSAGES/doctor.po"}
+# Lines shared by every notebook (scripts/notebooks/shared.py), changed with the notebooks above.
+SHARED = ("模型 id 从 ModelScope 下载", "其 notebook 内核")
+
+
+def test_terms_in_chinese_sentences():
+    found = []
+    for path in chinese_texts():
+        name = str(path.relative_to(ROOT))
+        if name in NOT_YET or "/en/" in name or name == "README.md":
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if any(s in line for s in SHARED):
+                continue
+            found += [f"{name}: {rule}: {line.strip()[:120]}" for rule, rx in IN_CHINESE.items() if rx.search(line)]
+    assert not found, "\n".join(found)
+
+
+def test_the_term_rules_catch_what_they_name():
+    hits = {rule for rule, rx in IN_CHINESE.items()
+            for text in ("本 notebook 运行", "在 cpu 上", "模型 id 从", "每个 worker 进程", "在 Ascend 910B 上",
+                         "无训练 token", "（约 4 GiB（bf16））") if rx.search(text)}
+    assert hits == set(IN_CHINESE)
+    assert not any(rx.search(s) for rx in IN_CHINESE.values()
+                   for s in ("notebook = \"20_lora_sft\"", "device: `cpu`；", "preprocessing_num_workers: 16"))

@@ -90,7 +90,7 @@ The quick-start YAML with the model swapped in. `output_dir` follows the model a
 ## 快速开始的配置
 
 在快速开始的 YAML 上替换模型。`output_dir` 与快速开始的 `saves/Qwen1.5-7B/lora/sft` 一样随模型而定：
-`saves/<模型名>/lora/sft`。因此只要在两个 notebook 中改同一个 `model_name_or_path`，notebook 30 就能找到这里训练的适配器。
+`saves/<模型名>/lora/sft`。因此只要在两个 Notebook 中改同一个 `model_name_or_path`，Notebook 30 就能找到这里训练的适配器。
 """),
     code("config-load", """
 import kit.tutorial
@@ -208,7 +208,7 @@ LLaMA-Factory's `data/` folder, or to a folder of your own with a `dataset_info.
 
 YAML 中没有 `dataset_dir` 时，LLaMA-Factory 读取 `./data`，而快速开始的 YAML 正好没有这一项：在 LLaMA-Factory 目录下运行时，
 它用的是该目录的 `data/`（`identity.json` 91 条、`alpaca_en_demo.json` 999 条）。kit 的做法相同：`dataset_dir = None`
-时，如果本 notebook 运行所在目录的 `./data` 里有 `dataset_info.json`，就读取它；否则使用 **kit 自带的演示数据**
+时，如果本 Notebook 运行所在目录的 `./data` 里有 `dataset_info.json`，就读取它；否则使用 **kit 自带的演示数据**
 （一份身份数据和一份小的 alpaca 数据），它不是 LLaMA-Factory 的数据。要自己选择，请把 `dataset_dir` 设为 LLaMA-Factory 的
 `data/` 目录，或者设为你自己的、带有 `dataset_info.json` 的目录（并把 `dataset` 设为其中的数据集名）。
 """),
@@ -381,7 +381,7 @@ lr_check
 ## How long the quick start takes on a 910B
 
 Compute time is FLOPs / (the card's peak × the share of it a run achieves). The FLOPs are counts: the FLOPs per token
-above (gradient checkpointing on, as LLaMA-Factory always trains) times the tokens of the run. Two figures are
+above (gradient checkpointing on, LLaMA-Factory's default) times the tokens of the run. Two figures are
 assumptions, stated here and in the table. The **peak**: 320 TFLOPS FP16 is the 910B figure the trade press commonly
 reports; Huawei published 256 TFLOPS FP16 for the first Ascend 910 (Hot Chips 2019) and gives no datasheet figure per
 910B model, so treat it as an assumption and give your card's own figure in `peak_tflops` when you have it. The
@@ -393,8 +393,8 @@ utilisation your card achieves.
 """, """
 ## 快速开始在 910B 上要多久
 
-计算时间 = FLOPs ÷（卡的峰值算力 × 训练实际达到的利用率）。FLOPs 是计数：上面的每 token FLOPs（开启梯度检查点，LLaMA-Factory
-训练时总是开启）乘以本次训练的 token 数。有两个数字是假设，在这里和表中都写明。**峰值**：320 TFLOPS（FP16）是业内媒体常引用的 910B 数字；
+计算时间 = FLOPs ÷（卡的峰值算力 × 训练实际达到的利用率）。FLOPs 是计数：上面的每 token FLOPs（开启梯度检查点，这是 LLaMA-Factory
+的默认值）乘以本次训练的 token 数。有两个数字是假设，在这里和表中都写明。**峰值**：320 TFLOPS（FP16）是业内媒体常引用的 910B 数字；
 华为为第一代昇腾 910 公布的是 256 TFLOPS FP16（Hot Chips 2019），没有按 910B 各型号给出官方规格，所以请把它当作假设，有自己卡的数字时
 填到 `peak_tflops`。**利用率**：20%（`utilisation`），因为批大小为 1、序列只有几百个 token 时，矩阵计算单元远远跑不满（大批量预训练可以达到
 40-50%）。快速开始的 token 数由 LLaMA-Factory 数据的规模推算，推算方式写在表中。加载模型（首次还要下载）、评估和保存另算：几分钟。
@@ -464,9 +464,9 @@ each takes a few minutes.
 每个练习只改顶部的一个参数，然后重新运行整个 Notebook（Kernel › Restart and Run All）。在 2 核 CPU 上每个练习需要几分钟。
 
 1. **`overrides = ["lora_rank=2"]`，再试 `["lora_rank=32"]`。** LoRA 表中的可训练参数量按比例变化（`lora_alpha` 随之取 2 × 秩）。
-   比较最终损失，以及在 notebook 30 中新名字是否学会了：这份数据用不到多少容量。
+   比较最终损失，以及在 Notebook 30 中新名字是否学会了：这份数据用不到多少容量。
 2. **`lora_target = "all"`。** 可训练参数约为五倍。与 `q_proj,v_proj` 的运行比较损失曲线、每秒 token 数和峰值显存。
-3. **`num_train_epochs = 1`。** 步数少得多（微型模型上只有十二分之一）：调度曲线随之压缩，损失停在更高处；再看 notebook 30 的留出问题检查，
+3. **`num_train_epochs = 1`。** 步数少得多（微型模型上只有十二分之一）：调度曲线随之压缩，损失停在更高处；再看 Notebook 30 的留出问题检查，
    新名字学会了多少。
 """),
     code("publish", """

@@ -390,7 +390,7 @@ def time_on_card(this_run: RunCost | None = None, model: str = "", card: str = "
                  utilisation: float = UTILISATION) -> CardTime:
     """Compute time of the quick start (and of this notebook's run) on ``card``: FLOPs / (peak x utilisation).
 
-    The quick start trains Qwen1.5-7B with gradient checkpointing, as LLaMA-Factory always does. Loading the
+    The quick start trains Qwen1.5-7B with gradient checkpointing, LLaMA-Factory's default. Loading the
     model, evaluation and saving come on top.
     """
     peak, source = (peak_tflops, N_("given")) if peak_tflops else PEAK_TFLOPS.get(card, (None, ""))
