@@ -466,4 +466,4 @@ def test_experiments_notebook_sweeps_and_draws(experiments):
         n = max(1, round(len(losses) / 10))
         assert float(row["first_loss"]) == pytest.approx(sum(losses[:n]) / n)
         assert float(row["final_loss"]) == pytest.approx(sum(losses[-n:]) / n)
-        assert smooth_loss(losses)[0] == pytest.approx(smooth_loss(losses[:n] + losses[:n])[0])  # starts at that mean
+        assert min(losses[:n]) <= smooth_loss(losses)[0] <= max(losses[:n])  # the curve starts in the first window
