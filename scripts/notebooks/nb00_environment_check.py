@@ -14,7 +14,9 @@ CELLS = [
 driver, `npu-smi`, visible devices, the libraries (transformers, peft, accelerate, DeepSpeed,
 ModelScope), disk, memory and a small matmul on the device. Every warning or failure comes with a fix.
 
-**What it needs:** the kit installed (`bash dev.sh setup`). **How long:** about ten seconds.
+**What it needs:** the kit installed: `bash dev.sh setup` on a CPU machine; on an Ascend card torch and the
+matching torch_npu first, then `pip install -e ".[deepspeed,modelscope,notebooks]"` (notebook 10, steps 2 and 3),
+with JupyterLab started from a shell that sourced CANN's `set_env.sh`. **How long:** about ten seconds.
 
 The same report is `kit doctor` in a terminal (`kit doctor --json` for machines).
 """, """
@@ -24,7 +26,9 @@ The same report is `kit doctor` in a terminal (`kit doctor --json` for machines)
 `npu-smi`、可见设备、依赖库（transformers、peft、accelerate、DeepSpeed、ModelScope）、磁盘、内存，
 以及在设备上做一次小矩阵乘法。每个警告或失败都附带修复方法。
 
-**需要：** 已安装 kit（`bash dev.sh setup`）。**耗时：** 约十秒。
+**需要：** 已安装 kit：CPU 机器上运行 `bash dev.sh setup`；昇腾卡上先装 torch 和配套的 torch_npu，再
+`pip install -e ".[deepspeed,modelscope,notebooks]"`（见 Notebook 10 的第 2、3 步），并在 source 过 CANN 的
+`set_env.sh` 的 shell 里启动 JupyterLab。**耗时：** 约十秒。
 
 终端里的等价命令是 `kit doctor`（机器可读：`kit doctor --json`）。
 """),

@@ -63,13 +63,31 @@ report.subset("driver", "npu_smi")
     md("cann", """
 ## 2. CANN toolkit and `set_env.sh`
 
-CANN is found through `ASCEND_HOME_PATH` / `ASCEND_TOOLKIT_HOME` or its default install path. Every
-shell that trains must first run `source /usr/local/Ascend/ascend-toolkit/set_env.sh`.
+CANN is found through `ASCEND_HOME_PATH` / `ASCEND_TOOLKIT_HOME` or its default install path. Every shell that
+trains, and the shell that starts JupyterLab, must first source CANN's `set_env.sh`: since CANN 8.5 it is
+`/usr/local/Ascend/cann/set_env.sh`, before that `/usr/local/Ascend/ascend-toolkit/set_env.sh` (a non-root install
+uses `${HOME}/Ascend/` instead of `/usr/local/Ascend/`). One line that works for both:
+
+```bash
+for f in /usr/local/Ascend/cann/set_env.sh /usr/local/Ascend/ascend-toolkit/set_env.sh; do [ -f "$f" ] && source "$f" && break; done
+```
+
+A kernel started from a shell that did not source it does not see CANN: torch_npu does not import, and training
+would run on the CPU, very slowly, without a word. The check below catches that.
 """, """
 ## 2. CANN 工具包与 `set_env.sh`
 
-通过 `ASCEND_HOME_PATH` / `ASCEND_TOOLKIT_HOME` 或默认安装路径找到 CANN。每个用于训练的 shell 都要先执行
-`source /usr/local/Ascend/ascend-toolkit/set_env.sh`。
+通过 `ASCEND_HOME_PATH` / `ASCEND_TOOLKIT_HOME` 或默认安装路径找到 CANN。每个用于训练的 shell，以及启动 JupyterLab
+的 shell，都要先 source CANN 的 `set_env.sh`：CANN 8.5 及以后是 `/usr/local/Ascend/cann/set_env.sh`，更早的版本是
+`/usr/local/Ascend/ascend-toolkit/set_env.sh`（非 root 安装时用 `${HOME}/Ascend/` 代替 `/usr/local/Ascend/`）。
+两种布局都适用的一行命令：
+
+```bash
+for f in /usr/local/Ascend/cann/set_env.sh /usr/local/Ascend/ascend-toolkit/set_env.sh; do [ -f "$f" ] && source "$f" && break; done
+```
+
+从没有 source 过它的 shell 启动的内核看不到 CANN：torch_npu 无法导入，训练会一声不响地在 CPU 上运行，非常慢。
+下面的检查会发现这种情况。
 """),
     code("cann-check", """
 report.subset("cann", "cann_env")
@@ -77,13 +95,33 @@ report.subset("cann", "cann_env")
     md("torch", """
 ## 3. torch and torch_npu
 
-torch_npu is built for exactly one torch version: torch_npu 2.13.0 needs torch 2.13.0. Install them as
-a pair, e.g. `pip install torch==2.13.0 torch-npu==2.13.0`.
+torch_npu X.Y.Z needs torch X.Y.Z exactly, and each torch_npu release supports only some CANN releases. Install
+the pair in one command, then the kit, without touching torch. For CANN 9.1.0, for example:
+
+```bash
+pip install torch==2.12.0 torch-npu==2.12.0 decorator     # decorator: a package torch_npu needs
+pip install -e ".[deepspeed,modelscope,notebooks]"          # the kit, from its clone
+```
+
+Do not run `bash dev.sh` on the card: it installs a CPU build of torch. The doctor checks the pair against its
+table (`kit/doctor/ascend_stack.json`, with its source and date; a version it does not know is a warning that says
+so). LLaMA-Factory's 910B image (`hiyouga/llamafactory:latest-910b-ubuntu`) already holds a CANN, torch and
+torch_npu that go together: inside it, source `set_env.sh`, install only the kit and keep the image's torch.
 """, """
 ## 3. torch 与 torch_npu
 
-torch_npu 只适配一个确定的 torch 版本：torch_npu 2.13.0 需要 torch 2.13.0。请成对安装，例如
-`pip install torch==2.13.0 torch-npu==2.13.0`。
+torch_npu X.Y.Z 严格要求 torch X.Y.Z，每个 torch_npu 版本只支持特定的 CANN 版本。用一条命令成对安装，再安装 kit，
+不改动 torch。以 CANN 9.1.0 为例：
+
+```bash
+pip install torch==2.12.0 torch-npu==2.12.0 decorator     # decorator：torch_npu 需要的包
+pip install -e ".[deepspeed,modelscope,notebooks]"          # 在 kit 的克隆目录里安装 kit
+```
+
+不要在卡上运行 `bash dev.sh`：它安装的是 CPU 版 torch。doctor 按自带的版本表（`kit/doctor/ascend_stack.json`，
+注明来源和日期）检查这对版本；表里没有的版本会给出警告并说明原因。LLaMA-Factory 的 910B 镜像
+（`hiyouga/llamafactory:latest-910b-ubuntu`）已带有互相配套的 CANN、torch 和 torch_npu：在镜像里 source
+`set_env.sh` 后只安装 kit，保留镜像自带的 torch。
 """),
     code("torch-check", """
 report.subset("torch", "torch_npu")
