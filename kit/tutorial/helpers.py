@@ -350,8 +350,9 @@ def train(cfg: Config, live: bool = True, echo: bool = False) -> TrainReport:
             bar.set_postfix(loss=f"{last_loss:.3f}")
         from kit.tutorial.display import plot_label
 
-        title = plot_label(N_("{name}: step {step}/{total}")).format(name=out.name, step=log[-1]["current_steps"],
-                                                                 total=log[-1]["total_steps"])
+        # Titled by what it shows, not by the output folder (a temporary path under papermill and the tests).
+        title = plot_label(N_("training loss: step {step}/{total}")).format(step=log[-1]["current_steps"],
+                                                                          total=log[-1]["total_steps"])
         fig = _loss_figure(log, title)
         if state["handle"] is None:
             state["handle"] = display(Picture(fig), display_id=True)

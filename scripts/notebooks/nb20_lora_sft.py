@@ -225,15 +225,17 @@ What training will read, before it reads it: the first rows of each dataset exac
 identity data holds `{{name}}` and `{{author}}` placeholders, filled by `identity_name` and `identity_author`), how many
 examples each gave, and the length of every example in tokens, encoded with the chat template as training encodes
 it. An example longer than `cutoff_len` is cut (the kit keeps LLaMA-Factory's rule: a short answer is kept whole and
-the prompt cut, otherwise both shrink in proportion), so a bar right of the red line is an example the model never
-sees whole. The counts are the encoder's own.
+the prompt cut, otherwise both shrink in proportion), so an example longer than `cutoff_len` is one the model never
+sees whole: the histogram marks `cutoff_len` with a red line when it lies within the picture, and with an arrow
+pointing right when it is far beyond the longest example (then nothing is cut). The counts are the encoder's own.
 """, """
 ## 训练前先看数据
 
 训练要读的数据，先看一眼：每个数据集的前几行，与文件里写的完全一样（身份数据中的 `{{name}}` 和 `{{author}}` 占位符由
 `identity_name` 和 `identity_author` 填入）；每个数据集读到多少条样本；以及每条样本用对话模板、按训练时的方式编码后的 token 长度。
 长于 `cutoff_len` 的样本会被截断（kit 沿用 LLaMA-Factory 的规则：答案较短时完整保留答案、截断提示词，否则两者按比例缩短），
-所以红线右边的每一条，模型都看不到完整内容。这些计数都来自编码器本身。
+所以长于 `cutoff_len` 的样本，模型都看不到完整内容：`cutoff_len` 落在图的范围内时，直方图用红线标出它；远超最长样本时，
+改用指向右侧的箭头标出（此时没有样本被截断）。这些计数都来自编码器本身。
 """),
     code("data-lesson", """
 data = kit.tutorial.lessons.data_lesson(cfg)
@@ -333,24 +335,41 @@ fit
 result = kit.tutorial.helpers.train(cfg)
 result.summary()
 """),
+    md("overfitting", """
+## Reading the two losses: is it learning or memorising?
+
+`loss` is measured on the examples being trained on, `eval_loss` on the held-out tenth (`val_size: 0.1`) that
+training never sees. While both fall, the adapter is learning something that carries over. When the training
+loss keeps falling and the eval loss stays flat (or rises), the adapter is memorising its examples: with the tiny
+model the run ends near a training loss of 0.03 against an eval loss of 0.16, and the eval loss stops improving in
+the second half. What to change, in order: fewer epochs (`num_train_epochs`; the eval curve says where it stopped
+helping), more or more varied data (`max_samples`, another dataset), a lower `learning_rate`, a smaller
+`lora_rank`, or `lora_dropout` (for example 0.05). A flat eval loss on a few dozen held-out examples is also
+noisy: judge by the trend over several evaluations, and by the answers in notebook 30.
+""", """
+## 读懂两条损失：是在学习还是在死记？
+
+`loss` 是在训练样本上测得的，`eval_loss` 是在训练从未见过的留出十分之一（`val_size: 0.1`）上测得的。两者同时下降时，适配器学到的
+东西能推广到新样本。训练损失继续下降、评估损失却持平（或上升）时，适配器就在死记训练样本：微型模型这次训练结束时训练损失约 0.03，
+评估损失约 0.16，且后半程评估损失不再改善。可以按以下顺序调整：减少轮数（`num_train_epochs`；评估曲线告诉你从哪里开始不再有帮助）、
+更多或更多样的数据（`max_samples`、换一个数据集）、更低的 `learning_rate`、更小的 `lora_rank`，或设置 `lora_dropout`（例如 0.05）。
+留出样本只有几十条时，评估损失本身也有噪声：看多次评估的趋势，并结合 Notebook 30 中的回答来判断。
+"""),
     md("outputs", """
 ## What was written
 
 As LLaMA-Factory writes them: the adapter (`adapter_config.json`, `adapter_model.safetensors`), the
 tokenizer, `trainer_log.jsonl`, `all_results.json`, `training_loss.png` and the resolved config
-`training_args.yaml`.
+`training_args.yaml`. `training_loss.png` is LLaMA-Factory's picture of the curve drawn above while the run trained.
 """, """
 ## 输出了什么
 
 与 LLaMA-Factory 相同：适配器（`adapter_config.json`、`adapter_model.safetensors`）、分词器、`trainer_log.jsonl`、
-`all_results.json`、`training_loss.png`，以及最终生效的配置 `training_args.yaml`。
+`all_results.json`、`training_loss.png`，以及最终生效的配置 `training_args.yaml`。`training_loss.png` 是 LLaMA-Factory
+格式的损失曲线图，内容与上面训练时画出的曲线相同。
 """),
     code("outputs-list", r"""
-from IPython.display import Image, display
-
 print("\n".join(result.files))
-if (result.output_dir / "training_loss.png").is_file():
-    display(Image(filename=str(result.output_dir / "training_loss.png")))
 """),
     md("measured", """
 ## Measured, next to predicted
