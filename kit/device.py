@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+import re
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kit.envvars import EnvSettings
@@ -213,3 +217,33 @@ def resolve_precision(info: DeviceInfo, fp16: bool, bf16: bool) -> tuple[bool, b
                              "loss 0 or grad_norm nan, and LLaMA-Factory's current examples use bf16. To switch, set bf16: true "
                              "and fp16: false in the YAML (or add fp16=false bf16=true to the command)").format(name=info.name)
     return fp16, bf16, None
+
+
+# ---------------------------------------------------------------- DeepSpeed's op cache
+
+def extensions_dir() -> Path:
+    """DeepSpeed's C++ op cache: ``TORCH_EXTENSIONS_DIR`` when set, else one folder per Python environment.
+
+    torch keys a compiled op by its name only, and the op's build.ninja names the environment's site-packages:
+    two environments sharing one cache (a second clone's .venv, a notebook kernel's venv next to the terminal's,
+    CI beside a checkout) each find the other's build and compile again, a minute of g++ using gigabytes inside
+    whatever run loads the op (it once put the Binder memory test at 4.07 GiB). Inside the environment first, so
+    the cache goes when the environment goes; under ~/.cache/kit where the environment is read-only.
+    """
+    given = os.environ.get("TORCH_EXTENSIONS_DIR")
+    if given:
+        return Path(given)
+    for folder in (Path(sys.prefix) / ".kit-torch-extensions",
+                   Path.home() / ".cache" / "kit" / "torch_extensions-envs" / re.sub(r"\W", "_", sys.prefix)):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(folder, os.W_OK):
+            return folder
+    return Path.home() / ".cache" / "kit" / "torch_extensions"
+
+
+def use_extensions_dir() -> None:
+    """Point this process's DeepSpeed at :func:`extensions_dir` (a rank started by a person's own torchrun too)."""
+    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(extensions_dir()))

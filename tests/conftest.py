@@ -31,9 +31,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-# Every kernel, torchrun and rank a test starts inherits DeepSpeed's op cache of this environment (kit.run.launch's
+# Every kernel, torchrun and rank a test starts inherits DeepSpeed's op cache of this environment (kit.device's
 # own rule, set here once so that every process agrees on it).
-from kit.run.launch import extensions_dir as _extensions_dir  # noqa: E402
+from kit.device import extensions_dir as _extensions_dir  # noqa: E402
 
 os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(_extensions_dir()))
 

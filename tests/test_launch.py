@@ -10,6 +10,7 @@ import pytest
 
 from kit import config
 from kit.run import launch
+from kit import device as device_mod
 from kit.ports import free_port
 from kit.device import DeviceInfo
 from kit.envvars import EnvSettings
@@ -76,26 +77,26 @@ def test_child_environment_threads_and_passthrough():
 def test_extensions_dir_is_per_environment(tmp_path, monkeypatch):
     """DeepSpeed's op cache: the person's TORCH_EXTENSIONS_DIR; else inside the environment; else a folder named for it."""
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "mine"))
-    assert launch.extensions_dir() == tmp_path / "mine"
+    assert device_mod.extensions_dir() == tmp_path / "mine"
     monkeypatch.delenv("TORCH_EXTENSIONS_DIR")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(launch.Path, "home", classmethod(lambda cls: tmp_path / "home"))
+    monkeypatch.setattr(device_mod.Path, "home", classmethod(lambda cls: tmp_path / "home"))
     monkeypatch.setattr(sys, "prefix", str(tmp_path / "venv-a"))
-    assert launch.extensions_dir() == tmp_path / "venv-a" / ".kit-torch-extensions"
+    assert device_mod.extensions_dir() == tmp_path / "venv-a" / ".kit-torch-extensions"
     # an environment that cannot be written (a system Python, an image's read-only venv): one folder per environment
     # under ~/.cache/kit, so two of them never share (nor rebuild) one op
     readonly = tmp_path / "venv-b"
     readonly.write_text("not a folder")  # mkdir under it fails as under a read-only prefix, as root too
     monkeypatch.setattr(sys, "prefix", str(readonly))
-    got = launch.extensions_dir()
+    got = device_mod.extensions_dir()
     assert got.parent == tmp_path / "home" / ".cache" / "kit" / "torch_extensions-envs" and got.is_dir()
     monkeypatch.setattr(sys, "prefix", str(tmp_path / "venv-c"))
     (tmp_path / "venv-c").write_text("")
-    assert launch.extensions_dir() != got
+    assert device_mod.extensions_dir() != got
     # the ranks inherit it, and so does an in-process run (kit.run.recipe calls use_extensions_dir)
-    assert launch.child_environment(_env(), CPU, 1, base={})["TORCH_EXTENSIONS_DIR"] == str(launch.extensions_dir())
-    launch.use_extensions_dir()
-    assert os.environ["TORCH_EXTENSIONS_DIR"] == str(launch.extensions_dir())
+    assert launch.child_environment(_env(), CPU, 1, base={})["TORCH_EXTENSIONS_DIR"] == str(device_mod.extensions_dir())
+    device_mod.use_extensions_dir()
+    assert os.environ["TORCH_EXTENSIONS_DIR"] == str(device_mod.extensions_dir())
 
 
 # ---------------------------------------------------------------- real runs (slow)

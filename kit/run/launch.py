@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -36,34 +35,6 @@ from kit.errors import KitError
 from kit import ports
 from kit.i18n import _, language
 
-
-
-def extensions_dir() -> Path:
-    """DeepSpeed's C++ op cache: ``TORCH_EXTENSIONS_DIR`` when set, else one folder per Python environment.
-
-    torch keys a compiled op by its name only, and the op's build.ninja names the environment's site-packages:
-    two environments sharing one cache (a second clone's .venv, a notebook kernel's venv next to the terminal's,
-    CI beside a checkout) each find the other's build and compile again, a minute of g++ using gigabytes inside
-    whatever run loads the op (it once put the Binder memory test at 4.07 GiB). Inside the environment first, so
-    the cache goes when the environment goes; under ~/.cache/kit where the environment is read-only.
-    """
-    given = os.environ.get("TORCH_EXTENSIONS_DIR")
-    if given:
-        return Path(given)
-    for folder in (Path(sys.prefix) / ".kit-torch-extensions",
-                   Path.home() / ".cache" / "kit" / "torch_extensions-envs" / re.sub(r"\W", "_", sys.prefix)):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            continue
-        if os.access(folder, os.W_OK):
-            return folder
-    return Path.home() / ".cache" / "kit" / "torch_extensions"
-
-
-def use_extensions_dir() -> None:
-    """Point this process's DeepSpeed at :func:`extensions_dir` (a rank started by a person's own torchrun too)."""
-    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(extensions_dir()))
 
 
 @dataclass(frozen=True)
@@ -127,7 +98,7 @@ def child_environment(env: EnvSettings, info: device_mod.DeviceInfo, nproc: int,
     # The ranks speak the language this process chose (kit --lang zh, a notebook's lang), not only the locale's.
     out["KIT_LANG"] = language()
     # DeepSpeed compiles a C++ op on first use (about a minute); keep it between runs.
-    out.setdefault("TORCH_EXTENSIONS_DIR", str(extensions_dir()))
+    out.setdefault("TORCH_EXTENSIONS_DIR", str(device_mod.extensions_dir()))
     if info.kind == "cpu" and "OMP_NUM_THREADS" not in out:
         # Measured on 2 cores: DeepSpeed ran 25-37 steps/s with 1 thread per process, under 2 with the default.
         out["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // (2 * nproc)) if nproc > 1 else 1)
@@ -142,7 +113,7 @@ def prebuild_deepspeed_ops(folder: Path | None = None) -> bool:
     """
     code = ("from deepspeed.accelerator import get_accelerator; "
             "b = get_accelerator().create_op_builder('ShareMemCommBuilder'); b is not None and b.load()")
-    env = {**os.environ, "TORCH_EXTENSIONS_DIR": str(folder or extensions_dir())}
+    env = {**os.environ, "TORCH_EXTENSIONS_DIR": str(folder or device_mod.extensions_dir())}
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True).returncode == 0
 
 

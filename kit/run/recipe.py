@@ -391,8 +391,7 @@ def _run_sft(cfg: RunPlan | Config | str | Path, overrides: Sequence[str] = ()) 
     if plan.deepspeed_path:
         _ensure_distributed_env(env)
         # a rank of a person's own `torchrun -m kit.train` did not come through kit.run.launch's environment
-        from kit.run.launch import use_extensions_dir
-        use_extensions_dir()
+        device_mod.use_extensions_dir()
     device_mod.setup(info, env, env.local_rank or 0)
     tokenizer = plan.tokenizer or model_mod.load_tokenizer(plan.model_dir, plan.template, cfg.model.trust_remote_code)
 
