@@ -93,6 +93,11 @@ def test_lora_lesson_counts_what_peft_trains(dirs):
     assert lesson.alpha == 16 and not lesson.alpha_given and lesson.scaling == 2
     assert lesson.targets == ("q_proj", "v_proj") and "<img" in lesson._repr_html_()
     assert lessons.lora_lesson(_tiny_cfg(model_dir, data_dir, lora_alpha=32)).alpha_given
+    # Beside the tiny model, the quick start's Qwen1.5-7B at the same setting, computed from its config: q_proj and
+    # v_proj are 4096 x 4096 in each of 32 layers, so 32 x 2 x 8 x (4096 + 4096) = 4,194,304, about 0.05%.
+    model, trainable, base = lesson.quickstart
+    assert (model, trainable) == ("qwen/Qwen1.5-7B", 32 * 2 * 8 * (4096 + 4096))
+    assert 0.0005 < trainable / base < 0.0006 and "qwen/Qwen1.5-7B" in lesson._repr_html_()
 
 
 def test_data_lesson_counts_truncation_as_the_encoder_does(dirs):

@@ -147,14 +147,18 @@ the model itself. LoRA freezes every weight `W` of the base model and learns a s
 thin matrices, `B` (d_out x r) and `A` (r x d_in), whose product has the shape of `W`. Such a layer computes
 `h = W x + (lora_alpha / r) · B A x`. Only `A` and `B` are trained; `B` starts at zero, so training starts exactly from
 the base model. Below, the layers the quick start adapts, drawn for the chosen model, and the trainable count, from
-peft itself (attached to the model built without weights, as `kit estimate` does).
+peft itself (attached to the model built without weights, as `kit estimate` does). Beside the chosen model, the same
+`lora_rank` and `lora_target` on the quick start's Qwen1.5-7B, computed from its config (`r × (d_in + d_out)` per
+adapted matrix, summed over the layers): the numbers of the model you will train on the NPU.
 """, """
 ## 一张图、一个数看懂 LoRA
 
 全参数微调一个 7B 模型，除了权重本身，还要存放它们的梯度和优化器状态：需要模型本身好几倍的显存。LoRA 冻结基座模型的全部权重 `W`，
 只在选定的层旁边学习一个小的增量：两个细长的矩阵 `B`（d_out × r）和 `A`（r × d_in），二者的乘积与 `W` 形状相同。这样的层计算
 `h = W x + (lora_alpha / r) · B A x`。只有 `A` 和 `B` 参与训练；`B` 初始为零，所以训练正好从基座模型出发。下面按所选模型画出快速开始
-适配的层，并给出可训练参数量，由 peft 本身统计（挂在不加载权重的模型上，与 `kit estimate` 的做法相同）。
+适配的层，并给出可训练参数量，由 peft 本身统计（挂在不加载权重的模型上，与 `kit estimate` 的做法相同）。所选模型旁边列出同样的
+`lora_rank` 和 `lora_target` 用在快速开始的 Qwen1.5-7B 上的数字，由它的配置算出（每个被适配的矩阵为 `r × (d_in + d_out)`，
+再对各层求和）：这就是你将在 NPU 上训练的模型的数字。
 """),
     code("lora-table", """
 import kit.tutorial.lessons

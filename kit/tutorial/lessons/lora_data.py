@@ -30,6 +30,9 @@ class LoraLesson:
     base: int  # the model's own parameters, frozen
     trainable: int  # what peft adds: exact, peft attached to the meta model
     table: list[tuple[int, str, int]] = field(default_factory=list)  # (rank, lora_target, trainable)
+    # The same rank and lora_target on the quick start's Qwen1.5-7B: (model, trainable, base), computed from its
+    # config by r x (d_in + d_out) per adapted matrix; None when the chosen model is that model.
+    quickstart: tuple[str, int, int] | None = None
 
     @property
     def scaling(self) -> float:
@@ -45,7 +48,8 @@ class LoraLesson:
 
     def values(self) -> dict[str, Any]:
         return {"trainable": self.trainable, "base": self.base, "rank": self.rank, "alpha": self.alpha,
-                "targets": list(self.targets), "by_rank_and_target": [list(r) for r in self.table]}
+                "targets": list(self.targets), "by_rank_and_target": [list(r) for r in self.table],
+                "quickstart_trainable": self.quickstart[1] if self.quickstart else None}
 
     def figure(self) -> Any:
         with figure_fonts():
@@ -97,11 +101,25 @@ class LoraLesson:
                              [[str(r), f"<code>{html_escape(t)}</code>", (f"{n:,}", "text-align:right"),
                                (f"{n / self.base:.3%}", "text-align:right")] for r, t, n in self.table])
         other = html_escape(_("Trainable parameters for other settings (peft, exact):"))  # outside the f-string, for the extractor
-        return table + png_html(self.figure()) + f"<p>{other}</p>" + compare
+        return table + self._beside_html() + png_html(self.figure()) + f"<p>{other}</p>" + compare
+
+    def _beside(self) -> list[tuple[str, int, int]]:
+        return [(self.model, self.trainable, self.base), *([self.quickstart] if self.quickstart else [])]
+
+    def _beside_html(self) -> str:
+        if not self.quickstart:
+            return ""
+        head = html_escape(_("The same lora_rank and lora_target on this model and on the quick start's model:"))
+        rows = [[html_escape(m), (f"{t:,}", "text-align:right"), (f"{b / 1e9:.2f} B", "text-align:right"),
+                 (f"{t / b:.3%}", "text-align:right")] for m, t, b in self._beside()]
+        return f"<p>{head}</p>" + html_table([_("model"), (_("trainable parameters"), "text-align:right"),
+                                               (_("the whole model"), "text-align:right"), (_("of the model"), "text-align:right")], rows)
 
     def __repr__(self) -> str:
         lines = [f"{k}: {v}" for k, v in self._rows()] + [""]
         lines += [f"  lora_rank {r:>3}  {t:<32} {n:>14,}  ({n / self.base:.3%})" for r, t, n in self.table]
+        if self.quickstart:
+            lines += [""] + [f"  {m:<24} {t:>14,}  ({t / b:.3%} of {b / 1e9:.2f} B)" for m, t, b in self._beside()]
         return "\n".join(lines)
 
 
@@ -124,9 +142,28 @@ def lora_lesson(cfg: Config, ranks: Sequence[int] = LORA_RANKS) -> LoraLesson:
         names = parse_targets(target, available)
         for rank in sorted({*ranks, f.lora_rank}):
             table.append((rank, target, sum(rank * (shapes[n][0] + shapes[n][1]) * shapes[n][2] for n in names)))
+    quickstart = None
+    if "qwen1.5-7b" not in str(cfg.model.model_name_or_path).lower():
+        quickstart = quickstart_lora(f.lora_rank, f.lora_target)
     return LoraLesson(model=str(cfg.model.model_name_or_path), rank=f.lora_rank, alpha=cfg.lora_alpha,
                       alpha_given=f.lora_alpha is not None, targets=counts.targets,
-                      shapes={t: shapes[t] for t in counts.targets}, base=counts.base, trainable=counts.trainable, table=table)
+                      shapes={t: shapes[t] for t in counts.targets}, base=counts.base, trainable=counts.trainable, table=table,
+                      quickstart=quickstart)
+
+
+def quickstart_lora(rank: int, lora_target: str) -> tuple[str, int, int]:
+    """(model, trainable, base) for LoRA at ``rank`` on ``lora_target`` of the quick start's Qwen1.5-7B, from its config
+    (kit.tutorial.lessons.cost.QUICKSTART_MODEL: hidden 4096, 32 layers) on the meta device: r x (d_in + d_out) per
+    adapted matrix, summed over the layers; base is every parameter of the model."""
+    from kit import model as model_mod
+    from kit.estimate import parse_targets
+    from kit.tutorial.lessons.cost import QUICKSTART_MODEL
+
+    meta = meta_model(QUICKSTART_MODEL)
+    shapes = linear_shapes(meta)
+    names = parse_targets(lora_target, [n for n in shapes if n in model_mod.linear_module_names(meta)])
+    trainable = sum(rank * (shapes[n][0] + shapes[n][1]) * shapes[n][2] for n in names)
+    return "qwen/Qwen1.5-7B", trainable, sum(p.numel() for p in meta.parameters())
 
 
 # ---------------------------------------------------------------- the data before training
