@@ -221,10 +221,42 @@ class TrainReport:
     def files(self) -> list[str]:
         return sorted(p.name for p in self.output_dir.iterdir()) if self.output_dir.is_dir() else []
 
-    def summary(self) -> dict[str, Any]:
-        return {"output_dir": str(self.output_dir), "seconds": round(self.seconds, 1), "steps": self.log[-1]["current_steps"] if self.log else 0,
+    def summary(self) -> "Summary":
+        return Summary({"output_dir": str(self.output_dir), "seconds": round(self.seconds, 1), "steps": self.log[-1]["current_steps"] if self.log else 0,
                 "first_loss": start_loss(self.losses), "final_loss": end_loss(self.losses),
-                "eval_loss": self.metrics.get("eval_loss"), "train_loss": self.metrics.get("train_loss"), "files": self.files}
+                "eval_loss": self.metrics.get("eval_loss"), "train_loss": self.metrics.get("train_loss"), "files": self.files})
+
+
+# What a person reads for each key of a run's summary; the keys stay as they are for code (publish, kit batch).
+SUMMARY_LABELS = {"output_dir": N_("output folder"), "seconds": N_("seconds, the whole command"), "steps": N_("optimizer steps"),
+                  "first_loss": N_("loss at the start (mean of the first tenth logged)"),
+                  "final_loss": N_("loss at the end (mean of the last tenth logged)"), "eval_loss": N_("eval loss (held-out examples)"),
+                  "train_loss": N_("train loss (mean over the run)"), "files": N_("files written")}
+
+
+def _shown(value: Any) -> str:
+    """A value as a person reads it: losses to 4 significant figures, lists joined."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    return "" if value is None else str(value)
+
+
+class Summary(dict):
+    """A run's summary: a dict for code (the values unrounded), a table with labels in the kit's language for people."""
+
+    def _rows(self) -> list[tuple[str, str]]:
+        return [(_(SUMMARY_LABELS[k]) if k in SUMMARY_LABELS else k, _shown(v)) for k, v in self.items()]
+
+    def _repr_html_(self) -> str:
+        from kit.fmt import html_table
+
+        return html_table([_("what"), ("", "text-align:left")],
+                          [[html.escape(k), (html.escape(v), "text-align:left")] for k, v in self._rows()])
+
+    def __repr__(self) -> str:
+        return "\n".join(f"{k}: {v}" for k, v in self._rows())
 
 
 def window(n: int) -> int:
