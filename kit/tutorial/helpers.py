@@ -75,6 +75,24 @@ def default_export_dir(model_name_or_path: str | Path) -> str:
     return f"saves/{model_short_name(model_name_or_path)}/lora/merged"
 
 
+# The kit's header comment on the quick-start YAML, as one sentence: shown in the reader's language.
+YAML_HEADER = N_("The LLaMA-Factory Ascend quick-start config, as its docs give it. `kit train` runs it unchanged on an "
+                 "NPU (USE_MODELSCOPE_HUB=1 downloads qwen/Qwen1.5-7B); `kit demo` swaps in the embedded tiny model.")
+
+
+def yaml_shown(text: str) -> str:
+    """The YAML as a person reads it: the kit's own header comment in the kit's language, the rest as written."""
+    import textwrap
+
+    head, sep, rest = text.partition("\n\n")
+    lines = head.splitlines()
+    if _(YAML_HEADER) == YAML_HEADER or not sep or not all(line.startswith("# ") for line in lines) \
+            or " ".join(line[2:] for line in lines) != YAML_HEADER:
+        return text  # not the kit's header (a person's own file): as written
+    width = 100 if _(YAML_HEADER).isascii() else 50
+    return "\n".join("# " + line for line in textwrap.wrap(_(YAML_HEADER), width)) + sep + rest
+
+
 @dataclass
 class QuickstartConfig:
     cfg: Config
@@ -88,7 +106,7 @@ class QuickstartConfig:
         # Messages are translated outside the f-strings: gettext's extractor does not look inside them.
         title = _("The quick-start YAML ({file}):").format(file=yaml_name)
         on_top, key, value = html.escape(_("Overrides applied on top:")), html.escape(_("key")), html.escape(_("value"))
-        return (f"<p>{title}</p><pre>{html.escape(self.base_yaml)}</pre><p>{on_top}</p>"
+        return (f"<p>{title}</p><pre>{html.escape(yaml_shown(self.base_yaml))}</pre><p>{on_top}</p>"
                 f"<table><tr><th>{key}</th><th>{value}</th></tr>{rows}</table>")
 
     def __repr__(self) -> str:
