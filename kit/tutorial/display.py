@@ -110,5 +110,10 @@ def png_html(fig: Any, dpi: int = 100) -> str:
     return f"<img src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}'/>"
 
 
+def card_name(name: str) -> str:
+    """A card's display name in the reader's language: "Ascend 910B" is 昇腾 910B in Chinese text."""
+    return _("Ascend") + name[len("Ascend"):] if name.startswith("Ascend ") else name
+
+
 def html_escape(value: Any) -> str:
     return html.escape(str(value))

@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 from kit.config import Config
 from kit.fmt import GiB, html_table, size
 from kit.i18n import N_, _
-from kit.tutorial.display import figure_fonts, html_escape, plot_label, png_html
+from kit.tutorial.display import card_name, figure_fonts, html_escape, plot_label, png_html
 from kit.tutorial.lessons.common import lesson_model_dir, matmul_parameters
 from kit.tutorial.lessons.lora_data import DataLesson
 
@@ -179,7 +179,7 @@ class ZeroLesson:
         out = []
         for table in self.tables:
             head = [_("DeepSpeed"), _("cards"), _("base weights"), _("LoRA weights, gradients, optimizer"), _("activations"),
-                    _("overhead"), _("per card"), _("on {card} ({memory})").format(card=html_escape(table.card), memory=size(table.card_bytes))]
+                    _("overhead"), _("per card"), _("on {card} ({memory})").format(card=html_escape(card_name(table.card)), memory=size(table.card_bytes))]
             out.append(f"<p><b>{html_escape(table.model)}</b></p>" + html_table(head, self._rows(table)))
         return "".join(out)
 
@@ -360,13 +360,13 @@ class CardTime:
                 _("compute time at {a:.0%} / {b:.0%} / {c:.0%} utilisation").format(a=u / 2, b=u, c=u * 2), _("measured")]
         source = _(self.peak_source) if self.peak_source else ""
         peak = _("{card}: peak {peak:g} TFLOPS ({source}), assumed utilisation {u:.0%}").format(
-            card=self.card, peak=self.peak_tflops, source=source, u=u)
+            card=card_name(self.card), peak=self.peak_tflops, source=source, u=u)
         return (f"<p>{html_escape(peak)}</p>"
                 + html_table(head, self._rows()))
 
     def __repr__(self) -> str:
         return "\n".join(_("{label}: {time} on {card} at {u:.0%} of {peak:g} TFLOPS").format(
-            label=r["label"], time=_minutes(self.seconds(r)), card=self.card, u=self.utilisation, peak=self.peak_tflops) for r in self.runs)
+            label=r["label"], time=_minutes(self.seconds(r)), card=card_name(self.card), u=self.utilisation, peak=self.peak_tflops) for r in self.runs)
 
 
 def _minutes(seconds: float) -> str:
