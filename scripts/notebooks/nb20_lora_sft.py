@@ -55,7 +55,7 @@ card = None                            # compare memory with this card, e.g. "91
 overrides = []                         # extra config overrides, written as on the kit train command line
 peak_tflops = None                     # the card's peak FP16 TFLOPS for the time estimate; None: 320, commonly reported for a 910B (an assumption)
 utilisation = 0.2                      # the share of that peak a LoRA run achieves (an assumption: batch 1 keeps it low)
-own_data_dir = "my_data"               # where the section on your own data writes its two datasets and their dataset_info.json
+own_data_dir = None                    # where the section on your own data writes its datasets; None: beside output_dir (<output_dir>-my_data-datasets)
 train_own_data = True                  # False skips the short training on your own data
 """, """
 model_name_or_path = "kit/tiny-qwen"   # 在 NPU 上用 qwen/Qwen1.5-7B，并把 use_modelscope_hub 设为 True
@@ -75,7 +75,7 @@ card = None                            # 与这张卡的显存比较，例如 "9
 overrides = []                         # 额外的配置覆盖项，写法与 kit train 命令行相同
 peak_tflops = None                     # 卡的 FP16 峰值 TFLOPS，用于估算耗时；None：320，即 910B 常见的报道值（一个假设）
 utilisation = 0.2                      # LoRA 训练能达到的峰值比例（一个假设：批大小为 1 时偏低）
-own_data_dir = "my_data"               # “用你自己的数据”一节写入两个数据集及其 dataset_info.json 的目录
+own_data_dir = None                    # “用你自己的数据”一节写入数据集的目录；None：放在 output_dir 旁边（<output_dir>-my_data-datasets）
 train_own_data = True                  # False 跳过用你自己的数据做的简短训练
 """),
     envvars_table(),
@@ -432,7 +432,8 @@ card_time
 
 To train on data of your own: write the examples to a file in one of the two forms LLaMA-Factory reads, register the
 file in a `dataset_info.json` beside it, and name the folder (`dataset_dir`) and the datasets (`dataset`). The next cell
-writes two small datasets into `own_data_dir`: `my_alpaca.json` in the **alpaca** form (`instruction`, an optional
+writes two small datasets into `own_data_dir` (by default a folder beside this run's `output_dir`, under `saves/`, so
+nothing lands in the folder you started from): `my_alpaca.json` in the **alpaca** form (`instruction`, an optional
 `input`, `output`: each object one example) and `my_sharegpt.json` in the **sharegpt** form (`conversations`: a list of
 turns whose `from` alternates `human` and `gpt`, optionally after a first `system` turn; several turns make one
 multi-turn example, and every answer in it is trained, or only the last with `mask_history: true`). In
@@ -442,14 +443,14 @@ which column holds the turns and which tags mark the roles.
 ## 用你自己的数据
 
 要用自己的数据训练：把样本写成 LLaMA-Factory 能读的两种格式之一，在同一目录的 `dataset_info.json` 中登记这个文件，然后指定目录
-（`dataset_dir`）和数据集名（`dataset`）。下一个单元格在 `own_data_dir` 中写入两个小数据集：**alpaca** 格式的 `my_alpaca.json`
+（`dataset_dir`）和数据集名（`dataset`）。下一个单元格在 `own_data_dir`（默认是本次运行 `output_dir` 旁边、`saves/` 之下的一个目录，不会写进你启动时所在的目录）中写入两个小数据集：**alpaca** 格式的 `my_alpaca.json`
 （`instruction`、可选的 `input`、`output`：每个对象是一条样本），以及 **sharegpt** 格式的 `my_sharegpt.json`（`conversations`：一组轮次，
 `from` 在 `human` 和 `gpt` 之间交替，前面可以有一个 `system` 轮次；多个轮次组成一条多轮对话样本，其中每个回答都参与训练，
 `mask_history: true` 时只训练最后一个）。在 `dataset_info.json` 中，alpaca 文件只需要 `file_name`；sharegpt 文件还要写明
 `"formatting": "sharegpt"`、哪一列存放对话轮次，以及用哪些标签标记角色。
 """),
     code("own-data-write", """
-own = kit.tutorial.lessons.own_dataset(own_data_dir)
+own = kit.tutorial.lessons.own_dataset(own_data_dir or cfg.train.output_dir.rstrip("/") + "-my_data-datasets")
 own
 """),
     md("own-data-train", """
