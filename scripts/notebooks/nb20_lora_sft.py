@@ -457,9 +457,19 @@ own
 Then train on it with a small budget (two epochs, a loss logged every step), into a folder of its own beside the
 adapter above. The first lines say which folder was read and what each dataset gave; a mistake in a file or in
 `dataset_info.json` stops here, naming the file, the example and what to fix.
+
+Expect its loss to end well above the main run's (several times higher with the tiny model): a handful of examples
+the base model has never seen, two epochs of a few steps each, and a loss logged every step, so each point is one
+batch rather than an average. It shows that your files load and train, not what a real budget reaches: for that,
+more examples and the main run's epochs. To hear the adapter it trained, give its folder
+(`own_result.output_dir`) to notebook 30 as its `adapter_name_or_path` parameter.
 """, """
 然后用很小的训练量（两轮，每一步都记录损失）在它上面训练，输出到上面适配器旁边一个单独的目录。开头几行说明读的是哪个目录、
 每个数据集读到多少条；文件或 `dataset_info.json` 写错时会在这里停下，并指出是哪个文件、哪条样本以及如何修改。
+
+它的最终损失会明显高于主训练（微型模型上高出几倍）：只有几条基座模型从未见过的样本，两轮各只有几步，而且每一步都记录损失，
+每个点只是一个批次而不是平均值。这一步说明你的文件能被读取和训练，并不代表正式训练能达到的效果：那需要更多样本和主训练的轮数。
+想听听它训练出的适配器怎么回答，把它的目录（`own_result.output_dir`）作为参数 `adapter_name_or_path` 交给 Notebook 30。
 """),
     code("own-data-run", """
 own_cfg = kit.tutorial.helpers.quickstart_config(
