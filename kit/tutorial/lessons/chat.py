@@ -8,6 +8,7 @@ from typing import Any, Mapping, Sequence
 from kit.fmt import html_table
 from kit.i18n import _
 from kit.tutorial.display import html_escape
+from kit.tutorial.lessons.evaluate import names
 
 
 # ---------------------------------------------------------------- notebook 30: measured, not only shown
@@ -36,7 +37,8 @@ class IdentityCheck:
         return list(self.after)
 
     def share(self, answers: Mapping[str, str]) -> float:
-        return sum(self.name.lower() in a.lower() for a in answers.values()) / max(len(answers), 1)
+        # The name as a whole word (kit.tutorial.lessons.evaluate.names): "WELumi" or "Lumis" is not "Lumi".
+        return sum(names(a, self.name) for a in answers.values()) / max(len(answers), 1)
 
     @property
     def share_before(self) -> float:
@@ -52,7 +54,7 @@ class IdentityCheck:
 
     def _repr_html_(self) -> str:
         def cell(answer: str) -> tuple[str, str]:
-            mark = "\u2714 " if self.name.lower() in answer.lower() else ""
+            mark = "\u2714 " if names(answer, self.name) else ""
             return f"{mark}{html_escape(answer)}", "white-space:pre-wrap;text-align:left"
 
         rows = [[html_escape(q), cell(self.before[q]), cell(a)] for q, a in self.after.items()]
