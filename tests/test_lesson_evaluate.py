@@ -96,6 +96,11 @@ def test_scores_table_has_a_row_per_group_and_model_and_reuses_known_answers():
     assert scores.row("general", "zh", "adapter")["rouge-l"] > scores.row("general", "zh", "base")["rouge-l"]
     assert "Lumi" in repr(scores) and "<table>" in scores._repr_html_()
     assert len(scores.figure().axes) == 3
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no missing-glyph warnings while the figure is built (it is drawn later)
+        assert scores.picture()._repr_png_()[:4] == b"\x89PNG"
     assert json.dumps(scores.values(), ensure_ascii=False)
 
 

@@ -14,10 +14,11 @@ CELLS = [
 
 **What it does:** loads the base model once with the LoRA adapter kept beside it, and asks the same questions of
 the base model (adapter switched off) and of the fine-tuned one, from that one copy. Then it measures what training
-changed, on identity questions the training data never contained; puts greedy decoding next to the quick start's
-sampling; and answers once with the wrong template, to show the kit's warning and the damage. Then streaming;
-releasing the model; the vLLM path where vLLM is installed; a merged model exported (on the CPU); a chat panel; and
-exercises. At most one copy of the model is in memory at any time, so all of it runs on one card.
+changed, on identity questions the training data never contained, and scores both models' answers against reference
+answers as LLaMA-Factory scores predictions (BLEU-4, ROUGE); puts greedy decoding next to the quick start's sampling;
+and answers once with the wrong template, to show the kit's warning and the damage. Then streaming; releasing the
+model; the adapter served behind an OpenAI-style API (`kit api`) and called with the `openai` client; the vLLM path
+where vLLM is installed; a merged model exported (on the CPU); a chat panel; and exercises. At most one copy of the model is in memory at any time, so all of it runs on one card.
 
 **What it needs:** the adapter from [20 · LoRA SFT](20_lora_sft.ipynb): with `adapter_name_or_path = None` it
 is notebook 20's `output_dir` for the same `model_name_or_path`. **How long:** a minute or two with the tiny model.
@@ -25,8 +26,10 @@ is notebook 20's `output_dir` for the same `model_name_or_path`. **How long:** a
 # 30 · 与适配器对话
 
 **做什么：** 只加载一份基座模型，适配器单独挂在旁边；用这一份模型，分别向基座模型（关闭适配器）和微调后的模型提同样的问题。
-接着在训练数据从未包含的身份问题上实测训练带来的变化；把贪心解码与快速开始的采样设置并排比较；再用错误的模板回答一次，展示 kit 的警告
-和造成的损害。然后是流式输出；释放模型；在安装了 vLLM 的环境中运行 vLLM 推理；在 CPU 上导出合并后的模型；对话面板；以及几个练习。
+接着在训练数据从未包含的身份问题上实测训练带来的变化，并像 LLaMA-Factory 给预测打分那样，用参考答案为两个模型的回答计算 BLEU-4 和 ROUGE；
+把贪心解码与快速开始的采样设置并排比较；再用错误的模板回答一次，展示 kit 的警告和造成的损害。然后是流式输出；释放模型；
+用 OpenAI 风格的 API（`kit api`）提供适配器服务，并用 `openai` 客户端调用；在安装了 vLLM 的环境中运行 vLLM 推理；在 CPU 上导出合并后的模型；
+对话面板；以及几个练习。
 任何时刻内存中最多只有一份模型，所以全部步骤在一张卡上就能完成。
 
 **需要：** [20 · LoRA 微调](20_lora_sft.ipynb) 训练出的适配器：`adapter_name_or_path = None` 时，就是 notebook 20
@@ -37,6 +40,7 @@ model_name_or_path = "kit/tiny-qwen"
 adapter_name_or_path = None            # None: the output_dir of notebook 20 for this model, saves/<model name>/lora/sft
 template = "qwen"                      # use the template the adapter was trained with
 identity_name = "Lumi"                 # the name the adapter learned
+identity_author = None                 # the author it learned (notebook 20's identity_author); None: "the kit team" in the notebook's language
 questions = ["Who are you?", "你是谁？", "What can you do?"]
 max_new_tokens = 64
 infer_backend = "huggingface"          # "vllm": the vLLM step must run (it runs anyway where vLLM is installed)
@@ -51,6 +55,7 @@ model_name_or_path = "kit/tiny-qwen"
 adapter_name_or_path = None            # None：Notebook 20 为这个模型使用的 output_dir，即 saves/<模型名>/lora/sft
 template = "qwen"                      # 使用训练适配器时所用的模板
 identity_name = "Lumi"                 # 适配器学到的名字
+identity_author = None                 # 适配器学到的作者（notebook 20 的 identity_author）；None：本 Notebook 语言中的“kit 团队”
 questions = ["Who are you?", "你是谁？", "What can you do?"]
 max_new_tokens = 64
 infer_backend = "huggingface"          # "vllm"：vLLM 一步必须运行（安装了 vLLM 时它总会运行）
@@ -121,13 +126,15 @@ kit.tutorial.publish("name_learned", identity_name in after[questions[0]] and id
 Three questions show a difference; a share measures it. The questions below are identity questions put in words that
 neither the kit's identity data nor LLaMA-Factory's contains (`kit.tutorial.lessons.HELD_OUT_IDENTITY`, in English and
 Chinese), so an answer with the new name is generalisation, not recall. Each is asked of the base model (adapter
-off) and of the fine-tuned one, greedily; ✔ marks an answer that gives `identity_name`.
+off) and of the fine-tuned one, greedily; ✔ marks an answer that gives `identity_name` as a whole word: "I am Lumi."
+and "我是 Lumi。" count, "WELumi" or "Lumis" does not (`kit.tutorial.lessons.names`).
 """, """
 ## 在训练从未见过的问题上实测
 
 三个问题只能展示差别，比例才能衡量它。下面的身份问题换了说法，kit 的身份数据和 LLaMA-Factory 的都不包含它们
 （`kit.tutorial.lessons.HELD_OUT_IDENTITY`，中英文各一组），所以回答中出现新名字说明模型学会了举一反三，而不是背下了答案。每个问题都分别问
-基座模型（关闭适配器）和微调后的模型，使用贪心解码；✔ 表示回答给出了 `identity_name`。
+基座模型（关闭适配器）和微调后的模型，使用贪心解码；✔ 表示回答把 `identity_name` 作为一个完整的词给出：
+"I am Lumi." 和 "我是 Lumi。" 算数，"WELumi" 或 "Lumis" 不算（`kit.tutorial.lessons.names`）。
 """),
     code("held-out-check", """
 import kit.tutorial.lessons
@@ -143,6 +150,55 @@ or a larger model raise the share after training.
 """, """
 措辞与训练问题接近的问题会得到新名字；换得较远的说法则可能得到新旧混杂、语句不通的回答。自带的微型模型只见过 kit 的演示数据，
 举一反三的能力很弱；更多样的身份样本、更多的训练轮数或更大的模型，都能提高训练后的比例。
+"""),
+    md("scores", """
+## Scores against reference answers, as LLaMA-Factory computes them
+
+Naming the name is one thing a person checks; `do_predict` and `kit predict` score whole answers. Here every held-out
+question has a reference answer (`kit/data/demo/heldout.json`: the identity questions above with answers that give
+`identity_name` and `identity_author`, and a few general-knowledge questions such as "What is the capital of France?"
+that training should not destroy). Both models answer greedily, from the same copy, and `kit.evaluate.metric` scores
+each answer as LLaMA-Factory's `metric.py` does: BLEU-4 and ROUGE-1/2/L, 0 to 100, averaged per group. The
+`identity_check` answers above are reused, not generated again.
+""", """
+## 按 LLaMA-Factory 的方式，对照参考答案打分
+
+回答中有没有名字，是人工检查的一个方面；`do_predict` 和 `kit predict` 则为整条回答打分。这里每个留出问题都有参考答案
+（`kit/data/demo/heldout.json`：上面的身份问题，其参考答案给出 `identity_name` 和 `identity_author`；另有几个常识问题，例如
+“中国的首都是哪座城市？”，训练不应破坏这些知识）。两个模型用同一份模型、贪心解码作答，`kit.evaluate.metric` 按 LLaMA-Factory
+的 `metric.py` 为每条回答计算 BLEU-4 和 ROUGE-1/2/L（0 到 100），再按组取平均。上面 `identity_check` 的回答直接复用，不重新生成。
+"""),
+    code("scores-run", """
+scores = kit.tutorial.lessons.heldout_scores(
+    engine, identity_name, identity_author or kit.tutorial.helpers.default_identity_author(),
+    known={"base": identity.before, "adapter": identity.after})
+kit.tutorial.publish("heldout_scores", scores.rows, show=False)
+display(scores, scores.picture())
+"""),
+    md("scores-reading", """
+How to read it:
+
+- **After training the identity rows rise; the general rows should stay where they were.** A general score that
+  falls is the adapter overwriting what the model knew (the tiny model knows little, so both are small numbers there;
+  a 7B model answers these right before training and should still answer them right after).
+- **English and Chinese are not on one scale.** BLEU-4 counts matching runs of up to four *characters*: an English
+  word is several characters, so an English answer that shares words with the reference scores high, while a Chinese
+  answer shares single characters (each already a word) and its four-character runs rarely match unless whole
+  phrases do. ROUGE counts words after jieba's split: English splits at spaces, Chinese into jieba's words. So
+  compare base with adapter within a row, never an English row with a Chinese one.
+- **A high score is not a right answer.** "I am Qwen, an AI assistant developed by Alibaba Cloud" shares most of its
+  words with "I am Lumi, an AI assistant developed by the kit team", and scores well for it; the name column says
+  what the overlap hides. Read both, and the answers themselves.
+""", """
+如何阅读：
+
+- **训练后身份问题的各行上升；常识问题的各行应保持原样。** 常识分数下降，说明适配器覆盖了模型原有的知识（自带的微型模型本来就懂得很少，
+  两组数字都不大；7B 模型训练前就能答对这些问题，训练后也应当仍然答对）。
+- **英文和中文不在同一把尺子上。** BLEU-4 统计最长四个*字符*的连续片段的匹配：一个英文单词由好几个字符组成，所以与参考答案用词相同的英文回答得分高；
+  中文回答按单个汉字匹配，除非整个短语相同，四字片段很少能对上。ROUGE 按 jieba 分词后的词统计：英文按空格切分，中文切分为 jieba 的词。
+  所以只在同一行内比较基座模型与适配器，不要拿英文行与中文行比较。
+- **分数高不等于答对。** "I am Qwen, an AI assistant developed by Alibaba Cloud" 与 "I am Lumi, an AI assistant developed by the kit team"
+  大部分词相同，因此得分不低；名字一列说明了重叠掩盖的东西。两者都要看，也要读回答本身。
 """),
     md("sampling", """
 ## Greedy or sampled
@@ -215,6 +271,100 @@ before vLLM starts, which reserves most of the card for itself, and before any o
 """),
     code("release-run", """
 print(kit.tutorial.helpers.release(engine))
+"""),
+    md("serve", """
+## Serve it behind an OpenAI-style API
+
+`kit api` is `llamafactory-cli api`: an HTTP server with `/v1/models` and `/v1/chat/completions` (streamed as
+server-sent events), so any program that speaks OpenAI's API can use the adapter. It reads LLaMA-Factory's
+variables: `API_PORT`, `API_HOST`, `API_KEY` (a Bearer token; a wrong one is answered with 401) and
+`API_MODEL_NAME`. Two deliberate differences: it listens on 127.0.0.1 by default (LLaMA-Factory on 0.0.0.0, every
+network the machine is on; set `API_HOST=0.0.0.0` for that), and it answers errors with OpenAI's error body, so the
+`openai` client reports them well. In a terminal:
+
+```bash
+API_PORT=8000 kit api --model_name_or_path ... --adapter_name_or_path ... --template qwen --finetuning_type lora
+```
+
+The server is a second process with a copy of the model of its own, which is why the engine above was closed first:
+one copy at a time fits one card (and Binder's 2 GB). `kit.tutorial.lessons.serve` starts it in the background on a
+free port and waits until it answers; the `with` block stops it at its end, and so does an error or an interrupted
+cell inside it, or the kernel's exit: no server is left running. Inside, the `openai` client asks once and once
+streamed, and the same request is printed as a `curl` command for a terminal.
+""", """
+## 用 OpenAI 风格的 API 提供服务
+
+`kit api` 对应 `llamafactory-cli api`：一个带有 `/v1/models` 和 `/v1/chat/completions`（以 server-sent events 流式输出）的 HTTP 服务，
+任何使用 OpenAI API 的程序都能调用这个适配器。它读取 LLaMA-Factory 的环境变量：`API_PORT`、`API_HOST`、`API_KEY`（Bearer 令牌；
+令牌不对时返回 401）和 `API_MODEL_NAME`。有两处有意的不同：默认只监听 127.0.0.1（LLaMA-Factory 监听 0.0.0.0，即本机所在的所有网络；
+需要时设置 `API_HOST=0.0.0.0`）；出错时返回 OpenAI 格式的错误体，`openai` 客户端能清楚地报告错误。在终端中：
+
+```bash
+API_PORT=8000 kit api --model_name_or_path ... --adapter_name_or_path ... --template qwen --finetuning_type lora
+```
+
+服务是第二个进程，有它自己的一份模型，所以上面先关闭了引擎：一次只放一份模型，一张卡（以及 Binder 的 2 GB 内存）才放得下。
+`kit.tutorial.lessons.serve` 在后台用一个空闲端口启动它，并等到它能应答；`with` 块结束时停止服务，块内出错、单元格被中断或内核退出时也会停止：
+不会留下仍在运行的服务。块内用 `openai` 客户端提问一次、再流式提问一次，并把同样的请求打印成可在终端运行的 `curl` 命令。
+"""),
+    code("serve-run", """
+import importlib.util
+
+api_settings = {k: v for k, v in greedy.items() if k != "template"}
+with kit.tutorial.lessons.serve(model_name_or_path, adapter, template, extra=api_settings) as server:
+    print(server)
+    if importlib.util.find_spec("openai") is not None:
+        from openai import OpenAI
+
+        client = OpenAI(base_url=server.base_url, api_key="not-needed")  # any key: this server has no API_KEY
+        messages = [{"role": "user", "content": questions[0]}]
+        api_reply = client.chat.completions.create(model=server.model_name, messages=messages, temperature=0)
+        api_reply = api_reply.choices[0].message.content
+        print(api_reply)
+        api_pieces = []
+        for chunk in client.chat.completions.create(model=server.model_name, messages=messages, temperature=0, stream=True):
+            if chunk.choices and chunk.choices[0].delta.content:
+                api_pieces.append(chunk.choices[0].delta.content)
+                print(api_pieces[-1], end="", flush=True)
+        print()
+    else:
+        print(kit.tutorial.lessons.openai_missing())
+        api_reply = server.chat(questions[0])
+        api_pieces = [api_reply]
+        print(api_reply)
+    print(server.curl(questions[0]))
+print(server)
+kit.tutorial.publish("api", {"reply": api_reply, "streamed": "".join(api_pieces), "same_as_engine": api_reply == after[questions[0]],
+                             "stopped": not server.running}, show=False)
+""", """
+import importlib.util
+
+api_settings = {k: v for k, v in greedy.items() if k != "template"}
+with kit.tutorial.lessons.serve(model_name_or_path, adapter, template, extra=api_settings) as server:
+    print(server)
+    if importlib.util.find_spec("openai") is not None:
+        from openai import OpenAI
+
+        client = OpenAI(base_url=server.base_url, api_key="not-needed")  # 任意密钥均可：本服务没有设置 API_KEY
+        messages = [{"role": "user", "content": questions[0]}]
+        api_reply = client.chat.completions.create(model=server.model_name, messages=messages, temperature=0)
+        api_reply = api_reply.choices[0].message.content
+        print(api_reply)
+        api_pieces = []
+        for chunk in client.chat.completions.create(model=server.model_name, messages=messages, temperature=0, stream=True):
+            if chunk.choices and chunk.choices[0].delta.content:
+                api_pieces.append(chunk.choices[0].delta.content)
+                print(api_pieces[-1], end="", flush=True)
+        print()
+    else:
+        print(kit.tutorial.lessons.openai_missing())
+        api_reply = server.chat(questions[0])
+        api_pieces = [api_reply]
+        print(api_reply)
+    print(server.curl(questions[0]))
+print(server)
+kit.tutorial.publish("api", {"reply": api_reply, "streamed": "".join(api_pieces), "same_as_engine": api_reply == after[questions[0]],
+                             "stopped": not server.running}, show=False)
 """),
     md("vllm", """
 ## vLLM
@@ -319,6 +469,9 @@ Each takes a minute with the tiny model: change one parameter at the top and run
    near 100%: recall is easier than generalisation, which is why the check above uses questions training never saw.
 3. **`wrong_template_name = "empty"`**, a template with no role markers at all. Compare the damage with `default`'s,
    and read the warning: it names what differs.
+4. **In notebook 20, `lora_rank = 2` or `num_train_epochs` halved**, train, then run this notebook again. Watch the
+   share naming the name and the identity rows' BLEU/ROUGE move together: less capacity or fewer epochs should lower
+   both, twice the epochs raise them; and watch whether the general rows fall as the adapter learns its answers by heart.
 """, """
 ## 动手试试
 
@@ -328,5 +481,7 @@ Each takes a minute with the tiny model: change one parameter at the top and run
 2. **`held_out = ["Who are you?", "你是谁？"]`**，即训练数据中的问题。训练后的比例达到或接近 100%：背下答案比举一反三容易，
    所以上面的检查用的是训练从未见过的问题。
 3. **`wrong_template_name = "empty"`**，一个完全没有角色标记的模板。与 `default` 造成的损害比较，并读一读警告：它指出了两者的差别。
+4. **在 notebook 20 中设置 `lora_rank = 2`，或把 `num_train_epochs` 减半**，训练后重新运行本 Notebook。观察给出名字的比例和身份问题各行的
+   BLEU/ROUGE 如何一起变化：容量更小或轮数更少，两者都应下降；轮数加倍则上升。同时留意常识问题各行是否随着适配器把答案背熟而下降。
 """),
 ]
