@@ -153,3 +153,20 @@ def test_a_server_that_cannot_start_says_why_and_leaves_no_process(tmp_path):
     with pytest.raises(ServerError, match="exited"):
         lessons.serve(str(tmp_path / "no-such-model"), timeout=120)
     assert not [s for s in _running if s.running]
+
+
+@pytest.mark.slow
+def test_a_server_left_running_is_stopped_when_the_python_that_started_it_exits():
+    import subprocess
+    import sys
+    import time
+
+    code = ("import kit.tutorial.lessons as L; s = L.serve('kit/tiny-qwen', extra={'max_new_tokens': 8}); "
+            "print(s.process.pid, flush=True)")  # no stop(): the kernel's exit (atexit) must stop it
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    pid = int(done.stdout.split()[-1])
+    deadline = time.monotonic() + 10
+    while not _gone(pid) and time.monotonic() < deadline:  # reaped by init once its parent is gone
+        time.sleep(0.2)
+    assert _gone(pid)
