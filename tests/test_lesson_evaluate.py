@@ -156,13 +156,15 @@ def test_a_server_that_cannot_start_says_why_and_leaves_no_process(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_server_left_running_is_stopped_when_the_python_that_started_it_exits():
+@pytest.mark.parametrize("ending", ["", pytest.param("import os; os._exit(0)", marks=pytest.mark.skipif(
+    not __import__("sys").platform.startswith("linux"), reason="the parent-death signal is Linux's"))])  # a clean exit (atexit); a killed kernel (no atexit: Linux's parent-death signal)
+def test_a_server_left_running_is_stopped_when_the_python_that_started_it_exits(ending):
     import subprocess
     import sys
     import time
 
     code = ("import kit.tutorial.lessons as L; s = L.serve('kit/tiny-qwen', extra={'max_new_tokens': 8}); "
-            "print(s.process.pid, flush=True)")  # no stop(): the kernel's exit (atexit) must stop it
+            "print(s.process.pid, flush=True); " + ending)  # no stop(): the kernel's end must stop it
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     pid = int(done.stdout.split()[-1])

@@ -3,7 +3,8 @@
 ``serve(model, adapter)`` starts ``python -m kit.chat.api`` (what ``kit api`` runs) as a subprocess on a free
 loopback port, waits until ``/v1/models`` answers, and returns an ``ApiServer`` whose ``stop()`` ends it: SIGTERM
 (kit api stops cleanly on it), then SIGKILL after a grace period. Leaving the ``with`` block, an exception or an
-interrupted cell inside it, and the kernel's exit (atexit) all stop it, so no server outlives the notebook.
+interrupted cell inside it, and the kernel's exit (atexit) all stop it, so no server outlives the notebook; on Linux
+a kernel killed outside Python's control (no atexit) still takes the server with it (the parent-death signal).
 """
 
 from __future__ import annotations
@@ -131,6 +132,17 @@ def _stop_all() -> None:
 atexit.register(_stop_all)
 
 
+def _die_with_parent() -> None:
+    """In the child, on Linux: SIGTERM when the kernel dies without running atexit (killed, crashed)."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # no prctl here: atexit and stop() remain
+        pass
+
+
 def _answers(url: str, api_key: str | None) -> bool:
     request = urllib.request.Request(url + "/v1/models")
     if api_key:
@@ -173,7 +185,8 @@ def serve(model_name_or_path: str, adapter_name_or_path: str | None = None, temp
         # A session of its own: the kernel's Ctrl+C (SIGINT to the kernel) is not sent to the server as well;
         # the server is stopped by stop(), which the interrupted with-block or atexit calls.
         process = subprocess.Popen(command(model_name_or_path, adapter_name_or_path, template, extra), env=env,
-                                   stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                   stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                   preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
     server = ApiServer(process, port, log_path, model_name, api_key)
     try:
         deadline = time.monotonic() + timeout
