@@ -132,15 +132,22 @@ def _stop_all() -> None:
 atexit.register(_stop_all)
 
 
-def _die_with_parent() -> None:
-    """In the child, on Linux: SIGTERM when the kernel dies without running atexit (killed, crashed)."""
+def _die_with_parent() -> Any:
+    """On Linux, what the child runs before exec: ask for SIGTERM when the kernel dies without running atexit.
+
+    prctl is looked up here, in the parent: the child of a threaded kernel must not import or take locks before exec.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
     import ctypes
 
-    PR_SET_PDEATHSIG = 1
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):  # no prctl here: atexit and stop() remain
-        pass
+        return None
+    PR_SET_PDEATHSIG = 1
+    term = int(signal.SIGTERM)
+    return lambda: prctl(PR_SET_PDEATHSIG, term)
 
 
 def _answers(url: str, api_key: str | None) -> bool:
@@ -186,7 +193,7 @@ def serve(model_name_or_path: str, adapter_name_or_path: str | None = None, temp
         # the server is stopped by stop(), which the interrupted with-block or atexit calls.
         process = subprocess.Popen(command(model_name_or_path, adapter_name_or_path, template, extra), env=env,
                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                   preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+                                   preexec_fn=_die_with_parent())
     server = ApiServer(process, port, log_path, model_name, api_key)
     try:
         deadline = time.monotonic() + timeout
