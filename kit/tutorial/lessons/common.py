@@ -47,3 +47,10 @@ def matmul_parameters(config: str | Path | Mapping[str, Any], trust_remote_code:
     table, so it counts once as the head.
     """
     return sum(o * i * n for o, i, n in linear_shapes(meta_model(config, trust_remote_code)).values())
+
+
+# The quick start's model, Qwen1.5-7B (its config.json, the fields that fix its shape), so its time on a
+# 910B and its LoRA figures can be worked out on any machine, offline.
+QUICKSTART_MODEL = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": 4096, "intermediate_size": 11008,
+                    "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32, "vocab_size": 151936,
+                    "tie_word_embeddings": False, "max_position_embeddings": 32768}

@@ -12,7 +12,7 @@ from kit.config import Config
 from kit.fmt import GiB, html_table, size
 from kit.i18n import N_, _
 from kit.tutorial.display import card_name, figure_fonts, html_escape, plot_label, png_html
-from kit.tutorial.lessons.common import lesson_model_dir, matmul_parameters
+from kit.tutorial.lessons.common import QUICKSTART_MODEL, lesson_model_dir, matmul_parameters
 from kit.tutorial.lessons.lora_data import DataLesson
 
 
@@ -308,11 +308,6 @@ def run_cost(report: Any, fit: Any, data: DataLesson, schedule: ScheduleLesson, 
 
 # ---------------------------------------------------------------- realistic times on a card
 
-# The quick start's model, Qwen1.5-7B (its config.json, the fields that fix its shape), so the time on a
-# 910B can be worked out on any machine, offline.
-QUICKSTART_MODEL = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": 4096, "intermediate_size": 11008,
-                    "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32, "vocab_size": 151936,
-                    "tie_word_embeddings": False, "max_position_embeddings": 32768}
 # The quick start's data as LLaMA-Factory 0.9.5 ships it: identity.json (91 examples, 6,423 characters) and
 # alpaca_en_demo.json (999 examples, 786,622 characters); max_samples 1000, val_size 0.1, 3 epochs.
 QUICKSTART_DATA = {"examples": 91 + 999, "characters": 6_423 + 786_622, "val_size": 0.1, "epochs": 3}

@@ -11,7 +11,7 @@ from kit.config import Config
 from kit.fmt import html_table
 from kit.i18n import N_, _
 from kit.tutorial.display import figure_fonts, html_escape, plot_label, png_html
-from kit.tutorial.lessons.common import lesson_model_dir, linear_shapes, meta_model
+from kit.tutorial.lessons.common import QUICKSTART_MODEL, lesson_model_dir, linear_shapes, meta_model
 
 
 # ---------------------------------------------------------------- LoRA in a picture and a number
@@ -153,11 +153,10 @@ def lora_lesson(cfg: Config, ranks: Sequence[int] = LORA_RANKS) -> LoraLesson:
 
 def quickstart_lora(rank: int, lora_target: str) -> tuple[str, int, int]:
     """(model, trainable, base) for LoRA at ``rank`` on ``lora_target`` of the quick start's Qwen1.5-7B, from its config
-    (kit.tutorial.lessons.cost.QUICKSTART_MODEL: hidden 4096, 32 layers) on the meta device: r x (d_in + d_out) per
+    (kit.tutorial.lessons.common.QUICKSTART_MODEL: hidden 4096, 32 layers) on the meta device: r x (d_in + d_out) per
     adapted matrix, summed over the layers; base is every parameter of the model."""
     from kit import model as model_mod
     from kit.estimate import parse_targets
-    from kit.tutorial.lessons.cost import QUICKSTART_MODEL
 
     meta = meta_model(QUICKSTART_MODEL)
     shapes = linear_shapes(meta)
