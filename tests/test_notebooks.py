@@ -413,9 +413,17 @@ def test_notebooks_with_other_parameters(demo_zh):
     assert sorted(adapter["target_modules"]) == ["k_proj", "o_proj", "q_proj", "v_proj"]
     assert "Orion" in run.values["30_chat_inference"]["answers_after"]["Who are you?"]
     # cutoff_len 96 cuts the longest (multi-turn) identity examples: a truncation count that can be wrong
-    from kit.tutorial.helpers import quickstart_config
+    from kit.i18n import language, set_language
+    from kit.tutorial.helpers import default_identity_author, quickstart_config
 
-    cfg = quickstart_config("kit/tiny-qwen", ["cutoff_len=96"], identity_name="Orion", identity_author="the kit team",
+    before = language()
+    set_language("zh")
+    try:
+        author = default_identity_author()  # the Chinese edition's default: "kit 团队", a length of its own
+    finally:
+        set_language(before)
+    assert author != "the kit team"
+    cfg = quickstart_config("kit/tiny-qwen", ["cutoff_len=96"], identity_name="Orion", identity_author=author,
                             lora_target="q_proj,k_proj,v_proj,o_proj").cfg
     assert v20["data"]["truncated"] > 0 and v20["data"]["cutoff_len"] == 96
     _check_lessons(v20, run.values["30_chat_inference"], cfg)
