@@ -212,7 +212,8 @@ def resolve_precision(info: DeviceInfo, fp16: bool, bf16: bool) -> tuple[bool, b
             kind=info.kind, name=info.name)
     if fp16 and info.kind == "npu" and info.bf16:
         # The quick start says fp16: true; on the 910B, fp16 LoRA runs are a known source of loss 0 or grad_norm nan,
-        # and LLaMA-Factory's current examples all use bf16: true (../shared/reference/ascend/FACTS.md, issue 23).
+        # and LLaMA-Factory's current examples all use bf16: true (LLaMA-Factory issues #4339, #7489 and its
+        # examples/train_lora; kit/doctor/ascend_stack.json lists the sources).
         return fp16, bf16, _("fp16: true on {name}, which computes in bf16: on the 910B, fp16 LoRA runs are a known source of "
                              "loss 0 or grad_norm nan, and LLaMA-Factory's current examples use bf16. To switch, set bf16: true "
                              "and fp16: false in the YAML (or add fp16=false bf16=true to the command)").format(name=info.name)
