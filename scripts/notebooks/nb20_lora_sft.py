@@ -324,6 +324,40 @@ cannot fit on `card` (this machine's card when `None`), the cell stops here with
 fit = kit.tutorial.helpers.check_training_memory(cfg, card)
 fit
 """),
+    md("precision", """
+## fp16 or bf16 on the 910B
+
+The quick start's YAML says `fp16: true`. Both formats keep a number in 16 bits, split differently (the figures are
+`torch.finfo(torch.float16)` and `torch.finfo(torch.bfloat16)`):
+
+| format | exponent bits | mantissa bits | largest value | smallest normal value | on Ascend |
+|---|---|---|---|---|---|
+| fp16 | 5 | 10 | 65,504 | 6.1e-05 | every card; needs loss scaling |
+| bf16 | 8 | 7 | 3.4e+38 | 1.2e-38 | 910B1-B4, 910_93 series, 950; not 910A, 910ProA/ProB, 310P |
+
+fp16 is the more precise of the two but has a narrow range: a gradient below 6e-05 becomes 0 unless the loss is
+scaled up first, and an activation above 65,504 becomes `inf`. That is where the zero losses and `grad_norm: nan`
+that people report for fp16 LoRA runs on the 910B come from. bf16 has fp32's range with less precision and needs no
+loss scaling; every current LLaMA-Factory example uses `bf16: true`. On a 910B, set `bf16: true` and `fp16: false`
+(the kit says so once when a run asks for fp16 on a chip that has bf16); on a 910A or a 310P, fp16 is the only
+16-bit choice. On this CPU the run trains in fp32: the kit drops fp16 and says why.
+""", """
+## 910B 上用 fp16 还是 bf16
+
+快速入门的 YAML 写的是 `fp16: true`。两种格式都用 16 位存一个数，只是位的分配不同（数字来自
+`torch.finfo(torch.float16)` 和 `torch.finfo(torch.bfloat16)`）：
+
+| 格式 | 指数位 | 尾数位 | 最大值 | 最小正规数 | 昇腾上的支持 |
+|---|---|---|---|---|---|
+| fp16 | 5 | 10 | 65,504 | 6.1e-05 | 所有卡；需要损失缩放 |
+| bf16 | 8 | 7 | 3.4e+38 | 1.2e-38 | 910B1-B4、910_93 系列、950；910A、910ProA/ProB、310P 不支持 |
+
+fp16 精度更高，但范围窄：小于 6e-05 的梯度如果不先放大损失就会变成 0，大于 65,504 的激活值会变成 `inf`。
+人们在 910B 上用 fp16 做 LoRA 时遇到的损失为 0 和 `grad_norm: nan`，就来自这里。bf16 的范围与 fp32 相同，精度较低，
+不需要损失缩放；LLaMA-Factory 当前的所有示例都用 `bf16: true`。在 910B 上请设置 `bf16: true` 和 `fp16: false`
+（训练在支持 bf16 的芯片上要求 fp16 时，kit 会提示一次）；在 910A 或 310P 上，fp16 是唯一的 16 位选择。
+在这台 CPU 上，训练以 fp32 进行：kit 会放弃 fp16 并说明原因。
+"""),
     md("train", """
 ## Train
 
