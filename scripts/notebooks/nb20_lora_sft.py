@@ -344,7 +344,7 @@ loss scaling; every current LLaMA-Factory example uses `bf16: true`. On a 910B, 
 """, """
 ## 910B 上用 fp16 还是 bf16
 
-快速入门的 YAML 写的是 `fp16: true`。两种格式都用 16 位存一个数，只是位的分配不同（数字来自
+快速开始的 YAML 写的是 `fp16: true`。两种格式都用 16 位存一个数，只是位的分配不同（数字来自
 `torch.finfo(torch.float16)` 和 `torch.finfo(torch.bfloat16)`）：
 
 | 格式 | 指数位 | 尾数位 | 最大值 | 最小正规数 | 昇腾上的支持 |
