@@ -31,6 +31,7 @@ from kit.model import load_tokenizer
 from helpers import CORPUS, REFERENCE
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+ROOT = FIXTURES.parents[1]
 sys.path.insert(0, str(FIXTURES))
 from lf095_thoughts import CONVERSATIONS, chat_settings, messages  # noqa: E402
 
@@ -423,3 +424,36 @@ def test_the_panel_shows_a_thought_in_a_box_above_the_answer(qwen3_dir):
     assert "<summary>Thinking...</summary>" in thinking
     plain = ChatPanel._bubble("assistant", "no thought", engine.template)
     assert "details" not in plain
+
+
+# ---------------------------------------------------------------- notebook 20's qwen3 track
+
+def test_the_qwen3_track_is_llamafactorys_example_as_written():
+    """kit/examples/qwen3_lora_sft.yaml is LLaMA-Factory's examples/train_lora/qwen3_lora_sft.yaml (the copy the tests
+    keep), and notebook 20's track "qwen3" starts from it; an unknown track names the choices."""
+    from kit.errors import KitError
+    from kit.tutorial import helpers
+
+    shipped = yaml.safe_load(helpers.TRACKS["qwen3"].read_text(encoding="utf-8"))
+    local = yaml.safe_load((FIXTURES / "qwen3_lora_sft.yaml").read_text(encoding="utf-8"))
+    swapped = {"model_name_or_path", "dataset_dir", "output_dir"}  # the test copy's local values
+    assert {k: v for k, v in shipped.items() if k not in swapped} == {k: v for k, v in local.items() if k not in swapped}
+    assert shipped["model_name_or_path"] == "Qwen/Qwen3-4B-Instruct-2507" and shipped["lora_target"] == "all"
+    with pytest.raises(KitError, match="quickstart, qwen3"):
+        helpers.quickstart_config("kit/tiny-qwen", track="llama")
+
+
+@pytest.mark.notebook
+def test_notebook_20_runs_the_qwen3_track_with_only_the_model_swapped(qwen3_dir, tmp_path):
+    """Issue 23: LLaMA-Factory's current NPU example through notebook 20's track parameter, on the tiny Qwen3; the
+    notebook's own knobs only make the run short (samples, epochs, no second training on own data)."""
+    from kit import tutorial as nb
+
+    values = nb.execute(ROOT / "notebooks" / "en" / "20_lora_sft.ipynb", tmp_path / "20.ipynb",
+                        {"track": "qwen3", "model_name_or_path": str(qwen3_dir), "max_samples": 8, "num_train_epochs": 1.0,
+                         "train_own_data": False, "overrides": ["cutoff_len=128", "gradient_accumulation_steps=2"]},
+                        cwd=tmp_path, timeout=900)
+    adapter = json.loads((tmp_path / "saves" / "tiny-qwen3" / "lora" / "sft" / "adapter_config.json").read_text())
+    # lora_target: all, as the YAML says: every linear layer but the output head
+    assert sorted(adapter["target_modules"]) == ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]
+    assert values["lora_target"] == "all"

@@ -93,16 +93,32 @@ def yaml_shown(text: str) -> str:
     return "\n".join("# " + line for line in textwrap.wrap(_(YAML_HEADER), width)) + sep + rest
 
 
+# Notebook 20's two tracks: the quick start the kit was made from, and LLaMA-Factory's current NPU example
+# (its docs' NPU training page runs examples/train_lora/qwen3_lora_sft.yaml: Qwen3-4B-Instruct-2507, lora_target all,
+# template qwen3_nothink, bf16, no DeepSpeed), shipped as LLaMA-Factory wrote it.
+TRACKS = {"quickstart": config_mod.QUICKSTART_YAML, "qwen3": config_mod.EXAMPLES_DIR / "qwen3_lora_sft.yaml"}
+
+
+def track_yaml(track: str) -> Path:
+    """The YAML of a track (``quickstart`` or ``qwen3``); a name it does not know is a KitError naming the choices."""
+    try:
+        return TRACKS[track]
+    except (KeyError, TypeError):
+        raise KitError(_("track: {value} is not a track of notebook 20; use one of {choices}").format(
+            value=repr(track), choices=", ".join(TRACKS))) from None
+
+
 @dataclass
 class QuickstartConfig:
     cfg: Config
-    overrides: dict[str, Any]  # what differs from the quick-start YAML, in the order applied
+    overrides: dict[str, Any]  # what differs from the track's YAML, in the order applied
     base_yaml: str
+    yaml_path: Path = config_mod.QUICKSTART_YAML
 
     def _repr_html_(self) -> str:
         rows = "".join(f"<tr><td><code>{html.escape(k)}</code></td><td><code>{html.escape(repr(v))}</code></td></tr>"
                        for k, v in self.overrides.items())
-        yaml_name = f"<code>{html.escape(str(config_mod.QUICKSTART_YAML.name))}</code>"
+        yaml_name = f"<code>{html.escape(str(self.yaml_path.name))}</code>"
         # Messages are translated outside the f-strings: gettext's extractor does not look inside them.
         title = _("The quick-start YAML ({file}):").format(file=yaml_name)
         on_top, key, value = html.escape(_("Overrides applied on top:")), html.escape(_("key")), html.escape(_("value"))
@@ -111,7 +127,7 @@ class QuickstartConfig:
 
     def __repr__(self) -> str:
         lines = [f"  {k}={v!r}" for k, v in self.overrides.items()]
-        return _("quick-start YAML {file} with overrides:").format(file=config_mod.QUICKSTART_YAML.name) + "\n" + "\n".join(lines)
+        return _("quick-start YAML {file} with overrides:").format(file=self.yaml_path.name) + "\n" + "\n".join(lines)
 
     def output_dir_note(self, given: bool) -> str:
         """Where training writes, and why there: the notebook's ``output_dir`` parameter or the model's name."""
@@ -122,7 +138,7 @@ class QuickstartConfig:
         """The same run as a command line."""
         import shlex
 
-        return "kit train " + str(config_mod.QUICKSTART_YAML) + " " + " ".join(shlex.quote(f"{k}={v}") for k, v in self.overrides.items())
+        return "kit train " + str(self.yaml_path) + " " + " ".join(shlex.quote(f"{k}={v}") for k, v in self.overrides.items())
 
 
 def default_identity_author() -> str:
@@ -131,16 +147,18 @@ def default_identity_author() -> str:
 
 
 def quickstart_config(model_name_or_path: str = "kit/tiny-qwen", extra: Sequence[str] | Mapping[str, Any] = (),
-                      **knobs: Any) -> QuickstartConfig:
-    """The Ascend quick-start YAML with the model swapped; the tiny model also gets TINY_SCALING.
+                      track: str = "quickstart", **knobs: Any) -> QuickstartConfig:
+    """The Ascend quick-start YAML (or another track's, ``TRACKS``) with the model swapped; the tiny model also gets
+    TINY_SCALING.
 
     ``knobs`` are config keys whose None means "keep the YAML's (or the tiny scaling's) value";
     ``extra`` are further overrides, ``key=value`` strings or a mapping (``kit.config.overrides_dict``: the
     route every front end's values take). ``output_dir`` None follows the model
     (``default_output_dir``), as the quick start's saves/Qwen1.5-7B/lora/sft does.
     """
-    base_yaml = config_mod.QUICKSTART_YAML.read_text(encoding="utf-8")
-    raw = config_mod.read_yaml(config_mod.QUICKSTART_YAML)
+    yaml_path = track_yaml(track)
+    base_yaml = yaml_path.read_text(encoding="utf-8")
+    raw = config_mod.read_yaml(yaml_path)
     overrides: dict[str, Any] = {"model_name_or_path": model_name_or_path}
     if is_tiny(model_name_or_path):
         overrides.update(TINY_SCALING)
@@ -149,8 +167,8 @@ def quickstart_config(model_name_or_path: str = "kit/tiny-qwen", extra: Sequence
     overrides.update({k: v for k, v in knobs.items() if v is not None})
     overrides.update(config_mod.overrides_dict(extra))
     # The YAML's deepspeed path is relative to a LLaMA-Factory checkout; the kit resolves it to its own copy.
-    cfg = config_mod.from_dict({**raw, **overrides}, source=str(config_mod.QUICKSTART_YAML))
-    return QuickstartConfig(cfg, overrides, base_yaml)
+    cfg = config_mod.from_dict({**raw, **overrides}, source=str(yaml_path))
+    return QuickstartConfig(cfg, overrides, base_yaml, yaml_path)
 
 
 # ---------------------------------------------------------------- an encoded example

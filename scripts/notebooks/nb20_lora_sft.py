@@ -39,6 +39,8 @@ ZeRO-0/2/3 各自的显存代价；然后是实测的耗时、显存和每秒 to
 """),
     params("params", """
 model_name_or_path = "kit/tiny-qwen"   # on an NPU use qwen/Qwen1.5-7B, with use_modelscope_hub set to True
+track = "quickstart"                   # quickstart: the quick start's qwen1_5_lora_sft_ds.yaml; qwen3: LLaMA-Factory's current
+                                       # NPU example qwen3_lora_sft.yaml (on a card with Qwen/Qwen3-4B-Instruct-2507)
 dataset = None                         # None keeps identity,alpaca_en_demo of the quick start
 dataset_dir = None                     # None: ./data if it has dataset_info.json (as LLaMA-Factory), else the kit's demo data
 identity_name = "Lumi"                 # fills {{name}} in the identity data
@@ -59,6 +61,8 @@ own_data_dir = None                    # where the section on your own data writ
 train_own_data = True                  # False skips the short training on your own data
 """, """
 model_name_or_path = "kit/tiny-qwen"   # 在 NPU 上用 qwen/Qwen1.5-7B，并把 use_modelscope_hub 设为 True
+track = "quickstart"                   # quickstart：快速开始的 qwen1_5_lora_sft_ds.yaml；qwen3：LLaMA-Factory 当前的
+                                       # NPU 示例 qwen3_lora_sft.yaml（在卡上配合 Qwen/Qwen3-4B-Instruct-2507）
 dataset = None                         # None 沿用快速开始的 identity,alpaca_en_demo
 dataset_dir = None                     # None：./data 中有 dataset_info.json 时读取它（与 LLaMA-Factory 相同），否则用 kit 自带的演示数据
 identity_name = "Lumi"                 # 填入身份数据中的 {{name}}
@@ -86,18 +90,26 @@ train_own_data = True                  # False 跳过用你自己的数据做的
 The quick-start YAML with the model swapped in. `output_dir` follows the model as the quick start's
 `saves/Qwen1.5-7B/lora/sft` does: `saves/<model name>/lora/sft`, so notebook 30 finds the adapter when you change
 `model_name_or_path` in both notebooks and nothing else.
+
+`track = "qwen3"` starts from LLaMA-Factory's current NPU example instead, `qwen3_lora_sft.yaml` as LLaMA-Factory wrote
+it (Qwen3-4B-Instruct-2507, `lora_target: all`, template `qwen3_nothink`, `bf16: true`, no DeepSpeed); the kit ships it
+beside the quick start's YAML (`kit/examples/`). On a card, set `model_name_or_path` to that model too.
 """, """
 ## 快速开始的配置
 
 在快速开始的 YAML 上替换模型。`output_dir` 与快速开始的 `saves/Qwen1.5-7B/lora/sft` 一样随模型而定：
 `saves/<模型名>/lora/sft`。因此只要在两个 Notebook 中改同一个 `model_name_or_path`，Notebook 30 就能找到这里训练的适配器。
+
+`track = "qwen3"` 则从 LLaMA-Factory 当前的 NPU 示例开始：按 LLaMA-Factory 原样提供的 `qwen3_lora_sft.yaml`
+（Qwen3-4B-Instruct-2507、`lora_target: all`、模板 `qwen3_nothink`、`bf16: true`、不用 DeepSpeed）；kit 把它放在快速开始的
+YAML 旁边（`kit/examples/`）。在卡上运行时，请同时把 `model_name_or_path` 设为该模型。
 """),
     code("config-load", """
 import kit.tutorial
 import kit.tutorial.helpers
 
 qs = kit.tutorial.helpers.quickstart_config(
-    model_name_or_path, extra=overrides, dataset=dataset, dataset_dir=dataset_dir, identity_name=identity_name,
+    model_name_or_path, extra=overrides, track=track, dataset=dataset, dataset_dir=dataset_dir, identity_name=identity_name,
     identity_author=identity_author or kit.tutorial.helpers.default_identity_author(), lora_target=lora_target, num_train_epochs=num_train_epochs,
     max_samples=max_samples, learning_rate=learning_rate, output_dir=output_dir, seed=seed, device=device,
 )
