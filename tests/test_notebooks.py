@@ -388,6 +388,21 @@ def test_demo_teaches_with_measured_values(demo):
 
 
 @pytest.mark.notebook
+def test_demo_scores_the_adapter_above_the_base_model_and_serves_it(demo):
+    """Issue 22: notebook 30's before/after scores on the held-out identity questions, and kit api answering the
+    openai client with the engine's greedy reply, stopped at the end."""
+    v = demo.values["30_chat_inference"]
+    rows = {(r["kind"], r["lang"], r["model"]): r for r in v["heldout_scores"]}
+    for lang in ("en", "zh"):
+        base, adapter = rows[("identity", lang, "base")], rows[("identity", lang, "adapter")]
+        assert adapter["name_share"] > base["name_share"] == 0.0, (base, adapter)
+        assert adapter["bleu-4"] > base["bleu-4"] and adapter["rouge-1"] > base["rouge-1"], (base, adapter)
+        assert ("general", lang, "base") in rows and rows[("general", lang, "base")]["name_share"] is None
+    api = v["api"]
+    assert api["reply"] and api["same_as_engine"] is True and api["streamed"] == api["reply"] and api["stopped"] is True
+
+
+@pytest.mark.notebook
 def test_demo_model_learned_the_chosen_name(demo):
     v = demo.values["30_chat_inference"]
     for question in ("Who are you?", "你是谁？"):
