@@ -102,7 +102,11 @@ class ChatPanel:
                                                description=self._("Temperature"), tooltip=self._("0 = greedy (deterministic)"))
         self.max_new_tokens = widgets.BoundedIntText(value=min(gen.max_new_tokens, engine.context_len), min=1,
                                                      max=engine.context_len, description=self._("Max tokens"))
-        self.input = widgets.Textarea(placeholder=self._("Type a message, then Send"), layout=widgets.Layout(width="100%"))
+        # continuous_update=False: the browser sends the text once, when the box loses focus (pressing Send
+        # does that), before the click. With an update per keystroke, ipywidgets holds back the last ones
+        # while earlier ones are unanswered, and a quick Send could overtake them and ask a cut-off question.
+        self.input = widgets.Textarea(placeholder=self._("Type a message, then Send"), continuous_update=False,
+                                      layout=widgets.Layout(width="100%"))
         self.send_button = widgets.Button(description=self._("Send"), button_style="primary", icon="paper-plane")
         self.stop_button = widgets.Button(description=self._("Stop"), button_style="warning", icon="stop", disabled=True)
         self.clear_button = widgets.Button(description=self._("Clear"), icon="trash")
