@@ -57,7 +57,7 @@ def cmd_train(args: Sequence[str]) -> int:
         from kit.evaluate.cli import run as predict_only  # LLaMA-Factory's do_train: false + do_predict: no training
 
         return predict_only(cfg)
-    return launch.launch_sft(cfg)
+    return launch.launch_sft(cfg, host_one=True)  # this process ends with the run: it can host one DeepSpeed rank
 
 
 def cmd_preprocess(args: Sequence[str]) -> int:

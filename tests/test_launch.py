@@ -40,6 +40,22 @@ def test_plan_torchrun_for_deepspeed_one_process_on_cpu():
     assert cmd[cmd.index("--master_addr") + 1] == "127.0.0.1"  # one node: loopback by default
 
 
+def test_kit_train_hosts_one_deepspeed_process_itself():
+    """kit train (host_one): DeepSpeed on one device of one node runs in its own process, as LLaMA-Factory does
+    without FORCE_TORCHRUN; anything more than one process, or FORCE_TORCHRUN, still goes through torchrun."""
+    ds = config.from_dict({"deepspeed": "ds_z0_config.json"})
+    npu1 = DeviceInfo("npu", 1, "hccl", True, True, "Ascend910B", None, [0])
+    npu8 = DeviceInfo("npu", 8, "hccl", True, True, "Ascend910B", None, list(range(8)))
+    assert launch.plan_launch(ds, _env(), CPU, host_one=True) is None
+    assert launch.plan_launch(ds, _env(), npu1, host_one=True) is None
+    assert launch.plan_launch(ds, _env(NPROC_PER_NODE=1), npu8, host_one=True).reason == "8 npu devices are visible"
+    assert launch.plan_launch(ds, _env(FORCE_TORCHRUN=1), CPU, host_one=True).reason == "FORCE_TORCHRUN is set"
+    two = launch.plan_launch(ds, _env(NPROC_PER_NODE=2), CPU, host_one=True)
+    assert two.nproc_per_node == 2 and "deepspeed is set" in two.reason
+    nodes = launch.plan_launch(ds, _env(NNODES=2, NODE_RANK=0, MASTER_ADDR="10.0.0.1", MASTER_PORT=1234), npu1, host_one=True)
+    assert nodes.nnodes == 2 and "deepspeed is set" in nodes.reason
+
+
 def test_plan_honours_documented_variables():
     plan = launch.plan_launch(config.from_dict({}), _env(FORCE_TORCHRUN=1, NPROC_PER_NODE=2, NNODES=2, NODE_RANK=1,
                                                         MASTER_ADDR="10.0.0.1", MASTER_PORT=7007), CPU)

@@ -21,10 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 LIBRARY_LINES = ("Loading weights", "Writing model shards", "Setting accelerator to CPU", "without encryption")
 
 
-def _python(code: str, timeout: int = 300, **env: str) -> str:
-    """Output (stdout and stderr) of ``code`` in a fresh Python: DeepSpeed not imported yet there."""
+def _python(code: str, timeout: int = 300, **env: str | None) -> str:
+    """Output (stdout and stderr) of ``code`` in a fresh Python: DeepSpeed not imported yet there. None unsets a variable."""
+    given = {**os.environ, "OMP_NUM_THREADS": "1", **env}
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                       env={**os.environ, "OMP_NUM_THREADS": "1", **env})
+                       env={k: v for k, v in given.items() if v is not None})
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return r.stdout + r.stderr
 
@@ -106,11 +107,17 @@ def test_deepspeed_note_filter_lets_other_records_through():
 
 
 @pytest.mark.slow
-def test_a_deepspeed_training_run_prints_no_accelerator_note_or_loading_bar(tiny_model_dir, tmp_path):
-    """kit train with the quick start's DeepSpeed config: torchrun, one rank, which imports DeepSpeed."""
+@pytest.mark.parametrize("torchrun", [False, True], ids=["in-process", "torchrun"])
+def test_a_deepspeed_training_run_prints_no_accelerator_note_or_loading_bar(tiny_model_dir, tmp_path, torchrun):
+    """kit train with the quick start's DeepSpeed config: DeepSpeed in kit train's own process (one device), or in
+    the one rank FORCE_TORCHRUN=1 starts; either imports DeepSpeed and joins a process group on the CPU."""
     out_dir = tmp_path / "out"
     cfg = write_yaml(tmp_path / "c.yaml", quickstart(tiny_model_dir, make_dataset_dir(tmp_path / "data"), out_dir,
                                                       max_steps=1, val_size=0, eval_strategy="no", plot_loss=False))
-    out = _python(f"import sys\nfrom kit.cli import main\nsys.exit(main(['train', {str(cfg)!r}]))", timeout=600)
-    assert "launching torchrun" in out and json.loads((out_dir / "all_results.json").read_text())["train_loss"] > 0
+    # In-process, OMP_NUM_THREADS unset: accelerate would warn that it sets it.
+    out = _python(f"import sys\nfrom kit.cli import main\nsys.exit(main(['train', {str(cfg)!r}]))", timeout=600,
+                  **({"FORCE_TORCHRUN": "1"} if torchrun else {"OMP_NUM_THREADS": None, "FORCE_TORCHRUN": None}))
+    assert ("launching torchrun" in out) == torchrun and ("one process: DeepSpeed runs in this one" in out) != torchrun, out
+    assert json.loads((out_dir / "all_results.json").read_text())["train_loss"] > 0
     assert "Setting accelerator to CPU" not in out and "Loading weights" not in out, out
+    assert "OMP_NUM_THREADS" not in out, out

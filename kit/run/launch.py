@@ -52,10 +52,18 @@ class TorchrunLaunch:
         return f"nproc_per_node={self.nproc_per_node} nnodes={self.nnodes} node_rank={self.node_rank} {where}"
 
 
-def plan_launch(cfg: Config, env: EnvSettings, info: device_mod.DeviceInfo) -> TorchrunLaunch | None:
-    """How to launch, or None to train in this process."""
+def plan_launch(cfg: Config, env: EnvSettings, info: device_mod.DeviceInfo, host_one: bool = False) -> TorchrunLaunch | None:
+    """How to launch, or None to train in this process.
+
+    ``host_one``: the caller can host one DeepSpeed process itself (``kit train``, whose process ends
+    with the run), so DeepSpeed alone, on one device and one node, is no reason for torchrun: as
+    LLaMA-Factory does without FORCE_TORCHRUN, and without starting and importing everything twice.
+    A notebook's kernel cannot: it would keep the card's memory after the run.
+    """
     reasons = []
-    if cfg.train.deepspeed:
+    # On CPU one process unless told otherwise (LLaMA-Factory counts 0 devices there and fails).
+    nproc = env.nproc_per_node if env.nproc_per_node is not None else (info.count if info.is_accelerator else 1)
+    if cfg.train.deepspeed and not (host_one and nproc == 1 and env.nnodes <= 1):
         reasons.append(_("deepspeed is set"))
     if env.force_torchrun:
         reasons.append(_("FORCE_TORCHRUN is set"))
@@ -70,8 +78,6 @@ def plan_launch(cfg: Config, env: EnvSettings, info: device_mod.DeviceInfo) -> T
         raise ConfigError(problems)
     if not reasons:
         return None
-    # On CPU one process unless told otherwise (LLaMA-Factory counts 0 devices there and fails).
-    nproc = env.nproc_per_node if env.nproc_per_node is not None else (info.count if info.is_accelerator else 1)
     port = env.master_port if (env.master_port or env.nnodes > 1) else 0
     return TorchrunLaunch(nproc, env.nnodes, env.node_rank, master_addr(env), port, ", ".join(reasons))
 
@@ -269,26 +275,34 @@ def _launch_folder(plan: plan_mod.RunPlan) -> Iterator[str]:
 
 
 def launch_sft(cfg: Config, on_line: Callable[[str], None] | None = None, env: EnvSettings | None = None,
-               cwd: str | Path | None = None, on_tick: Callable[[], None] | None = None, tick_seconds: float = 1.0) -> int:
+               cwd: str | Path | None = None, on_tick: Callable[[], None] | None = None, tick_seconds: float = 1.0,
+               host_one: bool = False) -> int:
     """Run training as the config says: under torchrun when needed, else in this process. Returns an exit code.
 
     The plan is built once, here: a person's mistake is reported once (not by every rank) and the
     data is encoded once. ``on_line`` receives every output line of the training processes and
     ``on_tick`` is called about every ``tick_seconds`` while they run (a notebook redraws its
     progress bar and loss plot there); without either, the output goes to this process's stdout.
+    ``host_one`` (``kit train``): one DeepSpeed process runs here, not under torchrun (see plan_launch).
     """
     from kit.run import recipe as train
 
     emit = on_line or (lambda line: print(line, flush=True))
     env = env or EnvSettings.from_environ()
     info = device_mod.detect(cfg.model.device, env, query=False)  # kind and count only: card 0 stays free for the ranks
-    launch = plan_launch(cfg, env, info)
+    launch = plan_launch(cfg, env, info, host_one=host_one)
     if launch is not None and launch.master_port and launch.node_rank == 0:
         ports.require_free_port(launch.master_port)  # node 0 hosts the rendezvous on it; other nodes only connect
     plan = plan_mod.build(cfg, env)
     if plan.output.message:
         emit(f"[kit] {plan.output.message}")
     if launch is None:
+        if plan.deepspeed_path:
+            from kit.model import drop_deepspeed_cpu_note
+
+            drop_deepspeed_cpu_note()  # this process is a rank now: the kit's device check says what DeepSpeed's note would
+            emit("[kit] " + _("one process: DeepSpeed runs in this one, as LLaMA-Factory does on one device "
+                              "(FORCE_TORCHRUN=1 starts torchrun instead)"))
         output_mod.prepare_output(plan.cfg, plan.output)
         train.run_sft(plan)
         return 0
