@@ -158,6 +158,25 @@ def test_kit_train_encodes_the_data_once(tmp_path, model_dir, data_dir, monkeypa
     assert launch.launch_sft(cfg, env=EnvSettings.from_environ({})) == 0
     assert len(calls) == 1
     assert json.loads((tmp_path / "out" / "all_results.json").read_text())["eval_loss"] > 0
+    # The final weights are evaluated once (the Trainer's evaluation at the last step), as LLaMA-Factory's log shows:
+    # one eval row at step 2, and eval_results.json holds that evaluation's loss.
+    rows = [json.loads(line) for line in (tmp_path / "out" / "trainer_log.jsonl").read_text().splitlines()]
+    last_evals = [r for r in rows if "eval_loss" in r and r["current_steps"] == 2]
+    assert len(last_evals) == 1, rows
+    assert json.loads((tmp_path / "out" / "eval_results.json").read_text())["eval_loss"] == last_evals[0]["eval_loss"]
+
+
+def test_final_evaluation_is_the_trainers_last_step_one_or_none():
+    from types import SimpleNamespace
+
+    from kit.run.recipe import final_evaluation
+
+    row = {"eval_loss": 1.5, "eval_runtime": 0.1, "epoch": 1.0, "step": 4}
+    assert final_evaluation(SimpleNamespace(global_step=4, log_history=[{"loss": 2.0, "step": 4}, row])) == \
+        {"eval_loss": 1.5, "eval_runtime": 0.1, "epoch": 1.0}
+    # the newest evaluation is of earlier weights (eval_strategy steps, stopped between): evaluate again
+    assert final_evaluation(SimpleNamespace(global_step=6, log_history=[row, {"loss": 2.0, "step": 6}])) is None
+    assert final_evaluation(SimpleNamespace(global_step=4, log_history=[{"loss": 2.0, "step": 4}])) is None
 
 
 def test_overwriting_leaves_no_stale_results(tmp_path, model_dir, data_dir):

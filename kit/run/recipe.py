@@ -207,13 +207,19 @@ def plot_loss(output_dir: str | Path, keys: Sequence[str] = ("loss", "eval_loss"
 
 # ---------------------------------------------------------------- the recipe
 
-def _ensure_distributed_env(env: EnvSettings) -> None:
+def _ensure_distributed_env(env: EnvSettings, info: device_mod.DeviceInfo) -> None:
     """DeepSpeed without a launcher needs these, or it falls back to mpi4py; a single process here."""
     from kit.envvars import master_addr, set_defaults
     from kit.ports import free_port
 
     if env.under_torchrun:
         return
+    if info.kind == "cpu":
+        import torch
+
+        # accelerate sets this for a distributed run on CPU, with a warning, when it is unset: the same
+        # figure (torch's own thread count), without the warning.
+        set_defaults({"OMP_NUM_THREADS": str(torch.get_num_threads())})
     if env.master_port:  # the person's port: say so now if it is taken, not in DeepSpeed's traceback
         from kit.ports import require_free_port
 
@@ -352,6 +358,21 @@ def training_arguments(plan: RunPlan, info: device_mod.DeviceInfo, fp16: bool, b
     )
 
 
+def final_evaluation(state: Any) -> dict[str, Any] | None:
+    """The metrics of the evaluation the Trainer ran at the last step, if it ran one; else None.
+
+    With ``eval_strategy: steps`` the Trainer evaluates the final weights itself, at the last step (on
+    the schedule, or because it is the last). Evaluating them a second time gives the same loss, costs a
+    pass over the eval set (minutes on a 7B model) and adds a row LLaMA-Factory's trainer_log.jsonl lacks.
+    """
+    for entry in reversed(state.log_history):
+        if "eval_loss" in entry:
+            if entry.get("step") != state.global_step:
+                return None
+            return {k: v for k, v in entry.items() if k != "step"}
+    return None
+
+
 class WriteRefused(KitError):
     """The operating system refused a write while training: a full disk, a quota, a read-only file system."""
 
@@ -389,7 +410,7 @@ def _run_sft(cfg: RunPlan | Config | str | Path, overrides: Sequence[str] = ()) 
     if warning and (env.rank or 0) == 0:  # the same on every rank: said once, not once per card
         logger.warning(warning)
     if plan.deepspeed_path:
-        _ensure_distributed_env(env)
+        _ensure_distributed_env(env, info)
         # a rank of a person's own `torchrun -m kit.train` did not come through kit.run.launch's environment
         device_mod.use_extensions_dir()
     device_mod.setup(info, env, env.local_rank or 0)
@@ -442,7 +463,7 @@ def _run_sft(cfg: RunPlan | Config | str | Path, overrides: Sequence[str] = ()) 
     trainer.save_metrics("train", metrics)
     trainer.save_state()
     if plan.eval_rows:
-        eval_metrics = trainer.evaluate(metric_key_prefix="eval")
+        eval_metrics = final_evaluation(trainer.state) or trainer.evaluate(metric_key_prefix="eval")
         trainer.log_metrics("eval", eval_metrics)
         trainer.save_metrics("eval", eval_metrics)
         metrics.update(eval_metrics)
