@@ -85,7 +85,10 @@ def test_plan_never_zero_processes_and_checks_nodes():
 
 def test_child_environment_threads_and_passthrough():
     env = launch.child_environment(_env(PYTORCH_NPU_ALLOC_CONF="expandable_segments:True"), CPU, 1, base={})
-    assert env["OMP_NUM_THREADS"] == "1" and env["PYTORCH_NPU_ALLOC_CONF"] == "expandable_segments:True"
+    assert env["OMP_NUM_THREADS"] == str(launch.cpu_threads(1)) and env["PYTORCH_NPU_ALLOC_CONF"] == "expandable_segments:True"
+    # one process: every physical core it may use; several: a share each, never none
+    assert launch.cpu_threads(1) >= launch.cpu_threads(2) >= 1 and launch.cpu_threads(64) == 1
+    assert launch.child_environment(_env(), CPU, 2, base={})["OMP_NUM_THREADS"] == str(launch.cpu_threads(2))
     assert "TORCH_EXTENSIONS_DIR" in env
     assert launch.child_environment(_env(), CPU, 1, base={"OMP_NUM_THREADS": "4"})["OMP_NUM_THREADS"] == "4"
 
