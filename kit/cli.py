@@ -9,6 +9,7 @@ anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
@@ -38,15 +39,18 @@ commands:
 
 
 TRAIN_DESCRIPTION = N_("""LoRA supervised fine-tuning with a LLaMA-Factory-style YAML (see `kit keys` for every key).
-key=value overrides apply after the file. Runs under torchrun when `deepspeed` is set, FORCE_TORCHRUN
-is set or several devices are visible; NPROC_PER_NODE, NNODES, NODE_RANK, MASTER_ADDR and MASTER_PORT
-are honoured. Writes the adapter, trainer_log.jsonl, all_results.json and plots into output_dir.
+key=value overrides apply after the file. With `deepspeed` on one device of one node, DeepSpeed runs in
+this process, as LLaMA-Factory does; torchrun starts the processes when FORCE_TORCHRUN is set or several
+devices are visible; NPROC_PER_NODE, NNODES, NODE_RANK, MASTER_ADDR and MASTER_PORT are honoured. Writes the adapter, trainer_log.jsonl, all_results.json and plots into output_dir.
 
 The quick start's own command works too:
   torchrun --nproc_per_node 1 --nnodes 1 --node_rank 0 --master_addr 127.0.0.1 --master_port 7007 -m kit.train CONFIG.yaml""")
 
 
-def cmd_train(args: Sequence[str]) -> int:
+def cmd_train(args: Sequence[str], own_process: bool = False) -> int:
+    """``own_process``: ``kit`` is this process's program and it ends with the run, so one DeepSpeed rank
+    can run here; called from a person's Python (or a test), training runs under torchrun instead, and the
+    caller's process keeps no process group, DeepSpeed state or device memory after the run."""
     from kit import config
     from kit.config.command_line import ConfigCommandParser
     from kit.run import launch
@@ -57,7 +61,7 @@ def cmd_train(args: Sequence[str]) -> int:
         from kit.evaluate.cli import run as predict_only  # LLaMA-Factory's do_train: false + do_predict: no training
 
         return predict_only(cfg)
-    return launch.launch_sft(cfg, host_one=True)  # this process ends with the run: it can host one DeepSpeed rank
+    return launch.launch_sft(cfg, host_one=own_process)
 
 
 def cmd_preprocess(args: Sequence[str]) -> int:
@@ -149,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from kit.command_parser import quiet_closed_stdout
 
     try:
-        code = _main(list(sys.argv[1:] if argv is None else argv))
+        code = _main(list(sys.argv[1:] if argv is None else argv), own_process=argv is None)
         sys.stdout.flush()  # a reader that went away shows here, not at exit
         return code
     except BrokenPipeError:
@@ -163,7 +167,7 @@ def _usage_error(message: str, usage: str) -> int:
     return 2
 
 
-def _main(argv: list[str]) -> int:
+def _main(argv: list[str], own_process: bool = False) -> int:
     from kit.command_parser import UsageExit
 
     try:
@@ -187,6 +191,8 @@ def _main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="[kit %(levelname)s] %(message)s")
     from kit.run.launch import Terminated
 
+    if command is cmd_train and own_process:  # the kit command itself (argv from the command line), not a call from Python
+        command = functools.partial(cmd_train, own_process=True)
     try:
         return command(argv[1:])
     except UsageExit as exc:  # the command's help, or a mistake on its command line (already said)

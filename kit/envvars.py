@@ -135,6 +135,15 @@ def set_defaults(values: Mapping[str, str], target: MutableMapping[str, str] | N
     return _write(values, target, replace=False)
 
 
+def unset_written(written: Mapping[str, str], target: MutableMapping[str, str] | None = None) -> None:
+    """Remove variables ``set_defaults`` wrote, where they still hold the value it wrote (a process that
+    hosted one training run and goes on, such as a test or a person's script, gets its environment back)."""
+    target = os.environ if target is None else target
+    for key, value in written.items():
+        if target.get(key) == value:
+            del target[key]
+
+
 def _write(values: Mapping[str, str], target: MutableMapping[str, str] | None, replace: bool) -> dict[str, str]:
     """The one writer of ``os.environ`` (or ``target``): returns what changed."""
     target = os.environ if target is None else target

@@ -147,6 +147,20 @@ def _results(out):
     return json.loads((out / "all_results.json").read_text())
 
 
+def test_kit_train_hosts_the_rank_only_as_its_own_program(tmp_path, monkeypatch):
+    """The kit command (argv from the command line) ends with the run: it may host the one DeepSpeed rank.
+    cli.main([...]) from a person's Python or a test goes on after it: torchrun, so nothing stays behind."""
+    from kit import cli
+
+    seen = []
+    monkeypatch.setattr(launch, "launch_sft", lambda cfg, host_one=False: seen.append(host_one) or 0)
+    cfg = write_yaml(tmp_path / "c.yaml", {"model_name_or_path": "m", "dataset": "identity", "output_dir": str(tmp_path / "o")})
+    assert cli.main(["train", str(cfg)]) == 0
+    monkeypatch.setattr(sys, "argv", ["kit", "train", str(cfg)])
+    assert cli.main() == 0
+    assert seen == [False, True]
+
+
 @pytest.mark.slow
 def test_three_launches_give_the_same_result(tmp_path, setup_dirs):
     """torchrun as the quick start types it, kit train, and run_sft in Python: ZeRO-0, one process."""
@@ -157,7 +171,11 @@ def test_three_launches_give_the_same_result(tmp_path, setup_dirs):
     cfg2, out2 = _cfg(tmp_path, setup_dirs, "cli")
     _run([sys.executable, "-m", "kit.cli", "train", str(cfg2)])
     cfg3, out3 = _cfg(tmp_path, setup_dirs, "python")
-    _run([sys.executable, "-c", f"from kit.run.recipe import run_sft; run_sft({str(cfg3)!r})"])
+    # run_sft hosts its group of one and gives the variables back: what this Python starts next must not
+    # inherit a MASTER_PORT it holds
+    keys = ["RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"]
+    _run([sys.executable, "-c", f"import os\nfrom kit.run.recipe import run_sft\nrun_sft({str(cfg3)!r})\n"
+          f"assert not [k for k in {keys!r} if k in os.environ], os.environ"])
     r1, r2, r3 = _results(out1), _results(out2), _results(out3)
     assert r1["eval_loss"] == pytest.approx(r2["eval_loss"], rel=1e-5) == pytest.approx(r3["eval_loss"], rel=1e-5)
     assert r1["train_loss"] == pytest.approx(r2["train_loss"], rel=1e-5)

@@ -115,7 +115,8 @@ def test_a_deepspeed_training_run_prints_no_accelerator_note_or_loading_bar(tiny
     cfg = write_yaml(tmp_path / "c.yaml", quickstart(tiny_model_dir, make_dataset_dir(tmp_path / "data"), out_dir,
                                                       max_steps=1, val_size=0, eval_strategy="no", plot_loss=False))
     # In-process, OMP_NUM_THREADS unset: accelerate would warn that it sets it.
-    out = _python(f"import sys\nfrom kit.cli import main\nsys.exit(main(['train', {str(cfg)!r}]))", timeout=600,
+    # main() reads sys.argv, as the kit command does: only then is this process its own to host the rank in.
+    out = _python(f"import sys\nfrom kit.cli import main\nsys.argv = ['kit', 'train', {str(cfg)!r}]\nsys.exit(main())", timeout=600,
                   **({"FORCE_TORCHRUN": "1"} if torchrun else {"OMP_NUM_THREADS": None, "FORCE_TORCHRUN": None}))
     assert ("launching torchrun" in out) == torchrun and ("one process: DeepSpeed runs in this one" in out) != torchrun, out
     assert json.loads((out_dir / "all_results.json").read_text())["train_loss"] > 0

@@ -14,6 +14,7 @@ works too: each rank then builds the plan itself.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -22,7 +23,7 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 
 from kit import config as config_mod
@@ -207,25 +208,43 @@ def plot_loss(output_dir: str | Path, keys: Sequence[str] = ("loss", "eval_loss"
 
 # ---------------------------------------------------------------- the recipe
 
-def _ensure_distributed_env(env: EnvSettings, info: device_mod.DeviceInfo) -> None:
-    """DeepSpeed without a launcher needs these, or it falls back to mpi4py; a single process here."""
-    from kit.envvars import master_addr, set_defaults
+@contextlib.contextmanager
+def _one_process_group(env: EnvSettings, info: device_mod.DeviceInfo) -> Iterator[None]:
+    """DeepSpeed without a launcher: this process is rank 0 of a group of one while the run lasts.
+
+    DeepSpeed needs RANK, WORLD_SIZE and a rendezvous address, or it falls back to mpi4py. The variables
+    set here are removed at the end: ``kit train`` called from a person's script or a test goes on after
+    the run, and a program it starts next must not inherit a MASTER_PORT this process holds.
+    """
+    from kit.envvars import master_addr, set_defaults, unset_written
     from kit.ports import free_port
 
+    import torch.distributed as dist
+
     if env.under_torchrun:
+        yield
         return
+    joined = dist.is_available() and dist.is_initialized()  # an earlier run in this process made the group
+    written = {}
     if info.kind == "cpu":
         import torch
 
         # accelerate sets this for a distributed run on CPU, with a warning, when it is unset: the same
         # figure (torch's own thread count), without the warning.
-        set_defaults({"OMP_NUM_THREADS": str(torch.get_num_threads())})
-    if env.master_port:  # the person's port: say so now if it is taken, not in DeepSpeed's traceback
+        written.update(set_defaults({"OMP_NUM_THREADS": str(torch.get_num_threads())}))
+    if env.master_port and not joined:  # the person's port: say so now if it is taken, not in DeepSpeed's traceback
         from kit.ports import require_free_port
 
         require_free_port(env.master_port)
-    set_defaults({"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": master_addr(env),
-                  "MASTER_PORT": str(env.master_port or free_port())})
+    written.update(set_defaults({"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": master_addr(env),
+                                 "MASTER_PORT": str(env.master_port or free_port())}))
+    try:
+        yield
+    finally:
+        # The group itself stays for the life of the process: DeepSpeed keeps its own groups built on it,
+        # and a second run here joins it again. Only the variables go: a program this process starts next
+        # (a test's, a script's) must not inherit a MASTER_PORT this process holds.
+        unset_written(written)
 
 
 def _clean_tokenizer_config(output_dir: Path) -> None:
@@ -409,10 +428,16 @@ def _run_sft(cfg: RunPlan | Config | str | Path, overrides: Sequence[str] = ()) 
     fp16, bf16, warning = device_mod.resolve_precision(info, cfg.train.fp16, cfg.train.bf16)
     if warning and (env.rank or 0) == 0:  # the same on every rank: said once, not once per card
         logger.warning(warning)
-    if plan.deepspeed_path:
-        _ensure_distributed_env(env, info)
-        # a rank of a person's own `torchrun -m kit.train` did not come through kit.run.launch's environment
-        device_mod.use_extensions_dir()
+    if not plan.deepspeed_path:
+        return _train(plan, info, fp16, bf16)
+    # a rank of a person's own `torchrun -m kit.train` did not come through kit.run.launch's environment
+    device_mod.use_extensions_dir()
+    with _one_process_group(env, info):
+        return _train(plan, info, fp16, bf16)
+
+
+def _train(plan: RunPlan, info: device_mod.DeviceInfo, fp16: bool, bf16: bool) -> dict[str, Any]:
+    cfg, env = plan.cfg, plan.env
     device_mod.setup(info, env, env.local_rank or 0)
     tokenizer = plan.tokenizer or model_mod.load_tokenizer(plan.model_dir, plan.template, cfg.model.trust_remote_code)
 
