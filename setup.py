@@ -13,7 +13,7 @@ setup(
     packages=[*find_packages(include=["kit", "kit.*"]), "kit.notebooks"],
     package_dir={"kit.notebooks": "notebooks"},
     package_data={
-        "kit": ["deepspeed/*.json", "data/*.json", "doctor/*.json", "data/demo/*.json", "tiny_qwen/*", "examples/*.yaml",
+        "kit": ["deepspeed/*.json", "data/*.json", "doctor/*.json", "estimate/*.json", "data/demo/*.json", "tiny_qwen/*", "examples/*.yaml",
                 # the gettext catalogs of kit.locale (en, zh), where they exist
                 "locale/*/LC_MESSAGES/*.po", "locale/*/LC_MESSAGES/*.mo"],
         "kit.notebooks": ["en/*.ipynb", "zh/*.ipynb"],

@@ -530,15 +530,62 @@ def model_config_dir(name: str | None, cache_dir: str | None) -> Path:
     return resolve_model(name, cache_dir=cache_dir, config_only=True)
 
 
+# The config.json values of the example YAMLs' models, with their sources: what the estimate uses when the
+# model's own config.json cannot be had (not a local folder, not cached, no download).
+STORED_SHAPES_FILE = Path(__file__).with_name("model_shapes.json")
+
+
+@functools.lru_cache(maxsize=1)
+def _stored_shapes() -> dict[str, dict[str, Any]]:
+    """Each stored model's entry by its lower-case hub id and aliases (ids are matched whatever their case)."""
+    data = json.loads(STORED_SHAPES_FILE.read_text(encoding="utf-8"))
+    out: dict[str, dict[str, Any]] = {}
+    for model_id, entry in data["models"].items():
+        for key in (model_id, *entry.get("aliases", ())):
+            out[key.lower()] = {**entry, "id": model_id}
+    return out
+
+
+def stored_model_config(name: str | None) -> dict[str, Any] | None:
+    """The kit's stored copy of config.json for ``name`` (a hub id, any case) from model_shapes.json, or None.
+
+    Only the models of the kit's example YAMLs are stored; the copy names the hub id as ``_name_or_path``.
+    """
+    entry = _stored_shapes().get((name or "").strip().lower())
+    if entry is None:
+        return None
+    return {**entry["config"], "_name_or_path": name}
+
+
+def model_config_source(name: str | None, cache_dir: str | None) -> tuple[Path | dict[str, Any], str | None]:
+    """The model's config.json for an estimate: (its folder, None), or (the stored copy, a note saying so).
+
+    A local folder, the hub cache and the download (``model_config_dir``) come first; the stored copy
+    (``stored_model_config``) only when they fail for a model the kit stores. Any other model's failure is raised.
+    """
+    from kit.hub import HubError
+
+    try:
+        return model_config_dir(name, cache_dir), None
+    except HubError:
+        stored = stored_model_config(name)
+        if stored is None:
+            raise
+    return stored, _("{name} is not on this machine, so the estimate uses the kit's stored copy of the model's shape "
+                     "(the config.json figures from the Hugging Face hub in kit/estimate/model_shapes.json); "
+                     "no weights are needed").format(name=name)
+
+
 def estimate_for_config(cfg: Any, device: str | None = None, device_memory_gib: float | None = None,
                         nproc: int = 1, nnodes: int = 1) -> "Estimate":
     """The estimate for a loaded kit Config (what ``kit estimate`` and the SFT notebook show)."""
-    model_dir = model_config_dir(cfg.model.model_name_or_path, cfg.model.cache_dir)
+    model_dir, stored_note = model_config_source(cfg.model.model_name_or_path, cfg.model.cache_dir)
     dtype = "bf16" if cfg.train.bf16 else "fp16" if cfg.train.fp16 else "fp32"
     config_path = Path(cfg.source) if cfg.source else Path.cwd() / "config.yaml"
-    return estimate(model_dir, lora_rank=cfg.finetune.lora_rank, lora_target=cfg.finetune.lora_target, dtype=dtype,
-                    cutoff_len=cfg.data.cutoff_len, batch_size=cfg.train.per_device_train_batch_size,
-                    gradient_accumulation_steps=cfg.train.gradient_accumulation_steps,
-                    zero_stage=_zero_stage_of(cfg, config_path), num_devices=nproc * nnodes, nnodes=nnodes,
-                    gradient_checkpointing=cfg.train.disable_gradient_checkpointing is not True,
-                    device=device, device_memory_gib=device_memory_gib, trust_remote_code=cfg.model.trust_remote_code)
+    result = estimate(model_dir, lora_rank=cfg.finetune.lora_rank, lora_target=cfg.finetune.lora_target, dtype=dtype,
+                      cutoff_len=cfg.data.cutoff_len, batch_size=cfg.train.per_device_train_batch_size,
+                      gradient_accumulation_steps=cfg.train.gradient_accumulation_steps,
+                      zero_stage=_zero_stage_of(cfg, config_path), num_devices=nproc * nnodes, nnodes=nnodes,
+                      gradient_checkpointing=cfg.train.disable_gradient_checkpointing is not True,
+                      device=device, device_memory_gib=device_memory_gib, trust_remote_code=cfg.model.trust_remote_code)
+    return replace(result, notes=(stored_note, *result.notes)) if stored_note else result

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from kit.estimate.devices import DeviceMemoryError, detect_device, lookup_device, system_ram
-from kit.estimate import (VERDICT_COLOUR, FIT_HEADROOM, FRAGMENTATION, OVERHEAD_FIXED, VERDICT_HEADLINE, EstimateError, MemoryItem, ModelShape, model_config_dir, rows_text, table_html, count_parameters,
+from kit.estimate import (VERDICT_COLOUR, FIT_HEADROOM, FRAGMENTATION, OVERHEAD_FIXED, VERDICT_HEADLINE, EstimateError, MemoryItem, ModelShape, model_config_source, rows_text, table_html, count_parameters,
                           read_model_config)
 from kit.fmt import GiB, size
 from kit.i18n import N_, _
@@ -213,7 +213,7 @@ def step_estimate_for_config(cfg: Any, step: str, device: str | None = None, dev
                              adapter_params: int | None = None) -> StepEstimate:
     """``step_estimate`` for a loaded kit Config: its model, its adapter (or the adapter its LoRA keys would
     train: lora_rank on lora_target), its context (cutoff_len, the model's positions, vllm_maxlen)."""
-    model_dir = model_config_dir(cfg.model.model_name_or_path, cfg.model.cache_dir)
+    model_dir, stored_note = model_config_source(cfg.model.model_name_or_path, cfg.model.cache_dir)
     if adapter_params is None:
         adapters = [Path(a) for a in cfg.adapter_paths]
         if adapters and all(a.is_dir() for a in adapters):
@@ -224,6 +224,7 @@ def step_estimate_for_config(cfg: Any, step: str, device: str | None = None, dev
     raw, _source = read_model_config(model_dir)
     positions = raw.get("max_position_embeddings") or (raw.get("text_config") or {}).get("max_position_embeddings")
     limits = [cfg.data.cutoff_len] + ([int(positions)] if positions else []) + ([cfg.infer.vllm_maxlen] if step == "vllm" else [])
-    return step_estimate(step, model_dir, adapter_params=adapter_params, merged=cfg.infer.merge_adapter and step == "chat",
-                         context_len=min(limits), vllm_gpu_util=cfg.infer.vllm_gpu_util, export_size_gb=cfg.infer.export_size,
-                         device=device, device_memory_gib=device_memory_gib, trust_remote_code=cfg.model.trust_remote_code)
+    result = step_estimate(step, model_dir, adapter_params=adapter_params, merged=cfg.infer.merge_adapter and step == "chat",
+                           context_len=min(limits), vllm_gpu_util=cfg.infer.vllm_gpu_util, export_size_gb=cfg.infer.export_size,
+                           device=device, device_memory_gib=device_memory_gib, trust_remote_code=cfg.model.trust_remote_code)
+    return replace(result, notes=(stored_note, *result.notes)) if stored_note else result
