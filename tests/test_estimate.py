@@ -281,7 +281,7 @@ def test_text_and_html_in_chinese_keep_english_codes_in_json():
         text, html, big_text = fits.render_text(), fits._repr_html_(), big.render_text()
     finally:
         i18n.set_language(None)
-    assert text.startswith("放得下：约需每个设备") and "Ascend 910B 有 64.00 GiB" in text
+    assert text.startswith("放得下：约需每个设备") and "Ascend 910B：64.00 GiB（占 " in text
     assert "基座模型参数 7,721,324,544 个（精确）" in text and "梯度检查点开启" in text
     rows = {line.split()[0]: line for line in text.splitlines() if line.startswith("  ")}
     assert " 精确 " in rows["基座模型权重"] and " 估算 " in rows["激活值"] and " 估算 " in rows["框架开销"] and "合计" in rows
@@ -292,3 +292,109 @@ def test_text_and_html_in_chinese_keep_english_codes_in_json():
     assert fits.to_dict()["verdict"] == "fits" and big.verdict == "does not fit"
     assert [it["name"] for it in big.to_dict()["items"]][:2] == ["base weights", "LoRA weights"]
     assert fits.render_text().startswith("FITS: needs about")  # English again once the language is reset
+
+
+# ------------------------------------------------------------- the example YAMLs' models, not on this machine
+
+EXAMPLES = Path(est.__file__).resolve().parents[1] / "examples"
+STORED_NOTE = "not on this machine, so the estimate uses the kit's stored copy of the model's shape"
+
+
+def offline_empty_cache(tmp_path, monkeypatch) -> Path:
+    """HF_HUB_OFFLINE=1 and an empty Hugging Face cache (given as cache_dir too: huggingface_hub reads HF_HOME at import)."""
+    cache = tmp_path / "hf"
+    cache.mkdir()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(cache))
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache / "hub"))
+    monkeypatch.delenv("USE_MODELSCOPE_HUB", raising=False)
+    return cache / "hub"
+
+
+@pytest.mark.parametrize("device, gib", [("910B", 64), ("910B4", 32)])
+@pytest.mark.parametrize("yaml, base", [("qwen1_5_lora_sft_ds.yaml", 7_721_324_544), ("qwen3_lora_sft.yaml", 4_022_468_096)])
+def test_both_tracks_estimate_offline_from_the_stored_shape(tmp_path, monkeypatch, capsys, yaml, base, device, gib):
+    pytest.importorskip("kit.config", reason="estimate_main needs kit.config")
+    cache = offline_empty_cache(tmp_path, monkeypatch)
+    code = estimate_cli.estimate_main([str(EXAMPLES / yaml), f"cache_dir={cache}", "--device", device, "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    data = json.loads(out.out)
+    assert data["base_params"] == base and data["device_memory_bytes"] == gib * GiB
+    assert 8 * GiB < data["per_device_bytes"] < 24 * GiB and data["verdict"] == "fits"  # both fit one card of either kind
+    assert STORED_NOTE in data["notes"][0] and "model_shapes.json" in data["notes"][0]
+    # The text says it too, and so does a later step's estimate.
+    assert estimate_cli.estimate_main([str(EXAMPLES / yaml), f"cache_dir={cache}", "--device", device]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("FITS: needs about") and STORED_NOTE in text
+    assert estimate_cli.estimate_main([str(EXAMPLES / yaml), f"cache_dir={cache}", "--device", device, "--step", "chat"]) == 0
+    assert STORED_NOTE in capsys.readouterr().out
+
+
+def test_the_stored_note_in_chinese(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("kit.config", reason="estimate_main needs kit.config")
+    from kit import i18n
+
+    cache = offline_empty_cache(tmp_path, monkeypatch)
+    i18n.set_language("zh")
+    try:
+        assert estimate_cli.estimate_main([str(EXAMPLES / "qwen3_lora_sft.yaml"), f"cache_dir={cache}", "--device", "910B4"]) == 0
+    finally:
+        i18n.set_language(None)
+    text = capsys.readouterr().out
+    assert "注：本机没有 Qwen/Qwen3-4B-Instruct-2507，因此估算使用 kit 自带的该模型结构副本" in text
+    assert text.startswith("放得下：约需每个设备") and "Ascend 910B4：32.00 GiB（占 " in text
+
+
+def test_stored_model_config_matches_ids_in_any_case_and_names_its_source():
+    data = json.loads(est.STORED_SHAPES_FILE.read_text(encoding="utf-8"))
+    assert set(data["models"]) == {"Qwen/Qwen1.5-7B", "Qwen/Qwen3-4B-Instruct-2507"}
+    assert all("huggingface.co" in entry["source"] for entry in data["models"].values())
+    for name in ("qwen/Qwen1.5-7B", "Qwen/Qwen1.5-7B", "QWEN/qwen1.5-7b"):
+        stored = est.stored_model_config(name)
+        assert stored["_name_or_path"] == name
+        assert {k: stored[k] for k in QWEN15_7B} == QWEN15_7B  # the figures the tests above use for Qwen1.5-7B
+    qwen3 = est.stored_model_config("Qwen/Qwen3-4B-Instruct-2507")
+    assert (qwen3["hidden_size"], qwen3["head_dim"], qwen3["num_key_value_heads"], qwen3["tie_word_embeddings"]) == (2560, 128, 8, True)
+    assert est.stored_model_config("someone/unknown-model") is None and est.stored_model_config(None) is None
+    # The wheel ships it (setup.py's package data).
+    setup_py = (Path(est.__file__).resolve().parents[2] / "setup.py").read_text(encoding="utf-8")
+    assert '"estimate/*.json"' in setup_py
+
+
+def fake_hub_snapshot(cache: Path, model_id: str, config: dict) -> Path:
+    """A Hugging Face cache entry holding config.json, laid out as huggingface_hub writes it."""
+    repo = cache / ("models--" + model_id.replace("/", "--"))
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    return write_config(repo / "snapshots" / commit, config)
+
+
+def test_a_cached_or_local_model_is_used_not_the_stored_copy(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("kit.config", reason="estimate_main needs kit.config")
+    cache = offline_empty_cache(tmp_path, monkeypatch)
+    small = {**TINY, "model_type": "qwen3", "architectures": ["Qwen3ForCausalLM"], "head_dim": 32, "tie_word_embeddings": True}
+    fake_hub_snapshot(cache, "Qwen/Qwen3-4B-Instruct-2507", small)
+    folder, note = est.model_config_source("Qwen/Qwen3-4B-Instruct-2507", str(cache))
+    assert note is None and isinstance(folder, Path) and (folder / "config.json").is_file()
+    yaml = EXAMPLES / "qwen3_lora_sft.yaml"
+    assert estimate_cli.estimate_main([str(yaml), f"cache_dir={cache}", "--device", "910B", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["base_params"] == est.count_parameters(small).base and not any(STORED_NOTE in n for n in data["notes"])
+    # A local folder comes first as well.
+    local = write_config(tmp_path / "Qwen1.5-7B", TINY)
+    assert estimate_cli.estimate_main([str(EXAMPLES / "qwen1_5_lora_sft_ds.yaml"), f"model_name_or_path={local}",
+                                       f"cache_dir={cache}", "--device", "910B", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["base_params"] == est.count_parameters(TINY).base and not any(STORED_NOTE in n for n in data["notes"])
+
+
+def test_an_unknown_model_offline_still_fails_with_the_clear_message(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("kit.config", reason="estimate_main needs kit.config")
+    cache = offline_empty_cache(tmp_path, monkeypatch)
+    code = estimate_cli.estimate_main([str(EXAMPLES / "qwen3_lora_sft.yaml"), "model_name_or_path=someone/unknown-model",
+                                       f"cache_dir={cache}", "--device", "910B"])
+    err = capsys.readouterr().err
+    assert code == 2 and "'someone/unknown-model' is not in the Hugging Face cache and HF_HUB_OFFLINE=1 forbids downloading" in err
+    assert STORED_NOTE not in err

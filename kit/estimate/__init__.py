@@ -420,7 +420,7 @@ def estimate(config: str | Path | Mapping[str, Any], *, lora_rank: int = 8, lora
         MemoryItem(N_("LoRA gradients"), -(-trainable * 4 // shard_g), True,
                    _("{count} x 4 B (fp32)").format(count=f"{trainable:,}") + sharded(shard_g, zero)),
         MemoryItem(N_("optimizer state"), -(-trainable * (8 + master) // shard_o), True,
-                   moments + ("," + sharded(shard_o, zero) if shard_o > 1 else "")),
+                   moments + sharded(shard_o, zero)),
     ]
     act, formula = activation_bytes(shape, targets, lora_rank, d, batch_size, cutoff_len, gradient_checkpointing, attention)
     how_act = (_("{batch} x {cutoff_len} tokens at cutoff_len, with gradient checkpointing, {attention} attention: {formula} "
