@@ -89,7 +89,8 @@ def test_wheel_carries_what_the_runtime_reads(wheel: Path) -> None:
         for notebook in (REPO / "notebooks" / lang).glob("*.ipynb"):
             assert f"kit/notebooks/{lang}/{notebook.name}" in names
     for path in ("kit/tiny_qwen/model.safetensors", "kit/tiny_qwen/tokenizer.json", "kit/data/demo/dataset_info.json",
-                 "kit/data/templates.json", "kit/deepspeed/ds_z0_config.json", "kit/examples/qwen1_5_lora_sft_ds.yaml"):
+                 "kit/data/templates.json", "kit/deepspeed/ds_z0_config.json", "kit/examples/qwen1_5_lora_sft_ds.yaml",
+                 "kit/examples/qwen3_lora_sft.yaml", "kit/estimate/model_shapes.json", "kit/doctor/ascend_stack.json"):
         assert path in names
     # The tiny model's build stays out of the package.
     assert not any(n.startswith(("scripts/", "notebooks/", "tests/")) for n in names)
