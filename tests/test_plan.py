@@ -188,3 +188,28 @@ def test_overwriting_leaves_no_stale_results(tmp_path, model_dir, data_dir):
     results = json.loads((out / "all_results.json").read_text())
     assert "eval_loss" not in results  # the first run's eval_loss does not survive into the second's results
     assert not (out / "checkpoint-4").exists()  # nor its checkpoints, which a resume could have picked up
+
+
+def test_the_flop_count_counts_the_parameters_once_and_gives_the_trainers_figure(tmp_path):
+    """total_flos as transformers' Trainer counts it (6 x tokens x non-embedding parameters), the count taken once."""
+    from types import SimpleNamespace
+
+    import torch
+    from transformers import AutoModelForCausalLM, Trainer
+
+    from kit.run import recipe
+
+    model = AutoModelForCausalLM.from_pretrained(str(make_tiny_model(tmp_path / "m")))
+    calls = []
+    counted = model.num_parameters
+
+    def counting(**kwargs):
+        calls.append(kwargs)
+        return counted(**kwargs)
+
+    model.num_parameters = counting
+    kit_trainer = SimpleNamespace(model=model, _flos_parameters=None)
+    inputs = {"input_ids": torch.ones(1, 37, dtype=torch.long)}
+    ours = [recipe._trainer_class().floating_point_ops(kit_trainer, inputs) for _ in range(3)]
+    assert len(calls) == 1
+    assert ours == [Trainer.floating_point_ops(SimpleNamespace(model=model), inputs)] * 3 and ours[0] > 0
