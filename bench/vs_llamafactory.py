@@ -13,7 +13,7 @@ Per run: the training loop's optimizer steps/s (watched from outside: when each 
 appears in trainer_log.jsonl), train_steps_per_second from all_results.json (which also counts
 DeepSpeed's start and the last evaluation), the time from the command to the first training step,
 whole-command wall and CPU time (the process tree's), peak memory of the tree (proportional set size,
-so pages forked workers share count once; sampled every 50 ms), and the final train_loss / eval_loss,
+so pages forked workers share count once; sampled once a second), and the final train_loss / eval_loss,
 which must agree. A shared 2-core machine makes single runs vary by 30%: the pairs alternate who goes
 first, each ratio is given with its median, min, max and interquartile range, and a pair far from the
 others is left out of them and listed with the load and CPU use of its runs, to be explained.
@@ -65,11 +65,18 @@ def run(cmd: list[str], env: dict[str, str], cwd: Path, out: Path) -> dict:
     root = psutil.Process(proc.pid)
     peak, cpu_seen, seen_steps, size = 0, {}, [], 0
     log = out / "trainer_log.jsonl"
-    next_tree = 0.0
+    next_tree, next_memory = 0.0, 0.0
     while proc.poll() is None:
         now = time.perf_counter()
-        if now >= next_tree:  # the process tree every 50 ms, the log every 20 ms
-            next_tree = now + 0.05
+        if now >= next_tree:
+            # CPU times every 0.25 s (cheap: /proc/PID/stat); PSS once a second, because reading
+            # /proc/PID/smaps costs tens of milliseconds per process: every 50 ms it took half a core
+            # and slowed a three-process LLaMA-Factory tree (launcher, torchrun, rank) twice as much
+            # as the kit's one process
+            next_tree = now + 0.25
+            sample_memory = now >= next_memory
+            if sample_memory:
+                next_memory = now + 1.0
             try:
                 tree = [root, *root.children(recursive=True)]
             except psutil.NoSuchProcess:
@@ -78,11 +85,12 @@ def run(cmd: list[str], env: dict[str, str], cwd: Path, out: Path) -> dict:
             for p in tree:
                 try:
                     with p.oneshot():
-                        # PSS: pages shared by forked workers (LLaMA-Factory's preprocessing) are counted once, not per process
-                        try:
-                            rss += p.memory_full_info().pss
-                        except (psutil.AccessDenied, AttributeError):
-                            rss += p.memory_info().rss
+                        if sample_memory:
+                            # PSS: pages shared by forked workers (LLaMA-Factory's preprocessing) are counted once
+                            try:
+                                rss += p.memory_full_info().pss
+                            except (psutil.AccessDenied, AttributeError):
+                                rss += p.memory_info().rss
                         t = p.cpu_times()
                         cpu_seen[p.pid] = t.user + t.system + t.children_user + t.children_system
                 except psutil.NoSuchProcess:
