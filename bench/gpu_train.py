@@ -1,13 +1,17 @@
 """LoRA SFT on an accelerator through the kit's own path: tokens/s, model FLOPs utilisation, peak memory (JSON).
 
-    python bench/gpu_train.py [--size 0.5b|tiny] [--steps 200] [--cutoff_len 1024] [--targets q_proj,v_proj all]
-                              [--deepspeed ds_z0_config.json ds_z2_config.json] [--out DIR]
+    python bench/gpu_train.py [--size 0.5b|7b|tiny] [--steps 200] [--cutoff_len 1024] [--targets q_proj,v_proj all]
+                              [--deepspeed ds_z0_config.json ds_z2_config.json] [--gradient_checkpointing auto on off]
+                              [--out DIR]
 
-A Qwen2-architecture model of about 0.5B parameters (Qwen2-0.5B's shape) is built from a config with
+A Qwen2-architecture model of about 0.5B parameters (Qwen2-0.5B's shape; ``--size 7b``: the quick start's
+Qwen1.5-7B shape, about 15 GB of bf16 weights written to --out or a temporary folder) is built from a config with
 random weights (no download) and trained with `kit train`'s own launcher (kit.run.launch.launch_sft: the
 plan, torchrun, DeepSpeed when installed, else plain DDP and the JSON says so), one process, bf16
 where the device has it, on synthetic alpaca examples that fill cutoff_len, for each LoRA target
-set and DeepSpeed config. ``--size tiny`` runs the same on a CPU in a minute (how it was tested).
+set, DeepSpeed config and gradient-checkpointing setting (auto: the kit decides from its memory
+estimate and the log says which; on / off: disable_gradient_checkpointing false / true, forced).
+``--size tiny`` runs the same on a CPU in a minute (how it was tested).
 
 FLOPs per trained token, counted for what actually runs (frozen base + adapters):
   base linear layers (incl. lm_head): forward 2N, backward 2N for the input gradients only (the
@@ -36,6 +40,9 @@ SHAPES = {
     # Qwen2-0.5B: 24 layers, hidden 896, 14 heads (2 kv), intermediate 4864, tied embeddings, vocab 151936
     "0.5b": dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
                  num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True),
+    # Qwen1.5-7B (the quick start's model): 32 layers, hidden 4096, 32 heads (32 kv), intermediate 11008, vocab 151936
+    "7b": dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
+               num_key_value_heads=32, vocab_size=151936, tie_word_embeddings=False),
     "tiny": dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
                  num_key_value_heads=2, vocab_size=0, tie_word_embeddings=True),  # vocab: the tokenizer's
 }
@@ -60,7 +67,11 @@ def build_model(folder: Path, size: str) -> dict:
     shape["vocab_size"] = max(shape["vocab_size"], len(AutoTokenizer.from_pretrained(str(folder))))
     config = Qwen2Config(**shape, max_position_embeddings=32768, rope_theta=1e6, torch_dtype="bfloat16")
     torch.manual_seed(0)
-    model = Qwen2ForCausalLM(config).to(torch.bfloat16)
+    torch.set_default_dtype(torch.bfloat16)  # built in bf16 directly: a 7B model in fp32 first would need 30 GB
+    try:
+        model = Qwen2ForCausalLM(config)
+    finally:
+        torch.set_default_dtype(torch.float32)
     model.save_pretrained(folder, safe_serialization=True)
     return shape
 
@@ -77,6 +88,10 @@ def write_data(folder: Path, n: int, words: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "long.json").write_text(json.dumps(rows), encoding="utf-8")
     (folder / "dataset_info.json").write_text(json.dumps({"long": {"file_name": "long.json"}}), encoding="utf-8")
+
+
+# the kit's key: absent lets the memory estimate decide; false forces recomputation on, true off
+CHECKPOINTING = {"auto": None, "on": False, "off": True}
 
 
 def flops_per_token(shape: dict, trainable: int, seq: int, checkpointing: bool) -> float:
@@ -108,14 +123,18 @@ def matmul_tflops() -> float | None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--size", choices=sorted(SHAPES), default="0.5b")
+    ap.add_argument("--size", choices=sorted(SHAPES), default="0.5b")  # 7b: the quick start's Qwen1.5-7B shape
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--cutoff_len", type=int, default=1024)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--targets", nargs="+", default=["q_proj,v_proj", "all"])
     ap.add_argument("--deepspeed", nargs="+", default=["ds_z0_config.json", "ds_z2_config.json"])
+    ap.add_argument("--gradient_checkpointing", nargs="+", choices=sorted(CHECKPOINTING), default=["auto"])
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args()
+    # Libraries' notes (DeepSpeed's accelerator line, bound to stdout when it is imported) go to stderr:
+    # stdout is this script's JSON alone.
+    json_out, sys.stdout = sys.stdout, sys.stderr
 
     import torch
 
@@ -131,45 +150,47 @@ def main() -> int:
         base = a.out or Path(tmp)
         shape = build_model(base / "model", a.size)
         write_data(base / "data", n=a.steps * a.batch + 16, words=a.cutoff_len)
-        for ds in (a.deepspeed if has_ds else [None]):
-            for targets in a.targets:
-                name = f"{(ds or 'ddp').split('_config')[0]}-{targets.replace(',', '+')}"
-                out = base / name
-                cfg = config_mod.from_dict({
-                    "model_name_or_path": str(base / "model"), "stage": "sft", "do_train": True, "finetuning_type": "lora",
-                    "lora_target": targets, "dataset": "long", "dataset_dir": str(base / "data"), "template": "qwen",
-                    "cutoff_len": a.cutoff_len, "output_dir": str(out), "overwrite_output_dir": True, "max_steps": a.steps,
-                    "per_device_train_batch_size": a.batch, "gradient_accumulation_steps": 1, "learning_rate": 1e-4,
-                    "lr_scheduler_type": "cosine", "warmup_ratio": 0.05, "logging_steps": 10, "save_steps": 100000,
-                    "bf16": info.bf16 and info.kind != "cpu", "deepspeed": ds, "report_to": "none"})
-                lines: list[str] = []
-                start = time.perf_counter()
-                code = launch.launch_sft(cfg, on_line=lines.append, env=EnvSettings.from_environ(
-                    {"FORCE_TORCHRUN": "1", "NPROC_PER_NODE": "1"}))
-                wall = time.perf_counter() - start
-                if code != 0:
-                    errors = [line for line in lines if "Error" in line and "ChildFailedError" not in line]
-                    runs.append({"run": name, "exit_code": code, "errors": errors[-5:], "tail": lines[-15:]})
-                    continue
-                r = json.loads((out / "all_results.json").read_text())
-                adapter = json.loads((out / "adapter_config.json").read_text())
-                checkpointing = any("gradient checkpointing on" in line for line in lines)
-                trainable = next((int(line.split("trainable params: ")[1].split()[0]) for line in lines
-                                  if "trainable params: " in line), 0)
-                tokens = a.steps * a.batch * a.cutoff_len
-                tokens_per_s = tokens / r["train_runtime"]
-                fpt = flops_per_token(shape, trainable, a.cutoff_len, checkpointing)
-                achieved = fpt * tokens_per_s / 1e12
-                runs.append({"run": name, "deepspeed": ds, "lora_target": targets, "target_modules": adapter["target_modules"],
-                             "trainable_params": trainable, "gradient_checkpointing": checkpointing,
-                             "train_runtime_s": r["train_runtime"], "wall_s": round(wall, 1), "tokens_per_s": round(tokens_per_s),
-                             "tflops_achieved": round(achieved, 2), "mfu_vs_spec": round(achieved / SPEC_TFLOPS, 4),
-                             "mfu_vs_matmul": round(achieved / MATMUL_TFLOPS, 4),
-                             "peak_memory_gib": round(r.get("train_peak_memory_mib", 0) / 1024, 2), "train_loss": r["train_loss"]})
+        settings = [(ds, targets, gc) for ds in (a.deepspeed if has_ds else [None]) for targets in a.targets
+                    for gc in a.gradient_checkpointing]
+        for ds, targets, gc in settings:
+            name = f"{(ds or 'ddp').split('_config')[0]}-{targets.replace(',', '+')}-gc_{gc}"
+            out = base / name
+            cfg = config_mod.from_dict({
+                "model_name_or_path": str(base / "model"), "stage": "sft", "do_train": True, "finetuning_type": "lora",
+                "lora_target": targets, "dataset": "long", "dataset_dir": str(base / "data"), "template": "qwen",
+                "cutoff_len": a.cutoff_len, "output_dir": str(out), "overwrite_output_dir": True, "max_steps": a.steps,
+                "per_device_train_batch_size": a.batch, "gradient_accumulation_steps": 1, "learning_rate": 1e-4,
+                "lr_scheduler_type": "cosine", "warmup_ratio": 0.05, "logging_steps": 10, "save_steps": 100000,
+                "bf16": info.bf16 and info.kind != "cpu", "deepspeed": ds, "report_to": "none",
+                **({} if CHECKPOINTING[gc] is None else {"disable_gradient_checkpointing": CHECKPOINTING[gc]})})
+            lines: list[str] = []
+            start = time.perf_counter()
+            code = launch.launch_sft(cfg, on_line=lines.append, env=EnvSettings.from_environ(
+                {"FORCE_TORCHRUN": "1", "NPROC_PER_NODE": "1"}))
+            wall = time.perf_counter() - start
+            if code != 0:
+                errors = [line for line in lines if "Error" in line and "ChildFailedError" not in line]
+                runs.append({"run": name, "exit_code": code, "errors": errors[-5:], "tail": lines[-15:]})
+                continue
+            r = json.loads((out / "all_results.json").read_text())
+            adapter = json.loads((out / "adapter_config.json").read_text())
+            checkpointing = any("gradient checkpointing on" in line for line in lines)
+            trainable = next((int(line.split("trainable params: ")[1].split()[0]) for line in lines
+                              if "trainable params: " in line), 0)
+            tokens = a.steps * a.batch * a.cutoff_len
+            tokens_per_s = tokens / r["train_runtime"]
+            fpt = flops_per_token(shape, trainable, a.cutoff_len, checkpointing)
+            achieved = fpt * tokens_per_s / 1e12
+            runs.append({"run": name, "deepspeed": ds, "lora_target": targets, "target_modules": adapter["target_modules"],
+                         "trainable_params": trainable, "gradient_checkpointing_asked": gc, "gradient_checkpointing": checkpointing,
+                         "train_runtime_s": r["train_runtime"], "wall_s": round(wall, 1), "tokens_per_s": round(tokens_per_s),
+                         "tflops_achieved": round(achieved, 2), "mfu_vs_spec": round(achieved / SPEC_TFLOPS, 4),
+                         "mfu_vs_matmul": round(achieved / MATMUL_TFLOPS, 4),
+                         "peak_memory_gib": round(r.get("train_peak_memory_mib", 0) / 1024, 2), "train_loss": r["train_loss"]})
     print(json.dumps({"device": info.summary(), "torch": torch.__version__, "size": a.size, "shape": shape,
                       "steps": a.steps, "batch": a.batch, "cutoff_len": a.cutoff_len,
                       "deepspeed": "installed" if has_ds else "not installed: plain DDP, one process",
-                      "matmul_tflops_measured": matmul_tflops(), "runs": runs}, indent=1))
+                      "matmul_tflops_measured": matmul_tflops(), "runs": runs}, indent=1), file=json_out)
     return 0 if all("exit_code" not in r for r in runs) else 1
 
 
