@@ -57,24 +57,14 @@ IN_CHINESE = {
     "nested parentheses": re.compile(r"（[^）\n]*（"),
 }
 
-# Texts another change owns (issue 24 was split between sessions), each still to be brought in line; the test
-# holds every other Chinese text to the rules. Shrink this set, never grow it.
-NOT_YET = {"notebooks/zh/00_environment_check.ipynb", "notebooks/zh/10_npu_setup.ipynb",
-           "notebooks/zh/30_chat_inference.ipynb", "docs/zh/quickstart.md", "docs/zh/faq.md", "README.zh.md",
-           "kit/locale/zh/LC_MESSAGES/doctor.po"}
-# Lines shared by every notebook (scripts/notebooks/shared.py), changed with the notebooks above.
-SHARED = ("模型 id 从 ModelScope 下载", "其 notebook 内核")
-
 
 def test_terms_in_chinese_sentences():
     found = []
     for path in chinese_texts():
         name = str(path.relative_to(ROOT))
-        if name in NOT_YET or "/en/" in name or name == "README.md":
+        if "/en/" in name or name == "README.md":
             continue
         for line in path.read_text(encoding="utf-8").splitlines():
-            if any(s in line for s in SHARED):
-                continue
             found += [f"{name}: {rule}: {line.strip()[:120]}" for rule, rx in IN_CHINESE.items() if rx.search(line)]
     assert not found, "\n".join(found)
 

@@ -32,7 +32,7 @@ is notebook 20's `output_dir` for the same `model_name_or_path`. **How long:** a
 对话面板；以及几个练习。
 任何时刻内存中最多只有一份模型，所以全部步骤在一张卡上就能完成。
 
-**需要：** [20 · LoRA 微调](20_lora_sft.ipynb) 训练出的适配器：`adapter_name_or_path = None` 时，就是 notebook 20
+**需要：** [20 · LoRA 微调](20_lora_sft.ipynb) 训练出的适配器：`adapter_name_or_path = None` 时，就是 Notebook 20
 对同一个 `model_name_or_path` 的 `output_dir`。**耗时：** 使用自带的微型模型一两分钟。
 """),
     params("params", """
@@ -55,7 +55,7 @@ model_name_or_path = "kit/tiny-qwen"
 adapter_name_or_path = None            # None：Notebook 20 为这个模型使用的 output_dir，即 saves/<模型名>/lora/sft
 template = "qwen"                      # 使用训练适配器时所用的模板
 identity_name = "Lumi"                 # 适配器学到的名字
-identity_author = None                 # 适配器学到的作者（notebook 20 的 identity_author）；None：本 Notebook 语言中的“kit 团队”
+identity_author = None                 # 适配器学到的作者（Notebook 20 的 identity_author）；None：本 Notebook 语言中的“kit 团队”
 questions = ["Who are you?", "你是谁？", "What can you do?"]
 max_new_tokens = 64
 infer_backend = "huggingface"          # "vllm"：vLLM 一步必须运行（安装了 vLLM 时它总会运行）
@@ -77,7 +77,7 @@ it cannot fit (`kit estimate qwen1_5_lora_sft_ds.yaml --step chat --device 910B`
 """, """
 ## 适配器在哪里，显存够用吗？
 
-适配器目录与 notebook 20 的 `output_dir` 一样随模型而定。加载之前，先根据 `config.json` 估算对话引擎在 `card`
+适配器目录与 Notebook 20 的 `output_dir` 一样随模型而定。加载之前，先根据 `config.json` 估算对话引擎在 `card`
 （为 `None` 时即本机的卡）上的峰值显存；放不下时本单元格会在这里停下（终端中
 `kit estimate qwen1_5_lora_sft_ds.yaml --step chat --device 910B` 给出同样的结果）。
 """),
@@ -495,7 +495,7 @@ implementation) are expected and harmless.
 ## 对话面板
 
 输入问题并点击 **发送**；**停止** 可中途停止回复，**清空** 清空历史。面板会再加载一次微调后的模型（加载时合并适配器，
-对话最快）；notebook 自己先发送一个问题，使无人值守运行时也能看到结果。终端里的等价命令是 `kit chat --model_name_or_path ...
+对话最快）；Notebook 自己先发送一个问题，使无人值守运行时也能看到结果。终端里的等价命令是 `kit chat --model_name_or_path ...
 --adapter_name_or_path ... --template qwen --finetuning_type lora`：输入 `exit` 或按 Ctrl+C 退出，`clear` 清空历史。
 第一轮对话时打印的警告（关于生成参数或注意力实现）是正常的，可以忽略。
 """),
@@ -531,7 +531,7 @@ Each takes a minute with the tiny model: change one parameter at the top and run
 2. **`held_out = ["Who are you?", "你是谁？"]`**，即训练数据中的问题。训练后的比例达到或接近 100%：背下答案比举一反三容易，
    所以上面的检查用的是训练从未见过的问题。
 3. **`wrong_template_name = "empty"`**，一个完全没有角色标记的模板。与 `default` 造成的损害比较，并读一读警告：它指出了两者的差别。
-4. **在 notebook 20 中设置 `lora_rank = 2`，或把 `num_train_epochs` 减半**，训练后重新运行本 Notebook。观察给出名字的比例和身份问题各行的
+4. **在 Notebook 20 中设置 `lora_rank = 2`，或把 `num_train_epochs` 减半**，训练后重新运行本 Notebook。观察给出名字的比例和身份问题各行的
    BLEU/ROUGE 如何一起变化：容量更小或轮数更少，两者都应下降；轮数加倍则上升。同时留意常识问题各行是否随着适配器把答案背熟而下降。
 """),
 ]

@@ -14,7 +14,7 @@ npu_alloc_conf = None                  # e.g. "max_split_size_mb:256" (PYTORCH_N
 
 ENVIRONMENT_PARAMS_ZH = """
 visible_devices = None                 # 要使用的卡，例如 "0" 或 "0,1"（ASCEND_RT_VISIBLE_DEVICES）；None 沿用继承的值
-use_modelscope_hub = None              # True：模型 id 从 ModelScope 下载（USE_MODELSCOPE_HUB）；None 沿用继承的值
+use_modelscope_hub = None              # True：模型 ID 从 ModelScope 下载（USE_MODELSCOPE_HUB）；None 沿用继承的值
 npu_alloc_conf = None                  # 例如 "max_split_size_mb:256"（PYTORCH_NPU_ALLOC_CONF）；None 沿用继承的值
 """.strip()
 
@@ -49,23 +49,23 @@ _TABLE_ZH = """
 ## 快速开始里 export 的环境变量
 
 快速开始在终端里执行 `export ASCEND_RT_VISIBLE_DEVICES=0 USE_MODELSCOPE_HUB=1`。只有在那个终端里、export 之后再启动的
-JupyterLab，其 notebook 内核才能拿到这些变量，所以这里把它们做成参数，由下一个单元格里的 `kit.envvars.apply`
+JupyterLab，其 Notebook 内核才能拿到这些变量，所以这里把它们做成参数，由下一个单元格里的 `kit.envvars.apply`
 在任何代码导入 torch_npu 之前设置：
 
 | 参数 | 环境变量 | 作用 |
 |---|---|---|
 | `visible_devices` | `ASCEND_RT_VISIBLE_DEVICES` | 进程能看到的卡，例如 `"0"` 或 `"0,1"`；进程内从 0 编号（物理卡 6、7 显示为 0、1） |
-| `use_modelscope_hub` | `USE_MODELSCOPE_HUB` | `True`：`qwen/Qwen1.5-7B` 这样的模型 id 从 ModelScope 下载，与快速开始相同 |
+| `use_modelscope_hub` | `USE_MODELSCOPE_HUB` | `True`：`qwen/Qwen1.5-7B` 这样的模型 ID 从 ModelScope 下载，与快速开始相同 |
 | `npu_alloc_conf` | `PYTORCH_NPU_ALLOC_CONF` | torch_npu 的显存分配器设置，例如 `"max_split_size_mb:256"` 可减少碎片 |
 """
 
 _VLLM_ROW_ZH = """
-| （kit 为 vLLM 设置） | `VLLM_WORKER_MULTIPROC_METHOD` | `spawn`：vLLM 以全新进程启动 worker（fork 出来的 worker 无法重新初始化 NPU）；同时 kit 设置快速开始 vLLM 部分的 `PYTORCH_NPU_ALLOC_CONF=max_split_size_mb:256`，除非参数给出或内核已继承了值 |
+| （kit 为 vLLM 设置） | `VLLM_WORKER_MULTIPROC_METHOD` | `spawn`：vLLM 以全新进程启动工作进程（fork 出来的工作进程无法重新初始化 NPU）；同时 kit 设置快速开始 vLLM 部分的 `PYTORCH_NPU_ALLOC_CONF=max_split_size_mb:256`，除非参数给出或内核已继承了值 |
 """
 
 _AFTER_TABLE_ZH = """
 `None` 表示沿用内核继承的值；在这里给出的值会替换它。从这个内核启动的所有进程（torchrun 的训练进程、vLLM 的
-worker）都会拿到同样的值。NPU 运行时只在进程里启动时读取一次 `ASCEND_RT_VISIBLE_DEVICES` 和
+工作进程）都会拿到同样的值。NPU 运行时只在进程里启动时读取一次 `ASCEND_RT_VISIBLE_DEVICES` 和
 `PYTORCH_NPU_ALLOC_CONF`：**设置得太晚（torch_npu 已经在这个内核里启动之后）在本内核中不起作用。** kit 发现这种情况时会明确提示；
 此时请重启内核，从头运行。
 """
