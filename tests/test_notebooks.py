@@ -426,7 +426,9 @@ def test_notebooks_with_other_parameters(demo_zh):
     assert v20["lora_target"] == "q_proj,k_proj,v_proj,o_proj"
     adapter = json.loads((run.output_dir / "adapter_config.json").read_text())
     assert sorted(adapter["target_modules"]) == ["k_proj", "o_proj", "q_proj", "v_proj"]
-    assert "Orion" in run.values["30_chat_inference"]["answers_after"]["Who are you?"]
+    v30 = run.values["30_chat_inference"]
+    assert v30["questions"] == ["你是谁？", "请介绍一下你自己。", "你能做什么？"]  # the Chinese edition asks in Chinese
+    assert "Orion" in v30["answers_after"]["你是谁？"] and "Orion" in v30["panel_reply"]
     # cutoff_len 96 cuts the longest (multi-turn) identity examples: a truncation count that can be wrong
     from kit.i18n import language, set_language
     from kit.tutorial.helpers import default_identity_author, quickstart_config

@@ -282,3 +282,21 @@ def test_first_and_final_loss_are_window_means_of_the_log_and_the_curve_starts_t
     curve = tutorial.smooth_loss(losses)
     assert min(losses[:2]) < curve[0] < max(losses[:2])  # not pinned to the one easy batch
     assert curve[-1] < curve[0]
+
+
+def test_notebook_30_asks_in_the_language_of_its_edition():
+    """The Chinese edition's default questions (and so the panel's, its first) are Chinese (issue 24)."""
+    import re
+
+    from kit.i18n import language, set_language
+
+    before = language()
+    try:
+        set_language("zh")
+        zh = tutorial.default_questions()
+        set_language("en")
+        en = tutorial.default_questions()
+    finally:
+        set_language(before)
+    assert all(re.search(r"[\u4e00-\u9fff]", q) for q in zh) and len(zh) == 3
+    assert en[0] == "Who are you?" and "你是谁？" in en

@@ -146,6 +146,19 @@ def default_identity_author() -> str:
     return _("the kit team")
 
 
+# Notebook 30's questions by edition: the first is the one the later steps (the template, streaming, the API, the
+# export, the panel) ask again. The English edition asks in both languages; the Chinese edition asks in Chinese.
+DEFAULT_QUESTIONS = {"en": ("Who are you?", "你是谁？", "What can you do?"),
+                     "zh": ("你是谁？", "请介绍一下你自己。", "你能做什么？")}
+
+
+def default_questions() -> list[str]:
+    """Notebook 30's questions in the kit's language now (its ``questions = None``)."""
+    from kit.i18n import language
+
+    return list(DEFAULT_QUESTIONS.get(language(), DEFAULT_QUESTIONS["en"]))
+
+
 def quickstart_config(model_name_or_path: str = "kit/tiny-qwen", extra: Sequence[str] | Mapping[str, Any] = (),
                       track: str = "quickstart", **knobs: Any) -> QuickstartConfig:
     """The Ascend quick-start YAML (or another track's, ``TRACKS``) with the model swapped; the tiny model also gets

@@ -41,7 +41,7 @@ adapter_name_or_path = None            # None: the output_dir of notebook 20 for
 template = "qwen"                      # use the template the adapter was trained with
 identity_name = "Lumi"                 # the name the adapter learned
 identity_author = None                 # the author it learned (notebook 20's identity_author); None: "the kit team" in the notebook's language
-questions = ["Who are you?", "你是谁？", "What can you do?"]
+questions = None                       # None: kit.tutorial.helpers.default_questions(), in the notebook's language
 max_new_tokens = 64
 infer_backend = "huggingface"          # "vllm": the vLLM step must run (it runs anyway where vLLM is installed)
 held_out = None                        # identity questions the training data lacks; None: kit.tutorial.lessons.held_out_questions()
@@ -56,7 +56,7 @@ adapter_name_or_path = None            # None：Notebook 20 为这个模型使�
 template = "qwen"                      # 使用训练适配器时所用的模板
 identity_name = "Lumi"                 # 适配器学到的名字
 identity_author = None                 # 适配器学到的作者（Notebook 20 的 identity_author）；None：本 Notebook 语言中的“kit 团队”
-questions = ["Who are you?", "你是谁？", "What can you do?"]
+questions = None                       # None：kit.tutorial.helpers.default_questions()，使用本 Notebook 的语言
 max_new_tokens = 64
 infer_backend = "huggingface"          # "vllm"：vLLM 一步必须运行（安装了 vLLM 时它总会运行）
 held_out = None                        # 训练数据中没有的身份问题；None：kit.tutorial.lessons.held_out_questions()
@@ -90,6 +90,7 @@ adapter = adapter_name_or_path or kit.tutorial.helpers.default_output_dir(model_
 export_to = export_dir or kit.tutorial.helpers.default_export_dir(model_name_or_path)
 print(kit.tutorial.helpers.adapter_note(adapter, given=adapter_name_or_path is not None))
 print("export_dir:", export_to)
+questions = questions or kit.tutorial.helpers.default_questions()
 greedy = dict(template=template, do_sample=False, max_new_tokens=max_new_tokens, device=device)
 kit.tutorial.helpers.check_memory("chat", model_name_or_path, adapter, device=device, card=card)
 """),
