@@ -112,6 +112,21 @@ def test_every_parameter_is_one_papermill_can_set(name):
         assert sorted(pm.inspect_notebook(str(path))) == sorted(assigned), f"{lang}/{name}"
 
 
+@pytest.mark.parametrize("name", [*ORDER, "40_experiments"])
+def test_bookkeeping_is_one_folded_cell_at_the_end(name):
+    """Every value kit demo, kit batch and the tests read is published in the notebook's last cell, tagged and folded
+    (JupyterLab hides its source and outputs; the docs leave it out); no other cell publishes (issue 24)."""
+    for lang in EDITIONS:
+        cells = _load(lang, name).cells
+        last = cells[-1]
+        assert last.cell_type == "code" and "bookkeeping" in last.metadata.get("tags", []), f"{lang}/{name}"
+        assert last.metadata.get("jupyter", {}).get("source_hidden") is True and last.metadata.get("collapsed") is True
+        assert "remove-cell" in last.metadata["tags"]
+        assert "kit.tutorial.publish(" in last.source
+        others = [c.id for c in cells[:-1] if c.cell_type == "code" and "kit.tutorial.publish(" in c.source]
+        assert not others, f"{lang}/{name}: cells that publish outside the bookkeeping cell: {others}"
+
+
 def test_a_chinese_copy_may_differ_in_comments_only():
     module = _make_notebooks()
     assert module.code("one", "x = 1  # one", "x = 1  # 一").zh == "x = 1  # 一"
@@ -346,6 +361,11 @@ def _check_lessons(v20, v30, cfg):
     assert cost["tokens_per_second"] > 0 and cost["peak_memory_mib"] > 0 and cost["estimated_mib"] > 0
     assert cost["gradient_checkpointing"] in (True, False)  # kit train said which
     assert v20["card_time"]["the quick start"] > 60 and v20["card_time"]["this notebook's run"] > 0
+    hood = v20["under_the_hood"]  # the cells that make kit train's peft and transformers calls themselves
+    assert hood["trainable"] == v20["lora"]["trainable"] and hood["steps"] == 3, hood
+    assert {"adapter_config.json", "adapter_model.safetensors"} <= set(hood["files"])
+    assert Path(hood["folder"]).parent == Path(v20["output_dir"])  # inside the run's output_dir, not the current folder
+    assert v30["hood_same_answer"] is True  # PeftModel.from_pretrained + merge_and_unload answers as the engine does
     own = v20["own_data"]["summary"]
     assert v20["own_data"]["names"] == "my_alpaca,my_sharegpt" and own["steps"] > 0 and own["final_loss"] is not None
     held_out = v30["held_out"]

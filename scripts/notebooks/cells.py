@@ -15,6 +15,7 @@ translated by COMMENTS.
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
 import io
 import re
@@ -35,7 +36,7 @@ CELL_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 @dataclass(frozen=True)
 class Cell:
     id: str
-    kind: str  # "markdown", "code" or "parameters" (a code cell tagged parameters)
+    kind: str  # "markdown", "code", "parameters" (a code cell tagged parameters) or "bookkeeping" (see bookkeeping())
     en: str
     zh: str
 
@@ -112,6 +113,19 @@ def code(cell_id: str, en: str, zh: str | None = None) -> Cell:
     return Cell(cell_id, "code", en.strip(), _edition(en, zh))
 
 
+# The tag and metadata of a notebook's bookkeeping cell: JupyterLab shows it folded (source and outputs hidden; the
+# classic notebook reads "collapsed"), and the docs leave it out (myst-nb's remove-cell).
+BOOKKEEPING_TAG = "bookkeeping"
+BOOKKEEPING_METADATA = {"tags": [BOOKKEEPING_TAG, "remove-cell"], "collapsed": True,
+                        "jupyter": {"source_hidden": True, "outputs_hidden": True}}
+
+
+def bookkeeping(cell_id: str, en: str, zh: str | None = None) -> Cell:
+    """The notebook's last cell: every ``kit.tutorial.publish`` of the values kit demo, kit batch and the tests read
+    back, in one place out of the reader's way (tagged, folded). No other cell publishes (tests/test_notebooks.py)."""
+    return Cell(cell_id, "bookkeeping", en.strip(), _edition(en, zh))
+
+
 # The first parameter of every notebook: the language of everything the kit shows (kit.i18n.set_language).
 LANG_COMMENT = {"en": "# the language of the kit's output (tables, messages, errors): en or zh",
                 "zh": "# kit 输出（表格、消息、错误）的语言：en 或 zh"}
@@ -142,6 +156,8 @@ def notebooks() -> dict[str, list[Cell]]:
 
 def build(name: str, cells: list[Cell], lang: str) -> nbformat.NotebookNode:
     """One edition of a notebook, its cells' ids their names."""
+    if any(c.kind == "bookkeeping" for c in cells[:-1]):
+        raise ValueError(f"{name}: the bookkeeping cell is the notebook's last cell, and there is one")
     seen = set()
     for cell in cells:
         if cell.id in seen:
@@ -158,6 +174,8 @@ def build(name: str, cells: list[Cell], lang: str) -> nbformat.NotebookNode:
             made = nbformat.v4.new_code_cell(text)
             if cell.kind == "parameters":
                 made.metadata["tags"] = ["parameters"]
+            elif cell.kind == "bookkeeping":
+                made.metadata.update(copy.deepcopy(BOOKKEEPING_METADATA))
         made["id"] = cell.id
         book.cells.append(made)
     nbformat.validate(book)

@@ -4,7 +4,7 @@ The cells in order: ``md("name", english, chinese)``, ``code("name", source)`` (
 where the comments need their own Chinese) or ``params(...)``; a cell's name is its id in both editions (cells.py).
 """
 
-from .cells import code, md, params
+from .cells import bookkeeping, code, md, params
 
 CELLS = [
     md("title", """
@@ -61,14 +61,6 @@ On a machine without an Ascend NPU, the NPU rows say *not present* and the kit r
 `失败` 会阻止训练，修复方法就是要运行的命令或要设置的环境变量。没有昇腾 NPU 的机器上，NPU 相关行显示
 *不存在*，kit 会在 CUDA 或 CPU 上运行。
 """),
-    code("publish", """
-# What kit demo and the tests read back from this notebook (recorded, not shown).
-kit.tutorial.publish("doctor_ok", report.exit_code == 0, show=False)
-kit.tutorial.publish("npu_present", bool(report.get("npu").details.get("present")), show=False)
-kit.tutorial.publish("doctor_summary", report.summary(), show=False)
-kit.tutorial.publish("problems", {c.name: c.fix for c in report.failures + report.warnings}, show=False)
-kit.tutorial.publish("checks", {c.name: c.status for c in report.checks}, show=False);
-"""),
     md("try-this", """
 ## Try this
 
@@ -95,5 +87,13 @@ Each takes seconds: change one parameter at the top and run all cells again.
 Next: [10 · NPU setup](10_npu_setup.ipynb) walks through the Ascend stack layer by layer.
 """, """
 下一步：[10 · NPU 环境配置](10_npu_setup.ipynb) 逐层检查昇腾软件栈。
+"""),
+    bookkeeping("publish", """
+# What kit demo and the tests read back from this notebook (recorded, not shown).
+kit.tutorial.publish("doctor_ok", report.exit_code == 0, show=False)
+kit.tutorial.publish("npu_present", bool(report.get("npu").details.get("present")), show=False)
+kit.tutorial.publish("doctor_summary", report.summary(), show=False)
+kit.tutorial.publish("problems", {c.name: c.fix for c in report.failures + report.warnings}, show=False)
+kit.tutorial.publish("checks", {c.name: c.status for c in report.checks}, show=False);
 """),
 ]

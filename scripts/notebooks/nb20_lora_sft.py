@@ -5,7 +5,7 @@ where the comments need their own Chinese) or ``params(...)``; a cell's name is 
 The environment-variable parameters, table and cell are shared.py's.
 """
 
-from .cells import code, md, params
+from .cells import bookkeeping, code, md, params
 from .shared import ENVIRONMENT_PARAMS_EN, ENVIRONMENT_PARAMS_ZH, envvars_apply, envvars_table
 
 CELLS = [
@@ -230,8 +230,6 @@ YAML 中没有 `dataset_dir` 时，LLaMA-Factory 读取 `./data`，而快速开�
 """),
     code("data-source", """
 source = kit.tutorial.helpers.data_source(cfg)
-kit.tutorial.publish("dataset_dir", str(source.folder), show=False)
-kit.tutorial.publish("dataset_counts", source.counts, show=False)
 source
 """),
     md("data-before", """
@@ -421,6 +419,78 @@ tokenizer, `trainer_log.jsonl`, `all_results.json`, `training_loss.png` and the 
     code("outputs-list", r"""
 print("\n".join(result.files))
 """),
+    md("hood", """
+## Under the hood: the same steps with peft and transformers
+
+`kit train` is glue around two libraries, and these cells make its calls themselves, so you can do without the kit.
+They run on the embedded tiny model whatever `model_name_or_path` says (seconds on a CPU), with the first examples of
+this run's datasets encoded as above; `kit.tutorial.lessons.under_the_hood` hands them only the model's folder, those
+rows, `lora_target` resolved (`all` becomes every linear layer) and a folder inside this run's `output_dir`.
+
+- `LoraConfig` holds the three LoRA keys; `get_peft_model` freezes the base weights and puts `A` and `B` beside the
+  target layers; `print_trainable_parameters` gives peft's count, the figure of the LoRA table above.
+- `TrainingArguments` carries the YAML's training keys (`kit train` passes every one, with DeepSpeed's file under
+  `deepspeed`); `Trainer` runs the loop: batches padded by `DataCollatorForSeq2Seq` (labels padded with -100),
+  forward, loss, backward, optimizer and scheduler steps, the logged loss. Here three steps on the CPU
+  (`use_cpu=True`), nothing saved but the adapter: `save_pretrained` writes `adapter_config.json` and
+  `adapter_model.safetensors`, the two files notebook 30 loads.
+""", """
+## 揭开底层：用 peft 和 transformers 做同样的事
+
+`kit train` 只是两个库外面的一层粘合代码；下面两个单元格直接调用这些库，不用 kit 也能照做。无论 `model_name_or_path` 是什么，
+它们都在自带的微型模型上运行（CPU 上几秒钟），使用本次训练数据集的前几条样本，编码方式与上文相同；
+`kit.tutorial.lessons.under_the_hood` 只提供模型目录、这些编码后的样本、解析后的 `lora_target`（`all` 展开为所有线性层），
+以及本次运行 `output_dir` 中的一个子目录。
+
+- `LoraConfig` 保存三个 LoRA 键；`get_peft_model` 冻结基座权重，在目标层旁边加上 `A` 和 `B`；`print_trainable_parameters`
+  给出 peft 统计的参数量，也就是上面 LoRA 表中的数字。
+- `TrainingArguments` 承载 YAML 中的训练键（`kit train` 会全部传入，DeepSpeed 的配置文件通过 `deepspeed` 传入）；`Trainer`
+  执行训练循环：由 `DataCollatorForSeq2Seq` 把一批样本补齐（标签用 -100 补齐），前向、计算损失、反向、优化器和调度器各走一步、
+  记录损失。这里在 CPU 上（`use_cpu=True`）只走三步，除适配器外什么都不保存：`save_pretrained` 写出 `adapter_config.json`
+  和 `adapter_model.safetensors`，也就是 Notebook 30 加载的两个文件。
+"""),
+    code("hood-lora", """
+from peft import LoraConfig, TaskType, get_peft_model
+from transformers import AutoModelForCausalLM
+
+hood = kit.tutorial.lessons.under_the_hood(cfg)  # the tiny model, a few encoded examples, a folder inside output_dir
+lora_config = LoraConfig(task_type=TaskType.CAUSAL_LM, r=cfg.finetune.lora_rank, lora_alpha=cfg.lora_alpha,
+                         lora_dropout=cfg.finetune.lora_dropout, target_modules=hood.targets)
+peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(hood.model_dir), lora_config)
+peft_model.print_trainable_parameters()
+""", """
+from peft import LoraConfig, TaskType, get_peft_model
+from transformers import AutoModelForCausalLM
+
+hood = kit.tutorial.lessons.under_the_hood(cfg)  # 微型模型、几条编码后的样本、output_dir 中的一个子目录
+lora_config = LoraConfig(task_type=TaskType.CAUSAL_LM, r=cfg.finetune.lora_rank, lora_alpha=cfg.lora_alpha,
+                         lora_dropout=cfg.finetune.lora_dropout, target_modules=hood.targets)
+peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(hood.model_dir), lora_config)
+peft_model.print_trainable_parameters()
+"""),
+    code("hood-train", """
+from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
+
+args = TrainingArguments(output_dir=str(hood.folder), max_steps=3, per_device_train_batch_size=2,
+                         learning_rate=cfg.train.learning_rate, lr_scheduler_type=cfg.train.lr_scheduler_type, logging_steps=1,
+                         save_strategy="no", report_to=[], use_cpu=True, remove_unused_columns=False)
+trainer = Trainer(model=peft_model, args=args, train_dataset=hood.rows,
+                  data_collator=DataCollatorForSeq2Seq(hood.tokenizer, pad_to_multiple_of=8, label_pad_token_id=-100))
+trainer.train()
+peft_model.save_pretrained(hood.folder)  # the adapter alone: A and B of every adapted layer, and its config
+print(hood.folder, sorted(p.name for p in hood.folder.iterdir()))
+""", """
+from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
+
+args = TrainingArguments(output_dir=str(hood.folder), max_steps=3, per_device_train_batch_size=2,
+                         learning_rate=cfg.train.learning_rate, lr_scheduler_type=cfg.train.lr_scheduler_type, logging_steps=1,
+                         save_strategy="no", report_to=[], use_cpu=True, remove_unused_columns=False)
+trainer = Trainer(model=peft_model, args=args, train_dataset=hood.rows,
+                  data_collator=DataCollatorForSeq2Seq(hood.tokenizer, pad_to_multiple_of=8, label_pad_token_id=-100))
+trainer.train()
+peft_model.save_pretrained(hood.folder)  # 只保存适配器：每个被适配层的 A 和 B，以及它的配置
+print(hood.folder, sorted(p.name for p in hood.folder.iterdir()))
+"""),
     md("measured", """
 ## Measured, next to predicted
 
@@ -549,9 +619,16 @@ each takes a few minutes.
 3. **`num_train_epochs = 1`。** 步数少得多（微型模型上只有十二分之一）：调度曲线随之压缩，损失停在更高处；再看 Notebook 30 的留出问题检查，
    新名字学会了多少。
 """),
-    code("publish", """
+    md("next", """
+Next: [30 · Chat](30_chat_inference.ipynb) talks to the fine-tuned model.
+""", """
+下一步：[30 · 对话推理](30_chat_inference.ipynb) 与微调后的模型对话。
+"""),
+    bookkeeping("publish", """
 # What kit demo, kit batch and the tests read back from this notebook (recorded, not shown).
 summary = result.summary()
+kit.tutorial.publish("dataset_dir", str(source.folder), show=False)
+kit.tutorial.publish("dataset_counts", source.counts, show=False)
 kit.tutorial.publish("output_dir", str(result.output_dir.resolve()), show=False)
 kit.tutorial.publish("first_loss", summary["first_loss"], show=False)
 kit.tutorial.publish("final_loss", summary["final_loss"], show=False)
@@ -566,12 +643,10 @@ kit.tutorial.publish("schedule", schedule.values(), show=False)
 kit.tutorial.publish("lr_largest_difference", lr_check.largest_difference, show=False)
 kit.tutorial.publish("cost", cost.values(), show=False)
 kit.tutorial.publish("card_time", card_time.values(), show=False)
+kit.tutorial.publish("under_the_hood", {"trainable": sum(p.numel() for p in peft_model.parameters() if p.requires_grad),
+                                       "steps": trainer.state.global_step, "folder": str(hood.folder),
+                                       "files": sorted(p.name for p in hood.folder.iterdir())}, show=False)
 kit.tutorial.publish("own_data", {"names": own.names, "folder": str(own.folder),
                             "summary": own_result.summary() if own_result else None}, show=False);
-"""),
-    md("next", """
-Next: [30 · Chat](30_chat_inference.ipynb) talks to the fine-tuned model.
-""", """
-下一步：[30 · 对话推理](30_chat_inference.ipynb) 与微调后的模型对话。
 """),
 ]

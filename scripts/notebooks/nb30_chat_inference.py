@@ -5,7 +5,7 @@ where the comments need their own Chinese) or ``params(...)``; a cell's name is 
 The environment-variable parameters, table and cell are shared.py's (with vLLM's variables here).
 """
 
-from .cells import code, md, params
+from .cells import bookkeeping, code, md, params
 from .shared import ENVIRONMENT_PARAMS_EN, ENVIRONMENT_PARAMS_ZH, envvars_apply, envvars_table
 
 CELLS = [
@@ -114,13 +114,6 @@ before = kit.tutorial.helpers.ask(engine, questions, adapter=False)
 after = kit.tutorial.helpers.ask(engine, questions)
 kit.tutorial.helpers.before_after(before, after)
 """),
-    code("before-after-publish", """
-# What kit demo and the tests read back (recorded, not shown).
-kit.tutorial.publish("questions", questions, show=False)
-kit.tutorial.publish("answers_before", before, show=False)
-kit.tutorial.publish("answers_after", after, show=False)
-kit.tutorial.publish("name_learned", identity_name in after[questions[0]] and identity_name not in before[questions[0]], show=False);
-"""),
     md("held-out", """
 ## Measured on questions training never saw
 
@@ -141,7 +134,6 @@ and "我是 Lumi。" count, "WELumi" or "Lumis" does not (`kit.tutorial.lessons.
 import kit.tutorial.lessons
 
 identity = kit.tutorial.lessons.identity_check(engine, identity_name, held_out)
-kit.tutorial.publish("held_out", identity.values(), show=False)
 identity
 """),
     md("held-out-reading", """
@@ -173,7 +165,6 @@ each answer as LLaMA-Factory's `metric.py` does: BLEU-4 and ROUGE-1/2/L, 0 to 10
 scores = kit.tutorial.lessons.heldout_scores(
     engine, identity_name, identity_author or kit.tutorial.helpers.default_identity_author(),
     known={"base": identity.before, "adapter": identity.after})
-kit.tutorial.publish("heldout_scores", scores.rows, show=False)
 display(scores, scores.picture())
 """),
     md("scores-reading", """
@@ -220,7 +211,6 @@ sampling changes little; where it is not, the samples part ways.
 """),
     code("sampling-compare", """
 sampling = kit.tutorial.lessons.sampling_lesson(engine, sampling_question or identity.questions[0])
-kit.tutorial.publish("sampling", sampling.values(), show=False)
 sampling
 """),
     md("template", """
@@ -240,8 +230,6 @@ adapter never saw a question wrapped that way, and its reply shows it.
 """),
     code("template-wrong", """
 wrong = kit.tutorial.lessons.wrong_template(engine, questions[0], wrong_template_name, max_new_tokens)
-kit.tutorial.publish("template_warning", wrong.warning, show=False)
-kit.tutorial.publish("wrong_template", wrong.values(), show=False)
 wrong
 """),
     md("streaming", """
@@ -256,7 +244,6 @@ display these pieces.
 """),
     code("streaming-run", """
 pieces = list(engine.stream([{"role": "user", "content": questions[0]}]))
-kit.tutorial.publish("stream_pieces", len(pieces), show=False)
 print(pieces)
 """),
     md("release", """
@@ -272,6 +259,57 @@ before vLLM starts, which reserves most of the card for itself, and before any o
 """),
     code("release-run", """
 print(kit.tutorial.helpers.release(engine))
+"""),
+    md("hood", """
+## Under the hood: the adapter with peft alone
+
+What `Engine` and `kit export` do with the adapter, in plain library calls: load the base model with transformers,
+put the adapter beside it with `PeftModel.from_pretrained` (the folder notebook 20 wrote), and fold it into the
+weights with `merge_and_unload`, which computes `W + (lora_alpha / r) · B A` once per adapted layer and drops the
+LoRA layers: the result is an ordinary transformers model that needs peft no more. Then one greedy answer to the first
+question, its prompt built by the tokenizer's own chat template with the template's system prompt. It runs on the CPU,
+as the export does, and is released at the end (on a 7B model, a minute or two and RAM for one copy). Where the
+tokenizer's chat template lays out the prompt as the kit's template does (`qwen` and ChatML do), the answer is the
+engine's, word for word.
+""", """
+## 揭开底层：只用 peft 加载适配器
+
+`Engine` 和 `kit export` 对适配器所做的事，用库本身的调用写出来：用 transformers 加载基座模型；用 `PeftModel.from_pretrained`
+把适配器（Notebook 20 写出的目录）挂在旁边；再用 `merge_and_unload` 把它并入权重：对每个被适配的层计算一次
+`W + (lora_alpha / r) · B A`，然后去掉 LoRA 层，得到一个不再需要 peft 的普通 transformers 模型。接着对第一个问题做一次贪心解码，
+提示词由分词器自带的对话模板和模板的系统提示词构造。它与导出一样在 CPU 上运行，结束时释放（7B 模型需要一两分钟，以及能放下一份模型的内存）。
+分词器的对话模板与 kit 的模板构造出相同的提示词时（`qwen` 即 ChatML 就是这样），回答与引擎的回答一字不差。
+"""),
+    code("hood-merge", """
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+kit.tutorial.lessons.quiet_peft_notice()  # a FutureWarning peft triggers in transformers 5, about nothing you can change
+tokenizer = AutoTokenizer.from_pretrained(adapter)  # notebook 20 saved the tokenizer beside the adapter
+base = AutoModelForCausalLM.from_pretrained(kit.hub.resolve_model(model_name_or_path), dtype="auto")
+merged_model = PeftModel.from_pretrained(base, adapter).merge_and_unload()
+messages = [{"role": "system", "content": kit.data.template.get(template).default_system}, {"role": "user", "content": questions[0]}]
+prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+output = merged_model.generate(**prompt, max_new_tokens=max_new_tokens, do_sample=False)
+hood_answer = tokenizer.decode(output[0, prompt["input_ids"].shape[1]:], skip_special_tokens=True)
+del base, merged_model
+print(hood_answer)
+print(kit.tutorial.lessons.same_answer(hood_answer, after[questions[0]]))
+""", """
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+kit.tutorial.lessons.quiet_peft_notice()  # peft 在 transformers 5 下触发的一个 FutureWarning，与你能改的东西无关
+tokenizer = AutoTokenizer.from_pretrained(adapter)  # Notebook 20 把分词器保存在适配器旁边
+base = AutoModelForCausalLM.from_pretrained(kit.hub.resolve_model(model_name_or_path), dtype="auto")
+merged_model = PeftModel.from_pretrained(base, adapter).merge_and_unload()
+messages = [{"role": "system", "content": kit.data.template.get(template).default_system}, {"role": "user", "content": questions[0]}]
+prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+output = merged_model.generate(**prompt, max_new_tokens=max_new_tokens, do_sample=False)
+hood_answer = tokenizer.decode(output[0, prompt["input_ids"].shape[1]:], skip_special_tokens=True)
+del base, merged_model
+print(hood_answer)
+print(kit.tutorial.lessons.same_answer(hood_answer, after[questions[0]]))
 """),
     md("serve", """
 ## Serve it behind an OpenAI-style API
@@ -335,8 +373,6 @@ with kit.tutorial.lessons.serve(model_name_or_path, adapter, template, extra=api
         print(api_reply)
     print(server.curl(questions[0]))
 print(server)
-kit.tutorial.publish("api", {"reply": api_reply, "streamed": "".join(api_pieces), "same_as_engine": api_reply == after[questions[0]],
-                             "stopped": not server.running}, show=False)
 """, """
 import importlib.util
 
@@ -364,8 +400,6 @@ with kit.tutorial.lessons.serve(model_name_or_path, adapter, template, extra=api
         print(api_reply)
     print(server.curl(questions[0]))
 print(server)
-kit.tutorial.publish("api", {"reply": api_reply, "streamed": "".join(api_pieces), "same_as_engine": api_reply == after[questions[0]],
-                             "stopped": not server.running}, show=False)
 """),
     md("vllm", """
 ## vLLM
@@ -441,18 +475,17 @@ kit 在支持 bf16 的卡上选用 bf16，目前没有这个键）：信任 vLLM
     code("vllm-run", """
 import importlib.util
 
+vllm_reply = None
 if importlib.util.find_spec("vllm") is None and infer_backend != "vllm":
     print(kit.tutorial.helpers.vllm_missing())
-    kit.tutorial.publish("vllm", "skipped", show=False)
 else:
     kit.tutorial.helpers.check_memory("vllm", model_name_or_path, adapter, device=device, card=card)
     fast = Engine(model_name_or_path, adapter, infer_backend="vllm", **greedy)
     try:
-        reply = fast.chat([{"role": "user", "content": questions[0]}])
+        vllm_reply = fast.chat([{"role": "user", "content": questions[0]}])
     finally:
         fast.close()
-    print(reply)
-    kit.tutorial.publish("vllm", "same as huggingface" if reply == after[questions[0]] else "differs", show=False)
+    print(vllm_reply)
 """),
     md("export", """
 ## Export a merged model
@@ -479,8 +512,6 @@ kit.tutorial.helpers.check_memory("chat", str(merged_dir), device=device, card=c
 merged = Engine(str(merged_dir), **greedy)
 merged_answer = merged.chat([{"role": "user", "content": questions[0]}])
 merged.close()
-kit.tutorial.publish("export_dir", str(merged_dir.resolve()), show=False)
-kit.tutorial.publish("export_same_answer", merged_answer == after[questions[0]], show=False)
 print(sorted(p.name for p in merged_dir.iterdir()))
 """),
     md("panel", """
@@ -506,7 +537,6 @@ chat_engine = Engine(model_name_or_path, adapter, **greedy)
 panel = ChatPanel(chat_engine)
 panel.send(questions[0])
 panel.wait(300)
-kit.tutorial.publish("panel_reply", panel.history[-1]["content"] if panel.history else "", show=False)
 panel
 """),
     md("try-this", """
@@ -534,5 +564,26 @@ Each takes a minute with the tiny model: change one parameter at the top and run
 3. **`wrong_template_name = "empty"`**，一个完全没有角色标记的模板。与 `default` 造成的损害比较，并读一读警告：它指出了两者的差别。
 4. **在 Notebook 20 中设置 `lora_rank = 2`，或把 `num_train_epochs` 减半**，训练后重新运行本 Notebook。观察给出名字的比例和身份问题各行的
    BLEU/ROUGE 如何一起变化：容量更小或轮数更少，两者都应下降；轮数加倍则上升。同时留意常识问题各行是否随着适配器把答案背熟而下降。
+"""),
+    bookkeeping("publish", """
+# What kit demo and the tests read back from this notebook (recorded, not shown).
+kit.tutorial.publish("questions", questions, show=False)
+kit.tutorial.publish("answers_before", before, show=False)
+kit.tutorial.publish("answers_after", after, show=False)
+kit.tutorial.publish("name_learned", identity_name in after[questions[0]] and identity_name not in before[questions[0]], show=False)
+kit.tutorial.publish("held_out", identity.values(), show=False)
+kit.tutorial.publish("heldout_scores", scores.rows, show=False)
+kit.tutorial.publish("sampling", sampling.values(), show=False)
+kit.tutorial.publish("template_warning", wrong.warning, show=False)
+kit.tutorial.publish("wrong_template", wrong.values(), show=False)
+kit.tutorial.publish("stream_pieces", len(pieces), show=False)
+kit.tutorial.publish("hood_same_answer", hood_answer == after[questions[0]], show=False)
+kit.tutorial.publish("api", {"reply": api_reply, "streamed": "".join(api_pieces), "same_as_engine": api_reply == after[questions[0]],
+                             "stopped": not server.running}, show=False)
+kit.tutorial.publish("vllm", "skipped" if vllm_reply is None else "same as huggingface" if vllm_reply == after[questions[0]] else "differs",
+                     show=False)
+kit.tutorial.publish("export_dir", str(merged_dir.resolve()), show=False)
+kit.tutorial.publish("export_same_answer", merged_answer == after[questions[0]], show=False)
+kit.tutorial.publish("panel_reply", panel.history[-1]["content"] if panel.history else "", show=False);
 """),
 ]

@@ -4,7 +4,7 @@ The cells in order: ``md("name", english, chinese)``, ``code("name", source)`` (
 where the comments need their own Chinese) or ``params(...)``; a cell's name is its id in both editions (cells.py).
 """
 
-from .cells import code, md, params
+from .cells import bookkeeping, code, md, params
 
 CELLS = [
     md("title", """
@@ -188,14 +188,15 @@ time, so start with fewer settings (`lora_ranks = [8, 32]`, one learning rate) a
 2. 设 `learning_rates = [1e-2, 3e-2]`：学习率到多大时曲线不再下降或重新上升？它的评估损失说明了什么？
 3. 设 `max_samples = 200`：秩 32 现在是否领先秩 8，还是这份数据仍然用不到这么大的容量？
 """),
-    code("publish", """
+    bookkeeping("publish", """
+# What kit demo, kit batch and the tests read back from this notebook (recorded, not shown).
 from pathlib import Path
 
-kit.tutorial.publish("runs", len(rows))
-kit.tutorial.publish("failed", [row["run_id"] for row in rows if row["status"] != "ok"])
-kit.tutorial.publish("eval_loss", plots.values()["eval_loss"])
-kit.tutorial.publish("curves", plots.values()["curves"])
-kit.tutorial.publish("best", plots.values()["best"])
-kit.tutorial.publish("results_csv", str((Path(out) / "results.csv").resolve()))
+kit.tutorial.publish("runs", len(rows), show=False)
+kit.tutorial.publish("failed", [row["run_id"] for row in rows if row["status"] != "ok"], show=False)
+kit.tutorial.publish("eval_loss", plots.values()["eval_loss"], show=False)
+kit.tutorial.publish("curves", plots.values()["curves"], show=False)
+kit.tutorial.publish("best", plots.values()["best"], show=False)
+kit.tutorial.publish("results_csv", str((Path(out) / "results.csv").resolve()), show=False);
 """),
 ]
