@@ -41,7 +41,8 @@ commands:
 TRAIN_DESCRIPTION = N_("""LoRA supervised fine-tuning with a LLaMA-Factory-style YAML (see `kit keys` for every key).
 key=value overrides apply after the file. With `deepspeed` on one device of one node, DeepSpeed runs in
 this process, as LLaMA-Factory does; torchrun starts the processes when FORCE_TORCHRUN is set or several
-devices are visible; NPROC_PER_NODE, NNODES, NODE_RANK, MASTER_ADDR and MASTER_PORT are honoured. Writes the adapter, trainer_log.jsonl, all_results.json and plots into output_dir.
+devices are visible; NPROC_PER_NODE, NNODES, NODE_RANK, MASTER_ADDR and MASTER_PORT are honoured.
+Writes the adapter, trainer_log.jsonl, all_results.json and plots into output_dir.
 
 The quick start's own command works too:
   torchrun --nproc_per_node 1 --nnodes 1 --node_rank 0 --master_addr 127.0.0.1 --master_port 7007 -m kit.train CONFIG.yaml""")
