@@ -488,7 +488,7 @@ args = TrainingArguments(output_dir=str(hood.folder), max_steps=3, per_device_tr
 trainer = Trainer(model=peft_model, args=args, train_dataset=hood.rows,
                   data_collator=DataCollatorForSeq2Seq(hood.tokenizer, pad_to_multiple_of=8, label_pad_token_id=-100))
 trainer.train()
-peft_model.save_pretrained(hood.folder)  # 只保存适配器：每个被适配层的 A 和 B，以及它的配置
+peft_model.save_pretrained(hood.folder)  # 只保存适配器：每个被适配的层的 A 和 B，以及它的配置
 print(hood.folder, sorted(p.name for p in hood.folder.iterdir()))
 """),
     md("measured", """
