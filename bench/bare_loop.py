@@ -13,7 +13,8 @@ see sequences of the same length whatever order they take them in.
   zero_grad. Nothing else: no Trainer, no DeepSpeed, no logging, no data loader.
 - kit: `kit train` with the quick-start YAML (DeepSpeed ZeRO-0 in kit's own process) on the same model
   and data, max_steps as given; its pace is watched from outside, from the moment each logged step's
-  line appears in trainer_log.jsonl (as bench/vs_llamafactory.py does), so start-up is not counted.
+  line appears in trainer_log.jsonl (as bench/vs_llamafactory.py does), so start-up is not counted
+  (logging every 2 steps; every step when --steps is under 4, so that a quick check still sees two lines).
 
 Pairs alternate who goes first; ratios kit / bare with median, min, max and IQR. Target: >= 0.9.
 """
@@ -79,7 +80,7 @@ def kit_config(model: Path, data: Path, out: Path, a: argparse.Namespace) -> dic
     cfg = yaml.safe_load((ROOT / "kit" / "examples" / "qwen1_5_lora_sft_ds.yaml").read_text(encoding="utf-8"))
     cfg.update(model_name_or_path=str(model), dataset="long", dataset_dir=str(data), template="qwen",
                cutoff_len=a.cutoff_len, max_samples=100000, output_dir=str(out), overwrite_output_dir=True,
-               max_steps=a.steps, logging_steps=2, save_steps=100000, val_size=0.0, eval_strategy="no",
+               max_steps=a.steps, logging_steps=1 if a.steps < 4 else 2, save_steps=100000, val_size=0.0, eval_strategy="no",
                plot_loss=False, fp16=False, deepspeed=str(ROOT / "kit" / "deepspeed" / "ds_z0_config.json"))
     cfg.pop("eval_steps", None)
     cfg.pop("per_device_eval_batch_size", None)
