@@ -18,7 +18,8 @@ plot that update as it runs. On the way it shows what each step means, computed 
 LoRA as a picture and a parameter count; the data before training (raw rows, counts, token lengths against
 `cutoff_len`, one encoded example with the trained part marked); the batch, the steps and the learning-rate
 schedule; what ZeRO-0/2/3 cost in memory; then the measured time, memory and tokens per second next to the
-estimate, and realistic times on a 910B. It ends by training on a dataset you write yourself, and with exercises.
+estimate, and realistic times on a 910B; and the peft and transformers calls `kit train` makes, run by hand on the
+tiny model. It ends by training on a dataset you write yourself, and with exercises.
 
 **What it needs:** the defaults use the embedded tiny model on the CPU. For the real thing on an NPU set
 `model_name_or_path = "qwen/Qwen1.5-7B"` and `use_modelscope_hub = True`, and run it from your LLaMA-Factory
@@ -30,7 +31,7 @@ folder (or set `dataset_dir`) to train on LLaMA-Factory's data. **How long:** ab
 **做什么：** 读取 LLaMA-Factory 昇腾文档中快速开始的配置（`qwen1_5_lora_sft_ds.yaml`），替换模型，然后在 torchrun 下用
 DeepSpeed ZeRO-0 训练 LoRA 适配器，进度条和损失曲线实时更新。一路上按所选模型和数据算出每一步的含义：用一张图和一个数说明 LoRA；
 训练前的数据（原始行、样本数、相对于 `cutoff_len` 的 token 长度、一条标出训练部分的编码样本）；批大小、步数和学习率调度；
-ZeRO-0/2/3 各自的显存代价；然后是实测的耗时、显存和每秒 token 数与预估的对照，以及在 910B 上的实际耗时估算。最后用你自己写的数据集训练一次，
+ZeRO-0/2/3 各自的显存代价；然后是实测的耗时、显存和每秒 token 数与预估的对照，以及在 910B 上的实际耗时估算；再在微型模型上亲手调用一遍 `kit train` 所用的 peft 和 transformers 接口。最后用你自己写的数据集训练一次，
 并留下几个练习。
 
 **需要：** 默认在 CPU 上使用自带的微型模型。在 NPU 上运行真实模型：设置 `model_name_or_path = "qwen/Qwen1.5-7B"`

@@ -17,7 +17,7 @@ the base model (adapter switched off) and of the fine-tuned one, from that one c
 changed, on identity questions the training data never contained, and scores both models' answers against reference
 answers as LLaMA-Factory scores predictions (BLEU-4, ROUGE); puts greedy decoding next to the quick start's sampling;
 and answers once with the wrong template, to show the kit's warning and the damage. Then streaming; releasing the
-model; the adapter served behind an OpenAI-style API (`kit api`) and called with the `openai` client; the vLLM path
+model; the same adapter loaded and merged with peft alone; the adapter served behind an OpenAI-style API (`kit api`) and called with the `openai` client; the vLLM path
 where vLLM is installed; a merged model exported (on the CPU); a chat panel; and exercises. At most one copy of the model is in memory at any time, so all of it runs on one card.
 
 **What it needs:** the adapter from [20 · LoRA SFT](20_lora_sft.ipynb): with `adapter_name_or_path = None` it
@@ -28,7 +28,7 @@ is notebook 20's `output_dir` for the same `model_name_or_path`. **How long:** a
 **做什么：** 只加载一份基座模型，适配器单独挂在旁边；用这一份模型，分别向基座模型（关闭适配器）和微调后的模型提同样的问题。
 接着在训练数据从未包含的身份问题上实测训练带来的变化，并像 LLaMA-Factory 给预测打分那样，用参考答案为两个模型的回答计算 BLEU-4 和 ROUGE；
 把贪心解码与快速开始的采样设置并排比较；再用错误的模板回答一次，展示 kit 的警告和造成的损害。然后是流式输出；释放模型；
-用 OpenAI 风格的 API（`kit api`）提供适配器服务，并用 `openai` 客户端调用；在安装了 vLLM 的环境中运行 vLLM 推理；在 CPU 上导出合并后的模型；
+只用 peft 加载并合并同一个适配器；用 OpenAI 风格的 API（`kit api`）提供适配器服务，并用 `openai` 客户端调用；在安装了 vLLM 的环境中运行 vLLM 推理；在 CPU 上导出合并后的模型；
 对话面板；以及几个练习。
 任何时刻内存中最多只有一份模型，所以全部步骤在一张卡上就能完成。
 
