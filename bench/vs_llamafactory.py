@@ -10,7 +10,8 @@ NPROC_PER_NODE=1 (LLaMA-Factory's venv bin first on PATH, for its torchrun). Eac
 defaults (thread settings included): that is what a person gets.
 
 Per run: the training loop's optimizer steps/s (watched from outside: when each logged step's line
-appears in trainer_log.jsonl), train_steps_per_second from all_results.json (which also counts
+appears in trainer_log.jsonl; also, as *_log, from the log's own elapsed_time, whole seconds),
+train_steps_per_second from all_results.json (which also counts
 DeepSpeed's start and the last evaluation), the time from the command to the first training step,
 whole-command wall and CPU time (the process tree's), peak memory of the tree (proportional set size,
 so pages forked workers share count once; sampled once a second), and the final train_loss / eval_loss,
@@ -117,6 +118,12 @@ def run(cmd: list[str], env: dict[str, str], cwd: Path, out: Path) -> dict:
         measured["loop_steps_per_s"] = round(pace, 3) if pace else None
         # the first logged line is written at step s0: the loop started s0 steps' worth of time before it
         measured["to_first_step_s"] = round(t0 - s0 / pace, 2) if pace else None
+        # the same two figures from the log's own clock (elapsed_time: whole seconds since the Trainer's
+        # on_train_begin, so +-1 s): steps over the elapsed_time difference, and wall at the first line
+        # minus its elapsed_time
+        (_, _, e0), (_, _, e1) = seen_steps[0], seen_steps[-1]
+        measured["loop_steps_per_s_log"] = round((s1 - s0) / (e1 - e0), 3) if e1 > e0 else None
+        measured["to_first_step_s_log"] = round(t0 - e0, 2)
     return measured
 
 
@@ -166,6 +173,8 @@ MEASURES = {  # name -> (field of a run, True when higher is better)
     "train_steps_per_s": ("train_steps_per_s", True),
     "wall": ("wall_s", False),
     "to_first_step": ("to_first_step_s", False),
+    "loop_steps_per_s_log": ("loop_steps_per_s_log", True),
+    "to_first_step_log": ("to_first_step_s_log", False),
     "cpu": ("cpu_s", False),
     "peak_memory": ("peak_rss_mib", False),
 }
