@@ -364,7 +364,8 @@ def _check_lessons(v20, v30, cfg):
     hood = v20["under_the_hood"]  # the cells that make kit train's peft and transformers calls themselves
     assert hood["trainable"] == v20["lora"]["trainable"] and hood["steps"] == 3, hood
     assert {"adapter_config.json", "adapter_model.safetensors"} <= set(hood["files"])
-    assert Path(hood["folder"]).parent == Path(v20["output_dir"])  # inside the run's output_dir, not the current folder
+    # beside the run's output_dir (which holds only what the training run wrote), not in the current folder
+    assert Path(hood["folder"]) == Path(v20["output_dir"]).resolve().with_name(Path(v20["output_dir"]).name + "-under_the_hood")
     assert v30["hood_same_answer"] is True  # PeftModel.from_pretrained + merge_and_unload answers as the engine does
     own = v20["own_data"]["summary"]
     assert v20["own_data"]["names"] == "my_alpaca,my_sharegpt" and own["steps"] > 0 and own["final_loss"] is not None

@@ -426,7 +426,8 @@ print("\n".join(result.files))
 `kit train` is glue around two libraries, and these cells make its calls themselves, so you can do without the kit.
 They run on the embedded tiny model whatever `model_name_or_path` says (seconds on a CPU), with the first examples of
 this run's datasets encoded as above; `kit.tutorial.lessons.under_the_hood` hands them only the model's folder, those
-rows, `lora_target` resolved (`all` becomes every linear layer) and a folder inside this run's `output_dir`.
+rows, `lora_target` resolved (`all` becomes every linear layer) and a folder beside this run's `output_dir`
+(`<output_dir>-under_the_hood`).
 
 - `LoraConfig` holds the three LoRA keys; `get_peft_model` freezes the base weights and puts `A` and `B` beside the
   target layers; `print_trainable_parameters` gives peft's count, the figure of the LoRA table above.
@@ -441,7 +442,7 @@ rows, `lora_target` resolved (`all` becomes every linear layer) and a folder ins
 `kit train` 只是两个库外面的一层粘合代码；下面两个单元格直接调用这些库，不用 kit 也能照做。无论 `model_name_or_path` 是什么，
 它们都在自带的微型模型上运行（CPU 上几秒钟），使用本次训练数据集的前几条样本，编码方式与上文相同；
 `kit.tutorial.lessons.under_the_hood` 只提供模型目录、这些编码后的样本、解析后的 `lora_target`（`all` 展开为所有线性层），
-以及本次运行 `output_dir` 中的一个子目录。
+以及本次运行 `output_dir` 旁边的一个目录（`<output_dir>-under_the_hood`）。
 
 - `LoraConfig` 保存三个 LoRA 键；`get_peft_model` 冻结基座权重，在目标层旁边加上 `A` 和 `B`；`print_trainable_parameters`
   给出 peft 统计的参数量，也就是上面 LoRA 表中的数字。
@@ -454,7 +455,7 @@ rows, `lora_target` resolved (`all` becomes every linear layer) and a folder ins
 from peft import LoraConfig, TaskType, get_peft_model
 from transformers import AutoModelForCausalLM
 
-hood = kit.tutorial.lessons.under_the_hood(cfg)  # the tiny model, a few encoded examples, a folder inside output_dir
+hood = kit.tutorial.lessons.under_the_hood(cfg)  # the tiny model, a few encoded examples, a folder beside output_dir
 lora_config = LoraConfig(task_type=TaskType.CAUSAL_LM, r=cfg.finetune.lora_rank, lora_alpha=cfg.lora_alpha,
                          lora_dropout=cfg.finetune.lora_dropout, target_modules=hood.targets)
 peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(hood.model_dir), lora_config)
@@ -463,7 +464,7 @@ peft_model.print_trainable_parameters()
 from peft import LoraConfig, TaskType, get_peft_model
 from transformers import AutoModelForCausalLM
 
-hood = kit.tutorial.lessons.under_the_hood(cfg)  # 微型模型、几条编码后的样本、output_dir 中的一个子目录
+hood = kit.tutorial.lessons.under_the_hood(cfg)  # 微型模型、几条编码后的样本、output_dir 旁边的一个目录
 lora_config = LoraConfig(task_type=TaskType.CAUSAL_LM, r=cfg.finetune.lora_rank, lora_alpha=cfg.lora_alpha,
                          lora_dropout=cfg.finetune.lora_dropout, target_modules=hood.targets)
 peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(hood.model_dir), lora_config)

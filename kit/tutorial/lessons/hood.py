@@ -17,7 +17,7 @@ from typing import Any
 from kit.config import Config
 from kit.i18n import _
 
-HOOD_FOLDER = "under_the_hood"  # inside output_dir: the Trainer's output_dir and the adapter it saves
+HOOD_FOLDER = "under_the_hood"  # <output_dir>-under_the_hood: the Trainer's output_dir and the adapter it saves
 
 
 @dataclass
@@ -38,7 +38,8 @@ def quiet_peft_notice() -> None:
 
 def under_the_hood(cfg: Config, examples: int = 4) -> Hood:
     """The tiny model's folder, the first ``examples`` of each of ``cfg``'s datasets encoded for it with ``cfg``'s
-    template and cutoff_len, ``cfg``'s lora_target resolved on it, and ``<output_dir>/under_the_hood`` (created)."""
+    template and cutoff_len, ``cfg``'s lora_target resolved on it, and ``<output_dir>-under_the_hood`` (created): beside the run's
+    output_dir, as the own-data lesson's folders, so that the training run's folder holds only what it wrote."""
     from kit import hub
     from kit import model as model_mod
     from kit.data import build_sft
@@ -46,7 +47,8 @@ def under_the_hood(cfg: Config, examples: int = 4) -> Hood:
     quiet_peft_notice()
     model_mod.drop_deepspeed_cpu_note()  # the Trainer imports DeepSpeed; the device is said in the kit's words already
     tiny = hub.resolve_model("kit/tiny-qwen")
-    folder = Path(cfg.train.output_dir).resolve() / HOOD_FOLDER
+    out = Path(cfg.train.output_dir).resolve()
+    folder = out.with_name(f"{out.name}-{HOOD_FOLDER}")
     folder.mkdir(parents=True, exist_ok=True)
     small = cfg.replace(model_name_or_path=str(tiny), max_samples=examples, output_dir=str(folder))
     stage = model_mod.tokenizer_stage(small)
