@@ -4,7 +4,7 @@ The cells call peft and transformers directly (``LoraConfig``, ``get_peft_model`
 those calls are the lesson. This module only hands them what the kit would: the embedded tiny model's folder (so
 the cells take seconds on a CPU, whatever model the run trains), a few examples encoded as ``kit train`` encodes them,
 the LoRA targets resolved as the kit resolves them (``all`` becomes the model's linear layers), and a scratch folder
-inside the run's own ``output_dir``, never the folder the notebook was started from.
+beside the run's own ``output_dir`` (``<output_dir>-under_the_hood``), never the folder the notebook was started from.
 """
 
 from __future__ import annotations
