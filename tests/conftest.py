@@ -39,7 +39,7 @@ os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(_extensions_dir()))
 
 import pytest
 
-from notebook_runs import NotebookRuns
+from notebook_runs import ORDER, NotebookRuns
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "reference" / "llamafactory"
@@ -131,14 +131,21 @@ def tuned(tiny_model_dir: Path, tiny_adapter_dir: Path):
 # ---------------------------------------------------------------- the notebooks, executed once per session
 
 # The fixtures that read the session's notebook runs (tests/notebook_runs.py), and the run each needs.
-RUN_OF_FIXTURE = {"demo_executed": "demo", "experiments": "experiments", "demo_zh": "demo_zh"}
+RUN_OF_FIXTURE = {"demo_executed": "demo", "experiments": "experiments", "demo_zh": "demo_zh", "sweep": "sweep",
+                  "failing_sweep": "sweep_failing", "wheel_run": "wheel"}
 _RUNS = pytest.StashKey[NotebookRuns]()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The modules that read the notebook runs go last, so the runs (in the background) have the others' time."""
-    readers = {item.path for item in items if RUN_OF_FIXTURE.keys() & set(getattr(item, "fixturenames", ()))}
-    items[:] = [i for i in items if i.path not in readers] + [i for i in items if i.path in readers]
+    """The tests that read the session's runs go last, so the runs (in the background) have the others' time; among
+    them, those whose runs finish first (ORDER) go first. Only the readers move: the rest of their modules runs
+    in its place (a module-scoped fixture both use is then made twice, a second at most)."""
+    def last_run(item: pytest.Item) -> int:
+        needed = [ORDER.index(RUN_OF_FIXTURE[name]) for name in getattr(item, "fixturenames", ()) if name in RUN_OF_FIXTURE]
+        return max(needed, default=-1)
+
+    readers = sorted((i for i in items if last_run(i) >= 0), key=last_run)  # stable: collection order within a run
+    items[:] = [i for i in items if last_run(i) < 0] + readers
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -1,4 +1,5 @@
-"""The notebook runs a test session shares: kit demo in English and in Chinese, and notebook 40, each executed once.
+"""The long runs a test session shares, each made once: kit demo in English and in Chinese, notebook 40, two kit batch
+sweeps of notebook 20 (tests/test_batch.py) and kit demo from the installed wheel (tests/test_wheel.py).
 
 Each runs in a subprocess (this file, run as a script), one after the other in a background thread started as
 soon as the tests are collected (conftest.py), so on a machine of two cores the notebooks train on one while
@@ -7,8 +8,8 @@ session environment (binder/start) with the memory of their process tree sampled
 the Binder memory test. DeepSpeed's C++ op is compiled before the first run starts, so no compiler runs inside
 a measured run.
 
-As a script: ``python notebook_runs.py demo|execute RESULT.json ARGUMENTS_JSON`` runs one and writes what it
-returned to RESULT.json.
+As a script: ``python notebook_runs.py demo|execute|batch|wheel RESULT.json ARGUMENTS_JSON`` runs one and writes
+what it returned to RESULT.json.
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 # Notebook 40's short sweep: two runs of notebook 20 (test_notebooks.py runs the Chinese edition on its folder).
 EXPERIMENT_PARAMETERS = {"lora_ranks": [2, 8], "learning_rates": [3e-3], "max_samples": 8, "num_train_epochs": 1.0}
-ORDER = ("demo", "experiments", "demo_zh")  # the order they run in: most tests read the English demo
+NB20 = REPO / "notebooks" / "en" / "20_lora_sft.ipynb"
+# kit batch's sweeps of notebook 20. SHORT: 7 steps, each logged; without notebook 20's second, short training on its
+# own-data example (a sweep does not need it).
+SHORT = ["-p", "max_samples", "8", "-p", "num_train_epochs", "1", "-p", "logging_steps", "1", "-p", "train_own_data", "false"]
+# The least a run can be and still end ok with an eval loss: 2 examples of each dataset, one held out, 2 steps.
+SMALLEST = ["-p", "max_samples", "2", "-p", "num_train_epochs", "1", "-p", "train_own_data", "false"]
+# The order they run in: most tests read the English demo; the sweeps' and the wheel's readers come after.
+ORDER = ("demo", "experiments", "demo_zh", "sweep", "sweep_failing", "wheel")
 
 
 @dataclass
@@ -33,7 +41,9 @@ class Job:
     """One run: what it executes, where, and (once done) what it returned or why it failed."""
 
     name: str
-    kind: str  # "demo": kit.tutorial.demo.run_demo; "execute": kit.tutorial.execute of one notebook
+    # "demo": kit.tutorial.demo.run_demo; "execute": kit.tutorial.execute of one notebook; "batch": kit.cli.main's
+    # exit status and standard output for the given arguments; "wheel": kit demo from a wheel in a new venv
+    kind: str
     arguments: dict[str, Any]
     folder: Path
     binder: bool  # under binder/start's environment, its memory sampled
@@ -50,6 +60,7 @@ class Job:
 
 def jobs(root: Path) -> dict[str, Job]:
     demo, experiments, demo_zh = root / "demo", root / "experiments", root / "demo-zh"
+    sweep, wheel = root / "batch", root / "wheel"
     return {job.name: job for job in (
         # kit demo with a name that is not the default one
         Job("demo", "demo", {"overrides": ["identity_name=Nova", "identity_author=Acme", f"output_dir={demo / 'nova'}"],
@@ -62,6 +73,15 @@ def jobs(root: Path) -> dict[str, Job]:
         # the Chinese edition, with non-default knobs: another name, another lora_target, cutoff_len 96
         Job("demo_zh", "demo", {"overrides": ["identity_name=Orion", "lora_target=q_proj,k_proj,v_proj,o_proj", "cutoff_len=96"],
                                 "run_dir": str(demo_zh / "run"), "lang": "zh"}, demo_zh, binder=False),
+        # kit batch: two learning rates x two lora_targets, two runs at a time
+        Job("sweep", "batch", {"argv": ["batch", str(NB20), "-p", "learning_rate", "1e-3", "3e-3", "-p", "lora_target",
+                                        "q_proj,v_proj", "q_proj,k_proj", *SHORT, "--out", str(sweep / "lr-target"),
+                                        "--parallel", "2"]}, sweep, binder=False),
+        # kit batch with one run that fails (a negative learning rate) beside one that does not
+        Job("sweep_failing", "batch", {"argv": ["batch", str(NB20), "-p", "learning_rate", "-1", "3e-3", *SMALLEST,
+                                                "--out", str(sweep / "bad"), "--parallel", "2"]}, sweep, binder=False),
+        # the wheel built from this tree, installed into a new venv, kit demo run outside the checkout
+        Job("wheel", "wheel", {"folder": str(wheel)}, wheel, binder=False),
     )}
 
 
@@ -174,6 +194,32 @@ def _end_tree(pid: int) -> None:
             pass
 
 
+class _Tee:
+    """Standard output kept as well as written (to the job's log)."""
+
+    def __init__(self, stream: Any):
+        self.stream, self.parts = stream, []
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def _batch(argv: list[str]) -> dict[str, Any]:
+    """``kit batch`` as the tests called it in-process: its exit status and what it printed on standard output."""
+    import contextlib
+
+    from kit import cli
+
+    tee = _Tee(sys.stdout)
+    with contextlib.redirect_stdout(tee):
+        code = cli.main(argv)
+    return {"code": code, "stdout": "".join(tee.parts), "out": argv[argv.index("--out") + 1]}
+
+
 def main(argv: list[str]) -> int:
     kind, result, arguments = argv[1], Path(argv[2]), json.loads(argv[3])
     if kind == "demo":
@@ -187,6 +233,12 @@ def main(argv: list[str]) -> int:
         from kit import tutorial as nb
 
         out = {"values": nb.execute(arguments["notebook"], arguments["output"], arguments["parameters"], cwd=arguments["cwd"])}
+    elif kind == "batch":
+        out = _batch(arguments["argv"])
+    elif kind == "wheel":
+        from wheel_build import wheel_demo
+
+        out = wheel_demo(Path(arguments["folder"]))
     else:
         raise SystemExit(f"notebook_runs.py: unknown kind {kind!r}")
     result.write_text(json.dumps(out, ensure_ascii=False), encoding="utf-8")

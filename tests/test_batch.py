@@ -18,14 +18,9 @@ from kit import cli
 from kit.tutorial import sweep as batch
 from kit import tutorial as nb
 from kit.errors import KitError
+from notebook_runs import NB20  # tests/ is on sys.path, as for conftest.py
 
 ROOT = Path(__file__).resolve().parents[1]
-NB20 = ROOT / "notebooks" / "en" / "20_lora_sft.ipynb"
-# 7 steps, each logged; without notebook 20's second, short training on its own-data example (a sweep does not need it)
-SHORT = ["-p", "max_samples", "8", "-p", "num_train_epochs", "1", "-p", "logging_steps", "1", "-p", "train_own_data", "false"]
-# The least a run can be and still end ok with an eval loss: 2 examples of each dataset, one held out, 2 steps.
-SMALLEST = ["-p", "max_samples", "2", "-p", "num_train_epochs", "1", "-p", "train_own_data", "false"]
-
 
 def _notebook(path: Path, parameters: str, body: str) -> Path:
     book = nbformat.v4.new_notebook()
@@ -135,11 +130,18 @@ def test_run_ids_are_deterministic_and_distinct():
 # ---------------------------------------------------------------- a 2x2 sweep of notebook 20, for real
 
 @pytest.fixture(scope="module")
-def sweep(tmp_path_factory):
-    out = tmp_path_factory.mktemp("batch") / "lr-target"
-    args = ["-p", "learning_rate", "1e-3", "3e-3", "-p", "lora_target", "q_proj,v_proj", "q_proj,k_proj", *SHORT]
-    code = cli.main(["batch", str(NB20), *args, "--out", str(out), "--parallel", "2"])
-    return out, code
+def sweep(notebook_runs):
+    """kit batch NB20 -p learning_rate 1e-3 3e-3 -p lora_target q_proj,v_proj q_proj,k_proj (short runs) --parallel 2,
+    made once for the session in the background (tests/notebook_runs.py): its folder and exit status."""
+    result = notebook_runs.get("sweep").result
+    return Path(result["out"]), result["code"]
+
+
+@pytest.fixture(scope="module")
+def failing_sweep(notebook_runs) -> dict:
+    """kit batch NB20 -p learning_rate -1 3e-3 (the smallest runs) --parallel 2, made in the background like ``sweep``:
+    its folder, exit status and standard output."""
+    return notebook_runs.get("sweep_failing").result
 
 
 @pytest.mark.notebook
@@ -177,17 +179,16 @@ def test_running_the_same_sweep_again_skips_the_completed_runs(sweep):
 
 
 @pytest.mark.notebook
-def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path, capsys):
-    out = tmp_path / "bad"
-    assert cli.main(["batch", str(NB20), "-p", "learning_rate", "-1", "3e-3", *SMALLEST, "--out", str(out),
-                     "--parallel", "2"]) == 1
+def test_a_failing_run_is_recorded_and_the_others_finish(failing_sweep):
+    out = Path(failing_sweep["out"])
+    assert failing_sweep["code"] == 1
     rows = {r["learning_rate"]: r for r in json.loads((out / "results.json").read_text())}
     assert rows[3e-3]["status"] == "ok" and rows[3e-3]["eval_loss"] is not None
     bad = rows[-1.0]
     assert bad["status"] == "failed" and isinstance(bad["failed_cell"], int)
     assert bad["error"].startswith("ConfigError") and "learning_rate" in bad["error"]
     assert (out / bad["run_id"] / "20_lora_sft.ipynb").is_file()  # kept for inspection
-    printed = capsys.readouterr().out
+    printed = failing_sweep["stdout"]
     assert "1 of 2 run(s) ok, 1 failed" in printed and "learning_rate: -1.0 must be positive" in printed
 
 
