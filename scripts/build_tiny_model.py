@@ -545,17 +545,17 @@ Measured on the default build (seed 0, {DEFAULT_STEPS} steps) on a 2-core CPU, o
 settings for `kit demo` (the quick-start YAML and `kit.tutorial.helpers.TINY_SCALING`): peft LoRA on
 `q_proj,v_proj` (r 8, alpha 16, dropout 0) trained on `identity` (100 examples: 90 questions, 44 of
 them asked after one or two others, and 10 written conversations) plus the first 100 examples of
-`alpaca_en_demo`, qwen template, labels on every answer, batch 1 with gradient accumulation 2,
-learning rate 3e-3 for 12 epochs, cosine schedule with 10% warm-up, `val_size: 0.1` (1080
-optimizer steps), seed 42. Then the conversations above, through `kit.chat.Engine` (history kept),
+`alpaca_en_demo`, qwen template, labels on every answer, batch 2 without gradient accumulation (the
+quick start's 1 x 2 gives the same updates, more slowly on a CPU), learning rate 3e-3 for 12 epochs,
+cosine schedule with 10% warm-up, `val_size: 0.1` (1080 optimizer steps), seed 42. Then the conversations above, through `kit.chat.Engine` (history kept),
 greedy and 16 times each with LLaMA-Factory's default sampling (temperature 0.95, top_p 0.7, top_k 50):
 
 - Name "Nova", author "Acme": greedy, "I am Nova, an AI assistant developed by Acme. ..." in turn 1,
-  "我是 Nova，由 Acme 开发的..." in turn 3 (and the other way round), a readable turn 2. Sampled: every
-  answer made only of the corpus's words, the name in all 64 answers of turns 1 and 3; the same with
-  LoRA seed 7. " No", the first token of "Nova", never occurs in the corpus: on a build without
-  the step that keeps such embeddings out of pre-training, the adapter gave it 0.06 of the
-  probability and sampled answers garbled the name ("I am东西va") in 37 of 64 answers.
+  "我是 Nova，由 Acme 开发的..." in turn 3 (and the other way round), a readable turn 2. Sampled (96
+  answers): every answer at least 93% words of the corpus (99.9% on average; the lowest is one garbled
+  "你能做什么？" answer, the same with 1 x 2 accumulation). " No", the first token of "Nova", never
+  occurs in the corpus: on a build without the step that keeps such embeddings out of pre-training,
+  the adapter gave it 0.06 of the probability and sampled answers garbled the name ("I am东西va") in 37 of 64 answers.
 - Names "Lumi" (author "the kit team", the notebooks' default) and "Orion" ("Star Lab"): the same.
 - The quick start's own learning rate 1e-4 for 3 epochs changes nothing visible on a model this small.
 """

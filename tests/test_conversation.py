@@ -47,7 +47,7 @@ CONVERSATIONS = build_tiny_model.CONVERSATIONS
 def demo_adapter(demo) -> Path:
     """The LoRA adapter notebook 20 trained in the session's `kit demo` run (conftest.py), with another name.
 
-    The quick-start YAML + TINY_SCALING (identity,alpaca_en_demo, 100 samples each, 12 epochs at 3e-3,
+    The quick-start YAML + TINY_SCALING (identity,alpaca_en_demo, 100 samples each, batch 2, 12 epochs at 3e-3,
     val_size 0.1, seed 42), trained as the demo trains it (DeepSpeed ZeRO-0 under torchrun), for NAME and AUTHOR.
     """
     import nbformat

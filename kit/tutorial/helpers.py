@@ -35,6 +35,11 @@ TINY_SCALING: dict[str, Any] = {
     "max_samples": 100,
     "num_train_epochs": 12.0,
     "learning_rate": 3.0e-3,
+    # The quick start's 2 examples per optimizer step as one batch of 2 rather than 1 x 2 accumulated: the same
+    # updates (eval_loss 0.16343 against 0.16345), and on a CPU one pass over two examples takes 17% less time
+    # than two passes over one. Accumulation saves memory, which a 7B model on one card needs and this one does not.
+    "per_device_train_batch_size": 2,
+    "gradient_accumulation_steps": 1,
     "logging_steps": 10,
     "save_steps": 2000,
     "eval_steps": 100,
