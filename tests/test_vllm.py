@@ -47,6 +47,53 @@ PROMPTS = [
 ]
 
 
+def served(engine, messages):
+    """kit api's app around the vLLM engine, on loopback, asked as a client would: plain, then streamed."""
+    import socket
+
+    import httpx
+    import uvicorn
+
+    from kit.chat.api import ApiSettings
+    from kit.chat.api_app import create_app
+
+    settings = ApiSettings(port=0, model_name="tiny")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    server = uvicorn.Server(uvicorn.Config(create_app(engine, settings), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    url = "http://127.0.0.1:%d/v1" % sock.getsockname()[1]
+    got = {}
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            time.sleep(0.05)
+        body = {"model": "tiny", "messages": messages, "temperature": 0}
+        with httpx.Client(base_url=url, timeout=300) as client:
+            got["models"] = [m["id"] for m in client.get("/models").json()["data"]]
+            got["plain"] = client.post("/chat/completions", json=body).json()["choices"][0]["message"]["content"]
+            pieces, done = [], False
+            with client.stream("POST", "/chat/completions", json=dict(body, stream=True)) as reply:
+                for line in reply.iter_lines():
+                    if not line.startswith("data: "):
+                        continue
+                    if line == "data: [DONE]":
+                        done = True
+                        continue
+                    delta = json.loads(line[6:])["choices"][0]["delta"]
+                    if delta.get("content"):
+                        pieces.append(delta["content"])
+            got["streamed"], got["done"] = pieces, done
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+    return got
+
+
 def main(model_dir, adapter_dir, out):
     settings = dict(do_sample=False, max_new_tokens=32)
     result = {"timings": {}}
@@ -80,6 +127,7 @@ def main(model_dir, adapter_dir, out):
             event.set()
     result["vllm_stopped_pieces"] = len(stopped)
     result["timings"]["vllm_generate_s"] = time.perf_counter() - t
+    result["api"] = served(vllm, PROMPTS[0])
     vllm.close()
     with open(out, "w", encoding="utf-8") as f:
         json.dump(result, f, ensure_ascii=False, indent=1)
@@ -211,3 +259,9 @@ def test_vllm_greedy_replies_equal_huggingface(tiny_model_dir: Path, tiny_adapte
     assert result["hf_tuned"] != result["hf_base"]  # the adapter was applied, not silently skipped
     assert len(result["vllm_pieces"]) > 1 and "".join(result["vllm_pieces"]) == result["vllm_tuned"][0]
     assert 3 <= result["vllm_stopped_pieces"] < 10
+    # kit api's app around the vLLM engine (the llamafactory-cli api --infer_backend vllm path), over loopback HTTP:
+    # the plain and the streamed reply are the huggingface engine's greedy reply, token for token.
+    api = result["api"]
+    assert api["models"] == ["tiny"]
+    assert api["plain"] == result["hf_tuned"][0]
+    assert len(api["streamed"]) > 1 and "".join(api["streamed"]) == result["hf_tuned"][0] and api["done"]
