@@ -49,7 +49,12 @@ def _taught(overrides: list[str], key: str) -> str:
         if item.startswith(f"{key}="):
             return item.split("=", 1)[1]
     params = notebook_parameters(notebook_dir() / "en" / f"{ORDER[2]}.ipynb")
-    return ast.literal_eval(params[key]["default"])
+    value = ast.literal_eval(params[key]["default"])
+    if value is None and key == "identity_author":  # None: the notebook's own default, in its language
+        from kit.tutorial.helpers import default_identity_author
+
+        return default_identity_author()
+    return value
 
 
 def conversation_figures(model: str, adapter: Path, name: str, author: str, seeds: int = SEEDS) -> dict[str, Any]:
