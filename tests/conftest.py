@@ -4,9 +4,10 @@
 (the same files LLaMA-Factory was run on), else a random-init Qwen2ForCausalLM with a byte-level BPE
 tokenizer trained on a few lines (ChatML special tokens at ids 0, 1, 2, as in Qwen).
 
-``demo`` (kit demo: notebooks 00-30, English), ``demo_zh`` (the Chinese edition) and ``experiments`` (notebook
-40) run once per session (tests/notebook_runs.py) and are shared by every test that needs an executed notebook.
-They start in the background as soon as the tests are collected, and the modules that read them run last. The
+``demo`` (kit demo: notebooks 00-30, English), ``demo_zh`` (the Chinese edition), ``experiments`` (notebook
+40), test_batch's two sweeps and test_wheel's kit demo from the installed wheel run once per session
+(tests/notebook_runs.py) and are shared by every test that reads them. They start in the background as soon as
+the tests are collected, and the tests that read them run last. The
 English runs are made under Binder's session environment with their process tree's memory sampled, which the
 Binder memory test (tests/test_binder.py) reads.
 """
