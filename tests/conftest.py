@@ -43,8 +43,6 @@ import pytest
 from notebook_runs import ORDER, NotebookRuns
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = REPO.parent / "shared" / "reference" / "llamafactory"
-REFERENCE_TINY = REFERENCE / "tiny-qwen"
 
 
 def build_tiny_qwen(out: Path, hidden_size: int = 128, seed: int = 0) -> Path:
@@ -61,35 +59,17 @@ def build_tiny_qwen(out: Path, hidden_size: int = 128, seed: int = 0) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny Qwen2 model folder (config, safetensors, tokenizer), writable, shared by the session."""
-    out = tmp_path_factory.mktemp("models") / "tiny-qwen"
-    if REFERENCE_TINY.is_dir() and not os.environ.get("KIT_TEST_BUILD_TINY"):
-        shutil.copytree(REFERENCE_TINY, out)
-        for f in out.iterdir():  # the reference is read-only; tests may write next to their copy
-            f.chmod(0o644)
-        out.chmod(0o755)
-        return out
-    return build_tiny_qwen(out)
+    from helpers import session_tiny_model
+
+    return session_tiny_model(tmp_path_factory.mktemp("models") / "tiny-qwen")
 
 
 @pytest.fixture(scope="session")
 def tiny_adapter_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A LoRA adapter trained for a few steps by the kit's own run_sft on tiny_model_dir.
+    """A LoRA adapter trained for a few steps by the kit's own run_sft on tiny_model_dir (helpers.train_tiny_adapter)."""
+    from helpers import train_tiny_adapter
 
-    A high learning rate on the identity data, so the adapter visibly changes greedy replies.
-    """
-    from kit import config
-    from kit.run.recipe import run_sft
-
-    out = tmp_path_factory.mktemp("adapters") / "sft"
-    cfg = config.from_dict({
-        "model_name_or_path": str(tiny_model_dir), "stage": "sft", "do_train": True, "finetuning_type": "lora",
-        "lora_target": "all", "lora_rank": 8, "dataset": "identity", "template": "qwen", "cutoff_len": 256,
-        "max_samples": 16, "output_dir": str(out), "overwrite_output_dir": True, "per_device_train_batch_size": 4,
-        "learning_rate": 5e-3, "max_steps": 24, "logging_steps": 4, "save_strategy": "no", "report_to": "none",
-        "disable_gradient_checkpointing": True, "device": "cpu", "identity_name": "Lumi", "identity_author": "the kit team",
-    })
-    run_sft(cfg)
-    return out
+    return train_tiny_adapter(tiny_model_dir, tmp_path_factory.mktemp("adapters") / "sft")
 
 
 @pytest.fixture(scope="session")
@@ -133,7 +113,8 @@ def tuned(tiny_model_dir: Path, tiny_adapter_dir: Path):
 
 # The fixtures that read the session's notebook runs (tests/notebook_runs.py), and the run each needs.
 RUN_OF_FIXTURE = {"demo_executed": "demo", "experiments": "experiments", "demo_zh": "demo_zh", "sweep": "sweep",
-                  "failing_sweep": "sweep_failing", "wheel_run": "wheel"}
+                  "failing_sweep": "sweep_failing", "wheel_run": "wheel", "vllm_predict_run": "vllm_predict",
+                  "vllm_compare_run": "vllm_compare"}
 _RUNS = pytest.StashKey[NotebookRuns]()
 
 

@@ -103,6 +103,41 @@ SHAREGPT = [
 ]
 
 
+def session_tiny_model(out: Path) -> Path:
+    """The session's tiny Qwen2 model (conftest's ``tiny_model_dir``) in ``out``: a writable copy of LLaMA-Factory's
+    reference tiny-qwen when the reference is present (the files LLaMA-Factory was run on, unless
+    KIT_TEST_BUILD_TINY is set), else a random-init model of its shape (hidden 128 over 4 heads: head size 32,
+    which vLLM's CPU attention kernels support; 16, from hidden 64, is refused)."""
+    import os
+    import shutil
+
+    reference = REFERENCE / "tiny-qwen"
+    if reference.is_dir() and not os.environ.get("KIT_TEST_BUILD_TINY"):
+        shutil.copytree(reference, out)
+        for f in out.iterdir():  # the reference is read-only; tests may write next to their copy
+            f.chmod(0o644)
+        out.chmod(0o755)
+        return out
+    return make_tiny_model(out, hidden=128, seed=0)
+
+
+def train_tiny_adapter(model_dir: Path, out: Path) -> Path:
+    """A LoRA adapter trained for a few steps by the kit's own run_sft on ``model_dir`` (conftest's
+    ``tiny_adapter_dir``). A high learning rate on the identity data, so the adapter visibly changes greedy replies."""
+    from kit import config
+    from kit.run.recipe import run_sft
+
+    cfg = config.from_dict({
+        "model_name_or_path": str(model_dir), "stage": "sft", "do_train": True, "finetuning_type": "lora",
+        "lora_target": "all", "lora_rank": 8, "dataset": "identity", "template": "qwen", "cutoff_len": 256,
+        "max_samples": 16, "output_dir": str(out), "overwrite_output_dir": True, "per_device_train_batch_size": 4,
+        "learning_rate": 5e-3, "max_steps": 24, "logging_steps": 4, "save_strategy": "no", "report_to": "none",
+        "disable_gradient_checkpointing": True, "device": "cpu", "identity_name": "Lumi", "identity_author": "the kit team",
+    })
+    run_sft(cfg)
+    return out
+
+
 def make_dataset_dir(out: Path, copies: int = 4) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / "identity.json").write_text(json.dumps(ALPACA * copies, ensure_ascii=False), encoding="utf-8")

@@ -32,8 +32,14 @@ NB20 = REPO / "notebooks" / "en" / "20_lora_sft.ipynb"
 SHORT = ["-p", "max_samples", "8", "-p", "num_train_epochs", "1", "-p", "logging_steps", "1", "-p", "train_own_data", "false"]
 # The least a run can be and still end ok with an eval loss: 2 examples of each dataset, one held out, 2 steps.
 SMALLEST = ["-p", "max_samples", "2", "-p", "num_train_epochs", "1", "-p", "train_own_data", "false"]
+# kit predict on LLaMA-Factory's predict reference, through transformers and through vLLM (tests/test_predict.py)
+PREDICT_FIXTURE = REPO / "tests" / "fixtures" / "llamafactory_predict"
+PREDICT_ARGS = ["--model_name_or_path", str(REPO / "kit" / "tiny_qwen"), "--adapter_name_or_path", str(PREDICT_FIXTURE / "adapter"),
+                "--template", "qwen", "--eval_dataset", "identity,alpaca_en_demo,alpaca_zh_demo", "--dataset_dir",
+                str(REPO / "kit" / "data" / "demo"), "--cutoff_len", "64", "--max_samples", "6", "--do_sample", "false",
+                "--max_new_tokens", "32"]
 # The order they run in: most tests read the English demo; the sweeps' and the wheel's readers come after.
-ORDER = ("demo", "experiments", "demo_zh", "sweep", "sweep_failing", "wheel")
+ORDER = ("demo", "experiments", "demo_zh", "sweep", "sweep_failing", "wheel", "vllm_predict", "vllm_compare")
 
 
 @dataclass
@@ -82,6 +88,10 @@ def jobs(root: Path) -> dict[str, Job]:
                                                 "--out", str(sweep / "bad"), "--parallel", "2"]}, sweep, binder=False),
         # the wheel built from this tree, installed into a new venv, kit demo run outside the checkout
         Job("wheel", "wheel", {"folder": str(wheel)}, wheel, binder=False),
+        # kit predict through transformers, then through vLLM in the vLLM environment (KIT_VLLM_PYTHON), compared
+        Job("vllm_predict", "vllm_predict", {"folder": str(root / "vllm-predict")}, root / "vllm-predict", binder=False),
+        # tests/compare_vllm.py in the vLLM environment: its backend against transformers, and kit api around it
+        Job("vllm_compare", "vllm_compare", {"folder": str(root / "vllm-compare")}, root / "vllm-compare", binder=False),
     )}
 
 
@@ -220,6 +230,46 @@ def _batch(argv: list[str]) -> dict[str, Any]:
     return {"code": code, "stdout": "".join(tee.parts), "out": argv[argv.index("--out") + 1]}
 
 
+def _vllm_predict(folder: Path) -> dict[str, Any]:
+    """``kit predict`` with transformers, then with ``--infer_backend vllm --compare_with`` its predictions, in the vLLM
+    environment (the path of LLaMA-Factory's scripts/vllm_infer.py); nothing where KIT_VLLM_PYTHON is not set."""
+    python = os.environ.get("KIT_VLLM_PYTHON")
+    if not python:
+        return {"skipped": "KIT_VLLM_PYTHON is not set"}
+    from kit import cli
+
+    hf, vllm = folder / "hf", folder / "vllm"
+    code = cli.main(["predict", *PREDICT_ARGS, "--output_dir", str(hf)])
+    if code != 0:
+        return {"hf_code": code}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([python, "-m", "kit.cli", "predict", *PREDICT_ARGS, "--infer_backend", "vllm", "--output_dir",
+                           str(vllm), "--compare_with", str(hf / "generated_predictions.jsonl")],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    return {"hf_code": code, "returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr[-3000:],
+            "hf": str(hf), "vllm": str(vllm)}
+
+
+def _vllm_compare(folder: Path) -> dict[str, Any]:
+    """tests/compare_vllm.py in the vLLM environment on the session's tiny model and adapter, made here as conftest
+    makes them; nothing where KIT_VLLM_PYTHON is not set."""
+    python = os.environ.get("KIT_VLLM_PYTHON")
+    if not python:
+        return {"skipped": "KIT_VLLM_PYTHON is not set"}
+    from helpers import session_tiny_model, train_tiny_adapter
+
+    model = session_tiny_model(folder / "tiny-qwen")
+    adapter = train_tiny_adapter(model, folder / "adapter")
+    out = folder / "result.json"
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1",
+           # This checkout's kit, whatever the vLLM environment has installed.
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    proc = subprocess.run([python, str(Path(__file__).with_name("compare_vllm.py")), str(model), str(adapter), str(out)],
+                          cwd=folder, env=env, capture_output=True, text=True, timeout=900)
+    result = json.loads(out.read_text(encoding="utf-8")) if proc.returncode == 0 and out.is_file() else None
+    return {"returncode": proc.returncode, "stderr": proc.stderr[-4000:], "result": result}
+
+
 def main(argv: list[str]) -> int:
     kind, result, arguments = argv[1], Path(argv[2]), json.loads(argv[3])
     if kind == "demo":
@@ -239,6 +289,10 @@ def main(argv: list[str]) -> int:
         from wheel_build import wheel_demo
 
         out = wheel_demo(Path(arguments["folder"]))
+    elif kind == "vllm_predict":
+        out = _vllm_predict(Path(arguments["folder"]))
+    elif kind == "vllm_compare":
+        out = _vllm_compare(Path(arguments["folder"]))
     else:
         raise SystemExit(f"notebook_runs.py: unknown kind {kind!r}")
     result.write_text(json.dumps(out, ensure_ascii=False), encoding="utf-8")

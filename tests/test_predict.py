@@ -226,30 +226,24 @@ def test_kit_predict_takes_dataset_as_vllm_infer_does(tmp_path, capsys, monkeypa
 VLLM_PYTHON = __import__("os").environ.get("KIT_VLLM_PYTHON")
 
 
+@pytest.fixture(scope="module")
+def vllm_predict_run(notebook_runs) -> dict:
+    """kit predict on the predict reference through transformers, then through vLLM with --compare_with (the vLLM
+    environment's python): made once in the background (tests/notebook_runs.py), since vLLM takes half a minute."""
+    return notebook_runs.get("vllm_predict").result
+
+
 @pytest.mark.vllm
 @pytest.mark.skipif(not VLLM_PYTHON, reason="KIT_VLLM_PYTHON is not set: create the vLLM environment with "
                     "`bash scripts/vllm_env.sh` (and pip install jieba nltk rouge-chinese in it), then set "
                     "KIT_VLLM_PYTHON=.venv-vllm/bin/python to run this")
 @needs_eval
-def test_kit_predict_with_vllm_reports_how_many_differ_from_huggingface(tmp_path, capsys, monkeypatch):
+def test_kit_predict_with_vllm_reports_how_many_differ_from_huggingface(vllm_predict_run):
     """The vLLM path (scripts/vllm_infer.py's): the same files, and how many greedy texts differ from transformers'."""
-    import os
-    import subprocess
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    fixture = REPO / "tests" / "fixtures" / "llamafactory_predict"
-    common = ["--model_name_or_path", str(TINY), "--adapter_name_or_path", str(fixture / "adapter"), "--template", "qwen",
-              "--eval_dataset", "identity,alpaca_en_demo,alpaca_zh_demo", "--dataset_dir", str(DEMO), "--cutoff_len", "64",
-              "--max_samples", "6", "--do_sample", "false", "--max_new_tokens", "32"]
-    assert cli.main(["predict", *common, "--output_dir", str(tmp_path / "hf")]) == 0
-    env = {**os.environ, "PYTHONPATH": str(REPO), "VLLM_CPU_KVCACHE_SPACE": "1"}
-    proc = subprocess.run([VLLM_PYTHON, "-m", "kit.cli", "predict", *common, "--infer_backend", "vllm",
-                           "--output_dir", str(tmp_path / "vllm"),
-                           "--compare_with", str(tmp_path / "hf" / "generated_predictions.jsonl")],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "of 18 prediction(s) differ" in proc.stdout or "all 18 prediction(s) equal" in proc.stdout
-    vllm_lines = (tmp_path / "vllm" / "generated_predictions.jsonl").read_text(encoding="utf-8").splitlines()
-    hf_lines = (tmp_path / "hf" / "generated_predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    run = vllm_predict_run
+    assert run["hf_code"] == 0 and run["returncode"] == 0, run.get("stderr")
+    assert "of 18 prediction(s) differ" in run["stdout"] or "all 18 prediction(s) equal" in run["stdout"]
+    vllm_lines = (Path(run["vllm"]) / "generated_predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    hf_lines = (Path(run["hf"]) / "generated_predictions.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(vllm_lines) == len(hf_lines) == 18
     assert [json.loads(a)["prompt"] for a in vllm_lines] == [json.loads(b)["prompt"] for b in hf_lines]
