@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import time
 from importlib import resources
@@ -140,15 +141,53 @@ def execute(notebook: str | Path, output: str | Path, parameters: Mapping[str, A
     except OSError as exc:
         raise NotebookError(_("output {path} cannot be written ({error})").format(path=output, error=exc.strerror or exc)) from None
     try:
-        with tempfile.TemporaryDirectory(prefix="kit-kernel-") as sockets:
-            pm.execute_notebook(str(notebook), str(output), parameters=dict(parameters or {}), cwd=str(cwd) if cwd else None,
-                                kernel_name=kernel_name, progress_bar=False, execution_timeout=timeout,
-                                **_kernel_config(Path(sockets)))
+        with tempfile.TemporaryDirectory(prefix="kit-kernel-") as sockets, \
+                open(Path(sockets) / "kernel.log", "w+b") as kernel_log:
+            try:
+                pm.execute_notebook(str(notebook), str(output), parameters=dict(parameters or {}),
+                                    cwd=str(cwd) if cwd else None, kernel_name=kernel_name, progress_bar=False,
+                                    execution_timeout=timeout, kernel_manager_class=_kernel_manager_class(kernel_log),
+                                    **_kernel_config(Path(sockets)))
+            except BaseException as exc:
+                if not isinstance(exc, pm.PapermillExecutionError):  # the kernel died or would not start: say what it said
+                    _show_tail(kernel_log)
+                raise
     except pm.PapermillExecutionError as exc:
         raise NotebookError(_("{notebook}: cell {cell} failed with {error} (the executed notebook is kept at {output})").format(
             notebook=Path(notebook).name, cell=exc.exec_count, error=f"{exc.ename}: {exc.evalue}", output=output),
             exc.exec_count, f"{exc.ename}: {exc.evalue}") from None
     return read(output)
+
+
+def _kernel_manager_class(log: Any) -> type:
+    """nbclient's kernel manager, with the kernel's own standard error written to ``log`` instead of the terminal.
+
+    A cell's output reaches the notebook either way (ipykernel sends it as messages). What the kernel process
+    itself writes to its standard error does not: chiefly ipykernel's log, as "[IPKernelApp] ERROR |
+    KeyboardInterrupt caught in kernel." when jupyter_client interrupts the idle kernel before shutting it down
+    (now and then, under kit demo and kit batch), a line a person can do nothing about. ``execute`` shows the
+    log's end when the kernel dies or does not start.
+    """
+    from jupyter_client import AsyncKernelManager
+
+    class KernelManagerWithLog(AsyncKernelManager):
+        async def start_kernel(self, **kw: Any) -> None:
+            kw.setdefault("stderr", log)
+            await AsyncKernelManager.start_kernel(self, **kw)
+
+    return KernelManagerWithLog
+
+
+def _show_tail(log: Any, size: int = 4000) -> None:
+    try:
+        log.flush()
+        log.seek(0, os.SEEK_END)
+        log.seek(max(0, log.tell() - size))
+        tail = log.read().decode("utf-8", "replace").strip()
+    except (OSError, ValueError):
+        return
+    if tail:
+        print(_("the notebook's kernel wrote:") + "\n" + tail, file=sys.stderr)
 
 
 def _kernel_config(sockets: Path | None = None) -> dict[str, Any]:
