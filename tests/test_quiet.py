@@ -106,6 +106,23 @@ def test_deepspeed_note_filter_lets_other_records_through():
     assert NO_CPU_ACCELERATOR_NOTE.filter(record("DS_ACCELERATOR must be one of ..."))
 
 
+def test_only_the_runs_own_accumulation_note_is_dropped():
+    import logging
+
+    from kit.model import quiet_accumulation_note
+
+    def record(steps: int) -> logging.LogRecord:
+        return logging.LogRecord("accelerate.accelerator", logging.WARNING, __file__, 1, "[RANK 0] Gradient accumulation "
+                                 f"steps mismatch: GradientAccumulationPlugin has 1, DeepSpeed config has {steps}. Using "
+                                 "DeepSpeed's value.", None, None)
+
+    accelerate_logger = logging.getLogger("accelerate.accelerator")
+    with quiet_accumulation_note(2):
+        assert not accelerate_logger.filter(record(2))
+        assert accelerate_logger.filter(record(4))  # not the run's value: a person should see it
+    assert accelerate_logger.filter(record(2)) and not accelerate_logger.filters
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("torchrun", [False, True], ids=["in-process", "torchrun"])
 def test_a_deepspeed_training_run_prints_no_accelerator_note_or_loading_bar(tiny_model_dir, tmp_path, torchrun):
@@ -122,3 +139,5 @@ def test_a_deepspeed_training_run_prints_no_accelerator_note_or_loading_bar(tiny
     assert json.loads((out_dir / "all_results.json").read_text())["train_loss"] > 0
     assert "Setting accelerator to CPU" not in out and "Loading weights" not in out, out
     assert "OMP_NUM_THREADS" not in out, out
+    # the quick start accumulates 2 steps: accelerate's note that its plugin has 1 (the Trainer's design) is not shown
+    assert "Gradient accumulation steps mismatch" not in out, out
