@@ -3,7 +3,7 @@
 #
 #   bash dev.sh demo [key=value ...]   the whole quick start on the embedded tiny model (CPU, minutes)
 #   bash dev.sh test [pytest args]     the test suite
-#   bash dev.sh setup                  only create .venv and install the kit
+#   bash dev.sh setup                  only create .venv and install the kit (what the tests need)
 #
 # KIT_VENV (default .venv), KIT_TORCH (default torch==2.13.0) and KIT_TORCH_INDEX (default PyTorch's CPU
 # index; empty: only the index pip is configured with) can be overridden.
@@ -31,34 +31,47 @@ install_torch() {
   "$VENV/bin/python" -m pip install -q "$TORCH"
 }
 
-setup() {
+# What each command installs: the demo, the kit with the notebooks, DeepSpeed and ModelScope; the tests (and
+# setup), the dev extra on top (pytest, the docs' Sphinx, the API clients) and DeepSpeed's CPU op compiled.
+install() {
+  local level=$1  # demo or dev
   if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv "$VENV"
   fi
   local stamp="$VENV/.kit-installed"
-  # Reinstall only when the dependencies changed.
-  local want
+  # Reinstall only when the dependencies changed or a command needs more than was installed.
+  local want have=""
   want=$(cat pyproject.toml dev.sh | sha256sum | cut -c1-16)
-  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  [ -f "$stamp" ] && have=$(cat "$stamp")
+  if [ "$have" = "$want dev" ] || { [ "$level" = demo ] && [ "$have" = "$want demo" ]; }; then
+    return
+  fi
+  if [ "${have%% *}" != "$want" ]; then
     "$VENV/bin/python" -m pip install -q --upgrade pip
     install_torch
-    # modelscope: the quick start's hub (USE_MODELSCOPE_HUB=1), so `kit doctor` finds it after `dev.sh demo`.
-    # -qq, not -q: recent pip (26.3 here) shows a local project's build-backend warnings at WARNING level, so -q
-    # lets through setuptools' "Package would be ignored" (the data folders under kit/) and "Editable
-    # installation" notices, about 250 lines that ask nothing of the person. -qq keeps errors: a failed build
-    # still prints its whole output, and a dependency conflict its ERROR line.
-    "$VENV/bin/python" -m pip install -qq -e ".[deepspeed,notebooks,modelscope,dev]"
-    # DeepSpeed compiles a C++ op on its first run (about a minute): do it now, not in the first training.
-    "$VENV/bin/python" -c "from kit.run.launch import prebuild_deepspeed_ops as b; b() or print('DeepSpeed op not prebuilt; the first run will compile it')"
-    echo "$want" > "$stamp"
   fi
+  local extras="deepspeed,notebooks,modelscope"
+  [ "$level" = dev ] && extras="$extras,dev"
+  # modelscope: the quick start's hub (USE_MODELSCOPE_HUB=1), so `kit doctor` finds it after `dev.sh demo`.
+  # -qq, not -q: recent pip (26.3 here) shows a local project's build-backend warnings at WARNING level, so -q
+  # lets through setuptools' "Package would be ignored" (the data folders under kit/) and "Editable
+  # installation" notices, about 250 lines that ask nothing of the person. -qq keeps errors: a failed build
+  # still prints its whole output, and a dependency conflict its ERROR line.
+  "$VENV/bin/python" -m pip install -qq -e ".[$extras]"
+  if [ "$level" = dev ]; then
+    # DeepSpeed compiles a C++ op (shared-memory all-reduce) the first time several training processes share a
+    # CPU: about 40 s of g++, so do it now, not inside a test. The demo trains in one process, which does not
+    # load the op (kit.device.skip_cpu_shared_memory_op), so `dev.sh demo` skips this.
+    "$VENV/bin/python" -c "from kit.run.launch import prebuild_deepspeed_ops as b; b() or print('DeepSpeed op not prebuilt; the first run of several processes will compile it')"
+  fi
+  echo "$want $level" > "$stamp"
 }
 
 cmd=${1:-}
 shift || true
 case "$cmd" in
-  setup) setup ;;
-  demo) setup; exec "$VENV/bin/kit" demo "$@" ;;
-  test) setup; exec "$VENV/bin/python" -m pytest "$@" ;;
+  setup) install dev ;;
+  demo) install demo; exec "$VENV/bin/kit" demo "$@" ;;
+  test) install dev; exec "$VENV/bin/python" -m pytest "$@" ;;
   *) echo "usage: bash dev.sh demo|test|setup [args]" >&2; exit 2 ;;
 esac

@@ -248,3 +248,25 @@ def extensions_dir() -> Path:
 def use_extensions_dir() -> None:
     """Point this process's DeepSpeed at :func:`extensions_dir` (a rank started by a person's own torchrun too)."""
     os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(extensions_dir()))
+
+
+def skip_cpu_shared_memory_op(kind: str, world_size: int) -> bool:
+    """On a CPU with one training process, tell DeepSpeed not to load its shared-memory all-reduce op; True if told.
+
+    DeepSpeed loads the op whenever it starts its communication on a CPU. On a machine where it is not yet built,
+    that means a g++ compile: about 40 s, gigabytes of memory, and a failed run where no compiler is installed.
+    The op only speeds up all-reduce between several processes on one host, and one process has nothing to
+    reduce: its gradients are the same without it, and torch.distributed (gloo) does the rest. Several
+    processes still load it. The switch is DeepSpeed's own table of the ops this machine can build
+    (``deepspeed.ops.__compatible_ops__``, which its communication set-up reads).
+    """
+    if kind != "cpu" or world_size > 1:
+        return False
+    import deepspeed.ops
+    from deepspeed.accelerator import get_accelerator
+
+    builder = get_accelerator().create_op_builder("ShareMemCommBuilder")
+    if builder is None:
+        return False
+    deepspeed.ops.__compatible_ops__[builder.NAME] = False
+    return True

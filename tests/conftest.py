@@ -166,11 +166,10 @@ def notebook_runs(pytestconfig: pytest.Config) -> NotebookRuns:
 @dataclass
 class Executed:
     """A session run: what it returned, the memory its processes took (for the runs under Binder's environment),
-    whether DeepSpeed's op was prebuilt before it, and its folder."""
+    and its folder."""
 
     result: Any  # kit demo's DemoRun, or notebook 40's published values
     memory: Any  # tests/peak_memory.py's PeakMemory, or None
-    op_prebuilt: bool
     folder: Path
 
 
@@ -189,7 +188,7 @@ def _demo_run(notebook_runs: NotebookRuns, name: str, lang: str) -> Executed:
     run = DemoRun(Path(r["run_dir"]), Path(r["output_dir"]), notebooks={k: Path(v) for k, v in r["notebooks"].items()},
                   values=r["values"], seconds=r["seconds"])
     _keep_executed(run.run_dir / lang, lang)
-    return Executed(run, job.memory, notebook_runs.prebuilt(), job.folder)
+    return Executed(run, job.memory, job.folder)
 
 
 @pytest.fixture(scope="session")
@@ -219,7 +218,7 @@ def experiments(notebook_runs: NotebookRuns) -> Executed:
     Its working directory is ``folder``; the executed notebook is ``folder / "en" / "40_experiments.ipynb"``.
     """
     job = notebook_runs.get("experiments")
-    return Executed(job.result["values"], job.memory, notebook_runs.prebuilt(), job.folder)
+    return Executed(job.result["values"], job.memory, job.folder)
 
 
 @pytest.fixture

@@ -109,7 +109,10 @@ class NotebookRuns:
         self._scheduled: list[str] = []
 
     def prebuilt(self) -> bool:
-        """DeepSpeed's op compiled into this session's TORCH_EXTENSIONS_DIR (once; False where it cannot be)."""
+        """DeepSpeed's op compiled into this session's TORCH_EXTENSIONS_DIR (once; False where it cannot be).
+
+        The runs here train in one process and do not load it; the suite's tests of several processes do, and a
+        pytest started without dev.sh (which compiles it) would otherwise compile it inside one of them."""
         with self._lock:
             if self._prebuilt is None:
                 from kit.run.launch import prebuild_deepspeed_ops

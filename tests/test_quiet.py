@@ -133,11 +133,15 @@ def test_a_deepspeed_training_run_prints_no_accelerator_note_or_loading_bar(tiny
                                                       max_steps=1, val_size=0, eval_strategy="no", plot_loss=False))
     # In-process, OMP_NUM_THREADS unset: accelerate would warn that it sets it.
     # main() reads sys.argv, as the kit command does: only then is this process its own to host the rank in.
+    # An empty op cache and no working C++ compiler: one process needs no shared-memory all-reduce, so DeepSpeed is
+    # not asked to build its op (about 40 s of g++ and a "built successfully" line; a failed run without g++).
+    no_compiler = {"TORCH_EXTENSIONS_DIR": str(tmp_path / "empty-op-cache"), "CXX": "/bin/false", "CC": "/bin/false"}
     out = _python(f"import sys\nfrom kit.cli import main\nsys.argv = ['kit', 'train', {str(cfg)!r}]\nsys.exit(main())", timeout=600,
-                  **({"FORCE_TORCHRUN": "1"} if torchrun else {"OMP_NUM_THREADS": None, "FORCE_TORCHRUN": None}))
+                  **no_compiler, **({"FORCE_TORCHRUN": "1"} if torchrun else {"OMP_NUM_THREADS": None, "FORCE_TORCHRUN": None}))
     assert ("launching torchrun" in out) == torchrun and ("one process: DeepSpeed runs in this one" in out) != torchrun, out
     assert json.loads((out_dir / "all_results.json").read_text())["train_loss"] > 0
     assert "Setting accelerator to CPU" not in out and "Loading weights" not in out, out
     assert "OMP_NUM_THREADS" not in out, out
+    assert "built successfully" not in out and not any((tmp_path / "empty-op-cache").glob("*/*.so")), out
     # the quick start accumulates 2 steps: accelerate's note that its plugin has 1 (the Trainer's design) is not shown
     assert "Gradient accumulation steps mismatch" not in out, out

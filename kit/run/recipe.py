@@ -457,6 +457,7 @@ def _run_sft(cfg: RunPlan | Config | str | Path, overrides: Sequence[str] = ()) 
         return _train(plan, info, fp16, bf16)
     # a rank of a person's own `torchrun -m kit.train` did not come through kit.run.launch's environment
     device_mod.use_extensions_dir()
+    device_mod.skip_cpu_shared_memory_op(info.kind, env.world_size or 1)
     with _one_process_group(env, info), model_mod.quiet_accumulation_note(cfg.train.gradient_accumulation_steps):
         return _train(plan, info, fp16, bf16)
 
