@@ -13,6 +13,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -555,6 +556,10 @@ def test_ctrl_c_on_a_real_terminal(tiny_model_dir: Path) -> None:
     pid, fd = pty.fork()
     if pid == 0:  # the child: kit chat, whose model writes until it is stopped (any real model may end its reply first)
         os.environ.update(HF_HUB_OFFLINE="1", KIT_LANG="en", OMP_NUM_THREADS="1")
+        # A person's shell starts kit chat with SIGINT at its default. Tests started as a background job of a
+        # non-interactive shell (`.ci/run &`) inherit it ignored, and Python keeps an ignored SIGINT ignored,
+        # so without this the terminal's Ctrl+C would never reach the chat.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.execv(sys.executable, [sys.executable, "-c", _ENDLESS_CHAT, "chat", "--model_name_or_path", str(tiny_model_dir),
                                   "--template", "qwen", "--do_sample", "false"])
     seen = b""
