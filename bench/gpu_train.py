@@ -19,8 +19,13 @@ FLOPs per trained token, counted for what actually runs (frozen base + adapters)
   LoRA A and B: 6 per parameter (forward, input and weight gradients);
   causal attention scores and values: 4 * layers * seq * hidden forward (half of a full square),
   x3 with the backward pass.
-MFU = FLOPs/token x tokens/s against the H200's dense bf16 spec (989 TFLOP/s) and against the
-~790 TFLOP/s a large bf16 matmul reaches on it (measured here too when CUDA is present).
+MFU = FLOPs/token x tokens/s against the device's dense bf16 spec (H100 SXM and H200: 989 TFLOP/s, H100
+PCIe 756, A100 312; null for a device not in the table) and against what an 8192^3 bf16 matmul reaches on
+the same device, measured before the runs (on an H100 or H200 about 790 TFLOP/s).
+
+Two rates per run: over the Trainer's train_runtime (first steps, CUDA's and cuBLAS's warm-up included), and
+steady, from the moments the Trainer's logging lines ({'loss': ...}, every logging_steps) reach this process:
+the steps between the first and the last logged step over the time between them. MFU is given for both.
 """
 
 from __future__ import annotations
@@ -33,8 +38,31 @@ import tempfile
 import time
 from pathlib import Path
 
-SPEC_TFLOPS = 989.0  # H200 SXM, dense bf16
-MATMUL_TFLOPS = 790.0  # what a large bf16 matmul reaches on an H200 (measured figure quoted in the issue)
+# Dense bf16 tensor-core TFLOP/s from NVIDIA's data sheets, by a part of torch.cuda.get_device_name();
+# the first that matches wins (the H100 PCIe before the SXM part's plain "H100").
+SPEC_TFLOPS = (("H200", 989.0), ("H100 PCIe", 756.0), ("H100", 989.0), ("A100", 312.0))
+LOGGING_STEPS = 10
+
+
+def spec_tflops() -> tuple[str | None, float | None]:
+    import torch
+
+    if not torch.cuda.is_available():
+        return None, None
+    name = torch.cuda.get_device_name()
+    return name, spec_for(name)
+
+
+def spec_for(device_name: str) -> float | None:
+    return next((tflops for part, tflops in SPEC_TFLOPS if part in device_name), None)
+
+
+def steady_rate(stamped: list[tuple[float, str]]) -> tuple[int, float] | None:
+    """(steps, seconds) between the first and the last logged training step, from when their lines arrived."""
+    times = [t for t, line in stamped if line.startswith("{'loss'") or line.startswith('{"loss"')]
+    if len(times) < 2 or times[-1] <= times[0]:
+        return None
+    return (len(times) - 1) * LOGGING_STEPS, times[-1] - times[0]
 
 SHAPES = {
     # Qwen2-0.5B: 24 layers, hidden 896, 14 heads (2 kv), intermediate 4864, tied embeddings, vocab 151936
@@ -69,10 +97,15 @@ def build_model(folder: Path, size: str) -> dict:
     torch.manual_seed(0)
     torch.set_default_dtype(torch.bfloat16)  # built in bf16 directly: a 7B model in fp32 first would need 30 GB
     try:
-        model = Qwen2ForCausalLM(config)
+        # On the GPU when there is one: initialising 7B random weights there takes seconds, on the CPU minutes.
+        with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
+            model = Qwen2ForCausalLM(config)
     finally:
         torch.set_default_dtype(torch.float32)
     model.save_pretrained(folder, safe_serialization=True)
+    del model
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()  # the training process gets the whole card
     return shape
 
 
@@ -144,6 +177,8 @@ def main() -> int:
 
     i18n.set_language("en")  # the log lines read below are the English ones
     info = device_mod.detect()
+    device_name, spec = spec_tflops()
+    matmul = matmul_tflops()  # before the runs, on a card nothing else uses
     has_ds = importlib.util.find_spec("deepspeed") is not None
     runs = []
     with tempfile.TemporaryDirectory(prefix="kit-gpu-bench-") as tmp:
@@ -160,14 +195,16 @@ def main() -> int:
                 "lora_target": targets, "dataset": "long", "dataset_dir": str(base / "data"), "template": "qwen",
                 "cutoff_len": a.cutoff_len, "output_dir": str(out), "overwrite_output_dir": True, "max_steps": a.steps,
                 "per_device_train_batch_size": a.batch, "gradient_accumulation_steps": 1, "learning_rate": 1e-4,
-                "lr_scheduler_type": "cosine", "warmup_ratio": 0.05, "logging_steps": 10, "save_steps": 100000,
+                "lr_scheduler_type": "cosine", "warmup_ratio": 0.05, "logging_steps": LOGGING_STEPS, "save_steps": 100000,
                 "bf16": info.bf16 and info.kind != "cpu", "deepspeed": ds, "report_to": "none",
                 **({} if CHECKPOINTING[gc] is None else {"disable_gradient_checkpointing": CHECKPOINTING[gc]})})
-            lines: list[str] = []
+            stamped: list[tuple[float, str]] = []
             start = time.perf_counter()
-            code = launch.launch_sft(cfg, on_line=lines.append, env=EnvSettings.from_environ(
+            code = launch.launch_sft(cfg, on_line=lambda line: stamped.append((time.perf_counter(), line)),
+                                     env=EnvSettings.from_environ(
                 {"FORCE_TORCHRUN": "1", "NPROC_PER_NODE": "1"}))
             wall = time.perf_counter() - start
+            lines = [line for _, line in stamped]
             if code != 0:
                 errors = [line for line in lines if "Error" in line and "ChildFailedError" not in line]
                 runs.append({"run": name, "exit_code": code, "errors": errors[-5:], "tail": lines[-15:]})
@@ -179,18 +216,29 @@ def main() -> int:
                               if "trainable params: " in line), 0)
             tokens = a.steps * a.batch * a.cutoff_len
             tokens_per_s = tokens / r["train_runtime"]
+            steady = steady_rate(stamped)
+            steady_tokens_per_s = steady[0] * a.batch * a.cutoff_len / steady[1] if steady else None
             fpt = flops_per_token(shape, trainable, a.cutoff_len, checkpointing)
+
+            def mfu(rate: float | None, peak: float | None) -> float | None:
+                return round(fpt * rate / 1e12 / peak, 4) if rate and peak else None
+
             achieved = fpt * tokens_per_s / 1e12
             runs.append({"run": name, "deepspeed": ds, "lora_target": targets, "target_modules": adapter["target_modules"],
                          "trainable_params": trainable, "gradient_checkpointing_asked": gc, "gradient_checkpointing": checkpointing,
                          "train_runtime_s": r["train_runtime"], "wall_s": round(wall, 1), "tokens_per_s": round(tokens_per_s),
-                         "tflops_achieved": round(achieved, 2), "mfu_vs_spec": round(achieved / SPEC_TFLOPS, 4),
-                         "mfu_vs_matmul": round(achieved / MATMUL_TFLOPS, 4),
+                         "tflops_achieved": round(achieved, 2), "mfu_vs_spec": mfu(tokens_per_s, spec),
+                         "mfu_vs_matmul": mfu(tokens_per_s, matmul),
+                         "steady_steps": steady[0] if steady else None,
+                         "steady_tokens_per_s": round(steady_tokens_per_s) if steady_tokens_per_s else None,
+                         "steady_mfu_vs_spec": mfu(steady_tokens_per_s, spec),
+                         "steady_mfu_vs_matmul": mfu(steady_tokens_per_s, matmul),
                          "peak_memory_gib": round(r.get("train_peak_memory_mib", 0) / 1024, 2), "train_loss": r["train_loss"]})
     print(json.dumps({"device": info.summary(), "torch": torch.__version__, "size": a.size, "shape": shape,
                       "steps": a.steps, "batch": a.batch, "cutoff_len": a.cutoff_len,
                       "deepspeed": "installed" if has_ds else "not installed: plain DDP, one process",
-                      "matmul_tflops_measured": matmul_tflops(), "runs": runs}, indent=1), file=json_out)
+                      "gpu": device_name, "spec_tflops_bf16": spec, "matmul_tflops_measured": matmul,
+                      "runs": runs}, indent=1), file=json_out)
     return 0 if all("exit_code" not in r for r in runs) else 1
 
 
