@@ -69,7 +69,7 @@ def cmd_preprocess(args: Sequence[str]) -> int:
     from kit import config
     from kit.config.command_line import ConfigCommandParser
     from kit.data import preprocess
-    from kit.data import write_jsonl
+    from kit.data import check_new_output, write_jsonl
 
     parser = ConfigCommandParser("kit preprocess", _(
         "Encode the datasets a config names, as training will: preview a few examples (what is trained is\n"
@@ -77,7 +77,10 @@ def cmd_preprocess(args: Sequence[str]) -> int:
     parser.add_argument("--output", metavar="FILE.jsonl", help=_("write every encoded example as JSONL here"))
     parser.add_argument("--preview", type=int, default=3, metavar="N", help=_("examples to show without --output (default 3)"))
     ns = parser.parse_args(args)
-    encoded = preprocess.encode(config.load(ns.config, ns.overrides))
+    cfg = config.load(ns.config, ns.overrides)
+    if ns.output:
+        check_new_output(Path(ns.output).expanduser())  # before the encoding's minutes, not after
+    encoded = preprocess.encode(cfg)
     data = encoded.data
     if ns.output:
         write_jsonl(data.all, Path(ns.output).expanduser())
@@ -86,9 +89,10 @@ def cmd_preprocess(args: Sequence[str]) -> int:
     for i in range(min(ns.preview, len(data.all))):
         src = data.sources[i]
         tokens, trained = encoded.counts(i)
-        print(f"=== example {i} ({src.dataset}[{src.index}]): {tokens} tokens, {trained} trained")
+        print(_("=== example {i} ({dataset}[{index}]): {tokens} tokens, {trained} trained").format(
+            i=i, dataset=src.dataset, index=src.index, tokens=tokens, trained=trained))
         print("".join(f"[[{text}]]" if is_trained else text for text, is_trained in encoded.pieces(i)))
-    print("([[...]] is trained: its labels are kept; the rest has label -100)")
+    print(_("([[...]] is trained: its labels are kept; the rest has label -100)"))
     print(json.dumps(data.stats(), ensure_ascii=False))
     return 0
 

@@ -154,6 +154,11 @@ def test_the_kits_own_command_line_checks_read_the_same(capsys):
     assert line == "error: -p x: give a value (-p NAME VALUE [VALUE ...])"
     line = _one_mistake(*_run(capsys, "export", "--replace_earlier_export=maybe"), "export", SAYS["en"])
     assert line == "error: --replace_earlier_export: 'maybe' is not true or false"
+    # A bare flag is true only for a true/false key: `--output_dir $OUT` with OUT empty is not a folder named "True".
+    line = _one_mistake(*_run(capsys, "train", "c.yaml", "--output_dir"), "train", SAYS["en"])
+    assert line == "error: --output_dir needs a value (--output_dir VALUE); only a true/false key can be given alone"
+    line = _one_mistake(*_run(capsys, "chat", "--template", "--do_sample"), "chat", SAYS["en"])
+    assert line.startswith("error: --template needs a value")
 
 
 def test_an_unknown_command_and_a_missing_language(capsys):

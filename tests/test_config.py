@@ -97,11 +97,16 @@ def test_deepspeed_lookup_order(tmp_path, monkeypatch):
     # The quick start's path inside a LLaMA-Factory checkout resolves to the kit's own copy.
     found = ds_config.find_deepspeed_config("examples/deepspeed/ds_z0_config.json", tmp_path, cwd=tmp_path)
     assert found == (ds_config.DEEPSPEED_DIR / "ds_z0_config.json").resolve()
+    # ... and says so, naming both (the run logs this line): a mistyped path is not replaced without a word.
+    note = ds_config.fallback_note("/home/me/ds_z2_config.json", ds_config.find_deepspeed_config("/home/me/ds_z2_config.json"))
+    assert note.startswith("deepspeed: '/home/me/ds_z2_config.json' is not there; using the kit's own ds_z2_config.json (")
+    assert ds_config.fallback_note(str(found), found) is None  # the kit's file named by its own path: nothing to say
     # A file next to the YAML wins over the kit's copy.
     (tmp_path / "examples" / "deepspeed").mkdir(parents=True)
     mine = tmp_path / "examples" / "deepspeed" / "ds_z0_config.json"
     mine.write_text(json.dumps({"zero_optimization": {"stage": 2}}))
     assert ds_config.find_deepspeed_config("examples/deepspeed/ds_z0_config.json", tmp_path, cwd=Path("/")) == mine.resolve()
+    assert ds_config.fallback_note("examples/deepspeed/ds_z0_config.json", mine.resolve()) is None
     with pytest.raises(ConfigError, match="not found"):
         ds_config.find_deepspeed_config("ds_z9_config.json", tmp_path, cwd=tmp_path)
     broken = tmp_path / "broken.json"

@@ -270,6 +270,24 @@ def test_estimate_main_with_the_kit_config(tmp_path, capsys):
     assert "lora_rnak" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flags, says", [
+    (["--device_memory_gib", "inf"], "--device_memory_gib: inf is not a memory size"),
+    (["--device_memory_gib", "nan"], "--device_memory_gib: nan is not a memory size"),
+    (["--device_memory_gib", "-5"], "--device_memory_gib: -5.0 is not a memory size"),
+    (["--device_memory_gib", "0"], "--device_memory_gib: 0.0 is not a memory size"),
+    (["--nproc", "0"], "--nproc: 0 is not a count"),
+    (["--nnodes", "-1"], "--nnodes: -1 is not a count"),
+])
+def test_estimate_refuses_memory_and_counts_that_are_not(tmp_path, capsys, flags, says):
+    model = write_config(tmp_path / "model", TINY)
+    yaml = tmp_path / "cfg.yaml"
+    yaml.write_text(f"model_name_or_path: {model}\nfinetuning_type: lora\n")
+    with pytest.raises(SystemExit) as exc:
+        estimate_cli.estimate_main([str(yaml), *flags])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and says in err and "Traceback" not in err, err
+
+
 def test_text_and_html_in_chinese_keep_english_codes_in_json():
     from kit import i18n
 

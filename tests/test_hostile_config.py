@@ -31,6 +31,31 @@ def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path):
     assert "'learning_rate' appears twice, on line 2 and line 4" in text, text
 
 
+@pytest.mark.parametrize("text, line, says", [
+    ("model_name_or_path: m\ntemplate: qwen\nlearning_rate\uff1a1.0e-4\n", 3, "'\uff1a' (U+FF1A) where YAML needs the plain ':'"),
+    ("model_name_or_path: m\n# \u6ce8\u91ca\uff0c\u8bf4\u660e\ntemplate: qwen\nlearning_rate:\u3000 1.0e-4\n", 4, "(U+3000)"),
+])
+def test_a_full_width_character_from_an_input_method_is_named_on_its_own_line(tmp_path, text, line, says):
+    with pytest.raises(ConfigError) as exc:
+        config.load(write(tmp_path, text))
+    assert f"line {line} holds" in str(exc.value) and says in str(exc.value), str(exc.value)
+
+
+def test_an_invisible_character_in_a_key_is_shown(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        config.load(write(tmp_path, "model_name_or_path: m\nlearning_rate\u200b: 1.0e-4\n"))
+    assert "'learning_rate\\u200b': unknown key: it holds an invisible character U+200B; write it as learning_rate" in str(exc.value)
+
+
+@pytest.mark.parametrize("encoding, says", [("gbk", "is not UTF-8 text (byte 19, line 2"), ("utf-16", "is UTF-16 text")])
+def test_a_config_saved_in_another_encoding_says_how_to_convert_it(tmp_path, encoding, says):
+    p = tmp_path / "cfg.yaml"
+    p.write_text("template: qwen\n# \u6ce8\u91ca\n", encoding=encoding)
+    with pytest.raises(ConfigError) as exc:
+        config.load(p)
+    assert says in str(exc.value) and "save it as UTF-8" in str(exc.value), str(exc.value)
+
+
 def test_a_duplicate_inside_a_nested_value_is_refused_too(tmp_path):
     p = write(tmp_path, "dataset: {a: 1, a: 2}\n")
     with pytest.raises(ConfigError, match="'a' appears twice"):

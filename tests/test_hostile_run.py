@@ -115,6 +115,39 @@ def test_overwrite_removes_exactly_what_the_manifest_lists(finished, tmp_path, d
     assert set(now) == {p.name for p in out.iterdir()} - {MANIFEST, "notes.md", "my-plots"}
 
 
+def test_a_file_a_person_put_inside_a_kit_checkpoint_is_not_deleted(finished, tmp_path, dirs, capsys):
+    out = _copy(finished, tmp_path)
+    contents = json.loads((out / MANIFEST).read_text())["contents"]
+    # Each checkpoint's files were recorded once its save was complete: exactly what is in it.
+    assert set(contents) == {"checkpoint-2", "checkpoint-4"}
+    assert contents["checkpoint-2"] == output_mod.files_in(out / "checkpoint-2")
+    assert "adapter_model.safetensors" in contents["checkpoint-2"]
+    (out / "checkpoint-2" / "我的评测.txt").write_text("my evaluation of this checkpoint")
+    (out / "checkpoint-4" / "notes").mkdir()
+    (out / "checkpoint-4" / "notes" / "a.md").write_text("mine too")
+    before = _snapshot(out)
+    code, text = _train(tmp_path, dirs, out, capsys, overwrite_output_dir=True, max_steps=2)
+    _refused(code, text, "checkpoint-2/我的评测.txt", "checkpoint-4/notes/a.md", "were not written by the kit", "move them out")
+    assert _snapshot(out) == before
+    # Moved out, the run starts over as before.
+    (out / "checkpoint-2" / "我的评测.txt").rename(tmp_path / "我的评测.txt")
+    shutil.rmtree(out / "checkpoint-4" / "notes")
+    code, text = _train(tmp_path, dirs, out, capsys, overwrite_output_dir=True, max_steps=2)
+    assert code == 0, text[-3000:]
+
+
+@pytest.mark.parametrize("contents", ['{"checkpoint-2": ["../../victim"]}', '{"checkpoint-2": ["/etc/passwd"]}',
+                                      '{"elsewhere": ["a"]}', '["checkpoint-2"]'])
+def test_a_manifest_whose_contents_reach_outside_is_refused(tmp_path, dirs, capsys, contents):
+    out = tmp_path / "out"
+    (out / "checkpoint-2").mkdir(parents=True)
+    (out / MANIFEST).write_text('{"kit_run": 1, "entries": ["checkpoint-2"], "contents": %s}' % contents)
+    before = _snapshot(out)
+    code, text = _train(tmp_path, dirs, out, capsys, overwrite_output_dir=True)
+    _refused(code, text, "kit_run.json the kit cannot read")
+    assert _snapshot(out) == before
+
+
 @pytest.mark.parametrize("manifest", ['{"kit_run": 1, "entries": ["../victim"]}', '{"kit_run": 1, "entries": ["/"]}',
                                       "{not json", '{"kit_run": 1, "entries": [3]}'])
 def test_a_manifest_that_cannot_be_trusted_is_refused(tmp_path, dirs, capsys, manifest):
@@ -268,6 +301,17 @@ def test_a_checkpoint_of_other_adapter_settings_is_refused(finished, tmp_path, d
     before = _snapshot(out)
     code, text = _train(tmp_path, dirs, out, capsys, overwrite_output_dir=False, **change)
     _refused(code, text, f"resume: {out / 'checkpoint-4'} was trained with", message)
+    assert _snapshot(out) == before
+
+
+@pytest.mark.parametrize("targets", [5, [1, "q_proj"], {"q_proj": True}])
+def test_a_checkpoint_whose_target_modules_are_not_names_is_refused(finished, tmp_path, dirs, capsys, targets):
+    out = _copy(finished, tmp_path)
+    config = out / "checkpoint-4" / "adapter_config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "target_modules": targets}))
+    before = _snapshot(out)
+    code, text = _train(tmp_path, dirs, out, capsys, overwrite_output_dir=False)
+    _refused(code, text, f"resume: {out / 'checkpoint-4'}'s adapter_config.json is not a LoRA adapter's")
     assert _snapshot(out) == before
 
 

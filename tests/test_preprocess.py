@@ -47,3 +47,35 @@ def test_preprocess_needs_only_the_tokenizer_and_training_still_the_weights(tmp_
     (model / "tokenizer.json").unlink()
     assert cli.main(["preprocess", str(cfg)]) == 2
     assert "tokenizing needs config.json and the tokenizer files" in capsys.readouterr().err
+
+
+def test_preprocess_output_never_replaces_a_file_and_names_what_is_in_the_way(tmp_path, capsys):
+    model = make_tiny_model(tmp_path / "m")
+    data = make_dataset_dir(tmp_path / "d")
+    cfg = write_yaml(tmp_path / "c.yaml", {"model_name_or_path": str(model), "dataset": "identity",
+                                           "dataset_dir": str(data), "template": "qwen"})
+    own = data / "identity.json"  # the very dataset being encoded, named as the output by mistake
+    before = own.read_bytes()
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "adir").mkdir()
+    cases = [(own, "already exists"), (tmp_path / "adir", "is a folder"), (tmp_path / "afile" / "x.jsonl", "is a file")]
+    for path, says in cases:
+        capsys.readouterr()
+        assert cli.main(["preprocess", str(cfg), "--output", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert says in err and "Traceback" not in err, err
+    assert own.read_bytes() == before and list((tmp_path / "adir").iterdir()) == []
+    # A new file is written whole, and nothing else is left beside it (no temporary file).
+    out = tmp_path / "new" / "enc.jsonl"
+    assert cli.main(["preprocess", str(cfg), "--output", str(out)]) == 0
+    assert [p.name for p in out.parent.iterdir()] == ["enc.jsonl"] and out.read_text().count("\n") == 24
+    assert cli.main(["preprocess", str(cfg), "--output", str(out)]) == 2  # the second time too: a file is there
+
+
+def test_the_preview_speaks_the_chosen_language(tmp_path, capsys):
+    model = make_tiny_model(tmp_path / "m")
+    cfg = write_yaml(tmp_path / "c.yaml", {"model_name_or_path": str(model), "dataset": "identity",
+                                           "dataset_dir": str(make_dataset_dir(tmp_path / "d")), "template": "qwen"})
+    assert cli.main(["--lang", "zh", "preprocess", str(cfg), "--preview", "1"]) == 0
+    shown = capsys.readouterr().out
+    assert "=== 样本 0（identity[0]）" in shown and "参与训练" in shown and "example 0" not in shown

@@ -260,8 +260,6 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError([_("config file {path} cannot be read: {reason}").format(
             path=repr(str(p)), reason=exc.strerror or exc)]) from None
-    except UnicodeDecodeError:
-        raise ConfigError([_("config file {path} is not UTF-8 text").format(path=repr(str(p)))]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", exc)
@@ -270,7 +268,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
                 path=repr(str(p)), line=mark.line + 1, column=mark.column + 1, problem=problem)
         else:
             text = _("config file {path} is not valid YAML: {problem}").format(path=repr(str(p)), problem=problem)
-        raise ConfigError([text]) from None
+        raise ConfigError([text + getattr(exc, "kit_hint", "")]) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -307,6 +305,11 @@ def from_dict(raw: Mapping[str, Any], source: str | None = None) -> Config:
                 key=key, feature=_(UNSUPPORTED[key])))
         elif key in IGNORED:
             continue
+        elif isinstance(key, str) and yamlfile.lookalike_in(key):
+            char = yamlfile.lookalike_in(key)[1]
+            fixed = "".join(yamlfile.LOOKALIKES.get(c, c) for c in key).strip()
+            problems.append(_("{key}: unknown key: it holds {char}; write it as {fixed}").format(
+                key=repr(key), char=yamlfile.describe_char(char), fixed=fixed))
         else:
             close = difflib.get_close_matches(key, list(KEYS) + list(UNSUPPORTED), n=1, cutoff=0.6)
             if close:

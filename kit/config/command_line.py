@@ -89,9 +89,22 @@ def flags_as_pairs(args: Sequence[str], keep: Any = (), command: str = "kit") ->
                 if i + 1 < len(args) and not args[i + 1].startswith("--"):
                     value = args[i + 1]
                     i += 1
+                elif _takes_a_value(key):
+                    # e.g. `--output_dir $OUT` with OUT empty: not a folder named "True"
+                    raise ConfigError([_("{command}: --{key} needs a value (--{key} VALUE); only a true/false key can be "
+                                         "given alone").format(command=command, key=key)])
                 else:
                     value = "true"
             arg = f"{key}={value}"
         out.append(arg)
         i += 1
     return out
+
+
+def _takes_a_value(key: str) -> bool:
+    """A known config key that is not true/false (a bare --flag means true only for those)."""
+    from kit.config import KEYS
+    from kit.config.values import base_type
+
+    known = KEYS.get(key)
+    return known is not None and base_type(known[1].type)[0] is not bool

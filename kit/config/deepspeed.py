@@ -35,6 +35,15 @@ def find_deepspeed_config(value: str, config_dir: Path | None = None, cwd: Path 
                          "and among the kit's configs: {shipped})").format(value=repr(value), shipped=shipped)])
 
 
+def fallback_note(value: str, path: Path) -> str | None:
+    """The line a person reads when ``value`` was not found where it points and the kit's own copy is used instead."""
+    if path.parent != DEEPSPEED_DIR.resolve() or Path(value).expanduser().resolve() == path:
+        return None
+    return _("deepspeed: {value} is not there; using the kit's own {name} ({path}), the ZeRO settings LLaMA-Factory ships "
+             "under that name in examples/deepspeed (give an existing path to use another file)").format(
+        value=repr(value), name=path.name, path=path)
+
+
 # DeepSpeed's configs are a few KB; one far larger is not a DeepSpeed config.
 MAX_BYTES = 1 << 20
 

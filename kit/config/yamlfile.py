@@ -24,6 +24,43 @@ MAX_EXPANDED_NODES = 10_000
 MAX_DEPTH = 32
 
 
+# Characters a Chinese input method or a web page puts where YAML needs plain ASCII ones, and invisible ones a
+# copy and paste brings: PyYAML reports them as a missing ':' somewhere else (often the line after).
+LOOKALIKES = {"\uff1a": ":", "\uff0c": ",", "\u3000": " ", "\u00a0": " ", "\uff03": "#", "\uff3b": "[", "\uff3d": "]",
+              "\uff5b": "{", "\uff5d": "}", "\uff0d": "-", "\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'",
+              "\u200b": "", "\u200c": "", "\u200d": "", "\u2060": "", "\ufeff": ""}
+
+
+def describe_char(char: str) -> str:
+    """'：' (U+FF1A) for a visible character, U+200B (invisible) for one a person cannot see."""
+    if LOOKALIKES.get(char) == "":
+        return _("an invisible character U+{code:04X}").format(code=ord(char))
+    return f"'{char}' (U+{ord(char):04X})"
+
+
+def lookalike_in(text: str) -> tuple[int, str] | None:
+    """The first (line number, character) of LOOKALIKES outside a comment; a leading byte-order mark is allowed."""
+    for number, line in enumerate(text.removeprefix("\ufeff").splitlines(), 1):
+        code = line.split("#", 1)[0]
+        for char in code:
+            if char in LOOKALIKES:
+                return number, char
+    return None
+
+
+def lookalike_hint(text: str) -> str:
+    """"; line N holds '：' ..." for a YAML error's message, or nothing."""
+    found = lookalike_in(text)
+    if found is None:
+        return ""
+    line, char = found
+    plain = LOOKALIKES[char]
+    if plain:
+        return _("; line {line} holds {char} where YAML needs the plain {plain!r} (a full-width or look-alike character, "
+                 "often from an input method): retype it").format(line=line, char=describe_char(char), plain=plain)
+    return _("; line {line} holds {char} (from a copy and paste): delete it").format(line=line, char=describe_char(char))
+
+
 class YamlFileError(ValueError):
     """One problem with a YAML file, already worded for a person (the caller adds its own context)."""
 
@@ -94,7 +131,16 @@ def load(path: Path) -> Any:
     if info.st_size > MAX_BYTES:
         raise YamlFileError(_("it is {size:.1f} MB; a config file is a few KB (at most {limit} MB is read)").format(
             size=info.st_size / 1e6, limit=MAX_BYTES // (1 << 20)))
-    text = path.read_text(encoding="utf-8")
+    raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise YamlFileError(_("it is UTF-16 text, not UTF-8; save it as UTF-8 (in most editors: Save As, encoding UTF-8) "
+                              "and run again"))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise YamlFileError(_("it is not UTF-8 text (byte {byte}, line {line}: {value!r}); save it as UTF-8 (e.g. iconv -f "
+                              "GBK -t UTF-8 in.yaml > out.yaml for a GBK file) and run again").format(
+            byte=exc.start, line=raw[:exc.start].count(b"\n") + 1, value=raw[exc.start:exc.start + 1])) from None
     loader = _StrictLoader(text)
     try:
         root = loader.get_single_node()
@@ -102,6 +148,9 @@ def load(path: Path) -> Any:
             return None
         _check_size(root)
         return loader.construct_document(root)
+    except yaml.YAMLError as exc:
+        exc.kit_hint = lookalike_hint(text)  # type: ignore[attr-defined]  # read by the caller's message
+        raise
     except RecursionError:
         raise YamlFileError(_("values nested too deeply for the parser; a config holds flat key: value lines")) from None
     finally:

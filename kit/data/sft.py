@@ -253,12 +253,52 @@ def preview(row: dict[str, list[int]], tokenizer: Any) -> tuple[str, str]:
     return prompt, trained
 
 
-def write_jsonl(rows: list[dict[str, list[int]]], path: Path) -> None:
-    import json
+def check_new_output(path: Path) -> None:
+    """``kit preprocess --output``: a new file only. A file already there (a person's data, the very dataset
+    being encoded, an earlier output) is never replaced; a folder or a file where a folder must be is named."""
+    if path.is_dir():
+        raise DataError(_("--output: {path} is a folder; name a new file in it, e.g. {example}").format(
+            path=path, example=path / "encoded.jsonl"))
+    if path.exists() or path.is_symlink():
+        raise DataError(_("--output: {path} already exists and the kit does not replace a file it did not just write; "
+                          "remove it yourself or name a new file").format(path=path))
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise DataError(_("--output: {parent} is a file, so {path} cannot be written under it; name a file in a "
+                                  "folder").format(parent=parent, path=path))
+            break
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for r in rows:
-            fh.write(json.dumps({"input_ids": r["input_ids"], "labels": r["labels"]}) + "\n")
-    tmp.replace(path)
+
+def write_jsonl(rows: list[dict[str, list[int]]], path: Path) -> None:
+    """Every encoded example as one JSON line, into a new file: written whole under a temporary name of its
+    own, then moved into place only if ``path`` is still free (nothing half-written, nothing replaced)."""
+    import json
+    import os
+    import tempfile
+
+    check_new_output(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    except OSError as exc:
+        raise DataError(_("--output: cannot write into {folder} ({error}); name a file in a folder you can write to").format(
+            folder=path.parent, error=exc.strerror or exc)) from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for r in rows:
+                fh.write(json.dumps({"input_ids": r["input_ids"], "labels": r["labels"]}) + "\n")
+        try:
+            os.link(tmp, path)  # fails if something appeared at path meanwhile: nothing is replaced
+        except FileExistsError:
+            check_new_output(path)
+            raise
+        except OSError:  # a file system without hard links: the check above is the guard
+            check_new_output(path)
+            os.replace(tmp, path)
+    except OSError as exc:
+        raise DataError(_("--output: could not write {path} ({error}); nothing was written there").format(
+            path=path, error=exc.strerror or exc)) from None
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 from kit.errors import KitError
@@ -27,6 +28,13 @@ def estimate_main(argv: list[str]) -> int:
                         help=_("which step's peak memory: train (default), chat (the chat engine), vllm, export (host RAM)"))
     parser.add_argument("--json", action="store_true", help=_("print JSON"))
     args = parser.parse_args(argv)
+    gib = args.device_memory_gib
+    if gib is not None and not (math.isfinite(gib) and 0 < gib <= 1 << 20):
+        parser.error(_("--device_memory_gib: {value} is not a memory size; give the device's memory in GiB, e.g. 64").format(
+            value=args.device_memory_gib))
+    for flag, value in (("--nproc", args.nproc), ("--nnodes", args.nnodes)):
+        if value is not None and value < 1:
+            parser.error(_("{flag}: {value} is not a count; give 1 or more").format(flag=flag, value=value))
     try:
         from kit.config import load
         from kit.envvars import EnvSettings

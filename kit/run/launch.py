@@ -318,11 +318,11 @@ def launch_sft(cfg: Config, on_line: Callable[[str], None] | None = None, env: E
             drop_deepspeed_cpu_note()  # this process is a rank now: the kit's device check says what DeepSpeed's note would
             emit("[kit] " + _("one process: DeepSpeed runs in this one, as LLaMA-Factory does on one device "
                               "(FORCE_TORCHRUN=1 starts torchrun instead)"))
-        output_mod.prepare_output(plan.cfg, plan.output)
+        output_mod.prepare_output(plan.cfg, plan.output, say=False)  # emitted above
         train.run_sft(plan)
         return 0
     with _launch_folder(plan) as tmp:
-        output_mod.prepare_output(plan.cfg, plan.output)
+        output_mod.prepare_output(plan.cfg, plan.output, say=False)  # emitted above
         emit("[kit] " + _("launching torchrun ({reason}): {launch}").format(reason=launch.reason, launch=launch.describe()))
         return run_supervised(torchrun_command(launch, ["--plan", tmp]), child_environment(env, info, launch.nproc_per_node),
                               cwd, on_line, on_tick, tick_seconds)

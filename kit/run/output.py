@@ -59,18 +59,36 @@ def is_manifest_file(name: str) -> bool:
     return name == MANIFEST or (name.startswith(f".{MANIFEST}.") and name.endswith(".tmp"))
 
 
+def _relative_file(name: str) -> bool:
+    """A recorded file inside a listed folder: a relative path that stays inside it."""
+    parts = name.split("/")
+    return bool(name) and "\\" not in name and "\0" not in name and all(p not in ("", ".", "..") for p in parts)
+
+
+def files_in(folder: Path) -> list[str]:
+    """Every file under ``folder`` (links counted as files, never followed), as sorted relative paths."""
+    out = []
+    for root, dirs, files in os.walk(folder):
+        here = Path(root)
+        out += [(here / f).relative_to(folder).as_posix() for f in files]
+        out += [(here / d).relative_to(folder).as_posix() for d in dirs if (here / d).is_symlink()]
+    return sorted(out)
+
+
 class Manifest:
     """kit_run.json: the top-level entries of output_dir (files, and folders with all they hold) a kit run wrote.
 
     overwrite_output_dir removes these and nothing else. A checkpoint folder is listed before the
     Trainer writes it, so a run killed while saving still leaves its half-written folder recorded as
-    its own. Only rank 0 writes the file, each time whole and by a rename, so a kill never leaves half
-    a manifest.
+    its own; once the save is complete, the files in it are recorded too ("contents"), so a file a
+    person puts into a checkpoint folder later is seen as theirs. Only rank 0 writes the file, each
+    time whole and by a rename, so a kill never leaves half a manifest.
     """
 
-    def __init__(self, folder: Path, entries: Any = ()):
+    def __init__(self, folder: Path, entries: Any = (), contents: dict[str, list[str]] | None = None):
         self.folder = Path(folder)
         self.entries: set[str] = set(entries)
+        self.contents: dict[str, list[str]] = dict(contents or {})
 
     @classmethod
     def read(cls, folder: Path) -> "Manifest | None":
@@ -86,7 +104,12 @@ class Manifest:
                 or not all(isinstance(e, str) and _plain_name(e) for e in entries)):
             # A hand-edited entry such as "../x" or "/home" would make overwrite_output_dir reach outside the folder.
             raise ValueError(f"not a kit run manifest of format {MANIFEST_FORMAT} listing names inside the folder")
-        return cls(folder, entries)
+        contents = data.get("contents", {})
+        if not isinstance(contents, dict) or not all(
+                name in entries and isinstance(files, list) and all(isinstance(f, str) and _relative_file(f) for f in files)
+                for name, files in contents.items()):
+            raise ValueError("its contents do not list files inside the folders it names")
+        return cls(folder, entries, contents)
 
     def existing(self) -> list[str]:
         return sorted(e for e in self.entries if (self.folder / e).exists() or (self.folder / e).is_symlink())
@@ -96,16 +119,38 @@ class Manifest:
             self.entries |= set(names)
             self.write()
 
+    def record_contents(self, name: str) -> None:
+        """Record the files a listed folder holds now that the kit has written it whole (a checkpoint after its save)."""
+        folder = self.folder / name
+        if name in self.entries and folder.is_dir() and not folder.is_symlink():
+            self.contents[name] = files_in(folder)
+            self.write()
+
+    def foreign_inside(self) -> dict[str, list[str]]:
+        """Per listed folder whose files were recorded: the files in it now that the kit did not write."""
+        found = {}
+        for name, recorded in self.contents.items():
+            folder = self.folder / name
+            if folder.is_dir() and not folder.is_symlink():
+                extra = sorted(set(files_in(folder)) - set(recorded))
+                if extra:
+                    found[name] = extra
+        return found
+
     def prune(self) -> None:
         """Drop entries that no longer exist (checkpoints the Trainer rotated away, a save that was cancelled)."""
         if set(self.existing()) != self.entries:
             self.entries = set(self.existing())
+            self.contents = {k: v for k, v in self.contents.items() if k in self.entries}
             self.write()
 
     def write(self) -> None:
         tmp = self.folder / f".{MANIFEST}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps({"kit_run": MANIFEST_FORMAT, "entries": sorted(self.entries)}, indent=1) + "\n",
-                       encoding="utf-8")
+        data: dict[str, Any] = {"kit_run": MANIFEST_FORMAT, "entries": sorted(self.entries)}
+        contents = {k: v for k, v in sorted(self.contents.items()) if k in self.entries}
+        if contents:
+            data["contents"] = contents
+        tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
         os.replace(tmp, self.folder / MANIFEST)
 
 
@@ -227,8 +272,13 @@ def newest_usable_checkpoint(folder: Path, names: Any, deepspeed: bool) -> tuple
 def adapter_mismatch(checkpoint: Path, cfg: Config, targets: list[str], model_dir: Path) -> str | None:
     """The first LoRA setting in which the checkpoint's adapter differs from this run's, as one message; else None."""
     adapter = json.loads((checkpoint / "adapter_config.json").read_text(encoding="utf-8"))
-    theirs_targets = adapter.get("target_modules")
-    theirs_targets = sorted([theirs_targets] if isinstance(theirs_targets, str) else theirs_targets or [])
+    theirs_targets = adapter.get("target_modules") if isinstance(adapter, dict) else None
+    theirs_targets = [theirs_targets] if isinstance(theirs_targets, str) else theirs_targets or []
+    if not isinstance(adapter, dict) or not isinstance(theirs_targets, list) or not all(isinstance(t, str) for t in theirs_targets):
+        return _("resume: {checkpoint}'s adapter_config.json is not a LoRA adapter's (target_modules: {value}); resume from "
+                 "another checkpoint, or start over: overwrite_output_dir: true or another output_dir").format(
+            checkpoint=checkpoint, value=json.dumps(adapter.get("target_modules") if isinstance(adapter, dict) else adapter)[:80])
+    theirs_targets = sorted(theirs_targets)
     differences = [("r", adapter.get("r"), "lora_rank", cfg.finetune.lora_rank),
                    ("lora_alpha", adapter.get("lora_alpha"), "lora_alpha", cfg.lora_alpha),
                    ("target_modules", ",".join(theirs_targets), "lora_target", ",".join(sorted(targets)))]
@@ -370,6 +420,13 @@ def decide_output(cfg: Config) -> OutputDecision:
         return _decide_without_manifest(cfg, out, names, deepspeed)
     _refuse_clashes(out, foreign, cfg, True)
     if cfg.train.overwrite_output_dir:
+        inside = manifest.foreign_inside()
+        if inside:
+            listed = [f"{folder}/{name}" for folder, names in sorted(inside.items()) for name in names]
+            raise ConfigError([_("overwrite_output_dir: {names} inside the last kit run's folders {folders} were not written "
+                                 "by the kit, and clearing the run would delete them; move them out of {path} (or choose "
+                                 "another output_dir), then run again").format(
+                names=_few(listed), folders=", ".join(sorted(inside)), path=repr(str(out)))])
         message = _("overwrite_output_dir: removing the last kit run's {count} entries in {folder} (as its {manifest} "
                     "lists them) before training").format(count=len(ours), folder=out, manifest=MANIFEST)
         if foreign:
@@ -447,11 +504,12 @@ def check_output_place(cfg: Config, model_dir: Path | None, dataset_dir: Path | 
                 path=repr(str(out)), what=what, place=repr(str(place)))])
 
 
-def prepare_output(cfg: Config, decision: OutputDecision) -> None:
+def prepare_output(cfg: Config, decision: OutputDecision, say: bool = True) -> None:
     """Apply the output decision (rank 0 only): remove what the last kit run's manifest lists, create the folder, and
-    start this run's manifest (a resumed run keeps adding to the one it continues)."""
+    start this run's manifest (a resumed run keeps adding to the one it continues). ``say``: log the decision's
+    line (false where the caller has shown it already)."""
     out = Path(cfg.train.output_dir)
-    if decision.message:
+    if decision.message and say:
         logger.info(decision.message)
     try:
         manifest = None if decision.remove else Manifest.read(out) if out.is_dir() else None

@@ -117,6 +117,9 @@ def build(cfg: Config, env: EnvSettings, check_only: bool = False) -> RunPlan:
     ds_path = ds_stage = None
     if cfg.train.deepspeed:
         ds_path = ds_config.find_deepspeed_config(cfg.train.deepspeed, cfg.config_dir)
+        note = ds_config.fallback_note(cfg.train.deepspeed, ds_path)
+        if note:
+            logger.info("%s", note)
         ds_data = ds_config.read_deepspeed_config(ds_path)
         ds_stage = ds_config.stage_of(ds_data)
         mismatched = ds_config.mismatches(ds_data, cfg)

@@ -139,6 +139,11 @@ def _run_callback_classes():
         def on_step_end(self, args, state, control, **kwargs):
             self._before_save(state, control)
 
+        def on_save(self, args, state, control, **kwargs):
+            # The checkpoint is written whole: its files are the kit's; any other file found there later is a person's.
+            if self.manifest is not None:
+                self.manifest.record_contents(f"checkpoint-{state.global_step}")
+
         def on_epoch_end(self, args, state, control, **kwargs):
             self._before_save(state, control)
 
@@ -482,6 +487,7 @@ def _train(plan: RunPlan, info: device_mod.DeviceInfo, fp16: bool, bf16: bool) -
         model.enable_input_require_grads()
     model = model_mod.attach_lora(model, plan.lora_targets, cfg.finetune.lora_rank, cfg.lora_alpha, cfg.finetune.lora_dropout)
     trainable, total = model_mod.count_parameters(model)
+    # LLaMA-Factory's own line, word for word in every language (people grep logs for it; bench/gpu_train.py reads it)
     logger.info("trainable params: %d || all params: %d || trainable%%: %.4f", trainable, total, 100 * trainable / total)
 
     # fit: TrainingArguments also joins the process group, so every rank has its plan by then
