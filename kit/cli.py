@@ -208,8 +208,8 @@ def _main(argv: list[str], own_process: bool = False) -> int:
     except KeyboardInterrupt:
         print(_("interrupted"), file=sys.stderr)
         return 130
-    except Terminated as exc:  # SIGTERM / SIGHUP: the training processes are already stopped
-        print(_("stopped by {signal}: training processes ended").format(signal=exc.name), file=sys.stderr)
+    except Terminated as exc:  # SIGTERM / SIGHUP: what the command started is already stopped, its partial files gone
+        print(_("stopped by {signal}").format(signal=exc.name), file=sys.stderr)
         return 128 + exc.signum
 
 

@@ -29,7 +29,9 @@ from kit.i18n import N_, _
 
 
 class EnvError(KitError, ValueError):
-    """A documented environment variable holds a value the kit cannot use."""
+    """A documented environment variable holds a value the kit cannot use (``variable``: its name)."""
+
+    variable: str | None = None
 
 
 def _flag(value: str | None) -> bool:
@@ -43,8 +45,10 @@ def _int(env: Mapping[str, str], name: str, default: int | None) -> int | None:
     try:
         return int(raw)
     except ValueError:
-        raise EnvError(_("environment variable {name}={value} is not an integer; unset it or give a whole number").format(
-            name=name, value=repr(raw))) from None
+        error = EnvError(_("environment variable {name}={value} is not an integer; unset it or give a whole number").format(
+            name=name, value=repr(raw)))
+        error.variable = name
+        raise error from None
 
 
 @dataclass(frozen=True)

@@ -363,3 +363,16 @@ def test_help_is_the_shared_parsers_and_needs_no_extra(monkeypatch, capsys) -> N
     out = capsys.readouterr().out
     assert exited.value.code == 0 and out.startswith("usage: kit api [-h] [CONFIG.yaml]")
     assert "API_PORT" in out and "API_KEY" in out and "127.0.0.1" in out
+
+
+@pytest.mark.parametrize("problem, param, says", [
+    ("max_new_tokens: -1 must be positive", "max_tokens", "max_tokens: -1 must be positive"),
+    ("max_new_tokens\uff1a-1 \u5fc5\u987b\u4e3a\u6b63\u6570", "max_tokens", "max_tokens\uff1a-1"),  # the Chinese catalog's colon
+    ("top_p\uff1a5.0 \u5fc5\u987b\u4ecb\u4e8e 0 \u548c 1 \u4e4b\u95f4", "top_p", "top_p\uff1a5.0"),
+])
+def test_a_refused_setting_names_openais_field_in_either_language(problem: str, param: str, says: str) -> None:
+    from kit.chat.api_app import _refused
+    from kit.config import ConfigError
+
+    error = _refused(ConfigError([problem]))
+    assert (error.param, error.message.startswith(says)) == (param, True), (error.param, error.message)

@@ -198,3 +198,15 @@ def test_problems_and_key_help_in_chinese(tmp_path, capsys):
     finally:
         i18n.set_language(None)
     assert config.key_reference()[0]["help"].startswith("Local directory")  # English again
+
+
+def test_llamafactory_export_keys_are_taken_at_the_kits_setting_and_refused_at_another():
+    ok = config.load(None, ["export_device=cpu", "export_legacy_format=False", "export_dir=/tmp/x"])
+    assert ok.infer.export_dir == "/tmp/x"
+    config.load(None, ["export_device=auto"])
+    with pytest.raises(ConfigError) as exc:
+        config.load(None, ["export_device=cuda", "export_legacy_format=true", "export_quantization_bit=4"])
+    text = str(exc.value)
+    assert "export_device: 'cuda' is not supported (kit export merges on the CPU); remove it or set it to cpu / auto" in text
+    assert "export_legacy_format: True is not supported (kit export writes safetensors only)" in text
+    assert "export_quantization_bit: recognised LLaMA-Factory key, but quantised export is not supported" in text

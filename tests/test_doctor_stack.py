@@ -133,6 +133,10 @@ def test_more_processes_than_visible_cards(tmp_path):
     assert c.status == FAIL and "hangs" in c.found and "--nproc_per_node 1" in c.fix
     # WORLD_SIZE counts the processes when NPROC_PER_NODE is not set (a launcher's child).
     assert probes.gather(env={"WORLD_SIZE": "4", "PATH": "/nonexistent"}, smoke=False).nproc == 4
+    # A variable that does not parse: the fix names that variable, not another.
+    facts = probes.gather(env={"WORLD_SIZE": "abc", "PATH": "/nonexistent"}, smoke=False)
+    fix = checks.check_environment(facts).fix
+    assert facts.env_variable == "WORLD_SIZE" and fix == "unset WORLD_SIZE or set it to a whole number", fix
 
 
 def test_another_process_holding_the_card(tmp_path):

@@ -153,6 +153,17 @@ def test_a_persons_prediction_file_is_not_overwritten(tmp_path, capsys):
     assert (out / "generated_predictions.jsonl").read_text(encoding="utf-8") == "my notes\n"
 
 
+def test_a_run_manifest_the_kit_cannot_read_is_refused_not_written_over(tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "kit_run.json").write_text('{"my": "own notes"}', encoding="utf-8")
+    code = cli.main(["predict", "--model_name_or_path", str(TINY), "--template", "qwen", "--eval_dataset", "identity",
+                     "--dataset_dir", str(DEMO), "--output_dir", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "kit_run.json the kit cannot read" in err and "Traceback" not in err, err
+    assert (out / "kit_run.json").read_text(encoding="utf-8") == '{"my": "own notes"}'
+
+
 # ---------------------------------------------------------------- the commands on the embedded model
 
 @needs_eval

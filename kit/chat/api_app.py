@@ -132,11 +132,14 @@ def _refused(exc: KitError) -> ApiRequestError:
     message = str(exc)
     if isinstance(exc, ConfigError):
         message = "; ".join(exc.problems)
-        key = exc.problems[0].partition(":")[0].strip() if exc.problems else ""
+        # Each problem starts "key: ..." ("key：..." with the full-width colon of the Chinese catalog).
+        first = exc.problems[0].replace("\uff1a", ":") if exc.problems else ""
+        key = first.partition(":")[0].strip()
         param = SETTING_FIELDS.get(key, key or None)
         for setting, name in SETTING_FIELDS.items():
             if setting != name:
-                message = message.replace(f"{setting}:", f"{name}:")
+                for colon in (":", "\uff1a"):
+                    message = message.replace(f"{setting}{colon}", f"{name}{colon}")
     return ApiRequestError(400, message, param=param)
 
 

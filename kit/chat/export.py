@@ -186,23 +186,26 @@ def export_model(cfg: Config, replace_earlier_export: bool = False) -> Path:
 
     needed = _model_bytes(model)
     check_free_space(export_dir, needed)
+    from kit.run.launch import signals_raise
+
     staging = None
-    try:
-        staging = make_staging(export_dir)
-        with model_mod.quiet_libraries():  # the kit's own bar, not "Writing model shards"; no DeepSpeed CPU note
-            model.save_pretrained(str(staging), max_shard_size=f"{cfg.infer.export_size}GB")
-        tokenizer.save_pretrained(str(staging))
-        _drop_load_flags(staging / "tokenizer_config.json")
-        write_marker(staging, {"model_name_or_path": cfg.model.model_name_or_path,
-                               "adapter_name_or_path": [str(a) for a in adapter_dirs], "template": template.name})
-        earlier = check_export_dir(export_dir, replace_earlier_export)  # still as checked after the (long) save?
-        put_in_place(staging, export_dir, earlier)
-    except OSError as exc:
-        remove_staging(staging)
-        raise os_error(exc, export_dir, needed) from exc
-    except BaseException:  # Ctrl+C, or a refusal of the second check: nothing half-written stays
-        remove_staging(staging)
-        raise
+    with signals_raise():  # SIGTERM / SIGHUP (a closed terminal) clean up as Ctrl+C does: no hidden gigabytes left
+        try:
+            staging = make_staging(export_dir)
+            with model_mod.quiet_libraries():  # the kit's own bar, not "Writing model shards"; no DeepSpeed CPU note
+                model.save_pretrained(str(staging), max_shard_size=f"{cfg.infer.export_size}GB")
+            tokenizer.save_pretrained(str(staging))
+            _drop_load_flags(staging / "tokenizer_config.json")
+            write_marker(staging, {"model_name_or_path": cfg.model.model_name_or_path,
+                                   "adapter_name_or_path": [str(a) for a in adapter_dirs], "template": template.name})
+            earlier = check_export_dir(export_dir, replace_earlier_export)  # still as checked after the (long) save?
+            put_in_place(staging, export_dir, earlier)
+        except OSError as exc:
+            remove_staging(staging)
+            raise os_error(exc, export_dir, needed) from exc
+        except BaseException:  # Ctrl+C, SIGTERM, or a refusal of the second check: nothing half-written stays
+            remove_staging(staging)
+            raise
     logger.info(_("exported {model}{adapters} to {export_dir}").format(
         model=model_dir, adapters=f" + {', '.join(map(str, adapter_dirs))}" if adapter_dirs else "", export_dir=export_dir))
     return export_dir

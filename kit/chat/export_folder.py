@@ -50,9 +50,15 @@ def _listed_files(export_dir: Path) -> list[str] | None:
     except (OSError, ValueError):
         return None
     files = data.get("files") if isinstance(data, dict) else None
-    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
-        return None
+    if not isinstance(files, list) or not all(isinstance(f, str) and _inside(f) for f in files):
+        return None  # an entry such as "../x" or "/home/x" (edited, or a copied marker) would reach outside the folder
     return files
+
+
+def _inside(rel: str) -> bool:
+    """A path the marker may list: relative, and staying inside the export folder (a trailing / marks a folder)."""
+    parts = rel.rstrip("/").split("/")
+    return bool(rel.rstrip("/")) and "\\" not in rel and "\0" not in rel and all(p not in ("", ".", "..") for p in parts)
 
 
 def _name_some(names: list[str]) -> str:
@@ -97,7 +103,7 @@ def check_export_dir(export_dir: Path, replace_earlier_export: bool = False) -> 
                             "(the kit does not overwrite a folder it did not write)").format(path=path, why=why))
     if not replace_earlier_export:
         raise ExportError(_("export_dir: {path!r} holds an earlier kit export; choose a new folder, or pass "
-                            "--replace_earlier_export (replace_earlier_export=True) to replace it").format(path=path))
+                            "--replace_earlier_export to replace it").format(path=path))
     listed = _listed_files(export_dir)
     if listed is None:
         raise ExportError(_("export_dir: {path!r} has a kit_export.json that does not list the files the export wrote "
@@ -141,8 +147,11 @@ def _remove_listed(old: Path, listed: list[str], export_dir: Path) -> None:
     """Delete the listed files of the earlier export; anything else (a file added meanwhile) goes back beside the new one."""
     for rel in listed:
         target = old / rel.rstrip("/")
-        if rel.endswith("/"):
+        if rel.endswith("/") or not _inside(rel):
             continue
+        parts = Path(rel).parts
+        if any((old / Path(*parts[:i])).is_symlink() for i in range(1, len(parts))):
+            continue  # a folder on the way was replaced by a link: what it points to is not the export's
         if target.is_symlink() or target.is_file():
             target.unlink()
     for root, dirs, _names in os.walk(old, topdown=False):
@@ -168,9 +177,17 @@ def _mkdtemp(export_dir: Path, kind: str) -> str:
 
 
 def make_staging(export_dir: Path) -> Path:
-    """A hidden folder beside ``export_dir`` (same disk, so the final rename is instant and atomic)."""
+    """A hidden folder beside ``export_dir`` (same disk, so the final rename is instant and atomic).
+
+    It becomes the export folder, so it gets a folder's usual permissions (mkdtemp makes it private, 0700):
+    others, a vLLM server's account say, read an exported model as they read any other folder there.
+    """
     export_dir.parent.mkdir(parents=True, exist_ok=True)
-    return Path(_mkdtemp(export_dir, "partial"))
+    staging = Path(_mkdtemp(export_dir, "partial"))
+    mask = os.umask(0)
+    os.umask(mask)
+    staging.chmod(0o777 & ~mask)
+    return staging
 
 
 def remove_staging(staging: Path | None) -> None:

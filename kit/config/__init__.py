@@ -159,6 +159,14 @@ UNSUPPORTED = {
     "pref_beta": N_("preference training"),
     "rope_scaling": N_("RoPE scaling"), "shift_attn": N_("shift short attention"), "upcast_layernorm": N_("upcast layernorm"),
     "optim": N_("choosing the optimizer"), "template_file": N_("templates from a file"),
+    "export_quantization_bit": N_("quantised export"), "export_quantization_dataset": N_("quantised export"),
+    "export_hub_model_id": N_("uploading the export to a model hub"),
+}
+# LLaMA-Factory keys with a setting the kit always has: that setting is accepted (quick-start commands carry them),
+# any other is refused, naming what the kit does.
+FIXED = {
+    "export_device": (("cpu", "auto"), N_("kit export merges on the CPU")),
+    "export_legacy_format": (("false",), N_("kit export writes safetensors only")),
 }
 # LLaMA-Factory keys that only carry meaning for its own web UI or logging; accepted and ignored.
 IGNORED = {"run_name", "logging_dir", "save_only_model", "include_num_input_tokens_seen", "disable_tqdm", "log_level",
@@ -305,6 +313,11 @@ def from_dict(raw: Mapping[str, Any], source: str | None = None) -> Config:
                 key=key, feature=_(UNSUPPORTED[key])))
         elif key in IGNORED:
             continue
+        elif key in FIXED:
+            allowed, what = FIXED[key]
+            if str(value).strip().lower() not in allowed:
+                problems.append(_("{key}: {value} is not supported ({what}); remove it or set it to {allowed}").format(
+                    key=key, value=repr(value), what=_(what), allowed=" / ".join(allowed)))
         elif isinstance(key, str) and yamlfile.lookalike_in(key):
             char = yamlfile.lookalike_in(key)[1]
             fixed = "".join(yamlfile.LOOKALIKES.get(c, c) for c in key).strip()

@@ -54,7 +54,8 @@ def check_environment(f: Facts) -> Check:
     title = _("Kit environment variables")
     if f.env_error:
         return Check("environment", title, FAIL, f.env_error,
-                     _("unset the variable or set it to a whole number (e.g. unset NNODES)"))
+                     _("unset {name} or set it to a whole number").format(name=f.env_variable) if f.env_variable
+                     else _("unset the variable or set it to a whole number"))
     return Check("environment", title, OK, _("the documented variables parse (see kit/envvars.py)"))
 
 

@@ -156,6 +156,7 @@ class Facts:
     nproc: int | None = None
     nnodes: int | None = None
     env_error: str | None = None  # EnvSettings could not parse a variable
+    env_variable: str | None = None  # ... and which one
     torch: TorchFacts = field(default_factory=TorchFacts)
     torch_npu: TorchNpuFacts = field(default_factory=TorchNpuFacts)
     cann: CannFacts = field(default_factory=CannFacts)

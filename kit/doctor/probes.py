@@ -447,7 +447,7 @@ def gather(device: str = "auto", output_dir: str | Path = ".", nproc: int | None
             # Under a launcher WORLD_SIZE counts every process of every node.
             facts.nproc = max(1, settings.world_size // max(1, facts.nnodes or 1))
     except EnvError as exc:
-        facts.env_error = str(exc)
+        facts.env_error, facts.env_variable = str(exc), exc.variable
     facts.torch = gather_torch()
     if facts.torch.error is None:
         facts.torch_npu = gather_torch_npu()

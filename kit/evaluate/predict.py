@@ -247,16 +247,25 @@ def _json_dump(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def _read_manifest(out: Path) -> Any:
+    """The folder's run manifest, or None; one the kit cannot read is refused, never written over (as kit train does)."""
+    from kit.run.output import MANIFEST, Manifest
+
+    try:
+        return Manifest.read(out)
+    except (OSError, ValueError) as exc:
+        raise PredictError(_("output_dir: {path} has a {manifest} the kit cannot read ({error}), so it cannot tell its files "
+                             "from yours; clear the folder yourself, or choose another output_dir").format(
+            path=repr(str(out)), manifest=MANIFEST, error=exc)) from None
+
+
 def check_output_dir(out: Path) -> None:
     """Refuse a folder whose prediction files are a person's own (not listed in the kit's run manifest)."""
-    from kit.run.output import MANIFEST, Manifest
+    from kit.run.output import MANIFEST
 
     if out.exists() and not out.is_dir():
         raise PredictError(_("output_dir: {path} is a file; give a folder for the predictions").format(path=str(out)))
-    try:
-        manifest = Manifest.read(out) if out.is_dir() else None
-    except (OSError, ValueError):
-        manifest = None
+    manifest = _read_manifest(out) if out.is_dir() else None
     ours = manifest.entries if manifest is not None else set()
     clashes = [n for n in (PREDICTIONS_FILE, RESULTS_FILE) if (out / n).exists() and n not in ours]
     if clashes:
@@ -271,10 +280,7 @@ def write_outputs(out: Path, recs: Sequence[dict[str, str]], result: dict[str, f
 
     out.mkdir(parents=True, exist_ok=True)
     if manifest is None:
-        try:
-            manifest = Manifest.read(out) or Manifest(out)
-        except (OSError, ValueError):
-            manifest = Manifest(out)
+        manifest = _read_manifest(out) or Manifest(out)
     all_results = out / ALL_RESULTS_FILE
     names = [PREDICTIONS_FILE, RESULTS_FILE] + ([ALL_RESULTS_FILE] if not all_results.exists() or ALL_RESULTS_FILE in manifest.entries else [])
     manifest.add(*names)  # listed before they are written: a run killed while writing still owns them

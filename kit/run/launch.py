@@ -156,28 +156,53 @@ class Terminated(BaseException):
 
 
 @contextlib.contextmanager
-def signals_raise() -> Iterator[None]:
+def signals_raise(interrupt: bool = False) -> Iterator[None]:
     """While training runs, SIGTERM and SIGHUP raise Terminated in the main thread, so the ranks are stopped.
 
-    A signal a person has set to be ignored (nohup) stays ignored; outside the main thread (where
-    Python cannot install handlers) nothing changes.
+    Each handler first remembers this process's descendants for stop_descendants; ``interrupt``: Ctrl+C's
+    SIGINT too (raising KeyboardInterrupt as Python's own handler does). A signal a person has set to be
+    ignored (nohup) stays ignored; outside the main thread (where Python cannot install handlers) nothing
+    changes.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def raise_terminated(signum: int, frame: object) -> None:
+        _remember_descendants()
         raise Terminated(signum)
+
+    def raise_interrupt(signum: int, frame: object) -> None:
+        _remember_descendants()
+        raise KeyboardInterrupt
 
     previous = {}
     for sig in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(sig) == signal.SIG_DFL:
             previous[sig] = signal.signal(sig, raise_terminated)
+    if interrupt and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, raise_interrupt)
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+# The processes below this one when a signal arrived: stop_descendants stops these too. A library's clean-up
+# that runs while the signal's exception unwinds (nbclient shutting its kernel down) can end a process in the
+# middle of a tree, and what that process had started in a session of its own (torchrun and its ranks) is then
+# no longer this process's descendant.
+_AT_SIGNAL: list = []
+
+
+def _remember_descendants() -> None:
+    try:
+        import psutil
+
+        _AT_SIGNAL[:] = psutil.Process().children(recursive=True)
+    except Exception:  # psutil missing or /proc unreadable: the descendants found later are stopped all the same
+        pass
 
 
 def stop_tree(proc: subprocess.Popen, signum: int, grace: float = GRACE_SECONDS) -> None:
@@ -202,7 +227,12 @@ def stop_descendants(grace: float = GRACE_SECONDS) -> None:
     """
     import psutil
 
-    _stop(psutil.Process().children(recursive=True), {}, grace)
+    tree = psutil.Process().children(recursive=True)
+    pids = {p.pid for p in tree}
+    # psutil refuses to signal a remembered process whose PID was reused since: only the same processes are stopped.
+    tree += [p for p in _AT_SIGNAL if p.pid not in pids and p.is_running()]
+    _AT_SIGNAL.clear()
+    _stop(tree, {}, grace)
 
 
 def _stop(tree: list, signals: dict[int, int], grace: float) -> None:
@@ -309,7 +339,8 @@ def launch_sft(cfg: Config, on_line: Callable[[str], None] | None = None, env: E
     if launch is not None and launch.master_port and launch.node_rank == 0:
         ports.require_free_port(launch.master_port)  # node 0 hosts the rendezvous on it; other nodes only connect
     plan = plan_mod.build(cfg, env)
-    if plan.output.message:
+    # What happens to output_dir, said once: to on_line's reader (a notebook), else by prepare_output's log line.
+    if plan.output.message and on_line is not None:
         emit(f"[kit] {plan.output.message}")
     if launch is None:
         if plan.deepspeed_path:
@@ -318,11 +349,11 @@ def launch_sft(cfg: Config, on_line: Callable[[str], None] | None = None, env: E
             drop_deepspeed_cpu_note()  # this process is a rank now: the kit's device check says what DeepSpeed's note would
             emit("[kit] " + _("one process: DeepSpeed runs in this one, as LLaMA-Factory does on one device "
                               "(FORCE_TORCHRUN=1 starts torchrun instead)"))
-        output_mod.prepare_output(plan.cfg, plan.output, say=False)  # emitted above
+        output_mod.prepare_output(plan.cfg, plan.output, say=on_line is None)
         train.run_sft(plan)
         return 0
     with _launch_folder(plan) as tmp:
-        output_mod.prepare_output(plan.cfg, plan.output, say=False)  # emitted above
+        output_mod.prepare_output(plan.cfg, plan.output, say=on_line is None)
         emit("[kit] " + _("launching torchrun ({reason}): {launch}").format(reason=launch.reason, launch=launch.describe()))
         return run_supervised(torchrun_command(launch, ["--plan", tmp]), child_environment(env, info, launch.nproc_per_node),
                               cwd, on_line, on_tick, tick_seconds)

@@ -15,6 +15,7 @@ import hashlib
 import io
 import itertools
 import json
+import logging
 import os
 import re
 import time
@@ -422,9 +423,12 @@ def _sweep(plan: SweepPlan, folder: Any, say: Callable[[str], None], kernel_name
 
     stopped = False
     try:
-        with signals_raise():  # SIGTERM / SIGHUP end the sweep as Ctrl-C does, through the clean-up below
+        with signals_raise(interrupt=True):  # SIGTERM / SIGHUP end the sweep as Ctrl-C does, through the clean-up below
             _drive()
     except BaseException:
+        # The interrupted notebook's nbclient task ends with the interruption; asyncio would report it at exit as
+        # "Task exception was never retrieved" and 80 lines of traceback, saying nothing a person can act on.
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
         for record in records.values():
             if record["status"] in ("running", "pending"):
                 record["status"] = "interrupted"

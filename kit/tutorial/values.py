@@ -149,7 +149,11 @@ def execute(notebook: str | Path, output: str | Path, parameters: Mapping[str, A
                                     execution_timeout=timeout, kernel_manager_class=_kernel_manager_class(kernel_log),
                                     **_kernel_config(Path(sockets)))
             except BaseException as exc:
-                if not isinstance(exc, pm.PapermillExecutionError):  # the kernel died or would not start: say what it said
+                from kit.run.launch import Terminated
+
+                # The kernel died or would not start: say what it said (not when a person stopped the run: the
+                # kernel's log then holds only the interruption's own traceback).
+                if not isinstance(exc, (pm.PapermillExecutionError, KeyboardInterrupt, Terminated)):
                     _show_tail(kernel_log)
                 raise
     except pm.PapermillExecutionError as exc:
