@@ -294,7 +294,8 @@ def check_adapter_dir(path: str | Path) -> Path:
     if not (p / "adapter_config.json").is_file():
         raise ModelError(_("adapter_name_or_path: {path!r} is not a LoRA adapter (no adapter_config.json in it)").format(path=str(path)))
     if not any((p / n).is_file() for n in ("adapter_model.safetensors", "adapter_model.bin")):
-        raise ModelError(_("adapter_name_or_path: {path!r} has adapter_config.json but no adapter_model.safetensors").format(
+        raise ModelError(_("adapter_name_or_path: {path!r} has adapter_config.json but no adapter_model.safetensors; copy the "
+                           "adapter folder whole (training writes both files into output_dir and every checkpoint-N)").format(
             path=str(path)))
     return p.resolve()
 
@@ -323,8 +324,11 @@ def load_adapters(model: Any, adapter_paths: Sequence[str | Path], merge: bool =
                 model = PeftModel.from_pretrained(model, str(path), is_trainable=False)
         except RuntimeError as exc:
             if "size mismatch" in str(exc) or "shape" in str(exc):
-                raise ModelError(_("adapter_name_or_path: {path!r} was trained for another base model (weight shapes do not "
-                                   "match): {error}").format(path=str(raw), error=str(exc).splitlines()[0][:300])) from None
+                lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+                detail = next((line for line in lines if "size mismatch" in line), lines[0] if lines else "")
+                raise ModelError(_("adapter_name_or_path: {path!r} does not fit this model's weight shapes (trained for another "
+                                   "base model, or its adapter_config.json's r differs from its weights): {error}").format(
+                    path=str(raw), error=detail[:300])) from None
             raise
         except ValueError as exc:
             raise ModelError(_("adapter_name_or_path: {path!r} does not fit this model: {error}").format(path=str(raw), error=exc)) from None

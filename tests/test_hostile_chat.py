@@ -667,3 +667,22 @@ def test_an_export_folder_has_the_usual_permissions(tiny_model_dir: Path, tiny_a
     finally:
         os.umask(old)
     assert (tmp_path / "merged").stat().st_mode & 0o777 == 0o755  # not mkdtemp's private 0700: a server may read it
+
+
+def test_lora_weights_of_two_ranks_name_the_mismatch_not_a_header(tiny_model_dir: Path, lf_adapter_dir: Path,
+                                                                  tmp_path: Path) -> None:
+    """lora_B cut to rank 4 while lora_A and adapter_config.json say 8: the message shows the size mismatch itself."""
+    from safetensors.torch import load_file, save_file
+
+    from kit.chat import Engine
+    from kit.model import ModelError
+
+    adapter = tmp_path / "adapter"
+    shutil.copytree(lf_adapter_dir, adapter)
+    weights = load_file(str(adapter / "adapter_model.safetensors"))
+    weights = {k: (v[:, :4].contiguous() if "lora_B" in k else v) for k, v in weights.items()}
+    save_file(weights, str(adapter / "adapter_model.safetensors"))
+    with pytest.raises(ModelError) as info:
+        Engine(tiny_model_dir, adapter, do_sample=False)
+    text = str(info.value)
+    assert "size mismatch for" in text and "lora_B" in text and "Error(s) in loading" not in text, text

@@ -186,6 +186,19 @@ def test_a_mapped_sharegpt_column_no_example_has_is_an_error(tmp_path):
         _load(d)
 
 
+def test_openai_style_messages_without_tags_say_which_tags_to_add(tmp_path):
+    chat = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
+    entry = {"file_name": "m.json", "formatting": "sharegpt", "columns": {"messages": "messages"}}
+    d = _dir(tmp_path / "d", {"mine": entry}, {"m.json": [chat]})
+    examples, _report = _load(d)
+    assert '"tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user"' in examples[0].problem
+    # With those tags, as LLaMA-Factory's docs give them, the same file reads.
+    entry["tags"] = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
+                     "system_tag": "system"}
+    examples, _report = _load(_dir(tmp_path / "d2", {"mine": entry}, {"m.json": [chat]}))
+    assert examples[0].problem is None
+
+
 def test_the_default_alpaca_columns_must_be_there_without_columns(tmp_path):
     d = _dir(tmp_path / "d", {"mine": {"file_name": "m.json"}}, {"m.json": [{"prompt": "q", "output": "a"}]})
     with pytest.raises(DataError, match=r"without 'columns' in dataset_info.json, alpaca data is read from column 'instruction'"):

@@ -179,8 +179,14 @@ def _convert_sharegpt(attr: DatasetAttr, record: dict[str, Any]) -> tuple[list, 
     for turn, message in enumerate(messages):
         if not isinstance(message, dict) or message.get(attr.role_tag) not in (odd, even)[turn % 2]:
             role = message.get(attr.role_tag) if isinstance(message, dict) else message
-            return [], [], None, _("message {index} has role {role} where {expected} was expected").format(
+            problem = _("message {index} has role {role} where {expected} was expected").format(
                 index=turn, role=shown(role), expected=_(" or ").join((odd, even)[turn % 2]))
+            if role is None and isinstance(message, dict) and {"role", "content"} <= message.keys() and attr.role_tag != "role":
+                # OpenAI's layout, which LLaMA-Factory reads as sharegpt once the entry's tags say so
+                problem += _("; its messages use OpenAI's role/content: add to the dataset's entry in dataset_info.json "
+                             '"tags": {{"role_tag": "role", "content_tag": "content", "user_tag": "user", '
+                             '"assistant_tag": "assistant", "system_tag": "system"}}').format()
+            return [], [], None, problem
         if tag_roles[message[attr.role_tag]] == "function":
             return [], [], None, _("function calls are not supported by the kit")
         aligned.append({"role": tag_roles[message[attr.role_tag]], "content": message.get(attr.content_tag) or ""})

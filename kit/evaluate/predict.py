@@ -122,7 +122,8 @@ def prediction_set(cfg: Config, tokenizer: Any, template: Any, whole_dataset: bo
         raise PredictError(_("no prediction set: set eval_dataset (e.g. identity), or dataset (with val_size in kit train)"))
     rows, dropped = build_unsupervised(examples, tokenizer, template, d.cutoff_len, d.enable_thinking)
     if not rows:
-        raise PredictError(_("no example to predict on in {datasets}: {why}").format(
+        raise PredictError(_("no example to predict on in {datasets}: {why}; check the files dataset_info.json names for "
+                             "them, or predict on other datasets (eval_dataset)").format(
             datasets=", ".join(cfg.eval_dataset_names or cfg.dataset_names), why="; ".join(dropped[:3]) or _("the datasets are empty")))
     return PredictionSet(rows, dropped)
 
