@@ -9,6 +9,7 @@ anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -69,7 +70,7 @@ def cmd_preprocess(args: Sequence[str]) -> int:
     from kit import config
     from kit.config.command_line import ConfigCommandParser
     from kit.data import preprocess
-    from kit.data import check_new_output, write_jsonl
+    from kit.data import check_new_output, split_indices, write_jsonl
 
     parser = ConfigCommandParser("kit preprocess", _(
         "Encode the datasets a config names, as training will: preview a few examples (what is trained is\n"
@@ -82,9 +83,14 @@ def cmd_preprocess(args: Sequence[str]) -> int:
         check_new_output(Path(ns.output).expanduser())  # before the encoding's minutes, not after
     encoded = preprocess.encode(cfg)
     data = encoded.data
+    stats = data.stats()
+    if cfg.data.val_size > 1e-6:  # every example is encoded (no split); say how training would split them
+        with contextlib.suppress(KitError):  # a val_size that cannot split these is kit train's message to give
+            train_idx, eval_idx = split_indices(len(data.all), cfg.data.val_size, cfg.train.seed)
+            stats.update(train=len(train_idx), eval=len(eval_idx))
     if ns.output:
         write_jsonl(data.all, Path(ns.output).expanduser())
-        print(json.dumps({"output": ns.output, **data.stats()}, ensure_ascii=False))
+        print(json.dumps({"output": ns.output, **stats}, ensure_ascii=False))
         return 0
     for i in range(min(ns.preview, len(data.all))):
         src = data.sources[i]
@@ -93,7 +99,7 @@ def cmd_preprocess(args: Sequence[str]) -> int:
             i=i, dataset=src.dataset, index=src.index, tokens=tokens, trained=trained))
         print("".join(f"[[{text}]]" if is_trained else text for text, is_trained in encoded.pieces(i)))
     print(_("([[...]] is trained: its labels are kept; the rest has label -100)"))
-    print(json.dumps(data.stats(), ensure_ascii=False))
+    print(json.dumps(stats, ensure_ascii=False))
     return 0
 
 

@@ -76,6 +76,23 @@ def test_the_preview_speaks_the_chosen_language(tmp_path, capsys):
     model = make_tiny_model(tmp_path / "m")
     cfg = write_yaml(tmp_path / "c.yaml", {"model_name_or_path": str(model), "dataset": "identity",
                                            "dataset_dir": str(make_dataset_dir(tmp_path / "d")), "template": "qwen"})
-    assert cli.main(["--lang", "zh", "preprocess", str(cfg), "--preview", "1"]) == 0
+    from kit import i18n
+
+    try:
+        assert cli.main(["--lang", "zh", "preprocess", str(cfg), "--preview", "1"]) == 0
+    finally:
+        i18n.set_language(None)
     shown = capsys.readouterr().out
     assert "=== 样本 0（identity[0]）" in shown and "参与训练" in shown and "example 0" not in shown
+
+
+def test_the_summary_counts_as_training_splits_and_adds_up_a_dataset_named_twice(tmp_path, capsys):
+    model = make_tiny_model(tmp_path / "m")
+    cfg = write_yaml(tmp_path / "c.yaml", {"model_name_or_path": str(model), "dataset": "identity",
+                                           "dataset_dir": str(make_dataset_dir(tmp_path / "d")), "template": "qwen"})
+    assert cli.main(["preprocess", str(cfg), "val_size=0.25", "--preview", "0"]) == 0
+    stats = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (stats["examples"], stats["train"], stats["eval"]) == (24, 18, 6)  # kit train's split of the same 24
+    assert cli.main(["preprocess", str(cfg), "dataset=identity,identity", "--preview", "0"]) == 0
+    stats = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert stats["examples"] == 48 and stats["per_dataset"]["identity"]["read"] == 48

@@ -230,5 +230,7 @@ def load_examples(names: list[str], dataset_dir: Path, max_samples: int | None =
                 bad += 1
                 report.dropped.append(f"{attr.name}[{i}]: {problem}")
             examples.append(Example(attr.name, i, prompt, response, system, problem))
-        report.per_dataset[attr.name] = {"read": len(records), "malformed": bad}
+        counts = report.per_dataset.setdefault(attr.name, {"read": 0, "malformed": 0})  # a name given twice adds up
+        counts["read"] += len(records)
+        counts["malformed"] += bad
     return examples, report
