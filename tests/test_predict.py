@@ -258,3 +258,11 @@ def test_kit_predict_with_vllm_reports_how_many_differ_from_huggingface(vllm_pre
     hf_lines = (Path(run["hf"]) / "generated_predictions.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(vllm_lines) == len(hf_lines) == 18
     assert [json.loads(a)["prompt"] for a in vllm_lines] == [json.loads(b)["prompt"] for b in hf_lines]
+
+
+def test_a_misspelt_prediction_dataset_is_named_before_the_model_loads(tmp_path, capsys):
+    # The model is never reached (its folder does not exist): the dataset is checked first.
+    code = cli.main(["predict", "--model_name_or_path", str(tmp_path / "no-model"), "--template", "qwen",
+                     "--eval_dataset", "identty", "--dataset_dir", str(DEMO), "--output_dir", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "'identty' is not in" in err and "did you mean identity" in err and "no-model" not in err, err

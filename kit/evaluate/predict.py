@@ -359,6 +359,15 @@ def predict(cfg: Config, compare_with: Path | None = None, progress: bool = True
     metric.require_metrics()  # before minutes of generation, not after
     other = read_predictions(compare_with) if compare_with is not None else None
     settings = GenerationSettings.from_config(cfg)
+    names = cfg.eval_dataset_names or cfg.dataset_names
+    if names:  # a misspelt dataset or a missing dataset_info.json in seconds, not after the model's minutes of loading
+        from kit.data.loader import resolve_dataset_dir
+        from kit.data.registry import dataset_attr, read_registry
+
+        dataset_dir = resolve_dataset_dir(cfg.data.dataset_dir, cfg.config_dir)
+        registry = read_registry(dataset_dir)
+        for name in names:
+            dataset_attr(name, registry, dataset_dir)
     started = time.perf_counter()
     engine = Engine(config=cfg)
     try:
