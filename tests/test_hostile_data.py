@@ -485,3 +485,11 @@ def test_refusals_in_chinese(tmp_path, no_hang):
             load_examples(["two"], d)
     finally:
         i18n.set_language(None)
+
+
+@pytest.mark.parametrize("content", [[], b""])
+def test_a_dataset_with_no_examples_says_so_and_where_to_add_them(tmp_path, tokenizer, content):
+    d = _dir(tmp_path / "d", {"mine": {"file_name": "m.json"}}, {"m.json": content})
+    with pytest.raises(DataError) as exc:
+        build_sft(_cfg(d), tokenizer, get_template("qwen"))
+    assert "mine holds no examples (its files are empty)" in str(exc.value) and "malformed" not in str(exc.value)

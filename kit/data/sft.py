@@ -232,6 +232,9 @@ def build_sft(cfg: Any, tokenizer: Any, template: Template, split: bool = True) 
     if truncated:
         logger.info(_("{count} example(s) longer than cutoff_len {cutoff_len} were truncated").format(
             count=truncated, cutoff_len=d.cutoff_len))
+    if not examples:
+        raise DataError(_("dataset: {datasets} holds no examples (its files are empty); add examples to the files "
+                          "dataset_info.json names for it, or train on other datasets").format(datasets=", ".join(cfg.dataset_names)))
     if not rows:
         raise DataError(_("dataset: every one of the {count} example(s) in {datasets} is malformed (first: {first}); "
                           "check the file and its columns in dataset_info.json").format(
