@@ -206,15 +206,29 @@ def _remember_descendants() -> None:
 
 
 def stop_tree(proc: subprocess.Popen, signum: int, grace: float = GRACE_SECONDS) -> None:
-    """Stop torchrun and every process under it: ``signum`` to torchrun, SIGTERM to the ranks, SIGKILL after ``grace``."""
+    """Stop torchrun and every process under it: SIGTERM to the ranks (and what they started), SIGKILL after ``grace``.
+
+    torchrun itself is killed at once, just after its ranks are signalled. It holds nothing to save, and any
+    signal it could handle (SIGINT, SIGTERM) makes it print a 30-line SignalException traceback, or a
+    ChildFailedError report once it sees its ranks end: noise after a person's Ctrl+C, which the kit answers with
+    one line. ``signum`` (what stopped this process) is kept for the caller's own message.
+    """
     import psutil
 
     try:
         root = psutil.Process(proc.pid)
-        tree = [root, *root.children(recursive=True)]
+        ranks = root.children(recursive=True)
     except psutil.NoSuchProcess:
-        tree = []
-    _stop(tree, {proc.pid: signum}, grace)
+        root, ranks = None, []
+    for p in ranks:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            p.send_signal(signal.SIGTERM)
+    if root is not None:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            root.kill()
+    _stop(ranks, {}, grace)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(5)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(5)
 
