@@ -109,6 +109,7 @@ def test_overwrite_removes_exactly_what_the_manifest_lists(finished, tmp_path, d
     code, text = _train(tmp_path, dirs, out, capsys, overwrite_output_dir=True, max_steps=2)
     assert code == 0, text[-3000:]
     assert f"removing the last kit run's {len(listed)} entries" in text and "keeping 2 other file(s): my-plots, notes.md" in text
+    assert text.count("removing the last kit run's") == 1, text  # said once, not by the launcher and again by the run
     assert (out / "notes.md").read_text() == "mine" and (out / "my-plots" / "a.png").read_text() == "mine too"
     assert not (out / "checkpoint-4").exists()  # the last run's, not rewritten by this 2-step run
     now = json.loads((out / MANIFEST).read_text())["entries"]

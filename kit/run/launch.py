@@ -353,9 +353,13 @@ def launch_sft(cfg: Config, on_line: Callable[[str], None] | None = None, env: E
     if launch is not None and launch.master_port and launch.node_rank == 0:
         ports.require_free_port(launch.master_port)  # node 0 hosts the rendezvous on it; other nodes only connect
     plan = plan_mod.build(cfg, env)
-    # What happens to output_dir, said once: to on_line's reader (a notebook), else by prepare_output's log line.
-    if plan.output.message and on_line is not None:
-        emit(f"[kit] {plan.output.message}")
+    # What happens to output_dir, said once: to on_line's reader (a notebook), else on standard error with the
+    # kit's other status lines (prepare_output below does not log it again).
+    if plan.output.message:
+        if on_line is not None:
+            emit(f"[kit] {plan.output.message}")
+        else:
+            print(f"[kit] {plan.output.message}", file=sys.stderr, flush=True)
     if launch is None:
         if plan.deepspeed_path:
             from kit.model import drop_deepspeed_cpu_note
@@ -363,11 +367,11 @@ def launch_sft(cfg: Config, on_line: Callable[[str], None] | None = None, env: E
             drop_deepspeed_cpu_note()  # this process is a rank now: the kit's device check says what DeepSpeed's note would
             emit("[kit] " + _("one process: DeepSpeed runs in this one, as LLaMA-Factory does on one device "
                               "(FORCE_TORCHRUN=1 starts torchrun instead)"))
-        output_mod.prepare_output(plan.cfg, plan.output, say=on_line is None)
+        output_mod.prepare_output(plan.cfg, plan.output, say=False)
         train.run_sft(plan)
         return 0
     with _launch_folder(plan) as tmp:
-        output_mod.prepare_output(plan.cfg, plan.output, say=on_line is None)
+        output_mod.prepare_output(plan.cfg, plan.output, say=False)
         emit("[kit] " + _("launching torchrun ({reason}): {launch}").format(reason=launch.reason, launch=launch.describe()))
         return run_supervised(torchrun_command(launch, ["--plan", tmp]), child_environment(env, info, launch.nproc_per_node),
                               cwd, on_line, on_tick, tick_seconds)
