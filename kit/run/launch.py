@@ -205,13 +205,13 @@ def _remember_descendants() -> None:
         pass
 
 
-def stop_tree(proc: subprocess.Popen, signum: int, grace: float = GRACE_SECONDS) -> None:
+def stop_tree(proc: subprocess.Popen, grace: float = GRACE_SECONDS) -> None:
     """Stop torchrun and every process under it: SIGTERM to the ranks (and what they started), SIGKILL after ``grace``.
 
     torchrun itself is killed at once, just after its ranks are signalled. It holds nothing to save, and any
     signal it could handle (SIGINT, SIGTERM) makes it print a 30-line SignalException traceback, or a
     ChildFailedError report once it sees its ranks end: noise after a person's Ctrl+C, which the kit answers with
-    one line. ``signum`` (what stopped this process) is kept for the caller's own message.
+    one line.
     """
     import psutil
 
@@ -226,9 +226,7 @@ def stop_tree(proc: subprocess.Popen, signum: int, grace: float = GRACE_SECONDS)
     if root is not None:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             root.kill()
-    _stop(ranks, {}, grace)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(5)
+    _stop(ranks, grace, signalled=True)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(5)
 
@@ -246,15 +244,16 @@ def stop_descendants(grace: float = GRACE_SECONDS) -> None:
     # psutil refuses to signal a remembered process whose PID was reused since: only the same processes are stopped.
     tree += [p for p in _AT_SIGNAL if p.pid not in pids and p.is_running()]
     _AT_SIGNAL.clear()
-    _stop(tree, {}, grace)
+    _stop(tree, grace)
 
 
-def _stop(tree: list, signals: dict[int, int], grace: float) -> None:
+def _stop(tree: list, grace: float, signalled: bool = False) -> None:
+    """SIGTERM to ``tree`` (unless ``signalled`` already), SIGKILL to what is left after ``grace`` seconds."""
     import psutil
 
-    for p in tree:
+    for p in tree if not signalled else ():
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            p.send_signal(signals.get(p.pid, signal.SIGTERM))
+            p.send_signal(signal.SIGTERM)
     _, alive = psutil.wait_procs(tree, timeout=grace)
     for p in alive:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
@@ -300,12 +299,11 @@ def run_supervised(cmd: Sequence[str], env: dict[str, str], cwd: str | Path | No
                 else:
                     with contextlib.suppress(subprocess.TimeoutExpired):
                         proc.wait(tick_seconds)
-    except BaseException as exc:  # Ctrl-C, the notebook's stop button, SIGTERM/SIGHUP, or a failing on_tick
-        signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM
+    except BaseException:  # Ctrl-C, the notebook's stop button, SIGTERM/SIGHUP, or a failing on_tick
         ignore = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)} \
             if threading.current_thread() is threading.main_thread() else {}
         try:
-            stop_tree(proc, signum)
+            stop_tree(proc)
         finally:
             for s, handler in ignore.items():
                 signal.signal(s, handler)
