@@ -205,6 +205,8 @@ def test_stop_cutter_holds_back_a_possible_stop_string() -> None:
     ({"model": NAME, "messages": WHO, "top_p": "lots"}, "top_p", "top_p"),
     ({"model": NAME}, "messages", "messages: Field required"),
     ({"model": NAME, "messages": WHO, "n": 2, "stream": True}, "n", "only one reply can be streamed"),
+    ({"model": NAME, "messages": WHO, "n": 129}, "n", "n: 129 is more than 128 replies"),
+    ({"model": NAME, "messages": WHO, "n": 0}, "n", "n: 0 must be at least 1"),
     ({"model": NAME, "messages": WHO, "tools": [{"type": "function"}]}, "tools", "not supported"),
     ({"model": NAME, "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
      "messages.0.content", "only text content"),

@@ -176,6 +176,10 @@ def _text(message: RequestMessage, index: int) -> Any:
     return "\n".join(texts)  # as vLLM joins text parts
 
 
+# At most this many replies per request (OpenAI's API: n <= 128).
+MAX_N = 128
+
+
 def check_request(request: ChatCompletionRequest, engine: Any, model_name: str) -> Call:
     """The request as a Call, or an ApiRequestError (400) saying what is wrong with it."""
     if request.tools:
@@ -183,6 +187,12 @@ def check_request(request: ChatCompletionRequest, engine: Any, model_name: str) 
                                      "text-only)"), param="tools")
     if request.n < 1:
         raise ApiRequestError(400, _("n: {value} must be at least 1").format(value=request.n), param="n")
+    if request.n > MAX_N:
+        # The replies are generated one after another while every other request waits: an unbounded n would hold
+        # the server for as long as a client likes. OpenAI's API has the same bound.
+        raise ApiRequestError(400, _("n: {value} is more than {limit} replies in one request (OpenAI's limit too); "
+                                     "ask for fewer, or send several requests").format(value=request.n, limit=MAX_N),
+                              param="n")
     if request.n > 1 and request.stream:
         raise ApiRequestError(400, _("n: only one reply can be streamed (n=1); ask for several without stream"),
                               param="n")
