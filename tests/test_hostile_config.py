@@ -41,6 +41,19 @@ def test_a_full_width_character_from_an_input_method_is_named_on_its_own_line(tm
     assert f"line {line} holds" in str(exc.value) and says in str(exc.value), str(exc.value)
 
 
+@pytest.mark.parametrize("key, value, char", [
+    ("dataset", "identity\uff0calpaca_en_demo", "'\uff0c' (U+FF0C)"),
+    ("lora_target", "q_proj\u3001v_proj", "'\u3001' (U+3001)"),
+])
+def test_a_full_width_comma_inside_a_list_value_is_named(tmp_path, key, value, char):
+    # It parses as YAML (one name with a wide comma in it): without the check it became one unknown name.
+    with pytest.raises(ConfigError) as exc:
+        config.load(write(tmp_path, f"model_name_or_path: m\ntemplate: qwen\n{key}: {value}\n"))
+    text = str(exc.value)
+    assert f"{key}: {value!r} holds the full-width comma {char}; separate the names with a plain ','" in text, text
+    assert "must be a comma list" not in text  # said once, not twice in other words
+
+
 def test_an_invisible_character_in_a_key_is_shown(tmp_path):
     with pytest.raises(ConfigError) as exc:
         config.load(write(tmp_path, "model_name_or_path: m\nlearning_rate\u200b: 1.0e-4\n"))

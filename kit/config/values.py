@@ -106,6 +106,8 @@ SEED_MAX = 2**32 - 1
 DDP_TIMEOUT_MAX = 2**31 - 1
 # vLLM's LoRAConfig accepts these max_lora_rank values only (vllm/config/lora.py, MaxLoRARanks).
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+# Commas a Chinese input method types, where a list key needs ','.
+WIDE_COMMAS = ("\uff0c", "\u3001")
 
 
 def check_values(cfg: Config) -> list[str]:
@@ -130,7 +132,15 @@ def check_values(cfg: Config) -> list[str]:
         bad(N_("lora_alpha: {value} must be positive"), value=f.lora_alpha)
     if not 0 <= f.lora_dropout < 1:
         bad(N_("lora_dropout: {value} must be in [0, 1)"), value=f.lora_dropout)
-    if not f.lora_target.strip() or any(not part.strip() for part in f.lora_target.split(",")):
+    wide_keys: set[str] = set()
+    for key, value in (("dataset", d.dataset), ("eval_dataset", d.eval_dataset), ("lora_target", f.lora_target)):
+        wide = next((char for char in WIDE_COMMAS if char in (value or "")), None)
+        if wide is not None:  # typed with a Chinese input method: the list would be one unknown name
+            bad(N_("{key}: {value} holds the full-width comma '{char}' (U+{code:04X}); separate the names with a plain "
+                   "',' (e.g. identity,alpaca_en_demo)"), key=key, value=repr(value), char=wide, code=ord(wide))
+            wide_keys.add(key)
+    if "lora_target" not in wide_keys and (not f.lora_target.strip()
+                                           or any(not part.strip() for part in f.lora_target.split(","))):
         bad(N_("lora_target: {value} must be a comma list of module names (q_proj,v_proj) or all"), value=repr(f.lora_target))
     for key in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
         if getattr(t, key) <= 0:
