@@ -152,8 +152,9 @@ def test_the_kits_own_command_line_checks_read_the_same(capsys):
     assert line == "error: unexpected argument 'c.yaml'; give the config file first, then key=value or --key value"
     line = _one_mistake(*_run(capsys, "batch", "nb.ipynb", "-p", "x"), "batch", SAYS["en"])
     assert line == "error: -p x: give a value (-p NAME VALUE [VALUE ...])"
-    line = _one_mistake(*_run(capsys, "export", "--replace_earlier_export=maybe"), "export", SAYS["en"])
-    assert line == "error: --replace_earlier_export: 'maybe' is not true or false"
+    for words in (["--replace_earlier_export=maybe"], ["--template", "qwen", "--replace_earlier_export", "maybe"]):
+        line = _one_mistake(*_run(capsys, "export", *words), "export", SAYS["en"])
+        assert line == "error: --replace_earlier_export: 'maybe' is not true or false", words
     # A bare flag is true only for a true/false key: `--output_dir $OUT` with OUT empty is not a folder named "True".
     line = _one_mistake(*_run(capsys, "train", "c.yaml", "--output_dir"), "train", SAYS["en"])
     assert line == "error: --output_dir needs a value (--output_dir VALUE); only a true/false key can be given alone"

@@ -225,7 +225,8 @@ def _take_replace_flag(argv: list[str]) -> tuple[bool, list[str]]:
         arg = argv[i]
         if arg == REPLACE_FLAG or arg.startswith(REPLACE_FLAG + "="):
             value = arg.partition("=")[2] if "=" in arg else None
-            if value is None and i + 1 < len(argv) and argv[i + 1].lower() in _BOOL_WORDS:
+            if value is None and i + 1 < len(argv) and (argv[i + 1].lower() in _BOOL_WORDS
+                                                         or _meant_as_value(argv[i + 1])):
                 value = argv[i + 1]
                 i += 1
             word = (value or "true").lower()
@@ -236,6 +237,12 @@ def _take_replace_flag(argv: list[str]) -> tuple[bool, list[str]]:
             rest.append(arg)
         i += 1
     return replace_earlier, rest
+
+
+def _meant_as_value(word: str) -> bool:
+    """``--replace_earlier_export maybe``: a word after the flag that is no option, override or config file."""
+    return (not word.startswith("-") and "=" not in word and not word.lower().endswith((".yaml", ".yml", ".json"))
+            and not Path(word).exists())
 
 
 _BOOL_WORDS = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
