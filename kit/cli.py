@@ -200,7 +200,7 @@ def _main(argv: list[str], own_process: bool = False) -> int:
     if command is None:
         return _usage_error(_("unknown command {name!r}").format(name=argv[0]), _(USAGE))
     logging.basicConfig(level=logging.INFO, format="[kit %(levelname)s] %(message)s")
-    from kit.run.launch import Terminated
+    from kit.errors import Terminated
 
     if command is cmd_train and own_process:  # the kit command itself (argv from the command line), not a call from Python
         command = functools.partial(cmd_train, own_process=True)

@@ -1,7 +1,8 @@
 """Keep the gettext catalogs in step with the code: extract, update, compile (with Babel).
 
     python scripts/i18n.py [AREA ...]  # extract every _()/N_() message, add new ones to the areas' .po (all by default), compile .mo
-    python scripts/i18n.py --check     # exit 1 when a message has no Chinese text or a .mo is stale
+    python scripts/i18n.py --check     # exit 1 when a message has no Chinese text, a .mo is stale, or a module
+                                       # with messages belongs to no area (its messages would go untranslated)
 
 Each area of the package has its own catalog, kit/locale/zh/LC_MESSAGES/<area>.po; a translator
 edits those (any .po editor works) and runs this script to compile them. tests/test_i18n.py runs the
@@ -48,7 +49,7 @@ FOREIGN: dict[str, Path] = {"argparse": Path(argparse.__file__).resolve()}
 # area -> the sources whose messages its catalog holds (each source in exactly one area), under kit/ or absolute
 AREAS: dict[str, tuple[str, ...]] = {
     "doctor": ("doctor",),
-    "train": ("config", "run", "cli.py", "command_parser.py", "train.py", "ports.py", "envvars.py", "i18n.py"),
+    "train": ("config", "run", "cli.py", "command_parser.py", "train.py", "ports.py", "envvars.py", "i18n.py", "errors.py"),
     "data": ("data", "hub.py", "model.py", "device.py", "estimate", "fmt.py", "tiny.py"),
     "chat": ("chat",),
     "evaluate": ("evaluate",),
@@ -78,6 +79,13 @@ def extract(area: str) -> Catalog:
             # A foreign module's line numbers differ from one Python to the next: its file name only.
             catalog.add(message, locations=[(location(path), None if area in FOREIGN else lineno)], auto_comments=comments)
     return catalog
+
+
+def unassigned() -> list[Path]:
+    """Modules of the kit with messages that no area extracts: their messages would never be translated."""
+    covered = {path.resolve() for area in AREAS for path in sources(area)}
+    return [path for path in sorted(KIT.rglob("*.py")) if path.resolve() not in covered
+            and any(True for _ in extract_from_file("python", str(path), keywords=KEYWORDS))]
 
 
 def po_path(lang: str, area: str) -> Path:
@@ -150,6 +158,9 @@ def main() -> int:
                     problems.append(f"{lang}/{area}.mo is stale: run python scripts/i18n.py")
             else:
                 update(lang, area)
+    if a.check and not a.areas:
+        for path in unassigned():
+            problems.append(f"{path.relative_to(ROOT)}: has messages but belongs to no area; add it to AREAS in {Path(__file__).name}")
     for p in problems:
         print(p, file=sys.stderr)
     return 1 if problems else 0

@@ -31,7 +31,7 @@ from kit.run import plan as plan_mod
 from kit.run import output as output_mod
 from kit.config import Config, ConfigError
 from kit.envvars import EnvSettings, master_addr, rendezvous_problems
-from kit.errors import KitError
+from kit.errors import KitError, Terminated
 from kit import ports
 from kit.i18n import _, language
 
@@ -141,18 +141,6 @@ def prebuild_deepspeed_ops(folder: Path | None = None) -> bool:
 # ---------------------------------------------------------------- processes
 
 GRACE_SECONDS = 8.0  # after the signal, before SIGKILL; well inside what a person waits for a prompt
-
-
-class Terminated(BaseException):
-    """SIGTERM or SIGHUP reached the launching process (kill, a job scheduler, a closed terminal).
-
-    A BaseException, as KeyboardInterrupt is, so only the clean-up code catches it.
-    """
-
-    def __init__(self, signum: int):
-        self.name = signal.Signals(signum).name
-        super().__init__(_("terminated by {signal}").format(signal=self.name))
-        self.signum = signum
 
 
 @contextlib.contextmanager

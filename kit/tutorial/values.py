@@ -149,7 +149,7 @@ def execute(notebook: str | Path, output: str | Path, parameters: Mapping[str, A
                                     execution_timeout=timeout, kernel_manager_class=_kernel_manager_class(kernel_log),
                                     **_kernel_config(Path(sockets)))
             except BaseException as exc:
-                from kit.run.launch import Terminated
+                from kit.errors import Terminated
 
                 # The kernel died or would not start: say what it said (not when a person stopped the run: the
                 # kernel's log then holds only the interruption's own traceback).
