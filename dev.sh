@@ -23,12 +23,23 @@ PY=${PYTHON:-python3}
 install_torch() {
   # Pinned and first, so the kit's "torch>=2.1" is already met and pip fetches no other torch.
   if [ -n "$TORCH_INDEX" ] \
-     && "$VENV/bin/python" -m pip install -q --timeout 10 --retries 0 "$TORCH" --index-url "$TORCH_INDEX"; then
+     && "$VENV/bin/python" -m pip install -q --no-compile --timeout 10 --retries 0 "$TORCH" --index-url "$TORCH_INDEX"; then
     return
   fi
   [ -n "$TORCH_INDEX" ] && echo "dev.sh: no $TORCH from $TORCH_INDEX (unreachable, or no wheel there); installing it from pip's configured index" \
     "(on PyPI for x86_64 Linux that is the CUDA build)" >&2
-  "$VENV/bin/python" -m pip install -q "$TORCH"
+  "$VENV/bin/python" -m pip install -q --no-compile "$TORCH"
+}
+
+# pip byte-compiles every module it installs in one process, one file after another; the installs here skip that
+# (--no-compile) and this compiles the same files, and the kit's own (installed editable), on every core at
+# once. Not skipped altogether: where PYTHONDONTWRITEBYTECODE=1 is set (many container images) no .pyc would
+# ever be written, and every import would compile from source again. Files that do not compile are passed
+# over, as pip passes over them with a warning.
+compile_all() {
+  local site
+  site=$("$VENV/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+  "$VENV/bin/python" -m compileall -qq -j 0 "$site" kit || true
 }
 
 # What each command installs: the demo, the kit with the notebooks, DeepSpeed and ModelScope; the tests (and
@@ -57,7 +68,8 @@ install() {
   # lets through setuptools' "Package would be ignored" (the data folders under kit/) and "Editable
   # installation" notices, about 250 lines that ask nothing of the person. -qq keeps errors: a failed build
   # still prints its whole output, and a dependency conflict its ERROR line.
-  "$VENV/bin/python" -m pip install -qq -e ".[$extras]"
+  "$VENV/bin/python" -m pip install -qq --no-compile -e ".[$extras]"
+  compile_all
   if [ "$level" = dev ]; then
     # DeepSpeed compiles a C++ op (shared-memory all-reduce) the first time several training processes share a
     # CPU: about 40 s of g++, so do it now, not inside a test. The demo trains in one process, which does not
