@@ -12,6 +12,11 @@ lora, greedy decoding), with the question on standard input. Measured from outsi
 - first_token_s: from sending the question to the first character of the answer after "Assistant: ";
 - answer_s and the answer itself (both are greedy: the answers must be the same text).
 
+A third command runs in each round, bench/chat_floor.py: only what any chat built on transformers and peft
+must do before its prompt (imports, tokenizer, model, adapter merged). Its load time is the floor: the
+ratio floor/LLaMA-Factory says how far the load target can be reached without leaving transformers, and
+kit/floor what the kit adds on top of it.
+
 Predict (--part predict): tests/fixtures/llamafactory_predict/predict.yaml (the YAML LLaMA-Factory's own
 reference run used: greedy, batch 4, cutoff_len 64, the kit's demo data, transformers backend), paths filled
 in and --predict_samples / --max_new_tokens applied, through `kit predict CONFIG` and `llamafactory-cli train
@@ -182,21 +187,32 @@ def bench_chat(a: argparse.Namespace, adapter: Path, lf_cli: Path, env: dict[str
     flags = ["--model_name_or_path", str(a.model.resolve()), "--adapter_name_or_path", str(adapter),
              "--template", "qwen", "--finetuning_type", "lora", "--do_sample", "false"]
     commands = {"kit": ([str(Path(sys.executable).with_name("kit")), "chat", *flags], env),
-                "llamafactory": ([str(lf_cli), "chat", *flags], lf_env)}
+                "llamafactory": ([str(lf_cli), "chat", *flags], lf_env),
+                # the floor: bare transformers + peft, nothing else (bench/chat_floor.py), in the kit's environment
+                "floor": ([sys.executable, str(BENCH / "chat_floor.py"), str(a.model.resolve()), str(adapter)], env)}
+    tools = list(commands)
     rows = []
     for pair in range(a.pairs):
-        order = ("kit", "llamafactory") if pair % 2 == 0 else ("llamafactory", "kit")
-        row = {"order": f"{order[0]} first"}
+        order = tools[pair % 3:] + tools[:pair % 3]  # each goes first, second and third in turn
+        row = {"order": " > ".join(order)}
         for tool in order:
             row[tool] = chat_once(*commands[tool])
         rows.append(row)
     ok = [r for r in rows if r["kit"]["answer_s"] and r["llamafactory"]["answer_s"]]
-    out = {"settings": {"question": QUESTION}}
+    out = {"settings": {"question": QUESTION, "floor": "bench/chat_floor.py: import torch, transformers and peft, load, "
+                                                        "merge, prompt (its answer is not compared: its own template)"}}
     for measure in ("load_s", "first_token_s", "answer_s"):
         ratios = [r["kit"][measure] / r["llamafactory"][measure] for r in ok if r["llamafactory"][measure]]
         out[measure] = {"kit_over_llamafactory": {"per_pair": [round(x, 3) for x in ratios], **spread(ratios)},
                         "kit": spread([r["kit"][measure] for r in ok]),
                         "llamafactory": spread([r["llamafactory"][measure] for r in ok])}
+    # How close either can come: the floor against LLaMA-Factory (what the 0.5 target would need of any
+    # transformers chat) and the kit's own cost above the floor, per run.
+    floor_ok = [r for r in ok if r["floor"]["load_s"]]
+    for name, ratios in (("floor_over_llamafactory", [r["floor"]["load_s"] / r["llamafactory"]["load_s"] for r in floor_ok]),
+                         ("kit_over_floor", [r["kit"]["load_s"] / r["floor"]["load_s"] for r in floor_ok])):
+        out["load_s"][name] = {"per_pair": [round(x, 3) for x in ratios], **spread(ratios)}
+    out["load_s"]["floor"] = spread([r["floor"]["load_s"] for r in floor_ok])
     answers = {(r["kit"]["answer"], r["llamafactory"]["answer"]) for r in ok}
     out["same_answer"] = bool(ok) and all(k == lf for k, lf in answers)
     out["answers"] = sorted({x for pair in answers for x in pair})
