@@ -5,7 +5,7 @@
 Prints JSON: the uninterrupted eval_loss, then per trial the kill step, the checkpoint it resumed
 from, the final eval_loss and its difference. ``kit train`` resumes on its own from the newest
 complete checkpoint when output_dir holds one (as LLaMA-Factory does), so the second command is
-the first one unchanged. The tests do 3 trials (tests/test_processes.py); this does as many as asked.
+the first one unchanged. The tests do 2 trials (tests/test_processes.py); this does as many as asked.
 """
 
 from __future__ import annotations
