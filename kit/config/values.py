@@ -137,7 +137,8 @@ def check_values(cfg: Config) -> list[str]:
         wide = next((char for char in WIDE_COMMAS if char in (value or "")), None)
         if wide is not None:  # typed with a Chinese input method: the list would be one unknown name
             bad(N_("{key}: {value} holds the full-width comma '{char}' (U+{code:04X}); separate the names with a plain "
-                   "',' (e.g. identity,alpaca_en_demo)"), key=key, value=repr(value), char=wide, code=ord(wide))
+                   "',' (e.g. {example})"), key=key, value=repr(value), char=wide, code=ord(wide),
+                example="q_proj,v_proj" if key == "lora_target" else "identity,alpaca_en_demo")
             wide_keys.add(key)
     if "lora_target" not in wide_keys and (not f.lora_target.strip()
                                            or any(not part.strip() for part in f.lora_target.split(","))):
