@@ -84,6 +84,20 @@ def drop_deepspeed_cpu_note() -> None:
 
 
 @contextlib.contextmanager
+def no_deepspeed_cpu_note() -> Iterator[None]:
+    """While one of the kit's own steps runs in a person's process (run_sft from their Python, a load in a notebook):
+    DeepSpeed's CPU note is dropped, then the logger is left as it was (a rank's lasting filter stays)."""
+    deepspeed_logger = logging.getLogger("DeepSpeed")
+    had_filter = NO_CPU_ACCELERATOR_NOTE in deepspeed_logger.filters
+    deepspeed_logger.addFilter(NO_CPU_ACCELERATOR_NOTE)
+    try:
+        yield
+    finally:
+        if not had_filter:
+            deepspeed_logger.removeFilter(NO_CPU_ACCELERATOR_NOTE)
+
+
+@contextlib.contextmanager
 def quiet_libraries() -> Iterator[None]:
     """Around the kit's own loads and saves: transformers' "Loading weights" and "Writing model shards" bars become
     the kit's, translated and shown only when the step takes over BAR_DELAY_S seconds, and DeepSpeed's CPU note is
@@ -91,9 +105,6 @@ def quiet_libraries() -> Iterator[None]:
     and bars a person turned off (transformers.utils.logging.disable_progress_bar) stay off."""
     from transformers.utils import logging as hf_logging
 
-    deepspeed_logger = logging.getLogger("DeepSpeed")
-    had_filter = NO_CPU_ACCELERATOR_NOTE in deepspeed_logger.filters
-    deepspeed_logger.addFilter(NO_CPU_ACCELERATOR_NOTE)
     set_hook = getattr(hf_logging, "set_tqdm_hook", None)  # transformers 5; older ones draw no such bars
     previous = None
 
@@ -106,12 +117,11 @@ def quiet_libraries() -> Iterator[None]:
     if set_hook is not None:
         previous = set_hook(kit_bar)
     try:
-        yield
+        with no_deepspeed_cpu_note():
+            yield
     finally:
         if set_hook is not None:
             set_hook(previous)
-        if not had_filter:
-            deepspeed_logger.removeFilter(NO_CPU_ACCELERATOR_NOTE)
 
 
 # ---------------------------------------------------------------- tokenizer

@@ -2,12 +2,13 @@
 
 The kernel's "running over TCP without encryption" warning at each notebook start, transformers' "Loading weights"
 and "Writing model shards" bars around the kit's loads and saves, and DeepSpeed's "Setting accelerator to CPU"
-note (logged once per process, at DeepSpeed's first import, so those checks run in a fresh process).
+note (logged once per process, at DeepSpeed's first import, so those checks run in a fresh process). A DeepSpeed
+training run's own output, in each of the three ways to launch one, is checked by
+tests/test_launch.py::test_three_launches_give_the_same_result_and_print_no_library_notes.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -15,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from helpers import make_dataset_dir, quickstart, write_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY_LINES = ("Loading weights", "Writing model shards", "Setting accelerator to CPU", "without encryption")
@@ -121,27 +121,3 @@ def test_only_the_runs_own_accumulation_note_is_dropped():
         assert not accelerate_logger.filter(record(2))
         assert accelerate_logger.filter(record(4))  # not the run's value: a person should see it
     assert accelerate_logger.filter(record(2)) and not accelerate_logger.filters
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("torchrun", [False, True], ids=["in-process", "torchrun"])
-def test_a_deepspeed_training_run_prints_no_accelerator_note_or_loading_bar(tiny_model_dir, tmp_path, torchrun):
-    """kit train with the quick start's DeepSpeed config: DeepSpeed in kit train's own process (one device), or in
-    the one rank FORCE_TORCHRUN=1 starts; either imports DeepSpeed and joins a process group on the CPU."""
-    out_dir = tmp_path / "out"
-    cfg = write_yaml(tmp_path / "c.yaml", quickstart(tiny_model_dir, make_dataset_dir(tmp_path / "data"), out_dir,
-                                                      max_steps=1, val_size=0, eval_strategy="no", plot_loss=False))
-    # In-process, OMP_NUM_THREADS unset: accelerate would warn that it sets it.
-    # main() reads sys.argv, as the kit command does: only then is this process its own to host the rank in.
-    # An empty op cache and no working C++ compiler: one process needs no shared-memory all-reduce, so DeepSpeed is
-    # not asked to build its op (about 40 s of g++ and a "built successfully" line; a failed run without g++).
-    no_compiler = {"TORCH_EXTENSIONS_DIR": str(tmp_path / "empty-op-cache"), "CXX": "/bin/false", "CC": "/bin/false"}
-    out = _python(f"import sys\nfrom kit.cli import main\nsys.argv = ['kit', 'train', {str(cfg)!r}]\nsys.exit(main())", timeout=600,
-                  **no_compiler, **({"FORCE_TORCHRUN": "1"} if torchrun else {"OMP_NUM_THREADS": None, "FORCE_TORCHRUN": None}))
-    assert ("launching torchrun" in out) == torchrun and ("one process: DeepSpeed runs in this one" in out) != torchrun, out
-    assert json.loads((out_dir / "all_results.json").read_text())["train_loss"] > 0
-    assert "Setting accelerator to CPU" not in out and "Loading weights" not in out, out
-    assert "OMP_NUM_THREADS" not in out, out
-    assert "built successfully" not in out and not any((tmp_path / "empty-op-cache").glob("*/*.so")), out
-    # the quick start accumulates 2 steps: accelerate's note that its plugin has 1 (the Trainer's design) is not shown
-    assert "Gradient accumulation steps mismatch" not in out, out

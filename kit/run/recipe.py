@@ -433,7 +433,9 @@ REFUSED_WRITES = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.E
 def run_sft(cfg: RunPlan | Config | str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Train a LoRA adapter as the plan (or config) says; return the final metrics. In-process or under torchrun."""
     try:
-        return _run_sft(cfg, overrides)
+        # called from a person's Python, DeepSpeed may be imported in here: its CPU note, as in kit train's ranks
+        with model_mod.no_deepspeed_cpu_note():
+            return _run_sft(cfg, overrides)
     except OSError as exc:
         if exc.errno not in REFUSED_WRITES or (exc.errno in (errno.EACCES, errno.EPERM) and not exc.filename):
             raise
