@@ -184,5 +184,7 @@ def demo_main(argv: Sequence[str]) -> int:
     run = run_demo(args.overrides, args.run_dir, args.lang or i18n.language())
     print(summary(run))
     if args.json:
-        print(json.dumps({"run_dir": str(run.run_dir), "seconds": run.seconds, "values": run.values}, ensure_ascii=False))
+        print(json.dumps({"run_dir": str(run.run_dir), "output_dir": str(run.output_dir),
+                          "notebooks": {name: str(path) for name, path in run.notebooks.items()},
+                          "seconds": run.seconds, "values": run.values}, ensure_ascii=False))
     return 0
