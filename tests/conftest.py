@@ -4,12 +4,11 @@
 (the same files LLaMA-Factory was run on), else a random-init Qwen2ForCausalLM with a byte-level BPE
 tokenizer trained on a few lines (ChatML special tokens at ids 0, 1, 2, as in Qwen).
 
-``demo`` (kit demo: notebooks 00-30, English), ``demo_zh`` (the Chinese edition), ``experiments`` (notebook
-40), test_batch's two sweeps and test_wheel's kit demo from the installed wheel run once per session
+``demo`` (kit demo: notebooks 00-30, English), ``experiments`` (notebook 40), ``demo_zh`` (the Chinese edition,
+from the installed wheel: test_wheel reads the same run), test_batch's sweep and the vLLM runs run once per session
 (tests/notebook_runs.py) and are shared by every test that reads them. They start in the background as soon as
-the tests are collected, and the tests that read them run last. The
-English runs are made under Binder's session environment with their process tree's memory sampled, which the
-Binder memory test (tests/test_binder.py) reads.
+the tests are collected, and the tests that read them run last. The English runs are made under Binder's session
+environment with their process tree's memory sampled, which the Binder memory test (tests/test_binder.py) reads.
 """
 
 from __future__ import annotations
@@ -112,9 +111,10 @@ def tuned(tiny_model_dir: Path, tiny_adapter_dir: Path):
 # ---------------------------------------------------------------- the notebooks, executed once per session
 
 # The fixtures that read the session's notebook runs (tests/notebook_runs.py), and the run each needs.
-RUN_OF_FIXTURE = {"demo_executed": "demo", "experiments": "experiments", "demo_zh": "demo_zh", "sweep": "sweep",
-                  "failing_sweep": "sweep_failing", "wheel_run": "wheel", "vllm_predict_run": "vllm_predict",
-                  "vllm_compare_run": "vllm_compare"}
+RUN_OF_FIXTURE = {"demo_executed": "demo", "experiments": "experiments", "demo_zh": "wheel", "wheel_run": "wheel",
+                  "sweep": "sweep", "vllm_predict_run": "vllm_predict", "vllm_compare_run": "vllm_compare",
+                  "two_nodes_run": "two_nodes", "three_launches_run": "three_launches", "two_processes_run": "two_processes",
+                  "killed_run": "killed_and_resumed"}
 _RUNS = pytest.StashKey[NotebookRuns]()
 
 
@@ -142,6 +142,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     runs = _runs(session.config)
     runs.start({RUN_OF_FIXTURE[name] for item in session.items for name in getattr(item, "fixturenames", ())
                 if name in RUN_OF_FIXTURE})
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    """The background runs' wall times, beside the slowest tests: the suite's other half of its 10 minutes."""
+    runs = config.stash.get(_RUNS, None)
+    line = runs.timeline() if runs is not None else ""
+    if line:
+        terminalreporter.write_line(line)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -180,22 +188,22 @@ def _keep_executed(folder: Path, lang: str) -> None:
         shutil.copytree(folder, Path(keep) / lang, dirs_exist_ok=True)
 
 
-def _demo_run(notebook_runs: NotebookRuns, name: str, lang: str) -> Executed:
+def _demo_run(r: dict[str, Any], lang: str) -> Any:
+    """kit demo's DemoRun from what run_demo returned, or kit demo --json printed."""
     from kit.tutorial.demo import DemoRun
 
-    job = notebook_runs.get(name)
-    r = job.result
     run = DemoRun(Path(r["run_dir"]), Path(r["output_dir"]), notebooks={k: Path(v) for k, v in r["notebooks"].items()},
                   values=r["values"], seconds=r["seconds"])
     _keep_executed(run.run_dir / lang, lang)
-    return Executed(run, job.memory, job.folder)
+    return run
 
 
 @pytest.fixture(scope="session")
 def demo_executed(notebook_runs: NotebookRuns) -> Executed:
     """kit demo (notebooks 00-30, English) with a name that is not the default one, run once for the session under
     binder/start's environment, its memory sampled."""
-    return _demo_run(notebook_runs, "demo", "en")
+    job = notebook_runs.get("demo")
+    return Executed(_demo_run(job.result, "en"), job.memory, job.folder)
 
 
 @pytest.fixture(scope="session")
@@ -206,8 +214,9 @@ def demo(demo_executed: Executed):
 
 @pytest.fixture(scope="session")
 def demo_zh(notebook_runs: NotebookRuns):
-    """kit demo of the Chinese edition, with non-default knobs: another name, another lora_target, cutoff_len 96."""
-    return _demo_run(notebook_runs, "demo_zh", "zh").result
+    """kit demo of the Chinese edition, with non-default knobs (another name, another lora_target, cutoff_len 96), run
+    as a person who installed the wheel runs it: kit demo --lang zh --json from a new venv, outside the checkout."""
+    return _demo_run(notebook_runs.get("wheel").result["report"], "zh")
 
 
 @pytest.fixture(scope="session")

@@ -1,15 +1,17 @@
-"""The long runs a test session shares, each made once: kit demo in English and in Chinese, notebook 40, two kit batch
-sweeps of notebook 20 (tests/test_batch.py) and kit demo from the installed wheel (tests/test_wheel.py).
+"""The long runs a test session shares, each made once: kit demo in English, notebook 40, kit demo of the Chinese
+edition from the installed wheel, a kit batch sweep of notebook 20 (tests/test_batch.py), the vLLM runs and the
+launches of tests/test_launch.py.
 
-Each runs in a subprocess (this file, run as a script), one after the other in a background thread started as
-soon as the tests are collected (conftest.py), so on a machine of two cores the notebooks train on one while
-the other tests run on the other; the tests that read them run last. The English runs are made under Binder's
+Each runs in a subprocess (this file, run as a script). A background thread started as soon as the tests are
+collected (conftest.py) runs them one after the other, so on a machine of two cores the notebooks train on one
+while the other tests run on the other; the tests that read them run last, and a test that would wait for a run
+not started yet runs it itself (both cores work until the last run ends). The English runs are made under Binder's
 session environment (binder/start) with the memory of their process tree sampled (tests/peak_memory.py), for
 the Binder memory test. DeepSpeed's C++ op is compiled before the first run starts, so no compiler runs inside
 a measured run.
 
-As a script: ``python notebook_runs.py demo|execute|batch|wheel RESULT.json ARGUMENTS_JSON`` runs one and writes
-what it returned to RESULT.json.
+As a script: ``python notebook_runs.py demo|execute|batch|wheel|vllm_predict|vllm_compare|launch RESULT.json ARGUMENTS``
+runs one and writes what it returned to RESULT.json.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,16 +33,18 @@ NB20 = REPO / "notebooks" / "en" / "20_lora_sft.ipynb"
 # kit batch's sweeps of notebook 20. SHORT: 7 steps, each logged; without notebook 20's second, short training on its
 # own-data example (a sweep does not need it).
 SHORT = ["-p", "max_samples", "8", "-p", "num_train_epochs", "1", "-p", "logging_steps", "1", "-p", "train_own_data", "false"]
-# The least a run can be and still end ok with an eval loss: 2 examples of each dataset, one held out, 2 steps.
-SMALLEST = ["-p", "max_samples", "2", "-p", "num_train_epochs", "1", "-p", "train_own_data", "false"]
 # kit predict on LLaMA-Factory's predict reference, through transformers and through vLLM (tests/test_predict.py)
 PREDICT_FIXTURE = REPO / "tests" / "fixtures" / "llamafactory_predict"
 PREDICT_ARGS = ["--model_name_or_path", str(REPO / "kit" / "tiny_qwen"), "--adapter_name_or_path", str(PREDICT_FIXTURE / "adapter"),
                 "--template", "qwen", "--eval_dataset", "identity,alpaca_en_demo,alpaca_zh_demo", "--dataset_dir",
                 str(REPO / "kit" / "data" / "demo"), "--cutoff_len", "64", "--max_samples", "6", "--do_sample", "false",
                 "--max_new_tokens", "32"]
-# The order they run in: most tests read the English demo; the sweeps' and the wheel's readers come after.
-ORDER = ("demo", "experiments", "demo_zh", "sweep", "sweep_failing", "wheel", "vllm_predict", "vllm_compare")
+# The Chinese edition with knobs other than the defaults: another name, another lora_target, cutoff_len 96
+ZH_OVERRIDES = ["identity_name=Orion", "lora_target=q_proj,k_proj,v_proj,o_proj", "cutoff_len=96"]
+# The order they run in (and their readers' order), the longest first: whichever of the two threads (the background one, or a test that would wait) is free takes the
+# next, so the session ends at most one short run after the other thread's last.
+ORDER = ("demo", "wheel", "experiments", "vllm_predict", "vllm_compare", "sweep", "three_launches", "two_nodes",
+         "killed_and_resumed", "two_processes")
 
 
 @dataclass
@@ -48,7 +53,8 @@ class Job:
 
     name: str
     # "demo": kit.tutorial.demo.run_demo; "execute": kit.tutorial.execute of one notebook; "batch": kit.cli.main's
-    # exit status and standard output for the given arguments; "wheel": kit demo from a wheel in a new venv
+    # exit status and standard output for the given arguments; "wheel": kit demo from a wheel in a new venv;
+    # "vllm_predict", "vllm_compare": the vLLM environment's runs; "launch": a function of tests/launch_runs.py
     kind: str
     arguments: dict[str, Any]
     folder: Path
@@ -58,6 +64,10 @@ class Job:
     memory: Any = None  # PeakMemory, for the binder runs
     done: threading.Event = field(default_factory=threading.Event)
     process: subprocess.Popen | None = None
+    claimed: bool = False  # taken by the background thread or by a test that needed it before it started
+    here: bool = False  # run by a test (in the foreground) rather than by the background thread
+    started: float | None = None  # time.monotonic() when it started, and its wall time once done
+    seconds: float | None = None
 
     @property
     def log(self) -> Path:
@@ -65,8 +75,7 @@ class Job:
 
 
 def jobs(root: Path) -> dict[str, Job]:
-    demo, experiments, demo_zh = root / "demo", root / "experiments", root / "demo-zh"
-    sweep, wheel = root / "batch", root / "wheel"
+    demo, experiments, sweep, wheel = root / "demo", root / "experiments", root / "batch", root / "wheel"
     return {job.name: job for job in (
         # kit demo with a name that is not the default one
         Job("demo", "demo", {"overrides": ["identity_name=Nova", "identity_author=Acme", f"output_dir={demo / 'nova'}"],
@@ -76,22 +85,20 @@ def jobs(root: Path) -> dict[str, Job]:
                                        "output": str(experiments / "en" / "40_experiments.ipynb"),
                                        "parameters": {**EXPERIMENT_PARAMETERS, "out": str(experiments / "sweep")},
                                        "cwd": str(experiments)}, experiments, binder=True),
-        # the Chinese edition, with non-default knobs: another name, another lora_target, cutoff_len 96
-        Job("demo_zh", "demo", {"overrides": ["identity_name=Orion", "lora_target=q_proj,k_proj,v_proj,o_proj", "cutoff_len=96"],
-                                "run_dir": str(demo_zh / "run"), "lang": "zh"}, demo_zh, binder=False),
-        # kit batch: two learning rates x two lora_targets, two runs at a time
-        Job("sweep", "batch", {"argv": ["batch", str(NB20), "-p", "learning_rate", "1e-3", "3e-3", "-p", "lora_target",
+        # the wheel built from this tree, installed into a new venv, kit demo of the Chinese edition with non-default
+        # knobs run outside the checkout (tests/test_wheel.py and the demo_zh fixture both read it)
+        Job("wheel", "wheel", {"folder": str(wheel), "overrides": ZH_OVERRIDES, "lang": "zh"}, wheel, binder=False),
+        # kit batch: two learning rates, one of them negative (those runs fail), x two lora_targets, two runs at a time
+        Job("sweep", "batch", {"argv": ["batch", str(NB20), "-p", "learning_rate", "-1", "3e-3", "-p", "lora_target",
                                         "q_proj,v_proj", "q_proj,k_proj", *SHORT, "--out", str(sweep / "lr-target"),
                                         "--parallel", "2"]}, sweep, binder=False),
-        # kit batch with one run that fails (a negative learning rate) beside one that does not
-        Job("sweep_failing", "batch", {"argv": ["batch", str(NB20), "-p", "learning_rate", "-1", "3e-3", *SMALLEST,
-                                                "--out", str(sweep / "bad"), "--parallel", "2"]}, sweep, binder=False),
-        # the wheel built from this tree, installed into a new venv, kit demo run outside the checkout
-        Job("wheel", "wheel", {"folder": str(wheel)}, wheel, binder=False),
         # kit predict through transformers, then through vLLM in the vLLM environment (KIT_VLLM_PYTHON), compared
         Job("vllm_predict", "vllm_predict", {"folder": str(root / "vllm-predict")}, root / "vllm-predict", binder=False),
         # tests/compare_vllm.py in the vLLM environment: its backend against transformers, and kit api around it
         Job("vllm_compare", "vllm_compare", {"folder": str(root / "vllm-compare")}, root / "vllm-compare", binder=False),
+        # tests/launch_runs.py: real launches of kit train and torchrun (tests/test_launch.py, tests/test_processes.py)
+        *(Job(name, "launch", {"function": name, "folder": str(root / name)}, root / name, binder=False)
+          for name in ("two_nodes", "three_launches", "two_processes", "killed_and_resumed")),
     )}
 
 
@@ -104,6 +111,7 @@ class NotebookRuns:
         self.jobs = jobs(root)
         self._prebuilt: bool | None = None
         self._lock = threading.Lock()
+        self._claims = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._scheduled: list[str] = []
@@ -126,18 +134,28 @@ class NotebookRuns:
             self._thread = threading.Thread(target=self._run_all, name="notebook-runs", daemon=True)
             self._thread.start()
 
+    def _claim(self, wanted: Job | None = None) -> Job | None:
+        """``wanted`` if no one has started it, else the first scheduled run no one has; None if none is left."""
+        with self._claims:
+            if self._stopping.is_set():
+                return None
+            for job in ([wanted] if wanted is not None else []) + [self.jobs[name] for name in self._scheduled]:
+                if not job.claimed:
+                    job.claimed = True
+                    return job
+        return None
+
     def _run_all(self) -> None:
         try:
             self.prebuilt()
         except Exception as exc:  # the runs then compile it themselves, and the Binder test says so
             self._prebuilt = False
             print(f"notebook_runs: prebuilding DeepSpeed's op failed: {exc!r}", file=sys.stderr)
-        for name in self._scheduled:
-            if not self._stopping.is_set():
-                self._run(self.jobs[name])
+        while (job := self._claim()) is not None:
+            self._run(job)
         for name in self._scheduled:  # stopped early: whoever waits is told
             job = self.jobs[name]
-            if not job.done.is_set():
+            if not job.claimed:
                 job.error = "the session ended before this run started"
                 job.done.set()
 
@@ -148,6 +166,7 @@ class NotebookRuns:
         job.folder.mkdir(parents=True, exist_ok=True)
         result = job.folder / f"{job.name}.result.json"
         env = {**os.environ, **(binder_start_environment() if job.binder else {})}
+        job.started = time.monotonic()
         try:
             with open(job.log, "wb") as log:
                 job.process = subprocess.Popen(
@@ -166,17 +185,32 @@ class NotebookRuns:
         except Exception as exc:
             job.error = f"{job.name} could not run: {exc!r}"
         finally:
+            job.seconds = time.monotonic() - job.started
             job.done.set()
 
     def get(self, name: str) -> Job:
+        """The run ``name``, done. While it is not, this thread runs what no one has started (``name`` first), rather
+        than wait beside the background thread on a core of its own."""
         job = self.jobs[name]
-        if name not in self._scheduled and not job.done.is_set():
+        while not job.done.is_set() and (other := self._claim(job)) is not None:
             self.prebuilt()
-            self._run(job)
+            other.here = True
+            self._run(other)
         job.done.wait()
         if job.error:
             raise RuntimeError(job.error)
         return job
+
+    def timeline(self) -> str:
+        """One line: each run's wall time in the order they ran (pytest prints it beside the slowest tests)."""
+        done = [job for job in self.jobs.values() if job.seconds is not None]
+        if not done:
+            return ""
+        first = min(job.started for job in done)
+        parts = [f"{job.name} {job.seconds:.0f} s" + (" (run by a test)" if job.here else "") + (" (failed)" if job.error else "")
+                 for job in sorted(done, key=lambda job: job.started)]
+        end = max(job.started + job.seconds for job in done) - first
+        return f"session runs: {', '.join(parts)}; all done {end:.0f} s after the first started"
 
     def stop(self) -> None:
         """The session is over: start no further run and end the one running, with every process it started."""
@@ -291,11 +325,15 @@ def main(argv: list[str]) -> int:
     elif kind == "wheel":
         from wheel_build import wheel_demo
 
-        out = wheel_demo(Path(arguments["folder"]))
+        out = wheel_demo(Path(arguments["folder"]), arguments["overrides"], arguments["lang"])
     elif kind == "vllm_predict":
         out = _vllm_predict(Path(arguments["folder"]))
     elif kind == "vllm_compare":
         out = _vllm_compare(Path(arguments["folder"]))
+    elif kind == "launch":
+        import launch_runs
+
+        out = getattr(launch_runs, arguments["function"])(Path(arguments["folder"]))
     else:
         raise SystemExit(f"notebook_runs.py: unknown kind {kind!r}")
     result.write_text(json.dumps(out, ensure_ascii=False), encoding="utf-8")

@@ -129,67 +129,63 @@ def test_run_ids_are_deterministic_and_distinct():
 
 # ---------------------------------------------------------------- a 2x2 sweep of notebook 20, for real
 
-@pytest.fixture(scope="module")
-def sweep(notebook_runs):
-    """kit batch NB20 -p learning_rate 1e-3 3e-3 -p lora_target q_proj,v_proj q_proj,k_proj (short runs) --parallel 2,
-    made once for the session in the background (tests/notebook_runs.py): its folder and exit status."""
-    result = notebook_runs.get("sweep").result
-    return Path(result["out"]), result["code"]
+GRID = {"learning_rate": [-1.0, 3e-3], "lora_target": ["q_proj,v_proj", "q_proj,k_proj"]}
 
 
 @pytest.fixture(scope="module")
-def failing_sweep(notebook_runs) -> dict:
-    """kit batch NB20 -p learning_rate -1 3e-3 (the smallest runs) --parallel 2, made in the background like ``sweep``:
-    its folder, exit status and standard output."""
-    return notebook_runs.get("sweep_failing").result
+def sweep(notebook_runs) -> dict:
+    """kit batch NB20 -p learning_rate -1 3e-3 -p lora_target q_proj,v_proj q_proj,k_proj (short runs) --parallel 2,
+    made once for the session in the background (tests/notebook_runs.py): its folder (``out``), exit status
+    (``code``) and standard output. The two runs at learning_rate -1 fail; the other two train."""
+    return notebook_runs.get("sweep").result
 
 
 @pytest.mark.notebook
 def test_sweep_runs_every_combination_into_its_own_folder(sweep):
-    out, code = sweep
-    assert code == 0
+    out = Path(sweep["out"])
     rows = json.loads((out / "results.json").read_text())
-    assert len(rows) == 4 and all(r["status"] == "ok" for r in rows), rows
-    assert {(r["learning_rate"], r["lora_target"]) for r in rows} == {
-        (lr, t) for lr in (1e-3, 3e-3) for t in ("q_proj,v_proj", "q_proj,k_proj")}
-    for row in rows:
+    assert len(rows) == 4 and {(r["learning_rate"], r["lora_target"]) for r in rows} == {
+        (lr, t) for lr in GRID["learning_rate"] for t in GRID["lora_target"]}
+    assert len({r["run_id"] for r in rows}) == 4 and all((out / r["run_id"] / "20_lora_sft.ipynb").is_file() for r in rows)
+    trained = [r for r in rows if r["learning_rate"] > 0]
+    assert all(r["status"] == "ok" for r in trained), rows
+    for row in trained:
         folder = out / row["run_id"]
-        executed = folder / "20_lora_sft.ipynb"
-        assert executed.is_file() and nb.read(executed)["final_loss"] == row["final_loss"]
+        assert nb.read(folder / "20_lora_sft.ipynb")["final_loss"] == row["final_loss"]
         assert row["final_loss"] < row["first_loss"] and isinstance(row["eval_loss"], float)
         assert row["output_dir"] == str(folder / "output")  # the default: in the run's folder
         adapter = json.loads((folder / "output" / "adapter_config.json").read_text())
         assert sorted(adapter["target_modules"]) == sorted(row["lora_target"].split(","))
     table = _csv(out)
     assert [r["run_id"] for r in table] == [r["run_id"] for r in rows]
-    assert float(table[0]["eval_loss"]) == rows[0]["eval_loss"]
+    assert [float(r["eval_loss"]) if r["eval_loss"] else None for r in table] == [r.get("eval_loss") for r in rows]
 
 
 @pytest.mark.notebook
-def test_running_the_same_sweep_again_skips_the_completed_runs(sweep):
-    out, _ = sweep
-    before = {p: p.stat().st_mtime_ns for p in out.glob("*/20_lora_sft.ipynb")}
+def test_a_failing_run_is_recorded_and_the_others_finish(sweep):
+    out = Path(sweep["out"])
+    assert sweep["code"] == 1
+    rows = json.loads((out / "results.json").read_text())
+    assert {r["status"] for r in rows if r["learning_rate"] == 3e-3} == {"ok"}
+    for bad in (r for r in rows if r["learning_rate"] == -1.0):
+        assert bad["status"] == "failed" and isinstance(bad["failed_cell"], int) and bad.get("eval_loss") is None
+        assert bad["error"].startswith("ConfigError") and "learning_rate" in bad["error"]
+        assert (out / bad["run_id"] / "20_lora_sft.ipynb").is_file()  # kept for inspection
+    printed = sweep["stdout"]
+    assert "2 of 4 run(s) ok, 2 failed" in printed and "learning_rate: -1.0 must be positive" in printed
+
+
+@pytest.mark.notebook
+def test_running_the_same_sweep_again_runs_only_the_failed_runs(sweep):
+    out = Path(sweep["out"])
+    rows = {r["run_id"]: r for r in json.loads((out / "results.json").read_text())}
+    done = {p: p.stat().st_mtime_ns for p in out.glob("*/20_lora_sft.ipynb") if rows[p.parent.name]["status"] == "ok"}
     lines: list[str] = []
-    rows = nb.batch(NB20, {"learning_rate": [0.001, 0.003], "lora_target": ["q_proj,v_proj", "q_proj,k_proj"],
-                           "max_samples": 8, "num_train_epochs": 1.0, "logging_steps": 1,
-                           "train_own_data": False}, out, log=lines.append)
-    assert len(before) == 4 and {p: p.stat().st_mtime_ns for p in out.glob("*/20_lora_sft.ipynb")} == before
-    assert "4 already done, 0 to run" in lines[0] and not any("start" in line for line in lines)
-    assert [r["status"] for r in rows] == ["ok"] * 4
-
-
-@pytest.mark.notebook
-def test_a_failing_run_is_recorded_and_the_others_finish(failing_sweep):
-    out = Path(failing_sweep["out"])
-    assert failing_sweep["code"] == 1
-    rows = {r["learning_rate"]: r for r in json.loads((out / "results.json").read_text())}
-    assert rows[3e-3]["status"] == "ok" and rows[3e-3]["eval_loss"] is not None
-    bad = rows[-1.0]
-    assert bad["status"] == "failed" and isinstance(bad["failed_cell"], int)
-    assert bad["error"].startswith("ConfigError") and "learning_rate" in bad["error"]
-    assert (out / bad["run_id"] / "20_lora_sft.ipynb").is_file()  # kept for inspection
-    printed = failing_sweep["stdout"]
-    assert "1 of 2 run(s) ok, 1 failed" in printed and "learning_rate: -1.0 must be positive" in printed
+    again = nb.batch(NB20, {**GRID, "max_samples": 8, "num_train_epochs": 1.0, "logging_steps": 1, "train_own_data": False},
+                     out, parallel=2, log=lines.append)
+    assert len(done) == 2 and {p: p.stat().st_mtime_ns for p in done} == done  # the completed runs are not run again
+    assert "2 already done, 2 to run" in lines[0], lines
+    assert sorted(r["status"] for r in again) == ["failed", "failed", "ok", "ok"]
 
 
 # ---------------------------------------------------------------- small notebooks: retries, cards, threads

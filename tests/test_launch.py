@@ -1,8 +1,11 @@
-"""Launching: the plan (unit), and real runs on CPU: ZeRO-0 launched three ways, nproc 2 with DDP, two nodes with ZeRO-3."""
+"""Launching: the plan (unit), and real runs on CPU: ZeRO-0 launched three ways, nproc 2 with DDP, two nodes with ZeRO-3.
+
+The real runs only start processes and wait for them: tests/launch_runs.py makes them once per session, beside the
+other tests (tests/notebook_runs.py), and the tests here assert on what they left.
+"""
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,11 +14,10 @@ import pytest
 from kit import config
 from kit.run import launch
 from kit import device as device_mod
-from kit.ports import free_port
 from kit.device import DeviceInfo
 from kit.envvars import EnvSettings
 
-from helpers import make_dataset_dir, make_tiny_model, quickstart, write_yaml
+from helpers import write_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = DeviceInfo("cpu", 1, "gloo", True, False, "cpu", "no NPU", None)
@@ -118,29 +120,24 @@ def test_extensions_dir_is_per_environment(tmp_path, monkeypatch):
     assert os.environ["TORCH_EXTENSIONS_DIR"] == str(device_mod.extensions_dir())
 
 
-# ---------------------------------------------------------------- real runs (slow)
+# ---------------------------------------------------------------- real runs (slow), made by tests/launch_runs.py
 
 @pytest.fixture(scope="module")
-def setup_dirs(tmp_path_factory):
-    base = tmp_path_factory.mktemp("launch")
-    return make_tiny_model(base / "model"), make_dataset_dir(base / "data")
+def three_launches_run(notebook_runs) -> dict:
+    """launch_runs.three_launches, made once for the session beside the other tests (tests/notebook_runs.py)."""
+    return notebook_runs.get("three_launches").result
 
 
-def _cfg(tmp_path, setup_dirs, name, **kw):
-    model_dir, data_dir = setup_dirs
-    out = tmp_path / name
-    cfg = quickstart(model_dir, data_dir, out, max_samples=8, num_train_epochs=2.0, logging_steps=1,
-                     save_steps=500, eval_steps=4, **kw)
-    return write_yaml(tmp_path / f"{name}.yaml", cfg), out
+@pytest.fixture(scope="module")
+def two_processes_run(notebook_runs) -> dict:
+    """launch_runs.two_processes, made once for the session beside the other tests."""
+    return notebook_runs.get("two_processes").result
 
 
-def _run(cmd, extra_env=None, timeout=600):
-    """``cmd`` run to its end (exit 0); None in ``extra_env`` unsets a variable."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", **(extra_env or {})}
-    r = subprocess.run(cmd, cwd=ROOT, env={k: v for k, v in env.items() if v is not None}, capture_output=True, text=True,
-                       timeout=timeout)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
-    return r
+@pytest.fixture(scope="module")
+def two_nodes_run(notebook_runs) -> dict:
+    """launch_runs.two_nodes, made once for the session beside the other tests."""
+    return notebook_runs.get("two_nodes").result
 
 
 def _results(out):
@@ -175,43 +172,32 @@ def _quiet(output: str, op_cache: Path) -> None:
 
 
 @pytest.mark.slow
-def test_three_launches_give_the_same_result_and_print_no_library_notes(tmp_path, setup_dirs):
+def test_three_launches_give_the_same_result_and_print_no_library_notes(three_launches_run):
     """torchrun as the quick start types it, kit train, and run_sft in Python: ZeRO-0, one process, each importing
-    DeepSpeed and joining a process group on the CPU in a fresh Python, where DeepSpeed's notes are logged.
-
-    Each with an empty op cache and no working C++ compiler; kit train as the kit command (its own process, which
-    hosts the one rank), with OMP_NUM_THREADS unset, where accelerate would say it sets it."""
-    op_cache = tmp_path / "empty-op-cache"
-    no_compiler = {"TORCH_EXTENSIONS_DIR": str(op_cache), "CXX": "/bin/false", "CC": "/bin/false"}
-    cfg1, out1 = _cfg(tmp_path, setup_dirs, "torchrun")
-    torchrun = Path(sys.executable).with_name("torchrun")  # the quick start's command, from this environment
-    r1 = _run([str(torchrun) if torchrun.exists() else "torchrun", "--nproc_per_node", "1", "--nnodes", "1",
-               "--node_rank", "0", "--master_addr", "127.0.0.1", "--master_port", str(free_port()), "-m", "kit.train",
-               str(cfg1)], no_compiler)
-    cfg2, out2 = _cfg(tmp_path, setup_dirs, "cli")
-    r2 = _run([sys.executable, "-m", "kit.cli", "train", str(cfg2)], {**no_compiler, "OMP_NUM_THREADS": None})
-    assert "one process: DeepSpeed runs in this one" in r2.stdout + r2.stderr and "launching torchrun" not in r2.stdout
-    cfg3, out3 = _cfg(tmp_path, setup_dirs, "python")
-    # run_sft hosts its group of one and gives the variables back: what this Python starts next must not
-    # inherit a MASTER_PORT it holds
-    keys = ["RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"]
-    r3 = _run([sys.executable, "-c", f"import os\nfrom kit.run.recipe import run_sft\nrun_sft({str(cfg3)!r})\n"
-               f"assert not [k for k in {keys!r} if k in os.environ], os.environ"], no_compiler)
-    for r in (r1, r2, r3):
-        _quiet(r.stdout + r.stderr, op_cache)
-    r1, r2, r3 = _results(out1), _results(out2), _results(out3)
+    DeepSpeed and joining a process group on the CPU in a fresh Python, where DeepSpeed's notes are logged; each with
+    an empty op cache and no working C++ compiler (tests/launch_runs.py)."""
+    made = three_launches_run
+    runs = made["runs"]
+    for name, r in runs.items():
+        assert r["returncode"] == 0, (name, r["stdout"][-3000:] + r["stderr"][-5000:])
+        _quiet(r["stdout"] + r["stderr"], Path(made["op_cache"]))
+    hosted = runs["kit train"]
+    assert "one process: DeepSpeed runs in this one" in hosted["stdout"] + hosted["stderr"]
+    assert "launching torchrun" not in hosted["stdout"]
+    r1, r2, r3 = (_results(Path(runs[name]["out"])) for name in ("torchrun", "kit train", "run_sft"))
     assert r1["eval_loss"] == pytest.approx(r2["eval_loss"], rel=1e-5) == pytest.approx(r3["eval_loss"], rel=1e-5)
     assert r1["train_loss"] == pytest.approx(r2["train_loss"], rel=1e-5)
 
 
 @pytest.mark.slow
-def test_two_processes_on_one_node(tmp_path, setup_dirs):
+def test_two_processes_on_one_node(two_processes_run):
     """FORCE_TORCHRUN with NPROC_PER_NODE=2, DDP. DeepSpeed over a world of two is test_two_nodes_on_loopback's run
     (ZeRO-3, one process on each node: the trainer sees the same world of two; only the launch differs), and
     ZeRO-2 starts and steps over two processes of one node in tests/test_processes.py."""
-    cfg, out = _cfg(tmp_path, setup_dirs, "nproc2", deepspeed=None)
-    r = _run([sys.executable, "-m", "kit.cli", "train", str(cfg)], {"FORCE_TORCHRUN": "1", "NPROC_PER_NODE": "2"})
-    assert "nproc_per_node=2" in r.stdout
+    r = two_processes_run
+    assert r["returncode"] == 0, r["stdout"][-3000:] + r["stderr"][-5000:]
+    assert "nproc_per_node=2" in r["stdout"]
+    out = Path(r["out"])
     results = _results(out)
     state = json.loads((out / "trainer_state.json").read_text())
     # 14 valid examples, 2 held out; 12 / (batch 1 x accumulation 2 x 2 processes) = 3 steps per epoch
@@ -220,16 +206,12 @@ def test_two_processes_on_one_node(tmp_path, setup_dirs):
 
 
 @pytest.mark.slow
-def test_two_nodes_on_loopback(tmp_path, setup_dirs):
+def test_two_nodes_on_loopback(two_nodes_run):
     """Two kit train commands as two nodes of one process each (NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT), with
-    ZeRO-3: the parameters sharded over both, gathered to save the adapter."""
-    cfg, out = _cfg(tmp_path, setup_dirs, "nodes", deepspeed="ds_z3_config.json")
-    port = str(free_port())
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "NNODES": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port}
-    procs = [subprocess.Popen([sys.executable, "-m", "kit.cli", "train", str(cfg)], cwd=ROOT,
-                              env={**env, "NODE_RANK": str(rank)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for rank in (0, 1)]
-    outputs = [p.communicate(timeout=600)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    ZeRO-3: the parameters sharded over both, gathered to save the adapter (tests/launch_runs.py)."""
+    made = two_nodes_run
+    outputs = made["outputs"]
+    assert made["returncodes"] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    out = Path(made["out"])
     _results(out)
     assert json.loads((out / "trainer_state.json").read_text())["max_steps"] == 6  # as two processes on one node

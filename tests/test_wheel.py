@@ -1,4 +1,4 @@
-"""The kit as a user installs it: a wheel (not editable) in a fresh venv, ``kit demo`` run elsewhere.
+"""The kit as a user installs it: a wheel (not editable) in a fresh venv, ``kit demo --lang zh`` run elsewhere.
 
 A checkout hides what a wheel forgets: there the notebooks, the tiny model and the data all lie next
 to the package. Here the wheel is built from this tree, installed into a new venv, and ``kit demo``
@@ -62,14 +62,15 @@ def test_kit_demo_runs_from_the_installed_wheel(wheel_run: dict, venv: Path) -> 
     assert kit_dir.is_relative_to(venv) and not kit_dir.is_relative_to(REPO), kit_dir
 
     work = Path(wheel_run["work"])  # not the checkout: nothing found relative to the working directory
-    report = json.loads(wheel_run["stdout"].strip().splitlines()[-1])
+    report = json.loads(wheel_run["stdout"].strip().splitlines()[-1])  # kit demo --json's last line
     run = (work / "run").resolve()
-    assert Path(report["run_dir"]) == run
+    assert Path(report["run_dir"]) == run and Path(report["output_dir"]).is_relative_to(run)
+    assert set(report["notebooks"]) == set(report["values"]) and all(Path(p).is_file() for p in report["notebooks"].values())
     adapter = Path(report["values"]["20_lora_sft"]["output_dir"])
     assert adapter.is_relative_to(run)
     for name in ("adapter_model.safetensors", "adapter_config.json"):
         assert (adapter / name).is_file(), name
     # The notebooks' kernel imported the installed kit too: notebook 20 prints the quick-start YAML's path.
-    executed = (run / "en" / "20_lora_sft.ipynb").read_text(encoding="utf-8")
+    executed = (run / "zh" / "20_lora_sft.ipynb").read_text(encoding="utf-8")  # the Chinese edition (notebook_runs.py)
     assert str(kit_dir / "examples") in executed
     assert str(REPO / "kit") + os.sep not in executed

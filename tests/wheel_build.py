@@ -1,7 +1,8 @@
 """The kit as a user installs it: a wheel built from this tree, a new venv with it, ``kit demo`` run elsewhere.
 
 tests/test_wheel.py reads what ``wheel_demo`` made; the session makes it once, in the background
-(tests/notebook_runs.py), while the other tests run.
+(tests/notebook_runs.py), while the other tests run. That demo is the session's run of the Chinese edition with
+other knobs, which tests/test_notebooks.py reads too: one whole demo for both.
 
 The new venv gets the kit from the wheel and nothing else: its dependencies (torch, transformers,
 papermill, ...) come from the test's own venv through a ``.pth`` line naming that venv's
@@ -11,6 +12,7 @@ does not run the ``.pth`` files inside it, so the editable install of the kit th
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -24,8 +26,6 @@ REPO = Path(__file__).resolve().parents[1]
 # Built from a copy, so the build leaves no build/ or egg-info in the checkout and no stale
 # build/lib from an earlier build can slip into the wheel.
 SOURCES = ("pyproject.toml", "setup.py", "README.md", "kit", "notebooks")
-# Short enough for 2 cores, long enough to write an adapter and log a loss (the demo's summary shows one).
-DEMO_ARGS = ("num_train_epochs=1", "max_samples=20", "logging_steps=2", "max_new_tokens=16")
 
 
 def run(cmd: list[str], cwd: Path, timeout: int = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -70,12 +70,14 @@ def make_venv(wheel: Path, root: Path) -> Path:
     return root
 
 
-def wheel_demo(folder: Path) -> dict[str, Any]:
-    """Build the wheel, install it into a new venv, run ``kit demo`` from a folder outside the checkout."""
+def wheel_demo(folder: Path, overrides: list[str], lang: str) -> dict[str, Any]:
+    """Build the wheel, install it into a new venv, run ``kit demo OVERRIDES --lang LANG`` from a folder outside the
+    checkout; ``report`` is what its ``--json`` printed."""
     wheel = build_wheel(folder / "src", folder / "dist")
     venv = make_venv(wheel, folder / "venv" / "venv")
     work = folder / "elsewhere"  # not the checkout: nothing found relative to the working directory
     work.mkdir()
-    proc = run([str(venv / "bin" / "kit"), "demo", *DEMO_ARGS, "--run_dir", "run", "--json"], cwd=work, timeout=900,
-               env=clean_env())
-    return {"wheel": str(wheel), "venv": str(venv), "work": str(work), "stdout": proc.stdout}
+    proc = run([str(venv / "bin" / "kit"), "demo", *overrides, "--lang", lang, "--run_dir", "run", "--json"], cwd=work,
+               timeout=1200, env=clean_env())
+    return {"wheel": str(wheel), "venv": str(venv), "work": str(work), "stdout": proc.stdout,
+            "report": json.loads(proc.stdout.strip().splitlines()[-1])}
