@@ -5,8 +5,8 @@
 tokenizer trained on a few lines (ChatML special tokens at ids 0, 1, 2, as in Qwen).
 
 ``demo`` (kit demo: notebooks 00-30, English), ``experiments`` (notebook 40), ``demo_zh`` (the Chinese edition,
-from the installed wheel: test_wheel reads the same run), test_batch's sweep and the vLLM runs run once per session
-(tests/notebook_runs.py) and are shared by every test that reads them. They start in the background as soon as
+from the installed wheel: test_wheel reads the same run), test_batch's sweep, the vLLM runs and the launches of
+tests/launch_runs.py run once per session (tests/notebook_runs.py) and are shared by every test that reads them. They start in the background as soon as
 the tests are collected, and the tests that read them run last. The English runs are made under Binder's session
 environment with their process tree's memory sampled, which the Binder memory test (tests/test_binder.py) reads.
 """

@@ -41,8 +41,9 @@ PREDICT_ARGS = ["--model_name_or_path", str(REPO / "kit" / "tiny_qwen"), "--adap
                 "--max_new_tokens", "32"]
 # The Chinese edition with knobs other than the defaults: another name, another lora_target, cutoff_len 96
 ZH_OVERRIDES = ["identity_name=Orion", "lora_target=q_proj,k_proj,v_proj,o_proj", "cutoff_len=96"]
-# The order they run in (and their readers' order), the longest first: whichever of the two threads (the background one, or a test that would wait) is free takes the
-# next, so the session ends at most one short run after the other thread's last.
+# The order they run in (and their readers' order), the longest first: whichever of the two threads (the background
+# one, or a test that would wait) is free takes the next, so the session ends at most one short run after the other
+# thread's last.
 ORDER = ("demo", "wheel", "experiments", "vllm_predict", "vllm_compare", "sweep", "three_launches", "two_nodes",
          "killed_and_resumed", "two_processes")
 
