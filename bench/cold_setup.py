@@ -5,7 +5,8 @@
 Each round creates a new virtual environment with the dev.sh of one revision (`git show REV:dev.sh`, run
 from this checkout, so only dev.sh differs between the two) and times `dev.sh demo --help` (everything the
 demo installs, then the kit's first command); with --demo it times `dev.sh demo` itself instead, the
-whole cold start a newcomer meets. The two revisions alternate who goes first; pip's own cache stays
+whole cold start a newcomer meets (the demo's run folder beside the new venv; the set-up is the wall time less the
+notebooks' own). The two revisions alternate who goes first; pip's own cache stays
 warm for both (the wheels are on local disk here either way), so the figures compare what dev.sh does
 with them. Per run: wall time, and the first import of the training stack from the new environment (what
 the demo's first process pays: byte-compiled files or none). JSON: each run, and the medians with their
@@ -39,15 +40,23 @@ def dev_sh(rev: str | None) -> str:
     return subprocess.run(["git", "show", f"{rev}:dev.sh"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
 
 
+def notebook_seconds(run_dir: Path) -> list[float]:
+    """Each executed notebook's own wall time (papermill's), in the demo's order."""
+    return [round(json.loads(nb.read_text(encoding="utf-8"))["metadata"]["papermill"]["duration"], 1)
+            for nb in sorted(run_dir.glob("*/*.ipynb"))]
+
+
 def one_run(script: str, venv: Path, demo: bool) -> dict:
     shutil.rmtree(venv, ignore_errors=True)
+    run_dir = venv.with_name(venv.name + "-run")  # the demo's folder: beside the venv, not in the checkout's runs/
+    shutil.rmtree(run_dir, ignore_errors=True)
     copy = ROOT / f".dev-bench-{os.getpid()}.sh"  # dev.sh works from its own folder: the copy lives in the checkout
     copy.write_text(script, encoding="utf-8")
     try:
         env = {**os.environ, "KIT_VENV": str(venv)}
         start = time.perf_counter()
-        proc = subprocess.run(["bash", str(copy), "demo", *([] if demo else ["--help"])], cwd=ROOT, env=env,
-                              capture_output=True, text=True)
+        proc = subprocess.run(["bash", str(copy), "demo", *(["--run_dir", str(run_dir)] if demo else ["--help"])], cwd=ROOT,
+                              env=env, capture_output=True, text=True)
         wall = time.perf_counter() - start
     finally:
         copy.unlink(missing_ok=True)
@@ -55,6 +64,9 @@ def one_run(script: str, venv: Path, demo: bool) -> dict:
     if proc.returncode:
         row["stderr_tail"] = proc.stderr[-2000:]
         return row
+    if demo:  # the set-up is what the notebooks did not take (a slower machine shows in both)
+        row["notebooks_s"] = notebook_seconds(run_dir)
+        row["setup_s"] = round(wall - sum(row["notebooks_s"]), 2)
     start = time.perf_counter()
     subprocess.run([str(venv / "bin" / "python"), "-c", FIRST_IMPORT], cwd=ROOT, check=True)
     row["first_import_s"] = round(time.perf_counter() - start, 2)
@@ -82,7 +94,9 @@ def main() -> int:
     out = {"settings": {"before": a.before, "after": a.after or "working tree", "pairs": a.pairs,
                         "timed": "bash dev.sh demo" if a.demo else "bash dev.sh demo --help (the set-up)",
                         "cpu_count": os.cpu_count(), "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE")}}
-    for measure in ("wall_s", "first_import_s"):
+    for measure in ("wall_s", "setup_s", "first_import_s"):
+        if not all(measure in r["before"] and measure in r["after"] for r in ok):
+            continue
         ratios = [r["after"][measure] / r["before"][measure] for r in ok]
         out[measure] = {"after_over_before": {"per_pair": [round(x, 3) for x in ratios], **spread(ratios)},
                         "before": spread([r["before"][measure] for r in ok]),
