@@ -144,7 +144,10 @@ def killed_and_resumed(folder: Path) -> dict[str, Any]:
     try:
         wait_for_step(proc, out, kill_at)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # it ended before the step (wait_for_step says so)
+            pass
         proc.wait()
     finished_before_kill = (out / "all_results.json").exists()
     again = start_kit_train(cfg_file)

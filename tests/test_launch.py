@@ -19,7 +19,6 @@ from kit.envvars import EnvSettings
 
 from helpers import write_yaml
 
-ROOT = Path(__file__).resolve().parents[1]
 CPU = DeviceInfo("cpu", 1, "gloo", True, False, "cpu", "no NPU", None)
 
 

@@ -19,7 +19,6 @@ from helpers import make_dataset_dir, make_tiny_model, quickstart, write_yaml
 from launch_runs import start_kit_train, wait_for_step
 
 
-
 @pytest.fixture(scope="module")
 def dirs(tmp_path_factory):
     base = tmp_path_factory.mktemp("processes")
