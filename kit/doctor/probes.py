@@ -2,7 +2,7 @@
 
 Every probe catches its own errors and records them as facts; gathering never raises. Probes that
 may hang (``npu-smi info``, DeepSpeed's accelerator probe, a matmul on the device) run with a time
-limit.
+limit; the two that run other programs run beside this process's own imports.
 
 The errors recorded here are shown to people as a check's found text, so they are made in the language
 chosen (``kit.i18n._``); the gathering runs after ``doctor(lang=...)`` has set it.
@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -448,21 +449,30 @@ def gather(device: str = "auto", output_dir: str | Path = ".", nproc: int | None
             facts.nproc = max(1, settings.world_size // max(1, facts.nnodes or 1))
     except EnvError as exc:
         facts.env_error, facts.env_variable = str(exc), exc.variable
-    facts.torch = gather_torch()
-    if facts.torch.error is None:
-        facts.torch_npu = gather_torch_npu()
-    else:
-        facts.torch_npu = TorchNpuFacts(installed=distribution_version("torch-npu") is not None,
-                                        version=distribution_version("torch-npu"),
-                                        import_error=_("not tried: import torch failed"))
-    facts.cann = find_cann(env)
-    facts.driver = find_driver()
-    facts.npu_smi = gather_npu_smi(env, timeout)
-    facts.davinci_devices = sorted(str(p) for p in Path("/dev").glob("davinci[0-9]*"))
     facts.packages = {name: distribution_version(name) for name in MINIMUM_VERSIONS}
     facts.packages["decorator"] = distribution_version("decorator")  # torch_npu needs it (LLaMA-Factory PR #3930)
-    if facts.packages.get("deepspeed"):
-        facts.deepspeed = gather_deepspeed(env)
+    # The two probes in other processes (DeepSpeed's import in a child Python, npu-smi) start first and run while
+    # this process imports torch and torch_npu: on a 910B machine each of the three takes seconds, and one after
+    # another they were most of the doctor's time. Each keeps its own time limit.
+    background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kit-doctor")
+    try:
+        deepspeed = background.submit(gather_deepspeed, env) if facts.packages.get("deepspeed") else None
+        npu_smi = background.submit(gather_npu_smi, env, timeout)
+        facts.torch = gather_torch()
+        if facts.torch.error is None:
+            facts.torch_npu = gather_torch_npu()
+        else:
+            facts.torch_npu = TorchNpuFacts(installed=distribution_version("torch-npu") is not None,
+                                            version=distribution_version("torch-npu"),
+                                            import_error=_("not tried: import torch failed"))
+        facts.cann = find_cann(env)
+        facts.driver = find_driver()
+        facts.davinci_devices = sorted(str(p) for p in Path("/dev").glob("davinci[0-9]*"))
+        facts.npu_smi = npu_smi.result()
+        if deepspeed is not None:
+            facts.deepspeed = deepspeed.result()
+    finally:
+        background.shutdown(wait=True)
     facts.compiler = shutil.which("c++", path=env.get("PATH", "")) or shutil.which("g++", path=env.get("PATH", ""))
     facts.disk = gather_disk(output_dir)
     facts.memory = gather_memory()
