@@ -238,3 +238,45 @@ def restore_environ():
     yield
     os.environ.clear()
     os.environ.update(saved)
+
+
+@pytest.fixture
+def unwritable():
+    """Makes folders this process cannot write in, root included, and makes them writable again after the test.
+
+    For a user, mode 555. Root writes through modes, so for root (how these tests run in CI, and how many people run
+    containers on an Ascend server) the folder gets the immutable flag (``chattr +i``), which refuses root as a
+    read-only mount does: os.access answers no and a write fails. Where chattr is missing or not permitted (a
+    container without CAP_LINUX_IMMUTABLE) the test is skipped and says so."""
+    import subprocess
+
+    made: list[Path] = []
+
+    def release(folder: Path) -> None:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(folder)], capture_output=True)
+        else:
+            folder.chmod(0o755)
+
+    def make(folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            try:
+                proc = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, text=True)
+            except FileNotFoundError:
+                pytest.skip("root ignores folder modes and chattr is not installed to make a folder read-only")
+            if proc.returncode != 0:
+                pytest.skip(f"root ignores folder modes and chattr +i is refused here: {proc.stderr.strip()}")
+        else:
+            folder.chmod(0o555)
+        made.append(folder)
+        try:
+            (folder / ".probe").touch()
+        except OSError:
+            return folder
+        (folder / ".probe").unlink()
+        pytest.skip(f"{folder} could not be made read-only for this process")
+
+    yield make
+    for folder in reversed(made):
+        release(folder)

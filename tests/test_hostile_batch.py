@@ -28,8 +28,6 @@ from kit.tutorial.lessons import own_dataset
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0  # root writes through permissions: that case cannot be made
-
 
 def _notebook(path: Path, parameters: str, body: str) -> Path:
     book = nbformat.v4.new_notebook()
@@ -193,17 +191,11 @@ def test_out_that_is_a_file_or_runs_through_one_is_one_message(tmp_path, double,
     assert f"{afile} 是文件，不是目录" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(AS_ROOT, reason="root writes into a read-only folder; the path through a file covers the refusal")
-def test_out_that_cannot_be_written_is_one_message(tmp_path, double, capsys):
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o555)
-    try:
-        _refused(capsys, [str(double), "-p", "x", "1", "--out", str(locked / "out")], str(locked / "out"), "cannot be written")
-        _refused(capsys, [str(double), "-p", "x", "1", "--out", str(locked)], str(locked), "cannot be written")
-        assert list(locked.iterdir()) == []
-    finally:
-        locked.chmod(0o755)
+def test_out_that_cannot_be_written_is_one_message(tmp_path, double, capsys, unwritable):
+    locked = unwritable(tmp_path / "locked")
+    _refused(capsys, [str(double), "-p", "x", "1", "--out", str(locked / "out")], str(locked / "out"), "cannot be written")
+    _refused(capsys, [str(double), "-p", "x", "1", "--out", str(locked)], str(locked), "cannot be written")
+    assert list(locked.iterdir()) == []
 
 
 def test_a_folder_the_user_may_not_write_is_named_before_anything_is_made(tmp_path, double, capsys, monkeypatch):
@@ -299,16 +291,11 @@ def test_own_data_folder_that_is_a_file_or_runs_through_one_is_one_message(tmp_p
     assert afile.read_text() == "x"
 
 
-@pytest.mark.skipif(AS_ROOT, reason="root writes into a read-only folder; the path through a file covers the refusal")
-def test_own_data_folder_that_cannot_be_written_is_one_message(tmp_path):
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o555)
-    try:
-        with pytest.raises(KitError, match="cannot be written"):
-            own_dataset(locked / "my_data")
-    finally:
-        locked.chmod(0o755)
+def test_own_data_folder_that_cannot_be_written_is_one_message(tmp_path, unwritable):
+    locked = unwritable(tmp_path / "locked")
+    with pytest.raises(KitError, match="cannot be written"):
+        own_dataset(locked / "my_data")
+    assert list(locked.iterdir()) == []
 
 
 # ---------------------------------------------------------------- kit demo's run folder

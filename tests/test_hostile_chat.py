@@ -126,17 +126,11 @@ def test_an_export_dir_that_is_a_file(capsys, monkeypatch, tiny_model_dir: Path,
     assert (tmp_path / "model.bin").read_text(encoding="utf-8") == "mine"
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores folder permissions")
 def test_an_export_dir_that_cannot_be_written(capsys, monkeypatch, tiny_model_dir: Path, tiny_adapter_dir: Path,
-                                              tmp_path: Path) -> None:
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o555)
+                                              tmp_path: Path, unwritable) -> None:
+    locked = unwritable(tmp_path / "locked")
     _no_model_load(monkeypatch)
-    try:
-        code, out, err = _cli_export(capsys, tiny_model_dir, tiny_adapter_dir, locked / "out")
-    finally:
-        locked.chmod(0o755)
+    code, out, err = _cli_export(capsys, tiny_model_dir, tiny_adapter_dir, locked / "out")
     assert code == 2 and "locked" in err and "permission" in err.lower() and "Traceback" not in err
     assert list(locked.iterdir()) == []
 

@@ -9,7 +9,6 @@ traceback, and the files on disk as they were.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 from pathlib import Path
@@ -372,21 +371,15 @@ def test_output_dir_that_is_a_file_or_a_broken_link(tmp_path, dirs, capsys, no_m
     assert not (tmp_path / "gone").exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere; the path through a file covers root")
-def test_output_dir_under_a_read_only_folder(tmp_path, dirs, capsys, no_model_loading):
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o555)
-    try:
-        code, text = _train(tmp_path, dirs, locked / "out", capsys)
-        _refused(code, text, f"you may not write in {str(locked)!r}")
-        (locked.chmod(0o755), (locked / "out").mkdir(), (locked / "out").chmod(0o555))
-        code, text = _train(tmp_path, dirs, locked / "out", capsys)
-        _refused(code, text, "cannot be written by you")
-    finally:
-        for p in (locked / "out", locked):
-            if p.exists():
-                p.chmod(0o755)
+def test_output_dir_under_a_read_only_folder(tmp_path, dirs, capsys, no_model_loading, unwritable):
+    locked = unwritable(tmp_path / "locked")
+    code, text = _train(tmp_path, dirs, locked / "out", capsys)
+    _refused(code, text, f"you may not write in {str(locked)!r}")
+    assert list(locked.iterdir()) == []
+    out = unwritable(tmp_path / "open" / "out")  # the folder itself exists and is read-only
+    code, text = _train(tmp_path, dirs, out, capsys)
+    _refused(code, text, "cannot be written by you")
+    assert list(out.iterdir()) == []
 
 
 def test_a_full_disk_while_training_is_a_message(tmp_path, dirs, capsys, monkeypatch):
