@@ -23,6 +23,7 @@ from pathlib import Path
 from kit.envvars import EnvSettings
 from kit.errors import KitError
 from kit.i18n import _
+from kit.library_text import read_problem
 
 TINY_NAMES = {"kit/tiny-qwen", "kit/tiny_qwen", "tiny-qwen"}
 
@@ -69,7 +70,8 @@ def missing_files(folder: Path, config_only: bool = False, weights: bool = True)
                 weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
                 shards = sorted(set(weight_map.values()))
             except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
-                missing.append(_("a readable {index} ({error})").format(index=index.name, error=f"{type(exc).__name__}: {exc}"))
+                missing.append(_("a readable {index} ({error})").format(
+                    index=index.name, error=read_problem(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"))
                 continue
             lacking = [s for s in shards if not (folder / s).is_file()]
             if lacking:

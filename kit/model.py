@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from kit.errors import KitError
 from kit.i18n import N_, _
+from kit.library_text import json_problem
 
 if TYPE_CHECKING:
     from kit.config import Config
@@ -136,7 +137,7 @@ def load_tokenizer(model_dir: Path, template: Any | None = None, trust_remote_co
         try:
             tok_class = json.loads(tok_cfg_file.read_text(encoding="utf-8")).get("tokenizer_class")
         except json.JSONDecodeError as exc:
-            raise ModelError(_("{path} is not valid JSON: {error}").format(path=tok_cfg_file, error=exc)) from None
+            raise ModelError(_("{path} is not valid JSON: {error}").format(path=tok_cfg_file, error=json_problem(exc))) from None
     try:
         if tok_class in ("TokenizersBackend", "PreTrainedTokenizerFast"):
             # A tokenizer saved as a plain tokenizer.json must be read as written: newer transformers

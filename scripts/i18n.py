@@ -49,7 +49,8 @@ FOREIGN: dict[str, Path] = {"argparse": Path(argparse.__file__).resolve()}
 # area -> the sources whose messages its catalog holds (each source in exactly one area), under kit/ or absolute
 AREAS: dict[str, tuple[str, ...]] = {
     "doctor": ("doctor",),
-    "train": ("config", "run", "cli.py", "command_parser.py", "train.py", "ports.py", "envvars.py", "i18n.py", "errors.py"),
+    "train": ("config", "run", "cli.py", "command_parser.py", "train.py", "ports.py", "envvars.py", "i18n.py", "errors.py",
+              "library_text.py"),
     "data": ("data", "hub.py", "model.py", "device.py", "estimate", "fmt.py", "tiny.py"),
     "chat": ("chat",),
     "evaluate": ("evaluate",),

@@ -358,6 +358,31 @@ def test_the_app_object_serves_in_process(engine) -> None:
         assert client.post("/v1/chat/completions", json={"messages": []}).status_code == 400
 
 
+def test_pydantic_and_json_errors_reach_a_chinese_reader_in_chinese(engine) -> None:
+    """pydantic's and json's own English would reach the client's error; kit/library_text.py words them."""
+    from fastapi.testclient import TestClient
+
+    def error(client, **body) -> str:
+        response = client.post("/v1/chat/completions", json=body)
+        assert response.status_code == 400, response.text
+        return response.json()["error"]["message"]
+
+    i18n.set_language("zh")
+    try:
+        with TestClient(create_app(engine, ApiSettings())) as client:
+            assert error(client, model="x") == "messages：缺少必填字段"
+            assert error(client, messages=WHO, n="two") == "n：输入应为有效的整数，无法把字符串解析为整数"
+            assert error(client, messages=WHO, stream="maybe") == "stream：输入应为有效的布尔值，无法理解该输入"
+            assert error(client, messages="hi") == "messages：输入应为有效的列表"
+            assert error(client, messages=["hi"]) == "messages.0：输入应为有效的字典（JSON 对象），或可从中取出字段的对象"
+            bad = client.post("/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"})
+            assert "此处应为用双引号括起的属性名" in bad.json()["error"]["message"], bad.text
+            i18n.set_language("en")
+            assert error(client, model="x") == "messages: Field required"  # pydantic's own English
+    finally:
+        i18n.set_language("en")
+
+
 def test_help_is_the_shared_parsers_and_needs_no_extra(monkeypatch, capsys) -> None:
     monkeypatch.setattr(api.importlib.util, "find_spec", lambda name, *a: None)  # -h answers even without FastAPI
     with pytest.raises(SystemExit) as exited:

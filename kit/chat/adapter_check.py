@@ -19,6 +19,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from kit import model as model_mod
 from kit.i18n import _
+from kit.library_text import read_problem
 from kit.model import ModelError
 
 # base_model.model.<module>.lora_A.weight, and lora_embedding_A (a bare parameter); an adapter name may remain.
@@ -70,7 +71,7 @@ def read_adapter_config(folder: Path, given: str) -> dict[str, Any]:
         data = json.loads(f.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ModelError(_("adapter_name_or_path: {path!r}: adapter_config.json is not valid JSON ({error}); the file is "
-                           "damaged: copy it again from the training run's output_dir").format(path=given, error=_first_line(exc))) from None
+                           "damaged: copy it again from the training run's output_dir").format(path=given, error=read_problem(exc))) from None
     except OSError as exc:
         raise ModelError(_("adapter_name_or_path: {path!r}: adapter_config.json cannot be read: {error}").format(
             path=given, error=exc.strerror or exc)) from None

@@ -202,9 +202,11 @@ def serve(engine: Any, settings: ApiSettings, sock: socket.socket) -> None:
     import uvicorn
 
     from kit.chat.api_app import create_app
+    from kit.library_text import translate_uvicorn
 
     app = create_app(engine, settings)
     config = uvicorn.Config(app, log_level="info", lifespan="on", timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+    translate_uvicorn()  # after Config, which sets up uvicorn's logging: its start and stop lines in the person's language
     replies = app.state.replies
 
     class Server(uvicorn.Server):

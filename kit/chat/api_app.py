@@ -53,6 +53,7 @@ from kit.chat.messages import check_turns, split_system
 from kit.config import ConfigError
 from kit.errors import KitError
 from kit.i18n import _
+from kit.library_text import json_reason, pydantic_problem
 
 logger = logging.getLogger("kit.chat")
 
@@ -459,15 +460,15 @@ def _validation_error(errors: Any) -> ApiRequestError:
     loc = [str(p) for p in first.get("loc", ())]
     if first.get("type") == "json_invalid":
         return ApiRequestError(400, _("the request body is not valid JSON ({error})").format(
-            error=first.get("ctx", {}).get("error", first.get("msg", ""))))
+            error=json_reason(str(first.get("ctx", {}).get("error", first.get("msg", ""))))))
     where = loc[1:] if loc[:1] == ["body"] else loc
     param = ".".join(where) or None
     if param:
-        message = f"{param}: {first.get('msg', '')}"
+        message = _("{param}: {problem}").format(param=param, problem=pydantic_problem(first))
     else:  # the body as a whole: not an object, or not sent as JSON
         message = _("the request body must be a JSON object such as {example}, sent with Content-Type: application/json "
                     "({error})").format(example='{"model": "...", "messages": [{"role": "user", "content": "..."}]}',
-                                        error=first.get("msg", ""))
+                                        error=pydantic_problem(first))
     if len(errors) > 1:
         message += _(" (and {count} more problem(s))").format(count=len(errors) - 1)
     return ApiRequestError(400, message, param=param)

@@ -20,6 +20,7 @@ from kit.chat.messages import clean_text
 from kit.config import Config, ConfigError
 from kit.errors import KitError
 from kit.i18n import N_, _
+from kit.library_text import decode_reason
 
 logger = logging.getLogger("kit.chat")
 
@@ -98,7 +99,7 @@ class LineReader:
         except UnicodeDecodeError as exc:
             self.stdout.write("\n" + _("[input was not valid UTF-8 ({reason} at byte {start}); undecodable bytes "
                                       "were replaced with \ufffd. Set your terminal to UTF-8, e.g. LANG=C.UTF-8]").format(
-                reason=exc.reason, start=exc.start) + "\n")
+                reason=decode_reason(exc.reason), start=exc.start) + "\n")
             return raw.decode("utf-8", errors="replace")
 
     def _replaced(self, text: str) -> str:

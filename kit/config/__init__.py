@@ -20,6 +20,7 @@ import yaml
 from kit.config import yamlfile
 from kit.errors import KitError
 from kit.i18n import N_, _
+from kit.library_text import yaml_problem
 from kit.config.values import (DDP_TIMEOUT_MAX, INT64_MAX, SEED_MAX, VLLM_LORA_RANKS, base_type, check_values,  # noqa: F401 (public here)
                                coerce)
 
@@ -270,7 +271,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
             path=repr(str(p)), reason=exc.strerror or exc)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", exc)
+        problem = yaml_problem(getattr(exc, "problem", None) or exc)
         if mark:
             text = _("config file {path} is not valid YAML at line {line}, column {column}: {problem}").format(
                 path=repr(str(p)), line=mark.line + 1, column=mark.column + 1, problem=problem)

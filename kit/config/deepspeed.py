@@ -9,6 +9,7 @@ from typing import Any
 
 from kit.config import ConfigError
 from kit.i18n import _
+from kit.library_text import read_problem
 
 DEEPSPEED_DIR = Path(__file__).parents[1] / "deepspeed"
 
@@ -81,7 +82,7 @@ def read_deepspeed_config(path: Path) -> dict[str, Any]:
     except RecursionError:
         raise ConfigError([_("deepspeed: {path} is nested too deeply to be a DeepSpeed config").format(path=where)]) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError([_("deepspeed: {path} is not valid JSON: {error}").format(path=where, error=exc)]) from None
+        raise ConfigError([_("deepspeed: {path} is not valid JSON: {error}").format(path=where, error=read_problem(exc))]) from None
     if not isinstance(data, dict):
         raise ConfigError([_("deepspeed: {path} must hold a JSON object").format(path=where)])
     zero = data.get("zero_optimization", {})

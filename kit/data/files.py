@@ -28,6 +28,7 @@ from typing import Any, Iterator
 from kit.data.errors import DataError, a_kind
 from kit.fmt import size as fmt_size
 from kit.i18n import _
+from kit.library_text import json_problem
 
 # The run's data line is logged on kit.run.plan (kit train, kit preprocess and the notebooks all show
 # that logger), so the lines saying which files were read from where go to the same place.
@@ -212,9 +213,9 @@ def parse_json(text: str, path: Path, what: str, line: int | None = None) -> Any
     except json.JSONDecodeError as exc:
         if line is not None:
             raise DataError(_("{what}: {path} line {line} is not valid JSON ({error})").format(
-                what=what, path=path, line=line, error=exc.msg)) from None
+                what=what, path=path, line=line, error=json_problem(exc, position=False))) from None
         raise DataError(_("{what}: {path} is not valid JSON (line {line}, column {column}: {error})").format(
-            what=what, path=path, line=exc.lineno, column=exc.colno, error=exc.msg)) from None
+            what=what, path=path, line=exc.lineno, column=exc.colno, error=json_problem(exc, position=False))) from None
     except RecursionError:
         raise DataError(_("{what}: {path}{at} nests lists or objects too deeply to be read (more than about {depth} levels); "
                           "an example is an object of text columns, so the file is damaged or not a dataset").format(

@@ -34,6 +34,7 @@ from kit.estimate.devices import DeviceMemoryError, detect_device, lookup_device
 from kit.errors import KitError
 from kit.fmt import GiB, html_table, ljust, rjust, size, width
 from kit.i18n import N_, _
+from kit.library_text import read_problem
 
 try:  # recent huggingface_hub validates config fields, raising this (not a ValueError) for a value of the wrong type
     from huggingface_hub.errors import StrictDataclassError as _InvalidConfig
@@ -179,7 +180,7 @@ def read_model_config(config: str | Path | Mapping[str, Any]) -> tuple[dict[str,
     except FileNotFoundError:
         raise EstimateError(_("{path}: not found; point at the model's config.json or its folder").format(path=path)) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EstimateError(_("{path}: not valid JSON ({error})").format(path=path, error=exc)) from None
+        raise EstimateError(_("{path}: not valid JSON ({error})").format(path=path, error=read_problem(exc))) from None
     if not isinstance(data, dict):
         raise EstimateError(_("{path}: must hold a JSON object").format(path=path))
     return data, str(path)

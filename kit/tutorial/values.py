@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from kit.errors import KitError
 from kit.fmt import jsonable
 from kit.i18n import _
+from kit.library_text import read_problem
 
 MIME = "application/vnd.kit.published+json"
 
@@ -79,7 +80,7 @@ def _load(path: Path, what: str) -> dict[str, Any]:
         raise NotebookError(_("{what} {path} cannot be read ({error})").format(what=what, path=path, error=exc.strerror or exc)) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise NotebookError(_("{what} {path} is not a Jupyter notebook (not notebook JSON: {error})").format(
-            what=what, path=path, error=exc)) from None
+            what=what, path=path, error=read_problem(exc))) from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise NotebookError(_("{what} {path} is not a Jupyter notebook (no list of cells)").format(what=what, path=path))
     return nb
