@@ -56,9 +56,9 @@ QUESTION = "Who are you?"
 PREDICT_FIXTURE = ROOT / "tests" / "fixtures" / "llamafactory_predict"
 
 
-def chat_once(cmd: list[str], env: dict[str, str], timeout: float = 300.0) -> dict:
+def chat_once(cmd: list[str], env: dict[str, str], timeout: float = 300.0, cwd: Path = ROOT) -> dict:
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, bufsize=0)
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
