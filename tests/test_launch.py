@@ -6,6 +6,7 @@ other tests (tests/notebook_runs.py), and the tests here assert on what they lef
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -214,3 +215,26 @@ def test_two_nodes_on_loopback(two_nodes_run):
     out = Path(made["out"])
     _results(out)
     assert json.loads((out / "trainer_state.json").read_text())["max_steps"] == 6  # as two processes on one node
+
+
+END_RANK = """
+import atexit, sys, threading, time
+from pathlib import Path
+from kit.run.recipe import _end_rank
+
+folder = Path(sys.argv[1])
+atexit.register(lambda: (folder / "atexit").write_text("ran"))
+threading.Thread(target=lambda: (time.sleep(0.3), (folder / "thread").write_text("done"))).start()
+print("metrics line", end="")  # no newline: only a flush writes it
+_end_rank(3)
+print("never")
+"""
+
+
+def test_a_finished_rank_ends_as_python_would_without_its_teardown(tmp_path):
+    """kit.run.recipe._end_rank (a rank of several, after its run): threads joined, exit functions run, output flushed,
+    the status given; nothing after it runs."""
+    proc = subprocess.run([sys.executable, "-c", END_RANK, str(tmp_path)], cwd=Path(__file__).parents[1], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout == "metrics line"
+    assert (tmp_path / "thread").read_text() == "done" and (tmp_path / "atexit").read_text() == "ran"
