@@ -50,7 +50,7 @@ FOREIGN: dict[str, Path] = {"argparse": Path(argparse.__file__).resolve()}
 AREAS: dict[str, tuple[str, ...]] = {
     "doctor": ("doctor",),
     "train": ("config", "run", "cli.py", "command_parser.py", "train.py", "ports.py", "envvars.py", "i18n.py", "errors.py",
-              "library_text.py", "import_cache.py"),
+              "library_text.py", "import_cache.py", "processes.py"),
     "data": ("data", "hub.py", "model.py", "device.py", "estimate", "fmt.py", "tiny.py"),
     "chat": ("chat",),
     "evaluate": ("evaluate",),

@@ -113,3 +113,36 @@ def test_npu_smi_absent(tmp_path):
     absent = npu_checks.check_npu_smi(cpu_facts(npu_smi=s))
     assert absent.status == OK and absent.found.startswith("not present")
     assert npu_checks.check_npu_smi(npu_facts(npu_smi=s)).status == FAIL  # the rest of the stack is there: npu-smi should be
+
+
+DOCTOR_THAT_CRASHES = """
+import os, signal, sys, threading, time
+from kit.doctor import probes
+
+env = {"PATH": sys.argv[1]}
+threading.Thread(target=probes.gather_npu_smi, args=(env, 300), kwargs={"extra_dirs": ()}).start()
+time.sleep(1.5)  # the probe runs beside this process's own work, as doctor() runs it
+os.kill(os.getpid(), signal.SIGKILL)  # a crash (a broken torch_npu's import) or a kill from outside
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+def test_a_probe_does_not_outlive_a_doctor_that_crashes(tmp_path):
+    """The probes run in sessions of their own beside doctor()'s imports; a doctor that dies there takes them along."""
+    import subprocess
+    import sys
+
+    pid_file = tmp_path / "npu-smi.pid"
+    env = write_npu_smi(tmp_path / "bin", f"echo $$ > {pid_file}\nexec sleep 300\n")
+    proc = subprocess.run([sys.executable, "-c", DOCTOR_THAT_CRASHES, env["PATH"]], cwd=Path(__file__).parents[1],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    probe = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while _running(probe) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert not _running(probe), "the hung npu-smi outlived the doctor that started it"
+    finally:
+        if _running(probe):
+            os.kill(probe, signal.SIGKILL)

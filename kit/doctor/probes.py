@@ -28,6 +28,7 @@ from kit import device as kit_device
 from kit.doctor.facts import (DEFAULT_SOURCE, MINIMUM_VERSIONS, CannFacts, DeepSpeedFacts, DiskFacts, DriverFacts, Facts,
                               MemoryFacts, NpuChip, NpuProcess, NpuSmiFacts, SmokeFacts, TorchFacts, TorchNpuFacts)
 from kit.envvars import EnvError, EnvSettings
+from kit.processes import die_with_parent
 from kit.i18n import _
 
 NPU_SMI_TIMEOUT_S = 10.0
@@ -183,8 +184,11 @@ def run_command(cmd: Sequence[str], timeout: float, env: Mapping[str, str] | Non
     which a grandchild (a shell script's ``sleep``, a hung driver tool) can keep open forever.
     """
     try:
+        # SIGKILL with the thread that started it: the probes now run beside this process's imports, and a crash of
+        # this process there (a broken torch_npu) must not leave a probe running, maybe hung, in its own session.
         proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=None if env is None else dict(env), start_new_session=True)
+                                env=None if env is None else dict(env), start_new_session=True,
+                                preexec_fn=die_with_parent(signal.SIGKILL))
     except OSError as exc:
         return None, "", _("cannot run {command}: {error}").format(command=cmd[0], error=exc)
     try:

@@ -27,6 +27,7 @@ from typing import Any, Mapping
 
 from kit.errors import KitError
 from kit.i18n import _
+from kit.processes import die_with_parent
 
 HOST = "127.0.0.1"
 MODEL_NAME = "kit"  # API_MODEL_NAME: what /v1/models lists and a request's "model" names
@@ -132,24 +133,6 @@ def _stop_all() -> None:
 atexit.register(_stop_all)
 
 
-def _die_with_parent() -> Any:
-    """On Linux, what the child runs before exec: ask for SIGTERM when the kernel dies without running atexit.
-
-    prctl is looked up here, in the parent: the child of a threaded kernel must not import or take locks before exec.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):  # no prctl here: atexit and stop() remain
-        return None
-    PR_SET_PDEATHSIG = 1
-    term = int(signal.SIGTERM)
-    return lambda: prctl(PR_SET_PDEATHSIG, term)
-
-
 def _answers(url: str, api_key: str | None) -> bool:
     request = urllib.request.Request(url + "/v1/models")
     if api_key:
@@ -193,7 +176,7 @@ def serve(model_name_or_path: str, adapter_name_or_path: str | None = None, temp
         # the server is stopped by stop(), which the interrupted with-block or atexit calls.
         process = subprocess.Popen(command(model_name_or_path, adapter_name_or_path, template, extra), env=env,
                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                   preexec_fn=_die_with_parent())
+                                   preexec_fn=die_with_parent(signal.SIGTERM))
     server = ApiServer(process, port, log_path, model_name, api_key)
     try:
         deadline = time.monotonic() + timeout
