@@ -28,8 +28,8 @@ from kit import device as kit_device
 from kit.doctor.facts import (DEFAULT_SOURCE, MINIMUM_VERSIONS, CannFacts, DeepSpeedFacts, DiskFacts, DriverFacts, Facts,
                               MemoryFacts, NpuChip, NpuProcess, NpuSmiFacts, SmokeFacts, TorchFacts, TorchNpuFacts)
 from kit.envvars import EnvError, EnvSettings
-from kit.processes import die_with_parent
 from kit.i18n import _
+from kit.processes import die_with_parent
 
 NPU_SMI_TIMEOUT_S = 10.0
 SMOKE_TIMEOUT_S = 120.0
