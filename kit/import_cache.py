@@ -58,17 +58,21 @@ class _AfterLoad:
 
 
 class _Finder:
-    """On sys.meta_path until MODULE is looked up once."""
+    """On sys.meta_path until MODULE is looked up; answers only that lookup, and only once."""
 
-    @staticmethod
-    def find_spec(fullname: str, path: Any = None, target: Any = None) -> Any:
-        if fullname != MODULE:
+    used = False
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != MODULE or self.used:
             return None
-        _remove()
+        self.used = True
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return spec
+            return None  # the finders after this one look it up as they would have (this one stays, inert)
         spec.loader = _AfterLoad(spec.loader)
+        # Off the list now: this lookup ends with the spec returned, so removing it cannot make the import system
+        # skip a finder it has yet to ask.
+        _remove()
         return spec
 
 

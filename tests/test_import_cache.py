@@ -40,3 +40,18 @@ def test_a_kit_process_lists_transformers_model_folders_once_with_the_same_names
 def test_it_does_nothing_once_transformers_is_imported():
     late = _run("import transformers\nimport kit")
     assert late["maxsize"] is None and late["hits"] == 0  # only later listings could use it; none is spared here
+
+
+def test_where_it_cannot_find_the_module_the_import_goes_on_as_without_it():
+    """The kit's finder asks Python's path finder first; where that answers nothing (another finder provides
+    transformers), the lookup falls through to the usual finders and transformers loads as it ships."""
+    missed = _run("import importlib.machinery as m\n"
+                  "real, asked = m.PathFinder.find_spec, []\n"
+                  "def once(name, path=None, target=None):\n"
+                  "    if name == 'transformers.utils.import_utils' and not asked:\n"
+                  "        asked.append(name)\n"
+                  "        return None\n"
+                  "    return real(name, path, target)\n"
+                  "m.PathFinder.find_spec = once\n"
+                  "import kit")
+    assert missed["maxsize"] == 128 and missed["top"]  # transformers imported, its cache as it ships
