@@ -73,22 +73,25 @@ def _running(pid: int) -> bool:
         return False
 
 
+def _gone(pid: int, seconds: float = 5.0) -> bool:
+    """Has ``pid`` ended within ``seconds``? Killed here if not, so a failing test leaves nothing behind."""
+    deadline = time.monotonic() + seconds
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not _running(pid):
+        return True
+    os.kill(pid, signal.SIGKILL)
+    return False
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
 def test_npu_smi_that_hangs_is_stopped_with_its_children_and_fails(tmp_path):
     pid_file = tmp_path / "grandchild.pid"
     # A hung driver tool may leave children behind; they must die with it, not linger holding the device.
     env = write_npu_smi(tmp_path / "bin", f"sleep 300 >/dev/null &\necho $! > {pid_file}\nwait\n")
     s = probes.gather_npu_smi(env, timeout=1, extra_dirs=())
-    grandchild = int(pid_file.read_text())
     # SIGKILL to the group is delivered asynchronously: on a loaded machine the grandchild may need a moment to go.
-    deadline = time.monotonic() + 5
-    while _running(grandchild) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        assert not _running(grandchild), "the sleeping grandchild outlived the timeout: the process group was not killed"
-    finally:
-        if _running(grandchild):
-            os.kill(grandchild, signal.SIGKILL)
+    assert _gone(int(pid_file.read_text())), "the sleeping grandchild outlived the timeout: the process group was not killed"
     c = npu_checks.check_npu_smi(npu_facts(npu_smi=s))
     assert c.status == FAIL and "did not finish within 1 s" in c.found and c.fix
 
@@ -137,12 +140,4 @@ def test_a_probe_does_not_outlive_a_doctor_that_crashes(tmp_path):
     proc = subprocess.run([sys.executable, "-c", DOCTOR_THAT_CRASHES, env["PATH"]], cwd=Path(__file__).parents[1],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
-    probe = int(pid_file.read_text())
-    deadline = time.monotonic() + 5
-    while _running(probe) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        assert not _running(probe), "the hung npu-smi outlived the doctor that started it"
-    finally:
-        if _running(probe):
-            os.kill(probe, signal.SIGKILL)
+    assert _gone(int(pid_file.read_text())), "the hung npu-smi outlived the doctor that started it"
